@@ -1,0 +1,19 @@
+"""Wiring only: the Chalice app, its blueprints, middleware and authorizer.
+
+Nothing heavy is imported here: SDKs, settings and clients are created on
+first use (see docs/benchmarks.md for the cold-start measurement).
+"""
+from chalice import Chalice
+
+from chalicelib.core.web import http_middleware
+from chalicelib.identity import api as identity_api
+from chalicelib.identity import authorizer
+from chalicelib.meta import api as meta_api
+
+app = Chalice(app_name="clinic-backend")
+app.api.binary_types = []  # every body we serve is text (JSON, YAML, HTML)
+
+app.register_middleware(http_middleware, "http")
+app.register_blueprint(authorizer.bp)
+app.register_blueprint(meta_api.bp)
+app.register_blueprint(identity_api.bp)

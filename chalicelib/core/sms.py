@@ -1,0 +1,54 @@
+"""Sending SMS, behind a small gateway chosen by settings.
+
+``SnsSmsGateway`` publishes through Amazon SNS (moto in tests); the console
+gateway is for ``make run`` only and prints what would have been sent, marked
+as local. Neither logs the number or the text.
+"""
+from __future__ import annotations
+
+import sys
+from typing import Protocol
+
+from chalicelib.core.settings import get_settings
+
+
+class SmsGateway(Protocol):
+    def send(self, phone: str, text: str) -> None: ...
+
+
+class SnsSmsGateway:
+    def send(self, phone: str, text: str) -> None:
+        from chalicelib.core import aws
+
+        s = get_settings()
+        aws.client("sns").publish(
+            PhoneNumber=phone,
+            Message=text,
+            MessageAttributes={
+                "AWS.SNS.SMS.SMSType": {"DataType": "String", "StringValue": "Transactional"},
+                "AWS.SNS.SMS.SenderID": {"DataType": "String", "StringValue": s.sms_sender_id},
+            },
+        )
+
+
+class ConsoleSmsGateway:
+    """Local development only: the SMS goes to this process's console, not a phone."""
+
+    def send(self, phone: str, text: str) -> None:
+        masked = phone[:3] + "*" * max(0, len(phone) - 7) + phone[-4:]
+        print(f"\n==== LOCAL ONLY - SMS NOT SENT ==== to {masked}: {text}\n", file=sys.stderr, flush=True)
+
+
+_gateway: SmsGateway | None = None
+
+
+def sms_gateway() -> SmsGateway:
+    global _gateway
+    if _gateway is None:
+        _gateway = ConsoleSmsGateway() if get_settings().sms_gateway == "console" else SnsSmsGateway()
+    return _gateway
+
+
+def reset_gateway() -> None:
+    global _gateway
+    _gateway = None

@@ -1,0 +1,255 @@
+"""The HTTP edge: request parsing, the caller, and the one place that maps
+exceptions to problem+json responses (RFC 9457).
+
+Feature ``api.py`` modules declare routes with :func:`route`; it parses and
+validates nothing by itself but guarantees every failure leaves as a problem
+document with a stable ``code``, and that protected routes only run for a
+caller whose token the authorizer accepted.
+"""
+from __future__ import annotations
+
+import functools
+import json
+import time
+from dataclasses import dataclass
+from typing import Any, Callable, Optional, Type, TypeVar
+
+from chalice.app import Blueprint, Request, Response
+
+from chalicelib.core import i18n
+from chalicelib.core import log
+from chalicelib.core.errors import AppError, FieldError, validation_failed
+
+PROBLEM = "application/problem+json"
+T = TypeVar("T")
+
+SECURITY_HEADERS = {
+    "Cache-Control": "no-store",
+    "X-Content-Type-Options": "nosniff",
+    "Referrer-Policy": "no-referrer",
+    "Strict-Transport-Security": "max-age=63072000; includeSubDomains",
+}
+
+
+@dataclass(frozen=True)
+class Caller:
+    """Who is calling, as the authorizer established it."""
+
+    user_id: str
+    role: str
+    session_id: str
+
+
+# --------------------------------------------------------------------------- problems
+
+def problem_body(code: str, status: int, lang: str, detail: Optional[str] = None,
+                 errors: Optional[list[FieldError]] = None, extra: Optional[dict] = None) -> dict[str, Any]:
+    body: dict[str, Any] = {
+        "type": f"https://docs.clinic.example/problems/{code.replace('_', '-')}",
+        "title": i18n.title(code, lang),
+        "status": status,
+        "code": code,
+    }
+    if detail:
+        body["detail"] = detail
+    if errors:
+        body["errors"] = [e.as_dict() for e in errors]
+    if extra:
+        body.update(extra)
+    return body
+
+
+def problem_response(exc: BaseException, lang: str) -> Response:
+    """The one mapping from an exception to what a client receives."""
+    if isinstance(exc, AppError):
+        headers = {"Content-Type": PROBLEM, **exc.headers}
+        body = problem_body(exc.code, exc.status, lang, exc.detail, exc.errors, exc.extra)
+        return Response(body=json.dumps(body, ensure_ascii=False), status_code=exc.status, headers=headers)
+    # Anything else is a bug: log it with its stack, show nothing of it.
+    log.error("unhandled_exception", exc_info=True, exception_type=type(exc).__name__)
+    body = problem_body("internal_error", 500, lang)
+    return Response(body=json.dumps(body, ensure_ascii=False), status_code=500, headers={"Content-Type": PROBLEM})
+
+
+# --------------------------------------------------------------------------- parsing
+
+def _loc_to_path(loc: tuple) -> str:
+    out = ""
+    for part in loc:
+        if isinstance(part, int):
+            out += f"[{part}]"
+        else:
+            out += ("." if out else "") + str(part)
+    return out or "body"
+
+
+_PYDANTIC_CODES = {
+    "extra_forbidden": "unknown_field",
+    "missing": "required",
+}
+
+
+def pydantic_errors(exc: Any, prefix: str = "") -> list[FieldError]:
+    found = []
+    for err in exc.errors(include_url=False):
+        loc = tuple(err.get("loc", ()))
+        path = _loc_to_path(loc)
+        if prefix:
+            path = f"{prefix}.{path}" if path != "body" else prefix
+        code = _PYDANTIC_CODES.get(err["type"], err["type"])
+        message = err.get("msg", "invalid")
+        if code == "value_error" and message.startswith("Value error, "):
+            message = message[len("Value error, "):]
+        found.append(FieldError(path, code, message))
+    return found
+
+
+def parse_body(request: Request, model: Type[T], max_bytes: int) -> T:
+    """Strictly parse a JSON body into ``model``: malformed JSON, oversized bodies,
+    unknown fields and wrong types each become a 4xx naming the problem."""
+    from pydantic import ValidationError
+
+    raw = request.raw_body or b""
+    if len(raw) > max_bytes:
+        raise AppError(code="body_too_large", status=413, detail=f"at most {max_bytes} bytes")
+    if not raw.strip():
+        data: Any = {}
+    else:
+        try:
+            data = json.loads(raw)
+        except (ValueError, UnicodeDecodeError):
+            raise AppError(code="malformed_json", status=400)
+    if not isinstance(data, dict):
+        raise validation_failed([FieldError("body", "type_error", "the body must be a JSON object")])
+    try:
+        return model.model_validate(data)  # type: ignore[attr-defined]
+    except ValidationError as exc:
+        raise validation_failed(pydantic_errors(exc))
+
+
+def parse_query(request: Request, model: Type[T]) -> T:
+    from pydantic import ValidationError
+
+    params = dict(request.query_params or {})
+    try:
+        return model.model_validate(params)  # type: ignore[attr-defined]
+    except ValidationError as exc:
+        raise validation_failed(pydantic_errors(exc))
+
+
+def client_ip(request: Request) -> str:
+    ctx = request.context or {}
+    return (ctx.get("identity") or {}).get("sourceIp") or "unknown"
+
+
+def language(request: Optional[Request]) -> str:
+    if request is None:
+        return i18n.DEFAULT
+    return i18n.pick_language((request.headers or {}).get("accept-language"))
+
+
+def caller_from(request: Request) -> Caller:
+    """The caller the authorizer accepted, or a 401 naming why not."""
+    auth = (request.context or {}).get("authorizer") or {}
+    error = auth.get("token_error")
+    if error:
+        raise AppError(code=str(error), status=401, headers={"WWW-Authenticate": 'Bearer error="invalid_token"'})
+    user_id, role, sid = auth.get("principalId"), auth.get("role"), auth.get("sid")
+    if not user_id or not role or not sid:
+        raise AppError(code="token_missing", status=401, headers={"WWW-Authenticate": "Bearer"})
+    return Caller(user_id=str(user_id), role=str(role), session_id=str(sid))
+
+
+# --------------------------------------------------------------------------- responses
+
+def json_response(body: Any, status: int = 200, headers: Optional[dict[str, str]] = None) -> Response:
+    if hasattr(body, "model_dump"):
+        body = body.model_dump(mode="json", exclude_none=True)
+    return Response(
+        body=json.dumps(body, ensure_ascii=False),
+        status_code=status,
+        headers={"Content-Type": "application/json", **(headers or {})},
+    )
+
+
+def no_content() -> Response:
+    return Response(body="", status_code=204, headers={})
+
+
+# --------------------------------------------------------------------------- routes
+
+def route(bp: Blueprint, path: str, methods: tuple[str, ...] = ("GET",), authorizer: Any = None,
+          **kwargs: Any) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
+    """Declare a route. The view receives ``(request, caller, **path_params)``;
+    ``caller`` is None on public routes. Whatever it raises becomes problem+json."""
+
+    def decorate(fn: Callable[..., Any]) -> Callable[..., Any]:
+        @functools.wraps(fn)
+        def view(**params: Any) -> Response:
+            request = bp.current_request
+            try:
+                caller = caller_from(request) if authorizer is not None else None
+                result = fn(request, caller, **params)
+                return result if isinstance(result, Response) else json_response(result)
+            except Exception as exc:  # the one place exceptions become responses
+                return problem_response(exc, language(request))
+
+        bp.route(path, methods=list(methods), authorizer=authorizer, **kwargs)(view)
+        return fn
+
+    return decorate
+
+
+# --------------------------------------------------------------------------- middleware
+
+_CHALICE_CODES = {
+    405: "method_not_allowed",
+    415: "unsupported_media_type",
+    400: "malformed_json",
+    413: "body_too_large",
+}
+
+
+def http_middleware(event: Request, get_response: Callable[[Request], Response]) -> Response:
+    """Correlation id, request log line, security headers, and problem+json for
+    the errors Chalice itself produces before a view runs (405, 415)."""
+    request = event
+    headers = request.headers or {}
+    ctx = request.context or {}
+    correlation_id = headers.get("x-correlation-id") or ctx.get("requestId") or ""
+    correlation_id = "".join(c for c in correlation_id if c.isalnum() or c in "-_")[:64] or None
+    log.set_correlation_id(correlation_id)
+    started = time.perf_counter()
+    try:
+        response = get_response(request)
+    except Exception as exc:  # pragma: no cover - views never raise past route()
+        response = problem_response(exc, language(request))
+    ctype = ""
+    for k, v in response.headers.items():
+        if k.lower() == "content-type":
+            ctype = v
+    if response.status_code >= 400 and ctype in ("", "application/json") and isinstance(response.body, dict) \
+            and "Code" in response.body:
+        code = _CHALICE_CODES.get(response.status_code, "internal_error")
+        status = response.status_code if code != "internal_error" else 500
+        if code == "internal_error":
+            log.error("chalice_error", status=response.status_code)
+        extra_headers = {k: v for k, v in response.headers.items() if k.lower() == "allow"}
+        response = Response(body=json.dumps(problem_body(code, status, language(request)), ensure_ascii=False),
+                            status_code=status, headers={"Content-Type": PROBLEM, **extra_headers})
+    for k, v in SECURITY_HEADERS.items():
+        response.headers.setdefault(k, v)
+    if correlation_id:
+        response.headers["X-Correlation-Id"] = correlation_id
+    response.headers["Content-Language"] = language(request)
+    log.logger().info(
+        "request",
+        extra={
+            "event": "request",
+            "method": ctx.get("httpMethod"),
+            "route": ctx.get("resourcePath"),
+            "status": response.status_code,
+            "duration_ms": round((time.perf_counter() - started) * 1000, 1),
+        },
+    )
+    return response

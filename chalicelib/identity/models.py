@@ -1,0 +1,225 @@
+"""Requests, responses and values of accounts, sign-up, login and sessions."""
+from __future__ import annotations
+
+from datetime import date
+from typing import Literal, Optional
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator
+
+ROLES = ("patient", "doctor", "clinic_admin", "platform_admin")
+Role = Literal["patient", "doctor", "clinic_admin", "platform_admin"]
+SecondFactor = Literal["sms", "totp"]
+
+
+class Strict(BaseModel):
+    """Unknown fields are rejected; strings are not silently coerced from numbers."""
+
+    model_config = ConfigDict(extra="forbid", str_strip_whitespace=False)
+
+
+def normalize_phone(value: str) -> str:
+    """E.164 via ``phonenumbers``; raises ValueError with a message for people."""
+    import phonenumbers
+
+    if not isinstance(value, str) or not value.strip().startswith("+"):
+        raise ValueError("use the international format, starting with + and the country code")
+    try:
+        parsed = phonenumbers.parse(value, None)
+    except phonenumbers.NumberParseException:
+        raise ValueError("not a phone number")
+    if not phonenumbers.is_valid_number(parsed):
+        raise ValueError("not a valid phone number")
+    return phonenumbers.format_number(parsed, phonenumbers.PhoneNumberFormat.E164)
+
+
+def check_password(value: str) -> str:
+    # NIST 800-63B: at least 8 characters, no composition rules, long passphrases welcome.
+    if len(value) < 8:
+        raise ValueError("at least 8 characters")
+    if len(value) > 128:
+        raise ValueError("at most 128 characters")
+    return value
+
+
+def Name(**kw):  # noqa: N802 - reads like a type in the models below
+    return Field(min_length=1, max_length=100, **kw)
+
+
+def Code():  # noqa: N802
+    return Field(min_length=6, max_length=16, pattern=r"^[0-9A-Za-z-]+$")
+
+
+def ChallengeId():  # noqa: N802
+    return Field(min_length=26, max_length=26, pattern=r"^[0-9A-HJKMNP-TV-Z]{26}$")
+
+
+def Password():  # noqa: N802
+    return Field(min_length=1, max_length=256)
+
+
+def check_birth_date(value: date) -> date:
+    from chalicelib.core.clock import now
+
+    today = now().date()
+    if value > today:
+        raise ValueError("cannot be in the future")
+    if value.year < today.year - 130:
+        raise ValueError("too far in the past")
+    return value
+
+
+class Consent(Strict):
+    version: str = Field(min_length=1, max_length=32)
+    accepted: Literal[True]
+
+
+class Device(Strict):
+    id: Optional[str] = Field(default=None, min_length=1, max_length=128, pattern=r"^[A-Za-z0-9._:-]+$")
+    name: Optional[str] = Field(default=None, min_length=1, max_length=100)
+
+
+class SignUpRequest(Strict):
+    phone: str = Field(max_length=32)
+    password: str = Password()
+    first_name: str = Name()
+    last_name: str = Name()
+    birth_date: date
+    consent: Consent
+    language: Literal["ru", "en"] = "ru"
+
+    _phone = field_validator("phone")(normalize_phone)
+    _password = field_validator("password")(check_password)
+    _birth = field_validator("birth_date")(check_birth_date)
+
+
+class ChallengeResponse(BaseModel):
+    challenge_id: str
+    second_factor: SecondFactor
+    expires_at: str
+    resend_after: Optional[str] = None
+
+
+class VerifySignUpRequest(Strict):
+    challenge_id: str = ChallengeId()
+    code: str = Code()
+    device: Optional[Device] = None
+
+
+class LoginRequest(Strict):
+    phone: str = Field(max_length=32)
+    password: str = Password()
+
+    _phone = field_validator("phone")(normalize_phone)
+
+
+class VerifyLoginRequest(Strict):
+    challenge_id: str = ChallengeId()
+    code: str = Code()
+    device: Optional[Device] = None
+
+
+class TokenPair(BaseModel):
+    access_token: str
+    token_type: Literal["Bearer"] = "Bearer"
+    expires_in: int
+    refresh_token: str
+    refresh_expires_at: str
+    session_id: str
+
+
+class RefreshRequest(Strict):
+    refresh_token: str = Field(min_length=10, max_length=200)
+
+
+class PasswordResetRequest(Strict):
+    phone: str = Field(max_length=32)
+
+    _phone = field_validator("phone")(normalize_phone)
+
+
+class PasswordResetConfirm(Strict):
+    challenge_id: str = ChallengeId()
+    code: str = Code()
+    new_password: str = Password()
+
+    _password = field_validator("new_password")(check_password)
+
+
+class Profile(BaseModel):
+    user_id: str
+    role: Role
+    phone: str
+    first_name: str
+    last_name: str
+    birth_date: Optional[date] = None
+    language: Literal["ru", "en"]
+    second_factor: SecondFactor
+    recovery_codes_left: int
+    consent: dict
+    created_at: str
+    version: int
+
+
+class ProfilePatch(Strict):
+    first_name: Optional[str] = Name(default=None)
+    last_name: Optional[str] = Name(default=None)
+    birth_date: Optional[date] = None
+    language: Optional[Literal["ru", "en"]] = None
+    version: Optional[int] = Field(default=None, ge=1)
+
+    _birth = field_validator("birth_date")(lambda v: None if v is None else check_birth_date(v))
+
+    @field_validator("first_name", "last_name")
+    @classmethod
+    def _not_null(cls, v: Optional[str]) -> str:
+        if v is None:
+            raise ValueError("cannot be null")
+        return v
+
+
+class StepUpVerify(Strict):
+    challenge_id: str = ChallengeId()
+    code: str = Code()
+
+
+class PasswordChange(Strict):
+    new_password: str = Password()
+
+    _password = field_validator("new_password")(check_password)
+
+
+class PhoneChange(Strict):
+    phone: str = Field(max_length=32)
+
+    _phone = field_validator("phone")(normalize_phone)
+
+
+class PhoneChangeVerify(Strict):
+    challenge_id: str = ChallengeId()
+    code: str = Code()
+
+
+class TotpEnrolment(BaseModel):
+    secret: str
+    otpauth_uri: str
+
+
+class TotpConfirm(Strict):
+    code: str = Field(min_length=6, max_length=6, pattern=r"^[0-9]{6}$")
+
+
+class RecoveryCodes(BaseModel):
+    recovery_codes: list[str]
+
+
+class SessionView(BaseModel):
+    session_id: str
+    device_name: Optional[str] = None
+    created_at: str
+    last_used_at: str
+    expires_at: str
+    current: bool
+
+
+class SessionList(BaseModel):
+    items: list[SessionView]

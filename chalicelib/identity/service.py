@@ -1,0 +1,627 @@
+"""Accounts, sign-up, two-factor login, sessions and step-up.
+
+The rules (OWASP ASVS 5 V6, NIST 800-63B) and where each is enforced:
+- codes: 6 digits from the CSPRNG (core.crypto.new_code), stored only as a keyed
+  hash bound to the challenge id, single use (conditional consume), 5 minutes,
+  at most 5 tries (conditional attempt counter);
+- sending: 60 s resend cooldown and 5 SMS per phone per hour (one limiter),
+  a per-client limit; 429 with Retry-After beyond them;
+- passwords: argon2id; at least 8 characters; account throttling after 10
+  failures in 15 minutes (40 an hour at most), with an event logged;
+- no enumeration: sign-up, login and code requests answer alike for a phone
+  that exists and one that does not (same status, same shape, same work);
+- sessions: 15-minute ES256 access token, rotating opaque refresh token, reuse
+  revokes the session, 30-day absolute lifetime, logout revokes;
+- step-up: changing the phone, password or second factor consumes a fresh
+  second factor granted to the session within the last 5 minutes.
+"""
+from __future__ import annotations
+
+import secrets as _secrets
+from datetime import datetime, timezone
+from typing import Any, Optional
+
+from chalicelib.core import clock, db, i18n, log, ratelimit
+from chalicelib.core.crypto import keyed_hash, new_code, new_token, same
+from chalicelib.core.errors import AppError, conflict, forbidden, not_found, unauthorized
+from chalicelib.core.ids import is_ulid, new_id
+from chalicelib.core.settings import Settings
+from chalicelib.core.sms import SmsGateway
+from chalicelib.core.tokens import TokenError, sign, verify
+from chalicelib.identity import models as m
+from chalicelib.identity import store
+
+MAX_SESSIONS = 10
+RECOVERY_CODES = 10
+_RECOVERY_ALPHABET = "abcdefghjkmnpqrstuvwxyz23456789"
+
+
+def _iso(epoch_s: int) -> str:
+    return clock.iso(datetime.fromtimestamp(epoch_s, tz=timezone.utc))
+
+
+_hasher = None
+_dummy_hash: Optional[str] = None
+
+
+def hasher() -> Any:
+    global _hasher
+    if _hasher is None:
+        from argon2 import PasswordHasher, Type
+
+        # argon2id, RFC 9106 second recommended option (64 MiB, t=3, p=4).
+        _hasher = PasswordHasher(time_cost=3, memory_cost=64 * 1024, parallelism=4, type=Type.ID)
+    return _hasher
+
+
+def hash_password(password: str) -> str:
+    return hasher().hash(password)
+
+
+def password_matches(stored: Optional[str], presented: str) -> bool:
+    """Constant-time by construction (argon2 compares digests with compare_digest);
+    an unknown account is checked against a dummy hash so it costs the same."""
+    global _dummy_hash
+    from argon2.exceptions import InvalidHashError, VerificationError
+
+    if stored is None:
+        if _dummy_hash is None:
+            _dummy_hash = hash_password(new_token())
+        stored = _dummy_hash
+        presented = presented + "\x00never"
+    try:
+        return hasher().verify(stored, presented)
+    except (VerificationError, InvalidHashError):
+        return False
+
+
+class IdentityService:
+    def __init__(self, settings: Settings, sms: SmsGateway) -> None:
+        self.s = settings
+        self.sms = sms
+        self.sms_per_phone = ratelimit.Limit(
+            "sms-phone", settings.sms_per_phone_per_hour, 3600, "sms_limit",
+            min_interval_s=settings.sms_resend_cooldown_s, cooldown_code="resend_too_soon")
+        self.sms_per_client = ratelimit.Limit("sms-client", settings.sms_per_client_per_hour, 3600, "client_sms_limit")
+        self.login_failures = ratelimit.Limit(
+            "login-fail", settings.login_failures_per_window, settings.login_failure_window_s, "login_throttled")
+
+    # ------------------------------------------------------------------ helpers
+
+    def _now(self) -> int:
+        return clock.epoch()
+
+    def _sms_allowed(self, phone: str, client: str, now: int) -> None:
+        ratelimit.hit(self.sms_per_client, client, now)
+        ratelimit.hit(self.sms_per_phone, phone, now)
+
+    def _send(self, phone: str, text: str) -> None:
+        try:
+            self.sms.send(phone, text)
+        except AppError:
+            raise
+        except Exception:
+            log.error("sms.failed", exc_info=False)
+            raise AppError(code="sms_unavailable", status=503, headers={"Retry-After": "30"})
+
+    def _new_challenge(self, purpose: str, phone: str, now: int, lang: str, *, user_id: str | None = None,
+                       method: str = "sms", dead: bool = False, **extra: Any) -> tuple[dict[str, Any], str]:
+        cid = new_id()
+        code = new_code()
+        secret = new_token() if dead else code
+        challenge = {
+            "challenge_id": cid, "purpose": purpose, "method": method, "phone": phone, "user_id": user_id,
+            "code_hash": keyed_hash("challenge", cid, secret), "attempts": 0, "used": False, "dead": dead,
+            "sent_at": now, "expires_at": now + self.s.code_ttl_s, "resends": 0, "lang": lang, **extra,
+        }
+        store.put_challenge(challenge)
+        return challenge, code
+
+    def _challenge_response(self, ch: dict[str, Any]) -> m.ChallengeResponse:
+        sms = ch["method"] == "sms"
+        return m.ChallengeResponse(
+            challenge_id=ch["challenge_id"], second_factor=ch["method"], expires_at=_iso(ch["expires_at"]),
+            resend_after=_iso(ch["sent_at"] + self.s.sms_resend_cooldown_s) if sms else None,
+        )
+
+    def _spend_attempt(self, challenge_id: str, purpose: str, now: int) -> dict[str, Any]:
+        ch = store.count_attempt(challenge_id, self.s.code_max_attempts, now)
+        if ch is None:
+            current = store.get_challenge(challenge_id)
+            if current is None or current["used"] or current["purpose"] != purpose:
+                raise AppError(code="challenge_closed", status=400)
+            if current["expires_at"] <= now:
+                raise AppError(code="code_expired", status=400)
+            raise AppError(code="too_many_attempts", status=400)
+        if ch["purpose"] != purpose:
+            raise AppError(code="challenge_closed", status=400)
+        return ch
+
+    def _wrong_code(self, ch: dict[str, Any]) -> AppError:
+        left = max(0, self.s.code_max_attempts - int(ch["attempts"]))
+        log.event("challenge.wrong_code", challenge_id=ch["challenge_id"], purpose=ch["purpose"], attempts_left=left)
+        return AppError(code="invalid_code", status=400, extra={"attempts_left": left})
+
+    def _second_factor_ok(self, ch: dict[str, Any], code: str, user: Optional[dict[str, Any]],
+                          now: int) -> tuple[bool, dict[str, Any]]:
+        """Check a code against a challenge. Returns (ok, user changes to persist with the login)."""
+        if ch.get("dead"):
+            return False, {}
+        if ch["method"] == "sms":
+            return same(keyed_hash("challenge", ch["challenge_id"], code), ch["code_hash"]), {}
+        assert user is not None
+        if len(code) == 6 and code.isdigit():
+            step = self._totp_step(user.get("totp_secret", ""), code, now, int(user.get("totp_last_step", 0)))
+            return (step is not None), ({"totp_last_step": step} if step is not None else {})
+        wanted = keyed_hash("recovery", user["user_id"], code.strip().lower())
+        hashes = list(user.get("recovery_hashes", []))
+        for h in hashes:
+            if same(h, wanted):
+                hashes.remove(h)
+                log.event("mfa.recovery_code_used", user_id=user["user_id"], left=len(hashes))
+                return True, {"recovery_hashes": hashes}
+        return False, {}
+
+    @staticmethod
+    def _totp_step(secret: str, code: str, now: int, last_step: int) -> Optional[int]:
+        """The time step a TOTP code belongs to (±1 step of drift), refusing replays of a used step."""
+        import pyotp
+
+        if not secret:
+            return None
+        totp = pyotp.TOTP(secret)
+        for offset in (0, -1, 1):
+            t = now + offset * 30
+            step = t // 30
+            if step > last_step and same(totp.at(t), code):
+                return step
+        return None
+
+    # ------------------------------------------------------------------ sessions and tokens
+
+    def _issue(self, user_id: str, role: str, sid: str, now: int) -> tuple[str, int]:
+        access = sign({"sub": user_id, "sid": sid, "role": role, "iat": now,
+                       "exp": now + self.s.access_token_ttl_s, "jti": new_id()})
+        return access, self.s.access_token_ttl_s
+
+    def _new_session(self, user: dict[str, Any], device: Optional[m.Device], now: int) -> tuple[dict[str, Any], str]:
+        sid = new_id()
+        secret = new_token()
+        absolute = now + self.s.refresh_absolute_ttl_s
+        session = {
+            "session_id": sid, "user_id": user["user_id"], "role": user["role"],
+            "device_id": device.id if device else None, "device_name": device.name if device else None,
+            "created_at": now, "last_used_at": now, "refresh_hash": keyed_hash("refresh", sid, secret),
+            "prev_hashes": [], "generation": 1, "revoked": False, "absolute_expiry": absolute,
+            "idle_expiry": min(absolute, now + self.s.refresh_idle_ttl_s), "expires_at": absolute + 86400,
+        }
+        return session, f"{sid}.{secret}"
+
+    def _token_pair(self, session: dict[str, Any], refresh: str, now: int) -> m.TokenPair:
+        access, ttl = self._issue(session["user_id"], session["role"], session["session_id"], now)
+        return m.TokenPair(access_token=access, expires_in=ttl, refresh_token=refresh,
+                           refresh_expires_at=_iso(session["absolute_expiry"]), session_id=session["session_id"])
+
+    def _tidy_sessions(self, user_id: str, keep: dict[str, Any], now: int) -> None:
+        """One session per device, and at most MAX_SESSIONS live ones (oldest go first)."""
+        live = [s for s in store.user_sessions(user_id)
+                if not s["revoked"] and s["absolute_expiry"] > now and s["session_id"] != keep["session_id"]]
+        drop = [s for s in live if keep.get("device_id") and s.get("device_id") == keep["device_id"]]
+        rest = sorted((s for s in live if s not in drop), key=lambda s: s["created_at"])
+        overflow = len(rest) + 1 - MAX_SESSIONS
+        if overflow > 0:
+            drop += rest[:overflow]
+        for s in drop:
+            store.revoke_session(s["session_id"], "replaced", now)
+
+    def authorize(self, token: str) -> dict[str, Any]:
+        """Claims of a usable access token; TokenError naming why not."""
+        now = self._now()
+        claims = verify(token, now)
+        session = store.get_session(claims["sid"])
+        if session is None or session["revoked"] or session["absolute_expiry"] <= now:
+            raise TokenError("session_revoked")
+        return claims
+
+    def refresh(self, req: m.RefreshRequest) -> m.TokenPair:
+        now = self._now()
+        sid, _, secret = req.refresh_token.partition(".")
+        if not secret or len(sid) != 26:
+            raise unauthorized("refresh_invalid")
+        session = store.get_session(sid)
+        if session is None or session["revoked"]:
+            raise unauthorized("refresh_invalid")
+        presented = keyed_hash("refresh", sid, secret)
+        if any(same(presented, h) for h in session.get("prev_hashes", [])):
+            store.revoke_session(sid, "refresh_reuse", now)
+            log.warning("session.refresh_reuse", user_id=session["user_id"], session_id=sid)
+            raise unauthorized("refresh_invalid")
+        if not same(presented, session["refresh_hash"]):
+            raise unauthorized("refresh_invalid")
+        if session["absolute_expiry"] <= now or session["idle_expiry"] <= now:
+            raise unauthorized("refresh_invalid")
+        new_secret = new_token()
+        previous = (session.get("prev_hashes", []) + [session["refresh_hash"]])[-20:]
+        updated = store.rotate_refresh(sid, presented, keyed_hash("refresh", sid, new_secret), previous, now,
+                                       min(session["absolute_expiry"], now + self.s.refresh_idle_ttl_s))
+        if updated is None:
+            # Someone rotated it between our read and write: the same token used twice.
+            store.revoke_session(sid, "refresh_reuse", now)
+            log.warning("session.refresh_reuse", user_id=session["user_id"], session_id=sid)
+            raise unauthorized("refresh_invalid")
+        return self._token_pair(updated, f"{sid}.{new_secret}", now)
+
+    def logout(self, caller: Any) -> None:
+        store.revoke_session(caller.session_id, "logout", self._now(), user_id=caller.user_id)
+        log.event("session.logout", user_id=caller.user_id, session_id=caller.session_id)
+
+    def list_sessions(self, caller: Any) -> m.SessionList:
+        now = self._now()
+        items = [
+            m.SessionView(session_id=s["session_id"], device_name=s.get("device_name"),
+                          created_at=_iso(s["created_at"]), last_used_at=_iso(s["last_used_at"]),
+                          expires_at=_iso(s["absolute_expiry"]), current=s["session_id"] == caller.session_id)
+            for s in store.user_sessions(caller.user_id)
+            if not s["revoked"] and s["absolute_expiry"] > now
+        ]
+        items.sort(key=lambda v: v.last_used_at, reverse=True)
+        return m.SessionList(items=items)
+
+    def revoke(self, caller: Any, session_id: str) -> None:
+        if not is_ulid(session_id) or not store.revoke_session(session_id, "revoked_by_user", self._now(), user_id=caller.user_id):
+            raise not_found()
+        log.event("session.revoked", user_id=caller.user_id, session_id=session_id)
+
+    def _revoke_all(self, user_id: str, reason: str, now: int, except_sid: Optional[str] = None) -> None:
+        for s in store.user_sessions(user_id):
+            if not s["revoked"] and s["session_id"] != except_sid:
+                store.revoke_session(s["session_id"], reason, now)
+
+    # ------------------------------------------------------------------ sign-up
+
+    def sign_up(self, req: m.SignUpRequest, client: str) -> m.ChallengeResponse:
+        now = self._now()
+        if req.consent.version != self.s.consent_version_current:
+            from chalicelib.core.errors import field_invalid
+
+            raise field_invalid("consent.version", "consent_outdated",
+                                f"accept the current consent version {self.s.consent_version_current}")
+        self._sms_allowed(req.phone, client, now)
+        password_hash = hash_password(req.password)  # always, so both branches cost the same
+        existing = store.user_id_for_phone(req.phone)
+        if existing:
+            ch, _ = self._new_challenge("signup", req.phone, now, req.language, dead=True)
+            self._send(req.phone, i18n.sms("signup_exists", req.language))
+            log.event("signup.existing_phone")
+        else:
+            pending = {
+                "first_name": req.first_name, "last_name": req.last_name, "birth_date": req.birth_date.isoformat(),
+                "password_hash": password_hash, "consent_version": req.consent.version, "consent_at": now,
+                "language": req.language,
+            }
+            ch, code = self._new_challenge("signup", req.phone, now, req.language, pending=pending)
+            self._send(req.phone, i18n.sms("signup", req.language, code=code))
+            log.event("signup.started", challenge_id=ch["challenge_id"])
+        return self._challenge_response(ch)
+
+    def verify_sign_up(self, req: m.VerifySignUpRequest) -> m.TokenPair:
+        now = self._now()
+        ch = self._spend_attempt(req.challenge_id, "signup", now)
+        ok, _ = self._second_factor_ok(ch, req.code, None, now)
+        if not ok:
+            raise self._wrong_code(ch)
+        p = ch["pending"]
+        user = {
+            "user_id": new_id(), "role": "patient", "status": "active", "phone": ch["phone"],
+            "first_name": p["first_name"], "last_name": p["last_name"], "birth_date": p["birth_date"],
+            "language": p["language"], "password_hash": p["password_hash"],
+            "consent_version": p["consent_version"], "consent_at": p["consent_at"],
+            "mfa_method": "sms", "recovery_hashes": [], "totp_last_step": 0,
+            "created_at": now, "updated_at": now, "version": 1,
+        }
+        session, refresh = self._new_session(user, req.device, now)
+        try:
+            db.transact([store.consume_challenge_op(ch["challenge_id"], ch["attempts"]),
+                         *store.put_user_with_phone_ops(user), store.put_session_op(session)])
+        except Exception as exc:
+            reasons = db.cancellation_codes(exc)
+            if not reasons:
+                raise
+            if reasons[0] == "ConditionalCheckFailed":
+                raise AppError(code="challenge_closed", status=400)
+            raise conflict("account_exists")
+        log.event("signup.completed", user_id=user["user_id"])
+        return self._token_pair(session, refresh, now)
+
+    def resend(self, challenge_id: str, client: str) -> m.ChallengeResponse:
+        now = self._now()
+        if not is_ulid(challenge_id):
+            raise not_found()
+        ch = store.get_challenge(challenge_id)
+        if ch is None or ch["used"] or ch["method"] != "sms":
+            raise AppError(code="challenge_closed", status=400)
+        if now - ch["sent_at"] < self.s.sms_resend_cooldown_s:
+            from chalicelib.core.errors import too_many
+
+            raise too_many("resend_too_soon", ch["sent_at"] + self.s.sms_resend_cooldown_s - now)
+        self._sms_allowed(ch["phone"], client, now)
+        code = new_code()
+        secret = new_token() if ch.get("dead") else code
+        expires = now + self.s.code_ttl_s
+        if not store.replace_code(challenge_id, keyed_hash("challenge", challenge_id, secret), now, expires,
+                                  self.s.sms_resend_cooldown_s):
+            raise AppError(code="challenge_closed", status=400)
+        lang = ch.get("lang", i18n.DEFAULT)
+        if ch.get("dead"):
+            if ch["purpose"] == "signup":
+                self._send(ch["phone"], i18n.sms("signup_exists", lang))
+        else:
+            self._send(ch["phone"], i18n.sms(ch["purpose"], lang, code=code))
+        ch.update(sent_at=now, expires_at=expires)
+        return self._challenge_response(ch)
+
+    # ------------------------------------------------------------------ login
+
+    def login(self, req: m.LoginRequest, client: str) -> m.ChallengeResponse:
+        now = self._now()
+        try:
+            ratelimit.check(self.login_failures, req.phone, now)
+        except AppError:
+            log.warning("login.throttled")
+            raise
+        uid = store.user_id_for_phone(req.phone)
+        user = store.get_user(uid) if uid else None
+        if not password_matches(user["password_hash"] if user else None, req.password):
+            try:
+                ratelimit.hit(self.login_failures, req.phone, now)
+            finally:
+                log.event("login.failed", user_id=user["user_id"] if user else None)
+            raise unauthorized("invalid_credentials")
+        assert user is not None
+        lang = user.get("language", i18n.DEFAULT)
+        if user.get("mfa_method") == "totp":
+            ch, _ = self._new_challenge("login", user["phone"], now, lang, user_id=user["user_id"], method="totp",
+                                        dead=False)
+        else:
+            self._sms_allowed(user["phone"], client, now)
+            ch, code = self._new_challenge("login", user["phone"], now, lang, user_id=user["user_id"])
+            self._send(user["phone"], i18n.sms("login", lang, code=code))
+        log.event("login.password_ok", user_id=user["user_id"], second_factor=ch["method"])
+        return self._challenge_response(ch)
+
+    def verify_login(self, req: m.VerifyLoginRequest) -> m.TokenPair:
+        now = self._now()
+        ch = self._spend_attempt(req.challenge_id, "login", now)
+        user = store.get_user(ch["user_id"])
+        if user is None:
+            raise AppError(code="challenge_closed", status=400)
+        ok, changes = self._second_factor_ok(ch, req.code, user, now)
+        if not ok:
+            raise self._wrong_code(ch)
+        session, refresh = self._new_session(user, req.device, now)
+        ops = [store.consume_challenge_op(ch["challenge_id"], ch["attempts"]), store.put_session_op(session)]
+        if changes:
+            ops.append(store.update_user_op(user["user_id"], changes, user["version"]))
+        try:
+            db.transact(ops)
+        except Exception as exc:
+            if not db.cancellation_codes(exc):
+                raise
+            raise AppError(code="challenge_closed", status=400)
+        ratelimit.clear(self.login_failures, user["phone"])
+        self._tidy_sessions(user["user_id"], session, now)
+        log.event("login.completed", user_id=user["user_id"], session_id=session["session_id"],
+                  second_factor=ch["method"])
+        return self._token_pair(session, refresh, now)
+
+    # ------------------------------------------------------------------ password reset
+
+    def request_password_reset(self, req: m.PasswordResetRequest, client: str) -> m.ChallengeResponse:
+        now = self._now()
+        self._sms_allowed(req.phone, client, now)
+        uid = store.user_id_for_phone(req.phone)
+        user = store.get_user(uid) if uid else None
+        lang = user.get("language", i18n.DEFAULT) if user else i18n.DEFAULT
+        ch, code = self._new_challenge("password_reset", req.phone, now, lang,
+                                       user_id=user["user_id"] if user else None, dead=user is None)
+        if user:
+            self._send(req.phone, i18n.sms("password_reset", lang, code=code))
+        log.event("password_reset.requested", challenge_id=ch["challenge_id"])
+        return self._challenge_response(ch)
+
+    def confirm_password_reset(self, req: m.PasswordResetConfirm) -> None:
+        now = self._now()
+        ch = self._spend_attempt(req.challenge_id, "password_reset", now)
+        ok, _ = self._second_factor_ok(ch, req.code, None, now)
+        if not ok:
+            raise self._wrong_code(ch)
+        user = store.get_user(ch["user_id"])
+        if user is None:
+            raise AppError(code="challenge_closed", status=400)
+        try:
+            db.transact([store.consume_challenge_op(ch["challenge_id"], ch["attempts"]),
+                         store.update_user_op(user["user_id"], {"password_hash": hash_password(req.new_password),
+                                                                "updated_at": now}, user["version"])])
+        except Exception as exc:
+            if not db.cancellation_codes(exc):
+                raise
+            raise AppError(code="challenge_closed", status=400)
+        self._revoke_all(user["user_id"], "password_reset", now)
+        log.event("password_reset.completed", user_id=user["user_id"])
+
+    # ------------------------------------------------------------------ profile
+
+    def _user(self, caller: Any) -> dict[str, Any]:
+        user = store.get_user(caller.user_id)
+        if user is None:
+            raise not_found()
+        return user
+
+    @staticmethod
+    def profile(user: dict[str, Any]) -> m.Profile:
+        return m.Profile(
+            user_id=user["user_id"], role=user["role"], phone=user["phone"], first_name=user["first_name"],
+            last_name=user["last_name"], birth_date=user.get("birth_date"), language=user.get("language", "ru"),
+            second_factor=user.get("mfa_method", "sms"), recovery_codes_left=len(user.get("recovery_hashes", [])),
+            consent={"version": user.get("consent_version"), "accepted_at": _iso(int(user.get("consent_at", 0)))},
+            created_at=_iso(user["created_at"]), version=user["version"],
+        )
+
+    def me(self, caller: Any) -> m.Profile:
+        return self.profile(self._user(caller))
+
+    def patch_me(self, caller: Any, patch: m.ProfilePatch) -> m.Profile:
+        changes = patch.model_dump(exclude_unset=True, exclude={"version"})
+        if "birth_date" in changes and changes["birth_date"] is not None:
+            changes["birth_date"] = changes["birth_date"].isoformat()
+        if "birth_date" in changes and changes["birth_date"] is None:
+            changes.pop("birth_date")
+        version = patch.version
+        if version is None:
+            version = self._user(caller)["version"]
+        if not changes:
+            return self.me(caller)
+        changes["updated_at"] = self._now()
+        return self.profile(store.update_user(caller.user_id, changes, version))
+
+    # ------------------------------------------------------------------ step-up and sensitive changes
+
+    def start_step_up(self, caller: Any, client: str) -> m.ChallengeResponse:
+        now = self._now()
+        user = self._user(caller)
+        lang = user.get("language", i18n.DEFAULT)
+        if user.get("mfa_method") == "totp":
+            ch, _ = self._new_challenge("step_up", user["phone"], now, lang, user_id=user["user_id"],
+                                        method="totp", session_id=caller.session_id)
+        else:
+            self._sms_allowed(user["phone"], client, now)
+            ch, code = self._new_challenge("step_up", user["phone"], now, lang, user_id=user["user_id"],
+                                           session_id=caller.session_id)
+            self._send(user["phone"], i18n.sms("step_up", lang, code=code))
+        return self._challenge_response(ch)
+
+    def verify_step_up(self, caller: Any, req: m.StepUpVerify) -> dict[str, str]:
+        now = self._now()
+        ch = self._spend_attempt(req.challenge_id, "step_up", now)
+        if ch.get("session_id") != caller.session_id or ch.get("user_id") != caller.user_id:
+            raise AppError(code="challenge_closed", status=400)
+        user = self._user(caller)
+        ok, changes = self._second_factor_ok(ch, req.code, user, now)
+        if not ok:
+            raise self._wrong_code(ch)
+        until = now + self.s.step_up_ttl_s
+        ops = [store.consume_challenge_op(ch["challenge_id"], ch["attempts"]),
+               store.grant_step_up_op(caller.session_id, until)]
+        if changes:
+            ops.append(store.update_user_op(user["user_id"], changes, user["version"]))
+        try:
+            db.transact(ops)
+        except Exception as exc:
+            if not db.cancellation_codes(exc):
+                raise
+            raise AppError(code="challenge_closed", status=400)
+        return {"step_up_until": _iso(until)}
+
+    def _require_step_up(self, caller: Any) -> None:
+        if not store.consume_step_up(caller.session_id, self._now()):
+            raise forbidden("step_up_required")
+
+    def change_password(self, caller: Any, req: m.PasswordChange) -> None:
+        self._require_step_up(caller)
+        user = self._user(caller)
+        now = self._now()
+        store.update_user(caller.user_id, {"password_hash": hash_password(req.new_password), "updated_at": now},
+                          user["version"])
+        self._revoke_all(caller.user_id, "password_changed", now, except_sid=caller.session_id)
+        log.event("password.changed", user_id=caller.user_id)
+
+    def start_phone_change(self, caller: Any, req: m.PhoneChange, client: str) -> m.ChallengeResponse:
+        self._require_step_up(caller)
+        now = self._now()
+        user = self._user(caller)
+        lang = user.get("language", i18n.DEFAULT)
+        self._sms_allowed(req.phone, client, now)
+        ch, code = self._new_challenge("phone_change", req.phone, now, lang, user_id=caller.user_id)
+        self._send(req.phone, i18n.sms("phone_change", lang, code=code))
+        return self._challenge_response(ch)
+
+    def verify_phone_change(self, caller: Any, req: m.PhoneChangeVerify) -> m.Profile:
+        now = self._now()
+        ch = self._spend_attempt(req.challenge_id, "phone_change", now)
+        if ch.get("user_id") != caller.user_id:
+            raise AppError(code="challenge_closed", status=400)
+        ok, _ = self._second_factor_ok(ch, req.code, None, now)
+        if not ok:
+            raise self._wrong_code(ch)
+        user = self._user(caller)
+        new_phone = ch["phone"]
+        if new_phone == user["phone"]:
+            raise conflict("phone_taken")
+        try:
+            db.transact([store.consume_challenge_op(ch["challenge_id"], ch["attempts"]),
+                         *store.move_phone_ops(caller.user_id, user["phone"], new_phone),
+                         store.update_user_op(caller.user_id, {"phone": new_phone, "updated_at": now},
+                                              user["version"])])
+        except Exception as exc:
+            reasons = db.cancellation_codes(exc)
+            if not reasons:
+                raise
+            if reasons[0] == "ConditionalCheckFailed":
+                raise AppError(code="challenge_closed", status=400)
+            if reasons[2] == "ConditionalCheckFailed":
+                raise conflict("phone_taken")
+            raise conflict("version_conflict")
+        log.event("phone.changed", user_id=caller.user_id)
+        return self.me(caller)
+
+    def start_totp(self, caller: Any) -> m.TotpEnrolment:
+        import pyotp
+
+        self._require_step_up(caller)
+        user = self._user(caller)
+        if user.get("mfa_method") == "totp":
+            raise conflict("totp_already_enrolled")
+        secret = pyotp.random_base32()
+        store.update_user(caller.user_id, {"totp_pending": secret}, user["version"])
+        uri = pyotp.TOTP(secret).provisioning_uri(name=user["first_name"], issuer_name="Clinic")
+        return m.TotpEnrolment(secret=secret, otpauth_uri=uri)
+
+    def _new_recovery_codes(self, user_id: str) -> tuple[list[str], list[str]]:
+        codes = []
+        for _ in range(RECOVERY_CODES):
+            raw = "".join(_secrets.choice(_RECOVERY_ALPHABET) for _ in range(10))
+            codes.append(f"{raw[:5]}-{raw[5:]}")
+        return codes, [keyed_hash("recovery", user_id, c) for c in codes]
+
+    def confirm_totp(self, caller: Any, req: m.TotpConfirm) -> m.RecoveryCodes:
+        user = self._user(caller)
+        pending = user.get("totp_pending")
+        if not pending:
+            raise AppError(code="totp_not_enrolled", status=409)
+        step = self._totp_step(pending, req.code, self._now(), 0)
+        if step is None:
+            raise AppError(code="invalid_code", status=400)
+        codes, hashes = self._new_recovery_codes(caller.user_id)
+        store.update_user(caller.user_id, {"mfa_method": "totp", "totp_secret": pending, "totp_last_step": step,
+                                           "recovery_hashes": hashes, "updated_at": self._now()},
+                          user["version"], remove=("totp_pending",))
+        log.event("mfa.totp_enrolled", user_id=caller.user_id)
+        return m.RecoveryCodes(recovery_codes=codes)
+
+    def remove_totp(self, caller: Any) -> None:
+        self._require_step_up(caller)
+        user = self._user(caller)
+        if user.get("mfa_method") != "totp":
+            raise AppError(code="totp_not_enrolled", status=409)
+        store.update_user(caller.user_id, {"mfa_method": "sms", "recovery_hashes": [], "updated_at": self._now()},
+                          user["version"], remove=("totp_secret", "totp_pending"))
+        log.event("mfa.totp_removed", user_id=caller.user_id)
+
+    def regenerate_recovery_codes(self, caller: Any) -> m.RecoveryCodes:
+        self._require_step_up(caller)
+        user = self._user(caller)
+        if user.get("mfa_method") != "totp":
+            raise AppError(code="totp_not_enrolled", status=409)
+        codes, hashes = self._new_recovery_codes(caller.user_id)
+        store.update_user(caller.user_id, {"recovery_hashes": hashes}, user["version"])
+        return m.RecoveryCodes(recovery_codes=codes)

@@ -1,0 +1,278 @@
+"""DynamoDB items of the identity feature. All its key building lives here.
+
+| item      | PK                 | SK        | GSI1PK / GSI1SK               |
+|-----------|--------------------|-----------|-------------------------------|
+| user      | USER#<id>          | PROFILE   |                               |
+| phone     | PHONE#<e164>       | PHONE     |                               |
+| challenge | CHALLENGE#<id>     | CHALLENGE |                               |
+| session   | SESSION#<id>       | SESSION   | USER#<user id> / SESSION#<id> |
+"""
+from __future__ import annotations
+
+from typing import Any, Optional
+
+from chalicelib.core import db
+from chalicelib.core.errors import conflict
+
+USER_SK = "PROFILE"
+
+
+def user_pk(user_id: str) -> str:
+    return db.key("USER", user_id)
+
+
+def phone_pk(phone: str) -> str:
+    return db.key("PHONE", phone)
+
+
+def challenge_pk(challenge_id: str) -> str:
+    return db.key("CHALLENGE", challenge_id)
+
+
+def session_pk(session_id: str) -> str:
+    return db.key("SESSION", session_id)
+
+
+def _k(pk: str, sk: str) -> dict[str, Any]:
+    return {"PK": {"S": pk}, "SK": {"S": sk}}
+
+
+# ------------------------------------------------------------------ users and phones
+
+def get_user(user_id: str) -> Optional[dict[str, Any]]:
+    return db.get(user_pk(user_id), USER_SK)
+
+
+def user_id_for_phone(phone: str) -> Optional[str]:
+    item = db.get(phone_pk(phone), "PHONE")
+    return item["user_id"] if item else None
+
+
+def put_user_with_phone_ops(user: dict[str, Any]) -> list[dict[str, Any]]:
+    """Transaction items that create a user and claim its phone (fails if the phone is taken)."""
+    return [
+        {"Put": {
+            "TableName": db.table_name(),
+            "Item": db.to_item({"PK": phone_pk(user["phone"]), "SK": "PHONE", "type": "phone",
+                                "user_id": user["user_id"]}),
+            "ConditionExpression": "attribute_not_exists(PK)",
+        }},
+        {"Put": {
+            "TableName": db.table_name(),
+            "Item": db.to_item({"PK": user_pk(user["user_id"]), "SK": USER_SK, "type": "user", **user}),
+            "ConditionExpression": "attribute_not_exists(PK)",
+        }},
+    ]
+
+
+def update_user(user_id: str, changes: dict[str, Any], expected_version: int,
+                remove: tuple[str, ...] = ()) -> dict[str, Any]:
+    """Set ``changes`` if the stored version is still ``expected_version``; returns the new item."""
+    names = {f"#f{i}": k for i, k in enumerate(changes)}
+    sets = [f"#f{i} = :v{i}" for i in range(len(changes))]
+    sets.append("#version = :next")
+    names["#version"] = "version"
+    vals = {f"v{i}": v for i, v in enumerate(changes.values())}
+    expr = "SET " + ", ".join(sets)
+    if remove:
+        for j, attr in enumerate(remove):
+            names[f"#r{j}"] = attr
+        expr += " REMOVE " + ", ".join(f"#r{j}" for j in range(len(remove)))
+    try:
+        resp = db.ddb().update_item(
+            TableName=db.table_name(), Key=_k(user_pk(user_id), USER_SK),
+            UpdateExpression=expr,
+            ConditionExpression="attribute_exists(PK) AND #version = :expected",
+            ExpressionAttributeNames=names,
+            ExpressionAttributeValues=db.values(**vals, next=expected_version + 1, expected=expected_version),
+            ReturnValues="ALL_NEW",
+        )
+    except Exception as exc:
+        if db.is_condition_failure(exc):
+            raise conflict("version_conflict")
+        raise
+    return db.from_item(resp["Attributes"])  # type: ignore[return-value]
+
+
+def update_user_op(user_id: str, changes: dict[str, Any], expected_version: int) -> dict[str, Any]:
+    names = {f"#f{i}": k for i, k in enumerate(changes)}
+    names["#version"] = "version"
+    sets = [f"#f{i} = :v{i}" for i in range(len(changes))] + ["#version = :next"]
+    return {"Update": {
+        "TableName": db.table_name(), "Key": _k(user_pk(user_id), USER_SK),
+        "UpdateExpression": "SET " + ", ".join(sets),
+        "ConditionExpression": "#version = :expected",
+        "ExpressionAttributeNames": names,
+        "ExpressionAttributeValues": db.values(
+            **{f"v{i}": v for i, v in enumerate(changes.values())},
+            next=expected_version + 1, expected=expected_version),
+    }}
+
+
+def move_phone_ops(user_id: str, old_phone: str, new_phone: str) -> list[dict[str, Any]]:
+    return [
+        {"Delete": {
+            "TableName": db.table_name(), "Key": _k(phone_pk(old_phone), "PHONE"),
+            "ConditionExpression": "user_id = :uid", "ExpressionAttributeValues": db.values(uid=user_id),
+        }},
+        {"Put": {
+            "TableName": db.table_name(),
+            "Item": db.to_item({"PK": phone_pk(new_phone), "SK": "PHONE", "type": "phone", "user_id": user_id}),
+            "ConditionExpression": "attribute_not_exists(PK)",
+        }},
+    ]
+
+
+# ------------------------------------------------------------------ challenges
+
+def put_challenge(challenge: dict[str, Any]) -> None:
+    db.ddb().put_item(
+        TableName=db.table_name(),
+        Item=db.to_item({"PK": challenge_pk(challenge["challenge_id"]), "SK": "CHALLENGE",
+                         "type": "challenge", **challenge}),
+        ConditionExpression="attribute_not_exists(PK)",
+    )
+
+
+def get_challenge(challenge_id: str) -> Optional[dict[str, Any]]:
+    return db.get(challenge_pk(challenge_id), "CHALLENGE")
+
+
+def count_attempt(challenge_id: str, max_attempts: int, now: int) -> Optional[dict[str, Any]]:
+    """Spend one try on an open challenge; None when none is left (closed, used up or expired)."""
+    try:
+        resp = db.ddb().update_item(
+            TableName=db.table_name(), Key=_k(challenge_pk(challenge_id), "CHALLENGE"),
+            UpdateExpression="SET attempts = attempts + :one",
+            ConditionExpression="attribute_exists(PK) AND used = :f AND attempts < :max AND expires_at > :now",
+            ExpressionAttributeValues=db.values(one=1, f=False, max=max_attempts, now=now),
+            ReturnValues="ALL_NEW",
+        )
+    except Exception as exc:
+        if db.is_condition_failure(exc):
+            return None
+        raise
+    return db.from_item(resp["Attributes"])
+
+
+def consume_challenge_op(challenge_id: str, attempts_seen: int) -> dict[str, Any]:
+    """Mark a challenge used, once: a second use of the same code fails its condition."""
+    return {"Update": {
+        "TableName": db.table_name(), "Key": _k(challenge_pk(challenge_id), "CHALLENGE"),
+        "UpdateExpression": "SET used = :t",
+        "ConditionExpression": "used = :f AND attempts = :a",
+        "ExpressionAttributeValues": db.values(t=True, f=False, a=attempts_seen),
+    }}
+
+
+def replace_code(challenge_id: str, code_hash: str, now: int, expires_at: int, cooldown_s: int) -> bool:
+    """A resend: new code, fresh tries and expiry; refused inside the cooldown."""
+    try:
+        db.ddb().update_item(
+            TableName=db.table_name(), Key=_k(challenge_pk(challenge_id), "CHALLENGE"),
+            UpdateExpression="SET code_hash = :h, attempts = :zero, sent_at = :now, expires_at = :exp, "
+                             "resends = resends + :one",
+            ConditionExpression="attribute_exists(PK) AND used = :f AND sent_at <= :cool",
+            ExpressionAttributeValues=db.values(h=code_hash, zero=0, now=now, exp=expires_at, one=1, f=False,
+                                                cool=now - cooldown_s),
+        )
+        return True
+    except Exception as exc:
+        if db.is_condition_failure(exc):
+            return False
+        raise
+
+
+# ------------------------------------------------------------------ sessions
+
+def session_item(session: dict[str, Any]) -> dict[str, Any]:
+    sid, uid = session["session_id"], session["user_id"]
+    return {"PK": session_pk(sid), "SK": "SESSION", "type": "session",
+            "GSI1PK": user_pk(uid), "GSI1SK": db.key("SESSION", sid), **session}
+
+
+def put_session_op(session: dict[str, Any]) -> dict[str, Any]:
+    return {"Put": {"TableName": db.table_name(), "Item": db.to_item(session_item(session)),
+                    "ConditionExpression": "attribute_not_exists(PK)"}}
+
+
+def get_session(session_id: str, consistent: bool = True) -> Optional[dict[str, Any]]:
+    return db.get(session_pk(session_id), "SESSION", consistent=consistent)
+
+
+def user_sessions(user_id: str, limit: int = 100) -> list[dict[str, Any]]:
+    items, _ = db.query("GSI1PK = :pk AND begins_with(GSI1SK, :pre)",
+                        db.values(pk=user_pk(user_id), pre="SESSION#"), index="GSI1", limit=limit)
+    return items
+
+
+def rotate_refresh(session_id: str, presented_hash: str, new_hash: str, previous: list[str],
+                   now: int, idle_expiry: int) -> Optional[dict[str, Any]]:
+    """Swap the refresh hash if the presented one is current and the session alive."""
+    try:
+        resp = db.ddb().update_item(
+            TableName=db.table_name(), Key=_k(session_pk(session_id), "SESSION"),
+            UpdateExpression="SET refresh_hash = :new, prev_hashes = :prev, generation = generation + :one, "
+                             "last_used_at = :now, idle_expiry = :idle",
+            ConditionExpression="refresh_hash = :cur AND revoked = :f AND absolute_expiry > :now "
+                                "AND idle_expiry > :now",
+            ExpressionAttributeValues=db.values(new=new_hash, prev=previous, one=1, now=now, idle=idle_expiry,
+                                                cur=presented_hash, f=False),
+            ReturnValues="ALL_NEW",
+        )
+    except Exception as exc:
+        if db.is_condition_failure(exc):
+            return None
+        raise
+    return db.from_item(resp["Attributes"])
+
+
+def revoke_session(session_id: str, reason: str, now: int, user_id: Optional[str] = None) -> bool:
+    cond = "attribute_exists(PK) AND revoked = :f"
+    vals: dict[str, Any] = {"t": True, "f": False, "r": reason, "now": now}
+    if user_id is not None:
+        cond += " AND user_id = :uid"
+        vals["uid"] = user_id
+    try:
+        db.ddb().update_item(
+            TableName=db.table_name(), Key=_k(session_pk(session_id), "SESSION"),
+            UpdateExpression="SET revoked = :t, revoked_reason = :r, revoked_at = :now REMOVE step_up_until",
+            ConditionExpression=cond, ExpressionAttributeValues=db.values(**vals),
+        )
+        return True
+    except Exception as exc:
+        if db.is_condition_failure(exc):
+            return False
+        raise
+
+
+def grant_step_up(session_id: str, until: int) -> None:
+    db.ddb().update_item(
+        TableName=db.table_name(), Key=_k(session_pk(session_id), "SESSION"),
+        UpdateExpression="SET step_up_until = :u", ConditionExpression="revoked = :f",
+        ExpressionAttributeValues=db.values(u=until, f=False),
+    )
+
+
+def grant_step_up_op(session_id: str, until: int) -> dict[str, Any]:
+    return {"Update": {
+        "TableName": db.table_name(), "Key": _k(session_pk(session_id), "SESSION"),
+        "UpdateExpression": "SET step_up_until = :u", "ConditionExpression": "revoked = :f",
+        "ExpressionAttributeValues": db.values(u=until, f=False),
+    }}
+
+
+def consume_step_up(session_id: str, now: int) -> bool:
+    """Use a fresh second factor once: true if one was granted and has not lapsed."""
+    try:
+        db.ddb().update_item(
+            TableName=db.table_name(), Key=_k(session_pk(session_id), "SESSION"),
+            UpdateExpression="REMOVE step_up_until",
+            ConditionExpression="revoked = :f AND step_up_until > :now",
+            ExpressionAttributeValues=db.values(f=False, now=now),
+        )
+        return True
+    except Exception as exc:
+        if db.is_condition_failure(exc):
+            return False
+        raise

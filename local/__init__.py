@@ -1,0 +1,1 @@
+"""Local development and test tooling (never deployed: Chalice packages only app.py and chalicelib/)."""

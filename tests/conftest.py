@@ -1,0 +1,204 @@
+"""Fixtures shared by unit (moto) and integration (DynamoDB Local) tests.
+
+Each test gets its own table, a fixed clock it can move, the Chalice test
+client, the SMS outbox read back from moto's SNS backend, and a counter of
+the DynamoDB calls each request makes.
+"""
+from __future__ import annotations
+
+import json
+import os
+import re
+from datetime import datetime, timezone
+from typing import Any, Callable, Iterator
+
+import pytest
+
+from chalicelib.core import aws, clock, secrets, settings, sms, tokens
+from chalicelib.core.ids import new_id
+
+ACCOUNT = "123456789012"
+REGION = "eu-central-1"
+START = datetime(2026, 11, 24, 6, 0, tzinfo=timezone.utc)
+
+
+def base_env(table: str, dynamodb_endpoint: str | None) -> dict[str, str]:
+    env = {
+        "STAGE": "test",
+        "TABLE_NAME": table,
+        "AWS_REGION": REGION,
+        "AWS_DEFAULT_REGION": REGION,
+        "AWS_ACCESS_KEY_ID": "testing",
+        "AWS_SECRET_ACCESS_KEY": "testing",
+        "AWS_SESSION_TOKEN": "testing",
+        "AWS_ACCOUNT_ID_ENDPOINT_MODE": "disabled",
+        "SMS_GATEWAY": "sns",
+        "LOG_LEVEL": "INFO",
+    }
+    if dynamodb_endpoint:
+        env["DYNAMODB_ENDPOINT"] = dynamodb_endpoint
+    return env
+
+
+def reset_process_state() -> None:
+    settings.reset_settings()
+    aws.reset_clients()
+    secrets.clear_cache()
+    tokens.reset_keys()
+    sms.reset_gateway()
+    from chalicelib.identity import api as identity_api
+
+    identity_api.reset_service()
+
+
+@pytest.fixture
+def fixed_clock() -> Iterator[clock.FixedClock]:
+    fc = clock.FixedClock(START)
+    clock.set_clock(fc)
+    yield fc
+    clock.set_clock(clock.SystemClock())
+
+
+def _moto(passthrough_urls: list[str]):
+    from moto import mock_aws
+
+    config: dict[str, Any] = {"core": {"mock_credentials": True, "reset_boto3_session": True}}
+    if passthrough_urls:
+        config["core"]["passthrough"] = {"urls": passthrough_urls}
+    return mock_aws(config=config)
+
+
+@pytest.fixture
+def backend_env(request, monkeypatch, ddb_endpoint) -> Iterator[dict[str, str]]:
+    """Environment for one test: a fresh table on the test's DynamoDB, moto for the rest of AWS."""
+    table = f"test-{new_id().lower()}"
+    env = base_env(table, ddb_endpoint)
+    for k, v in env.items():
+        monkeypatch.setenv(k, v)
+    reset_process_state()
+    passthrough = [re.escape(ddb_endpoint) + ".*"] if ddb_endpoint else []
+    with _moto(passthrough):
+        from chalicelib.core.table import ensure_table
+
+        ensure_table(aws.client("dynamodb"), table)
+        yield env
+        if ddb_endpoint:
+            aws.client("dynamodb").delete_table(TableName=table)
+    reset_process_state()
+
+
+@pytest.fixture
+def client(backend_env, fixed_clock):
+    from chalice.test import Client
+
+    from app import app
+
+    with Client(app, stage_name="local") as c:
+        yield c
+
+
+class Outbox:
+    """SMS that SNS accepted, read back from moto's backend."""
+
+    def __init__(self) -> None:
+        from moto.sns.models import sns_backends
+
+        self._backend = sns_backends[ACCOUNT][REGION]
+
+    def all(self) -> list[tuple[str, str]]:
+        return list(self._backend.sms_messages.values())  # (phone, text) in send order
+
+    def to(self, phone: str) -> list[str]:
+        return [text for p, text in self.all() if p == phone]
+
+    def last_code(self, phone: str) -> str:
+        texts = self.to(phone)
+        assert texts, f"no SMS was sent to {phone}"
+        found = re.findall(r"\b(\d{6})\b", texts[-1])
+        assert found, f"the last SMS has no code: {texts[-1]!r}"
+        return found[0]
+
+
+@pytest.fixture
+def outbox(backend_env) -> Outbox:
+    return Outbox()
+
+
+class CallCounter:
+    """Counts DynamoDB API calls through a botocore before-call hook."""
+
+    def __init__(self) -> None:
+        self.calls: list[str] = []
+
+    def __call__(self, model=None, **_: Any) -> None:
+        self.calls.append(model.name)
+
+    def reset(self) -> None:
+        self.calls.clear()
+
+    @property
+    def count(self) -> int:
+        return len(self.calls)
+
+
+@pytest.fixture
+def ddb_calls(backend_env) -> Iterator[CallCounter]:
+    counter = CallCounter()
+    aws.add_hook("before-call.dynamodb", counter)
+    yield counter
+    aws.remove_hook("before-call.dynamodb", counter)
+
+
+# ------------------------------------------------------------------ journey helpers
+
+def jpost(client, path: str, body: Any = None, token: str | None = None, headers: dict | None = None,
+          method: str = "post"):
+    h = {"Content-Type": "application/json"}
+    if token:
+        h["Authorization"] = f"Bearer {token}"
+    h.update(headers or {})
+    fn = getattr(client.http, method)
+    if method in ("get", "delete") and body is None:
+        return fn(path, headers=h)
+    return fn(path, headers=h, body=json.dumps(body if body is not None else {}))
+
+
+def body(resp) -> Any:
+    return json.loads(resp.body) if resp.body else None
+
+
+PASSWORD = "correct horse battery"
+
+
+def signup_payload(phone: str, **over: Any) -> dict[str, Any]:
+    data = {
+        "phone": phone, "password": PASSWORD, "first_name": "Анна", "last_name": "Петрова",
+        "birth_date": "1990-04-12", "consent": {"version": "2026-11", "accepted": True}, "language": "en",
+    }
+    data.update(over)
+    return data
+
+
+def sign_up(client, outbox: Outbox, phone: str, device: str | None = None) -> dict[str, Any]:
+    r = jpost(client, "/auth/signup", signup_payload(phone))
+    assert r.status_code == 202, r.body
+    ch = body(r)["challenge_id"]
+    payload: dict[str, Any] = {"challenge_id": ch, "code": outbox.last_code(phone)}
+    if device:
+        payload["device"] = {"id": device, "name": device}
+    r = jpost(client, "/auth/signup/verify", payload)
+    assert r.status_code == 201, r.body
+    return body(r)
+
+
+def log_in(client, outbox: Outbox, phone: str, password: str = PASSWORD, device: str | None = None,
+           advance: Callable[[], None] | None = None) -> dict[str, Any]:
+    r = jpost(client, "/auth/login", {"phone": phone, "password": password})
+    assert r.status_code == 202, r.body
+    ch = body(r)["challenge_id"]
+    payload: dict[str, Any] = {"challenge_id": ch, "code": outbox.last_code(phone)}
+    if device:
+        payload["device"] = {"id": device, "name": device}
+    r = jpost(client, "/auth/login/verify", payload)
+    assert r.status_code == 200, r.body
+    return body(r)
