@@ -9,6 +9,7 @@ import shutil
 import signal
 import socket
 import subprocess
+import tempfile
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -60,7 +61,10 @@ def start(data_dir: Optional[Path] = None, port: Optional[int] = None) -> Dynamo
     else:
         data_dir.mkdir(parents=True, exist_ok=True)
         cmd += ["-sharedDb", "-dbPath", str(data_dir)]
-    proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, start_new_session=True)
+    # DynamoDB Local writes a metadata file into its working directory: keep it out of the checkout.
+    workdir = data_dir or Path(tempfile.mkdtemp(prefix="ddblocal-"))
+    proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, start_new_session=True,
+                            cwd=workdir)
     deadline = time.monotonic() + 60
     while time.monotonic() < deadline:
         if proc.poll() is not None:
