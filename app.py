@@ -10,7 +10,7 @@ from chalicelib.identity import api as identity_api
 from chalicelib.identity import authorizer
 from chalicelib.meta import api as meta_api
 
-app = Chalice(app_name="clinic-backend")
+app = Chalice(app_name="clinic-backend", configure_logs=False)  # Powertools owns the logs
 app.api.binary_types = []  # every body we serve is text (JSON, YAML, HTML)
 
 app.register_middleware(http_middleware, "http")

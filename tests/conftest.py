@@ -202,3 +202,44 @@ def log_in(client, outbox: Outbox, phone: str, password: str = PASSWORD, device:
     r = jpost(client, "/auth/login/verify", payload)
     assert r.status_code == 200, r.body
     return body(r)
+
+
+class LogCapture:
+    """Every log line the app writes, formatted as it would ship (Powertools JSON)."""
+
+    def __init__(self) -> None:
+        import io
+        import logging
+
+        from chalicelib.core import log
+
+        self.stream = io.StringIO()
+        self.handler = logging.StreamHandler(self.stream)
+        self.handler.setFormatter(log.logger().registered_formatter)
+        self.handler.setLevel(logging.DEBUG)
+        self.loggers = [logging.getLogger(log.logger().name), logging.getLogger()]
+        for lg in self.loggers:
+            lg.addHandler(self.handler)
+
+    def text(self) -> str:
+        return self.stream.getvalue()
+
+    def events(self) -> list[dict]:
+        out = []
+        for line in self.text().splitlines():
+            try:
+                out.append(json.loads(line))
+            except ValueError:
+                out.append({"message": line})
+        return out
+
+    def close(self) -> None:
+        for lg in self.loggers:
+            lg.removeHandler(self.handler)
+
+
+@pytest.fixture
+def logs(backend_env) -> Iterator[LogCapture]:
+    capture = LogCapture()
+    yield capture
+    capture.close()

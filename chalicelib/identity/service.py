@@ -49,8 +49,9 @@ def hasher() -> Any:
     if _hasher is None:
         from argon2 import PasswordHasher, Type
 
-        # argon2id, RFC 9106 second recommended option (64 MiB, t=3, p=4).
-        _hasher = PasswordHasher(time_cost=3, memory_cost=64 * 1024, parallelism=4, type=Type.ID)
+        # argon2id with OWASP's first recommended configuration (19 MiB, t=2, p=1):
+        # one lane suits a Lambda's single vCPU; memory stays far below its limit.
+        _hasher = PasswordHasher(time_cost=2, memory_cost=19 * 1024, parallelism=1, type=Type.ID)
     return _hasher
 
 

@@ -1,0 +1,61 @@
+# Two commands: `make run` and `make test`. Everything they need is installed here.
+SHELL := /bin/bash
+PYTHON ?= python3
+VENV := .venv
+PY := $(VENV)/bin/python
+DDB_LOCAL_VERSION := 2.9.30
+DDB_LOCAL := .tools/dynamodb-local/emulator/DynamoDBLocal.jar
+
+.PHONY: run test venv tools java test-unit test-integration test-e2e test-infra bench lint clean
+
+$(VENV)/.installed: requirements.txt requirements-dev.txt
+	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --upgrade pip
+	$(PY) -m pip install --quiet -r requirements-dev.txt
+	@touch $@
+
+venv: $(VENV)/.installed
+
+# Java 17 runs DynamoDB Local; install it from Debian when root and missing.
+java:
+	@command -v java >/dev/null 2>&1 || { \
+	  if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then \
+	    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq openjdk-17-jre-headless >/dev/null; \
+	  else echo "java not found: make run falls back to moto; integration tests need Java 17"; fi; }
+
+# Amazon's DynamoDB Local ships inside the npm package amplify-dynamodb-simulator.
+$(DDB_LOCAL):
+	@mkdir -p .tools
+	cd .tools && npm pack --silent amplify-dynamodb-simulator@$(DDB_LOCAL_VERSION) >/dev/null \
+	  && rm -rf dynamodb-local && mkdir -p dynamodb-local \
+	  && tar xzf amplify-dynamodb-simulator-$(DDB_LOCAL_VERSION).tgz -C dynamodb-local --strip-components=1 \
+	  && rm amplify-dynamodb-simulator-$(DDB_LOCAL_VERSION).tgz
+	@test -f $@
+
+tools: java $(DDB_LOCAL)
+
+run: venv tools
+	$(PY) -m local.run
+
+test-unit: venv
+	$(PY) -m pytest -q -p no:cacheprovider tests/unit
+
+test-integration: venv tools
+	$(PY) -m pytest -q -p no:cacheprovider tests/integration
+
+test-e2e: venv tools
+	$(PY) -m pytest -q -p no:cacheprovider tests/e2e
+
+test-infra:
+	bash infra/check.sh
+
+test: venv tools
+	$(PY) -m pytest -q -p no:cacheprovider -n 2 tests/unit tests/integration
+	$(PY) -m pytest -q -p no:cacheprovider tests/e2e
+	@if [ -f infra/check.sh ]; then bash infra/check.sh; fi
+
+bench: venv tools
+	$(PY) -m bench.run
+
+clean:
+	rm -rf $(VENV) .tools .local .pytest_cache

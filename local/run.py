@@ -1,0 +1,141 @@
+"""``make run``: the whole backend on this machine, nothing else to start.
+
+- DynamoDB: DYNAMODB_ENDPOINT if set (e.g. AWS); else DynamoDB Local keeping its
+  data in .local/dynamodb; else, where Java is missing, moto (in memory) - said so.
+- Other AWS services (SNS, S3, SQS, ...): moto server on 127.0.0.1.
+- SMS: printed to this console, marked LOCAL ONLY.
+- The API: ``chalice local`` on 127.0.0.1:8000; scheduled functions and queue
+  consumers fired by this process, as Lambda would.
+Every child process is stopped by its pid when this one ends.
+"""
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+STATE = ROOT / ".local"
+HOST, PORT = "127.0.0.1", int(os.environ.get("PORT", "8000"))
+
+
+def _wait_http(url: str, timeout: float = 60) -> None:
+    import urllib.request
+
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            with urllib.request.urlopen(url, timeout=1):
+                return
+        except Exception:
+            time.sleep(0.3)
+    raise RuntimeError(f"{url} did not answer within {timeout:.0f} s")
+
+
+def main() -> int:
+    from local import dynamodb_local
+
+    env = dict(os.environ)
+    env.update({
+        "STAGE": "local", "SMS_GATEWAY": "console", "TABLE_NAME": env.get("TABLE_NAME", "clinic-backend"),
+        "LOCAL_STATE_DIR": str(STATE / "state"), "AWS_REGION": env.get("AWS_REGION", "eu-central-1"),
+        "AWS_DEFAULT_REGION": env.get("AWS_REGION", "eu-central-1"),
+    })
+    children: list[subprocess.Popen] = []
+    stoppers = []
+
+    from moto.server import ThreadedMotoServer
+
+    moto_port = dynamodb_local.free_port()
+    moto = ThreadedMotoServer(ip_address=HOST, port=moto_port, verbose=False)
+    moto.start()
+    stoppers.append(moto.stop)
+    env.setdefault("AWS_ENDPOINT", f"http://{HOST}:{moto_port}")
+    env.setdefault("AWS_ACCESS_KEY_ID", "local")
+    env.setdefault("AWS_SECRET_ACCESS_KEY", "local")
+
+    if env.get("DYNAMODB_ENDPOINT"):
+        engine = f"the configured endpoint {env['DYNAMODB_ENDPOINT']}"
+    else:
+        why = dynamodb_local.available()
+        if why is None:
+            server = dynamodb_local.start(data_dir=STATE / "dynamodb")
+            stoppers.append(server.stop)
+            env["DYNAMODB_ENDPOINT"] = server.endpoint
+            engine = f"DynamoDB Local at {server.endpoint} (data kept in .local/dynamodb)"
+        else:
+            env["DYNAMODB_ENDPOINT"] = env["AWS_ENDPOINT"]
+            engine = f"moto's DynamoDB emulation, in memory only, because {why}"
+
+    os.environ.update(env)  # this process seeds and runs the scheduler against the same services
+    from chalicelib.core import aws
+    from chalicelib.core.settings import get_settings
+    from chalicelib.core.table import ensure_table
+    from local.seed import DEMO_ADMIN, DEMO_DOCTOR, DEMO_PATIENT, seed_once
+
+    ensure_table(aws.client("dynamodb"), get_settings().table_name)
+    seeded = seed_once()
+
+    chalice = subprocess.Popen(
+        [str(Path(sys.executable).parent / "chalice"), "local", "--host", HOST, "--port", str(PORT),
+         "--stage", "local", "--no-autoreload"],
+        cwd=ROOT, env=env,
+    )
+    children.append(chalice)
+
+    def stop(*_: object) -> None:
+        for child in children:
+            if child.poll() is None:
+                os.kill(child.pid, signal.SIGTERM)
+        for child in children:
+            try:
+                child.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                os.kill(child.pid, signal.SIGKILL)
+        for s in reversed(stoppers):
+            try:
+                s()
+            except Exception:
+                pass
+
+    signal.signal(signal.SIGTERM, lambda *a: (stop(), sys.exit(0)))
+    try:
+        _wait_http(f"http://{HOST}:{PORT}/health")
+        from app import app
+        from local.scheduler import Scheduler, describe
+
+        scheduler = Scheduler(app, sqs_client=aws.client("sqs"))
+        scheduler.start()
+        jobs = describe(app) or ["(none declared yet)"]
+        print(f"""
+================================================================================
+ Clinic backend is running (local stage)
+   API       http://{HOST}:{PORT}/
+   Docs      http://{HOST}:{PORT}/docs     (try every call from the page)
+   Contract  http://{HOST}:{PORT}/openapi.yaml
+   DynamoDB  {engine}
+   Other AWS moto server at {env['AWS_ENDPOINT']}
+   Jobs      {'; '.join(jobs)}
+ Demo logins ({'created now' if seeded else 'already there'}; the SMS code appears below, LOCAL ONLY):
+   patient       {DEMO_PATIENT['phone']} / {DEMO_PATIENT['password']}
+   doctor        {DEMO_DOCTOR['phone']} / {DEMO_DOCTOR['password']}
+   clinic admin  {DEMO_ADMIN['phone']} / {DEMO_ADMIN['password']}
+ Try:
+   curl -s -X POST http://{HOST}:{PORT}/auth/login -H 'Content-Type: application/json' \\
+        -d '{{"phone":"{DEMO_PATIENT['phone']}","password":"{DEMO_PATIENT['password']}"}}'
+ Stop with Ctrl-C.
+================================================================================
+""", flush=True)
+        chalice.wait()
+    except KeyboardInterrupt:
+        pass
+    finally:
+        stop()
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
