@@ -1,0 +1,439 @@
+"""What the synthesised CloudFormation promises, stage by stage (dev and prod)."""
+from __future__ import annotations
+
+import json
+import os
+import re
+import subprocess
+import sys
+from typing import Any, Iterator
+
+import pytest
+
+from conftest import INFRA_DIR
+
+Template = dict[str, Any]
+
+
+# ---- helpers ---------------------------------------------------------------------------
+def resources(template: Template, rtype: str) -> dict[str, dict[str, Any]]:
+    return {k: v for k, v in template["Resources"].items() if v["Type"] == rtype}
+
+
+def only(template: Template, rtype: str) -> tuple[str, dict[str, Any]]:
+    found = resources(template, rtype)
+    assert len(found) == 1, f"expected one {rtype}, found {sorted(found)}"
+    return next(iter(found.items()))
+
+
+def ref_id(value: Any) -> str:
+    """Logical id behind {"Ref": X} or {"Fn::GetAtt": [X, ...]}."""
+    if isinstance(value, dict) and "Ref" in value:
+        return value["Ref"]
+    if isinstance(value, dict) and "Fn::GetAtt" in value:
+        return value["Fn::GetAtt"][0]
+    raise AssertionError(f"not a reference to a resource: {value!r}")
+
+
+def assert_customer_managed_key(template: Template, value: Any) -> None:
+    key_id = ref_id(value)
+    key = template["Resources"][key_id]
+    assert key["Type"] == "AWS::KMS::Key", key_id
+    assert key["Properties"]["EnableKeyRotation"] is True, f"{key_id} must rotate"
+
+
+def as_list(value: Any) -> list[Any]:
+    return value if isinstance(value, list) else [value]
+
+
+def statements(policy_document: dict[str, Any]) -> Iterator[dict[str, Any]]:
+    yield from as_list(policy_document["Statement"])
+
+
+def tls_only_statement_for(template: Template, policy_type: str, target_key: str, target_id: str) -> bool:
+    for policy in resources(template, policy_type).values():
+        props = policy["Properties"]
+        targets = [ref_id(t) for t in as_list(props[target_key])]
+        if target_id not in targets:
+            continue
+        for st in statements(props["PolicyDocument"]):
+            if (
+                st["Effect"] == "Deny"
+                and st.get("Condition", {}).get("Bool", {}).get("aws:SecureTransport") == "false"
+            ):
+                return True
+    return False
+
+
+# ---- DynamoDB ------------------------------------------------------------------------------
+def test_table_matches_the_single_definition(template: Template, table_definition) -> None:
+    _, table = only(template, "AWS::DynamoDB::Table")
+    props = table["Properties"]
+    want = table_definition.create_table_params("ignored")
+
+    assert props["KeySchema"] == want["KeySchema"]
+    assert props["KeySchema"][0] == {"AttributeName": table_definition.PK, "KeyType": "HASH"}
+    assert props["KeySchema"][1] == {"AttributeName": table_definition.SK, "KeyType": "RANGE"}
+    assert sorted(props["AttributeDefinitions"], key=lambda a: a["AttributeName"]) == sorted(
+        want["AttributeDefinitions"], key=lambda a: a["AttributeName"]
+    )
+    got_gsis = {g["IndexName"]: g for g in props["GlobalSecondaryIndexes"]}
+    assert set(got_gsis) == set(table_definition.GLOBAL_INDEXES)
+    for gsi in want["GlobalSecondaryIndexes"]:
+        got = got_gsis[gsi["IndexName"]]
+        assert got["KeySchema"] == gsi["KeySchema"]
+        assert got["Projection"] == gsi["Projection"]
+    assert props["BillingMode"] == "PAY_PER_REQUEST"
+    assert props["TimeToLiveSpecification"] == {"AttributeName": table_definition.TTL_ATTRIBUTE, "Enabled": True}
+
+
+def test_table_is_recoverable_encrypted_and_streamed(template: Template) -> None:
+    _, table = only(template, "AWS::DynamoDB::Table")
+    props = table["Properties"]
+    assert props["PointInTimeRecoverySpecification"]["PointInTimeRecoveryEnabled"] is True
+    sse = props["SSESpecification"]
+    assert sse["SSEEnabled"] is True and sse["SSEType"] == "KMS"
+    assert_customer_managed_key(template, sse["KMSMasterKeyId"])
+    assert props["StreamSpecification"] == {"StreamViewType": "NEW_AND_OLD_IMAGES"}
+
+
+def test_table_is_in_a_backup_plan(template: Template) -> None:
+    table_id, _ = only(template, "AWS::DynamoDB::Table")
+    selections = resources(template, "AWS::Backup::BackupSelection").values()
+    chosen = [ref_id(r) for s in selections for r in s["Properties"]["BackupSelection"]["Resources"]]
+    assert table_id in chosen
+
+
+def test_prod_protects_its_data_and_dev_can_be_torn_down(template: Template, stage: str) -> None:
+    _, table = only(template, "AWS::DynamoDB::Table")
+    if stage == "prod":
+        assert table["Properties"]["DeletionProtectionEnabled"] is True
+        assert table["DeletionPolicy"] == "Retain" and table["UpdateReplacePolicy"] == "Retain"
+        for secret in resources(template, "AWS::SecretsManager::Secret").values():
+            assert secret["DeletionPolicy"] == "Retain"
+        for key in resources(template, "AWS::KMS::Key").values():
+            assert key["DeletionPolicy"] == "Retain"
+    else:
+        assert table["Properties"].get("DeletionProtectionEnabled", False) is False
+        assert table["DeletionPolicy"] == "Delete"
+
+
+# ---- S3 -------------------------------------------------------------------------------------
+def documents_and_log_bucket(template: Template) -> tuple[str, dict[str, Any], str, dict[str, Any]]:
+    buckets = resources(template, "AWS::S3::Bucket")
+    docs = {k: v for k, v in buckets.items() if "LoggingConfiguration" in v["Properties"]}
+    assert len(docs) == 1, f"expected exactly one bucket with access logging, got {sorted(docs)}"
+    doc_id, doc = next(iter(docs.items()))
+    log_id = ref_id(doc["Properties"]["LoggingConfiguration"]["DestinationBucketName"])
+    assert log_id != doc_id
+    return doc_id, doc, log_id, buckets[log_id]
+
+
+BLOCK_ALL = {
+    "BlockPublicAcls": True,
+    "BlockPublicPolicy": True,
+    "IgnorePublicAcls": True,
+    "RestrictPublicBuckets": True,
+}
+
+
+def test_documents_bucket_is_private_encrypted_versioned_logged_tls_only(template: Template) -> None:
+    doc_id, doc, _, _ = documents_and_log_bucket(template)
+    props = doc["Properties"]
+    assert props["PublicAccessBlockConfiguration"] == BLOCK_ALL
+    rule = props["BucketEncryption"]["ServerSideEncryptionConfiguration"][0]["ServerSideEncryptionByDefault"]
+    assert rule["SSEAlgorithm"] == "aws:kms"
+    assert_customer_managed_key(template, rule["KMSMasterKeyID"])
+    assert props["VersioningConfiguration"] == {"Status": "Enabled"}
+    assert props["LoggingConfiguration"]["LogFilePrefix"]
+    assert tls_only_statement_for(template, "AWS::S3::BucketPolicy", "Bucket", doc_id)
+
+
+def test_access_log_bucket_is_locked_down(template: Template) -> None:
+    _, _, log_id, log = documents_and_log_bucket(template)
+    props = log["Properties"]
+    assert props["PublicAccessBlockConfiguration"] == BLOCK_ALL
+    assert props["BucketEncryption"]["ServerSideEncryptionConfiguration"][0]["ServerSideEncryptionByDefault"][
+        "SSEAlgorithm"
+    ] == "AES256"  # S3 log delivery cannot write to SSE-KMS buckets
+    assert props["OwnershipControls"]["Rules"] == [{"ObjectOwnership": "BucketOwnerEnforced"}]
+    assert any(r.get("ExpirationInDays") for r in props["LifecycleConfiguration"]["Rules"])
+    assert tls_only_statement_for(template, "AWS::S3::BucketPolicy", "Bucket", log_id)
+
+
+# ---- SQS ------------------------------------------------------------------------------------
+def test_every_queue_is_encrypted_tls_only_and_redriven(template: Template) -> None:
+    queues = resources(template, "AWS::SQS::Queue")
+    dlq_ids = {
+        ref_id(q["Properties"]["RedrivePolicy"]["deadLetterTargetArn"])
+        for q in queues.values()
+        if "RedrivePolicy" in q["Properties"]
+    }
+    names = set()
+    for qid, q in queues.items():
+        props = q["Properties"]
+        assert_customer_managed_key(template, props["KmsMasterKeyId"])
+        assert tls_only_statement_for(template, "AWS::SQS::QueuePolicy", "Queues", qid), qid
+        if qid in dlq_ids:
+            continue
+        redrive = props["RedrivePolicy"]
+        assert redrive["maxReceiveCount"] == 5, qid
+        assert queues[ref_id(redrive["deadLetterTargetArn"])]["Type"] == "AWS::SQS::Queue"
+        names.add(props["QueueName"])
+    assert len(dlq_ids) == 2
+    assert any(n.endswith("-notifications") for n in names)
+    assert any(n.endswith("-payments-events") for n in names)
+
+
+# ---- the Lambda role --------------------------------------------------------------------------
+def lambda_role_documents(template: Template) -> list[dict[str, Any]]:
+    functions = resources(template, "AWS::Serverless::Function")
+    assert functions, "no Chalice functions in the template"
+    role_ids = {ref_id(f["Properties"]["Role"]) for f in functions.values()}
+    assert len(role_ids) == 1, f"every Chalice function should use the one CDK role, got {role_ids}"
+    (role_id,) = role_ids
+    role = template["Resources"][role_id]
+    assert role["Type"] == "AWS::IAM::Role"
+    assert not role["Properties"].get("ManagedPolicyArns"), "no AWS-managed policies on the Lambda role"
+    docs = [p["PolicyDocument"] for p in role["Properties"].get("Policies", [])]
+    for ptype in ("AWS::IAM::Policy", "AWS::IAM::ManagedPolicy"):
+        for policy in resources(template, ptype).values():
+            if role_id in [ref_id(r) for r in policy["Properties"].get("Roles", [])]:
+                docs.append(policy["Properties"]["PolicyDocument"])
+    assert docs, "the Lambda role has no policy"
+    return docs
+
+
+def test_lambda_role_has_no_wildcards_but_sms_publish(template: Template) -> None:
+    wildcard_resources = []
+    for doc in lambda_role_documents(template):
+        for st in statements(doc):
+            if st["Effect"] != "Allow":
+                continue
+            actions = as_list(st["Action"])
+            for action in actions:
+                assert "*" not in action, f"wildcard action {action!r} in {st.get('Sid')}"
+            for resource in as_list(st["Resource"]):
+                if resource == "*":
+                    wildcard_resources.append(actions)
+                elif isinstance(resource, str):
+                    assert not resource.endswith(":*"), f"wildcard resource {resource!r}"
+    assert wildcard_resources == [["sns:Publish"]]
+
+
+def test_lambda_role_reaches_exactly_the_app_resources(template: Template) -> None:
+    granted: dict[str, set[str]] = {}
+    for doc in lambda_role_documents(template):
+        for st in statements(doc):
+            if st["Effect"] != "Allow":
+                continue
+            for resource in as_list(st["Resource"]):
+                rid = resource if isinstance(resource, str) else json.dumps(resource, sort_keys=True)
+                granted.setdefault(rid, set()).update(as_list(st["Action"]))
+    blob = " ".join(granted)
+    table_id, _ = only(template, "AWS::DynamoDB::Table")
+    assert table_id in blob
+    for secret_id in resources(template, "AWS::SecretsManager::Secret"):
+        assert secret_id in blob, secret_id
+    actions = set().union(*granted.values())
+    assert "dynamodb:Scan" not in actions
+    assert "secretsmanager:GetSecretValue" in actions
+    assert {"dynamodb:CreateTable", "dynamodb:DeleteTable", "s3:DeleteBucket", "kms:ScheduleKeyDeletion"}.isdisjoint(
+        actions
+    )
+
+
+# ---- Lambda environment ------------------------------------------------------------------------
+SECRET_LOOKING = re.compile(r"(sk_(live|test)_|whsec_|BEGIN [A-Z ]*PRIVATE KEY|resolve:secretsmanager)", re.I)
+SECRET_ENVS = {
+    "CODE_PEPPER_SECRET_ARN",
+    "TOKEN_SIGNING_KEY_SECRET_ARN",
+    "STRIPE_SECRET_ARN",
+    "FIREBASE_SECRET_ARN",
+}
+
+
+def test_lambda_environment_holds_references_never_secret_values(template: Template, stage: str) -> None:
+    secrets = resources(template, "AWS::SecretsManager::Secret")
+    for fid, fn in resources(template, "AWS::Serverless::Function").items():
+        env = fn["Properties"]["Environment"]["Variables"]
+        assert SECRET_ENVS <= set(env), fid
+        for name, value in env.items():
+            text = json.dumps(value)
+            assert not SECRET_LOOKING.search(text), f"{fid}.{name} looks like a secret value"
+            assert "SecretString" not in text, f"{fid}.{name} reads a secret value"
+            if name.endswith("_SECRET_ARN"):
+                assert value == {"Ref": ref_id(value)} and ref_id(value) in secrets, f"{fid}.{name}"
+            elif isinstance(value, dict):
+                assert ref_id(value) not in secrets, f"{fid}.{name} points at a secret without *_SECRET_ARN"
+        assert env["STAGE"] == stage
+        assert env["SMS_GATEWAY"] == "sns"
+        assert env["POWERTOOLS_SERVICE_NAME"] == "clinic-backend"
+        assert env["LOG_LEVEL"] in {"DEBUG", "INFO", "WARNING", "ERROR"}
+        assert template["Resources"][ref_id(env["TABLE_NAME"])]["Type"] == "AWS::DynamoDB::Table"
+        assert template["Resources"][ref_id(env["DOCUMENTS_BUCKET"])]["Type"] == "AWS::S3::Bucket"
+        for q in ("NOTIFICATIONS_QUEUE_URL", "PAYMENTS_EVENTS_QUEUE_URL"):
+            assert template["Resources"][ref_id(env[q])]["Type"] == "AWS::SQS::Queue"
+
+
+def test_every_secret_is_kms_encrypted_and_has_no_literal_value(template: Template) -> None:
+    secrets = resources(template, "AWS::SecretsManager::Secret")
+    assert len(secrets) == 4
+    for sid, secret in secrets.items():
+        props = secret["Properties"]
+        assert_customer_managed_key(template, props["KmsKeyId"])
+        assert "SecretString" not in props, f"{sid} carries a value in the template"
+        assert "GenerateSecretString" in props
+
+
+def test_lambda_log_groups_are_encrypted_with_retention(template: Template, stage_config) -> None:
+    groups = resources(template, "AWS::Logs::LogGroup")
+    for fid in resources(template, "AWS::Serverless::Function"):
+        mine = [
+            g for g in groups.values() if fid in json.dumps(g["Properties"].get("LogGroupName", ""))
+        ]
+        assert len(mine) == 1, fid
+        assert_customer_managed_key(template, mine[0]["Properties"]["KmsKeyId"])
+        assert mine[0]["Properties"]["RetentionInDays"] == stage_config.log_retention_days
+
+
+# ---- alarms -------------------------------------------------------------------------------------
+def alarms(template: Template) -> list[dict[str, Any]]:
+    found = [a["Properties"] for a in resources(template, "AWS::CloudWatch::Alarm").values()]
+    topic_id, topic = only(template, "AWS::SNS::Topic")
+    assert_customer_managed_key(template, topic["Properties"]["KmsMasterKeyId"])
+    for a in found:
+        assert [ref_id(x) for x in a["AlarmActions"]] == [topic_id], a.get("AlarmDescription")
+    return found
+
+
+def metric_names(alarm: dict[str, Any]) -> set[str]:
+    if "MetricName" in alarm:
+        return {alarm["MetricName"]}
+    return {m["MetricStat"]["Metric"]["MetricName"] for m in alarm.get("Metrics", []) if "MetricStat" in m}
+
+
+def test_alarm_on_api_5xx(template: Template, stage: str) -> None:
+    _, api = only(template, "AWS::Serverless::Api")
+    found = [a for a in alarms(template) if a.get("MetricName") == "5XXError"]
+    assert len(found) == 1
+    dims = {d["Name"]: d["Value"] for d in found[0]["Dimensions"]}
+    assert dims == {"ApiName": api["Properties"]["Name"], "Stage": api["Properties"]["StageName"]}
+    assert found[0]["Namespace"] == "AWS/ApiGateway"
+
+
+def test_alarms_on_lambda_errors_and_throttles(template: Template) -> None:
+    all_alarms = alarms(template)
+    for fid in resources(template, "AWS::Serverless::Function"):
+        for metric in ("Errors", "Throttles"):
+            hits = [
+                a for a in all_alarms
+                if a.get("MetricName") == metric and {"Name": "FunctionName", "Value": {"Ref": fid}} in a["Dimensions"]
+            ]
+            assert len(hits) == 1, (fid, metric)
+            assert hits[0]["ComparisonOperator"] == "GreaterThanThreshold" and hits[0]["Threshold"] == 0
+
+
+def test_alarm_on_dynamodb_throttles(template: Template) -> None:
+    hits = [a for a in alarms(template) if {"ReadThrottleEvents", "WriteThrottleEvents"} <= metric_names(a)]
+    assert len(hits) == 1
+
+
+def test_alarm_on_every_dead_letter_queue(template: Template) -> None:
+    queues = resources(template, "AWS::SQS::Queue")
+    dlq_ids = {
+        ref_id(q["Properties"]["RedrivePolicy"]["deadLetterTargetArn"])
+        for q in queues.values() if "RedrivePolicy" in q["Properties"]
+    }
+    watched = set()
+    for a in alarms(template):
+        if a.get("MetricName") == "ApproximateNumberOfMessagesVisible":
+            assert a["Threshold"] == 0 and a["ComparisonOperator"] == "GreaterThanThreshold"
+            for d in a["Dimensions"]:
+                if d["Name"] == "QueueName":
+                    watched.add(ref_id(d["Value"]))
+    assert watched == dlq_ids
+
+
+# ---- API Gateway ----------------------------------------------------------------------------------
+def test_api_has_encrypted_access_logs_and_stage_throttling(template: Template, stage_config) -> None:
+    _, api = only(template, "AWS::Serverless::Api")
+    props = api["Properties"]
+    log_group = template["Resources"][ref_id(props["AccessLogSetting"]["DestinationArn"])]
+    assert log_group["Type"] == "AWS::Logs::LogGroup"
+    assert_customer_managed_key(template, log_group["Properties"]["KmsKeyId"])
+    assert log_group["Properties"]["RetentionInDays"] == stage_config.log_retention_days
+    fmt = json.loads(props["AccessLogSetting"]["Format"])
+    assert fmt["requestId"] == "$context.requestId" and fmt["status"] == "$context.status"
+    assert "$context.path" not in props["AccessLogSetting"]["Format"]  # real paths may carry ids
+    (settings,) = props["MethodSettings"]
+    assert settings["ResourcePath"] == "/*" and settings["HttpMethod"] == "*"
+    assert settings["ThrottlingRateLimit"] == stage_config.api_rate_limit
+    assert settings["ThrottlingBurstLimit"] == stage_config.api_burst_limit
+    assert settings.get("DataTraceEnabled") is False  # never log request bodies
+    assert props["EndpointConfiguration"] == "REGIONAL"
+
+
+def test_gateway_answers_in_problem_json(template: Template) -> None:
+    _, api = only(template, "AWS::Serverless::Api")
+    responses = api["Properties"]["DefinitionBody"]["x-amazon-apigateway-gateway-responses"]
+    assert json.loads(responses["UNAUTHORIZED"]["responseTemplates"]["application/json"]) == {
+        "type": "about:blank",
+        "title": "Unauthorized",
+        "status": 401,
+        "code": "unauthorized",
+    }
+    for rtype in ("UNAUTHORIZED", "ACCESS_DENIED", "THROTTLED", "DEFAULT_4XX", "DEFAULT_5XX",
+                  "MISSING_AUTHENTICATION_TOKEN", "INTEGRATION_TIMEOUT"):
+        assert rtype in responses, rtype
+    for rtype, resp in responses.items():
+        assert resp["responseParameters"]["gatewayresponse.header.Content-Type"] == "'application/problem+json'"
+        for body in resp["responseTemplates"].values():
+            problem = json.loads(body)
+            assert set(problem) == {"type", "title", "status", "code"}, rtype
+            assert str(problem["status"]) == resp["statusCode"], rtype
+            assert re.fullmatch(r"[a-z_]+", problem["code"]), rtype
+    assert responses["THROTTLED"]["statusCode"] == "429"
+    assert "gatewayresponse.header.Retry-After" in responses["THROTTLED"]["responseParameters"]
+    assert responses["ACCESS_DENIED"]["statusCode"] == "403"
+
+
+# ---- SMS settings ----------------------------------------------------------------------------------
+def test_sms_is_transactional_with_the_stage_spend_limit(template: Template, stage_config) -> None:
+    _, custom = only(template, "Custom::AWS")
+    for phase in ("Create", "Update"):
+        call = json.loads(custom["Properties"][phase])
+        assert call["service"] == "SNS" and call["action"].lower() == "setsmsattributes"
+        assert call["parameters"]["attributes"] == {
+            "DefaultSMSType": "Transactional",
+            "MonthlySpendLimit": str(stage_config.sms_monthly_spend_limit_usd),
+        }
+
+
+# ---- cdk-nag really gates the synth -------------------------------------------------------------------
+def test_unacknowledged_nag_finding_fails_the_synth(tmp_path) -> None:
+    """An insecure bucket with no written acknowledgement must stop `cdk synth`."""
+    context = {"stage": "dev", "nag_selftest": True}
+    source = os.environ.get("INFRA_CHALICE_SOURCE")
+    if source:
+        context["chalice_source"] = source
+    cdk_json = json.loads((INFRA_DIR / "cdk.json").read_text())
+    context.update({k: v for k, v in cdk_json["context"].items() if k != "stage"})
+    env = dict(
+        os.environ,
+        CDK_OUTDIR=str(tmp_path / "out"),
+        CDK_CONTEXT_JSON=json.dumps(context),
+        AWS_ACCESS_KEY_ID="dummy",
+        AWS_SECRET_ACCESS_KEY="dummy",
+        AWS_DEFAULT_REGION="eu-central-1",
+        CDK_DEFAULT_ACCOUNT="111111111111",
+        JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION="20",
+    )
+    proc = subprocess.run(
+        [sys.executable, "app.py"], cwd=INFRA_DIR, env=env,
+        capture_output=True, text=True, timeout=300,
+    )
+    output = proc.stdout + proc.stderr
+    assert proc.returncode != 0, output[-3000:]
+    assert "NagSelfTestBucket" in output, output[-3000:]
+    assert "AwsSolutions-S1" in output or "HIPAA.Security-S3" in output, output[-3000:]
