@@ -38,6 +38,11 @@ class Caller:
     user_id: str
     role: str
     session_id: str
+    mfa: str = "sms"  # the second factor this session was opened (or upgraded) with
+
+    @property
+    def is_staff(self) -> bool:
+        return self.role in ("doctor", "clinic_admin", "platform_admin")
 
 
 # --------------------------------------------------------------------------- problems
@@ -157,7 +162,7 @@ def caller_from(request: Request) -> Caller:
     user_id, role, sid = auth.get("principalId"), auth.get("role"), auth.get("sid")
     if not user_id or not role or not sid:
         raise AppError(code="token_missing", status=401, headers={"WWW-Authenticate": "Bearer"})
-    return Caller(user_id=str(user_id), role=str(role), session_id=str(sid))
+    return Caller(user_id=str(user_id), role=str(role), session_id=str(sid), mfa=str(auth.get("mfa") or "sms"))
 
 
 # --------------------------------------------------------------------------- responses

@@ -23,8 +23,9 @@ def token_authorizer(auth_request: AuthRequest) -> AuthResponse:
     if scheme.lower() != "bearer" or not value.strip():
         return AuthResponse(routes=["*"], principal_id="anonymous", context={"token_error": "token_invalid"})
     try:
-        claims = service().authorize(value.strip())
+        claims, session = service().authorize(value.strip())
     except TokenError as exc:
         return AuthResponse(routes=["*"], principal_id="anonymous", context={"token_error": exc.code})
     return AuthResponse(routes=["*"], principal_id=claims["sub"],
-                        context={"role": claims["role"], "sid": claims["sid"]})
+                        context={"role": session["role"], "sid": claims["sid"],
+                                 "mfa": session.get("second_factor", "sms")})

@@ -86,6 +86,8 @@ class SignUpRequest(Strict):
     birth_date: date
     consent: Consent
     language: Literal["ru", "en"] = "ru"
+    # Staff sign up as doctor or clinic_admin; they must enrol an authenticator app before acting.
+    role: Literal["patient", "doctor", "clinic_admin"] = "patient"
 
     _phone = field_validator("phone")(normalize_phone)
     _password = field_validator("password")(check_password)
@@ -169,7 +171,8 @@ class ProfilePatch(Strict):
 
     _birth = field_validator("birth_date")(lambda v: None if v is None else check_birth_date(v))
 
-    @field_validator("first_name", "last_name")
+    # language too: a stored null made every later read of the profile fail (500).
+    @field_validator("first_name", "last_name", "language")
     @classmethod
     def _not_null(cls, v: Optional[str]) -> str:
         if v is None:

@@ -185,12 +185,13 @@ class IdentityService:
                        "exp": now + self.s.access_token_ttl_s, "jti": new_id()})
         return access, self.s.access_token_ttl_s
 
-    def _new_session(self, user: dict[str, Any], device: Optional[m.Device], now: int) -> tuple[dict[str, Any], str]:
+    def _new_session(self, user: dict[str, Any], device: Optional[m.Device], now: int,
+                     factor: str) -> tuple[dict[str, Any], str]:
         sid = new_id()
         secret = new_token()
         absolute = now + self.s.refresh_absolute_ttl_s
         session = {
-            "session_id": sid, "user_id": user["user_id"], "role": user["role"],
+            "session_id": sid, "user_id": user["user_id"], "role": user["role"], "second_factor": factor,
             "device_id": device.id if device else None, "device_name": device.name if device else None,
             "created_at": now, "last_used_at": now, "refresh_hash": keyed_hash("refresh", sid, secret),
             "prev_hashes": [], "generation": 1, "revoked": False, "absolute_expiry": absolute,
@@ -215,14 +216,15 @@ class IdentityService:
         for s in drop:
             store.revoke_session(s["session_id"], "replaced", now)
 
-    def authorize(self, token: str) -> dict[str, Any]:
-        """Claims of a usable access token; TokenError naming why not."""
+    def authorize(self, token: str) -> tuple[dict[str, Any], dict[str, Any]]:
+        """Claims of a usable access token and its live session; TokenError naming why not.
+        The role and second factor come from the session, so changes apply at once."""
         now = self._now()
         claims = verify(token, now)
         session = store.get_session(claims["sid"])
         if session is None or session["revoked"] or session["absolute_expiry"] <= now:
             raise TokenError("session_revoked")
-        return claims
+        return claims, session
 
     def refresh(self, req: m.RefreshRequest) -> m.TokenPair:
         now = self._now()
@@ -298,7 +300,7 @@ class IdentityService:
             pending = {
                 "first_name": req.first_name, "last_name": req.last_name, "birth_date": req.birth_date.isoformat(),
                 "password_hash": password_hash, "consent_version": req.consent.version, "consent_at": now,
-                "language": req.language,
+                "language": req.language, "role": req.role,
             }
             ch, code = self._new_challenge("signup", req.phone, now, req.language, pending=pending)
             self._send(req.phone, i18n.sms("signup", req.language, code=code))
@@ -313,14 +315,14 @@ class IdentityService:
             raise self._wrong_code(ch)
         p = ch["pending"]
         user = {
-            "user_id": new_id(), "role": "patient", "status": "active", "phone": ch["phone"],
+            "user_id": new_id(), "role": p.get("role", "patient"), "status": "active", "phone": ch["phone"],
             "first_name": p["first_name"], "last_name": p["last_name"], "birth_date": p["birth_date"],
             "language": p["language"], "password_hash": p["password_hash"],
             "consent_version": p["consent_version"], "consent_at": p["consent_at"],
             "mfa_method": "sms", "recovery_hashes": [], "totp_last_step": 0,
             "created_at": now, "updated_at": now, "version": 1,
         }
-        session, refresh = self._new_session(user, req.device, now)
+        session, refresh = self._new_session(user, req.device, now, "sms")
         try:
             db.transact([store.consume_challenge_op(ch["challenge_id"], ch["attempts"]),
                          *store.put_user_with_phone_ops(user), store.put_session_op(session)])
@@ -399,7 +401,7 @@ class IdentityService:
         ok, changes = self._second_factor_ok(ch, req.code, user, now)
         if not ok:
             raise self._wrong_code(ch)
-        session, refresh = self._new_session(user, req.device, now)
+        session, refresh = self._new_session(user, req.device, now, ch["method"])
         ops = [store.consume_challenge_op(ch["challenge_id"], ch["attempts"]), store.put_session_op(session)]
         if changes:
             ops.append(store.update_user_op(user["user_id"], changes, user["version"]))
@@ -606,6 +608,7 @@ class IdentityService:
         store.update_user(caller.user_id, {"mfa_method": "totp", "totp_secret": pending, "totp_last_step": step,
                                            "recovery_hashes": hashes, "updated_at": self._now()},
                           user["version"], remove=("totp_pending",))
+        store.set_session_factor(caller.session_id, "totp")  # this session just proved the app
         log.event("mfa.totp_enrolled", user_id=caller.user_id)
         return m.RecoveryCodes(recovery_codes=codes)
 

@@ -276,3 +276,22 @@ def consume_step_up(session_id: str, now: int) -> bool:
         if db.is_condition_failure(exc):
             return False
         raise
+
+
+def set_session_factor(session_id: str, factor: str) -> None:
+    db.ddb().update_item(
+        TableName=db.table_name(), Key=_k(session_pk(session_id), "SESSION"),
+        UpdateExpression="SET second_factor = :f", ConditionExpression="revoked = :no",
+        ExpressionAttributeValues=db.values(f=factor, no=False),
+    )
+
+
+def set_user_sessions_role(user_id: str, role: str) -> None:
+    """Apply a role change to the user's live sessions (the authorizer reads the role from there)."""
+    for s in user_sessions(user_id):
+        if not s["revoked"]:
+            db.ddb().update_item(
+                TableName=db.table_name(), Key=_k(session_pk(s["session_id"]), "SESSION"),
+                UpdateExpression="SET #r = :r", ExpressionAttributeNames={"#r": "role"},
+                ExpressionAttributeValues=db.values(r=role),
+            )
