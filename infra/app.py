@@ -22,6 +22,9 @@ REPO_ROOT = INFRA_DIR.parent
 def main() -> None:
     app = App()
     stage = get_stage(app.node.try_get_context("stage") or "dev")
+    # `chalice package` builds a botocore client (no network call) to pick service
+    # principals; it needs a region even when nothing talks to AWS.
+    os.environ.setdefault("AWS_DEFAULT_REGION", stage.region)
     source = Path(app.node.try_get_context("chalice_source") or REPO_ROOT).resolve()
     stack = ClinicBackendStack(
         app,
@@ -32,6 +35,11 @@ def main() -> None:
         env=Environment(account=os.environ.get("CDK_DEFAULT_ACCOUNT"), region=stage.region),
         description=f"{APP_NAME} ({stage.name}): API, data stores, queues, secrets, alarms",
     )
+    if app.node.try_get_context("nag_selftest"):
+        # Used only by tests/infra: a deliberately unacknowledged finding must fail the synth.
+        from aws_cdk import aws_s3 as s3
+
+        s3.Bucket(stack, "NagSelfTestBucket")
     Tags.of(stack).add("app", APP_NAME)
     Tags.of(stack).add("stage", stage.name)
     # Rule packs run at synth; any finding without a written acknowledgement fails it.

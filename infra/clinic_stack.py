@@ -25,6 +25,7 @@ from aws_cdk import (
     RemovalPolicy,
     Stack,
     Validations,
+    aws_backup as backup,
     aws_cloudwatch as cw,
     aws_cloudwatch_actions as cw_actions,
     aws_dynamodb as dynamodb,
@@ -166,6 +167,7 @@ class ClinicBackendStack(Stack):
         # ---- data -------------------------------------------------------------------------
         self.table_module = load_table_definition(repo_root)
         self.table = self._table(data_removal)
+        self._backups(data_removal)
         self.log_bucket, self.documents_bucket = self._buckets(data_removal)
         self.queues, self.dlqs = self._queues()
         self.secrets = self._secrets(data_removal)
@@ -185,7 +187,7 @@ class ClinicBackendStack(Stack):
         )
         self.functions = self._serverless_resources("AWS::Serverless::Function")
         self.rest_api = self.chalice.get_resource("RestAPI")
-        self._encrypt_lambda_log_groups()
+        self._lambda_log_groups()
         self._lambda_policy()
         self._api_gateway()
 
@@ -267,6 +269,24 @@ class ClinicBackendStack(Stack):
             )
         return table
 
+    def _backups(self, removal: RemovalPolicy) -> None:
+        """AWS Backup copies of the table, beside its 35 days of point-in-time recovery.
+
+        PITR lives and dies with the table; vault copies survive a dropped or corrupted
+        table and give restore points older than 35 days (prod keeps monthly ones for 5 years).
+        """
+        vault = backup.BackupVault(self, "BackupVault", encryption_key=self.data_key, removal_policy=removal)
+        if self.stage.protect_data:
+            plan = backup.BackupPlan.daily_weekly_monthly5_year_retention(self, "BackupPlan", vault)
+        else:
+            plan = backup.BackupPlan.daily35_day_retention(self, "BackupPlan", vault)
+        selection = plan.add_selection(
+            "Table", resources=[backup.BackupResource.from_dynamo_db_table(self.table)]
+        )
+        ack(selection, "AwsSolutions-IAM4[Policy::arn:<AWS::Partition>:iam::aws:policy/service-role/AWSBackupServiceRolePolicyForBackup]",
+            "The AWS Backup service role uses AWS's own service-role policy, which AWS keeps in step with the "
+            "backup APIs; it is assumable only by backup.amazonaws.com.")
+
     # ---- S3 --------------------------------------------------------------------------------
     def _buckets(self, removal: RemovalPolicy) -> tuple[s3.Bucket, s3.Bucket]:
         log_bucket = s3.Bucket(
@@ -289,11 +309,6 @@ class ClinicBackendStack(Stack):
             ],
             removal_policy=removal,
         )
-        ack(log_bucket, "AwsSolutions-S1",
-            "This bucket is the access-log target of the documents bucket; logging the log bucket into itself "
-            "would loop and logging it elsewhere only moves the problem one bucket further.")
-        ack(log_bucket, "HIPAA.Security-S3BucketLoggingEnabled",
-            "Access-log target bucket of the documents bucket; it holds no patient data and logging it would loop.")
         ack(log_bucket, "HIPAA.Security-S3DefaultEncryptionKMS",
             "S3 server access log delivery supports only SSE-S3 on the target bucket, not SSE-KMS; "
             "the logs hold request metadata, not document contents.")
@@ -353,9 +368,6 @@ class ClinicBackendStack(Stack):
                 retention_period=Duration.days(4),
                 dead_letter_queue=sqs.DeadLetterQueue(queue=dlq, max_receive_count=5),
             )
-            ack(dlq, "AwsSolutions-SQS3",
-                f"This queue is the dead-letter queue of {suffix}; a DLQ of a DLQ would only hide failed messages. "
-                "Its depth has an alarm instead.")
             queues[suffix] = queue
             dlqs[suffix] = dlq
         return queues, dlqs
@@ -423,7 +435,6 @@ class ClinicBackendStack(Stack):
             "xray": False,
             "lambda_memory_size": self.stage.lambda_memory_mb,
             "lambda_timeout": self.stage.lambda_timeout_s,
-            "log_retention_in_days": self.stage.log_retention_days,
             "environment_variables": env,
         }
 
@@ -436,16 +447,24 @@ class ClinicBackendStack(Stack):
     def _serverless_resources(self, resource_type: str) -> dict[str, CfnResource]:
         return {lid: self.chalice.get_resource(lid) for lid in self._sam_logical_ids(resource_type)}
 
-    def _encrypt_lambda_log_groups(self) -> None:
-        self.lambda_log_groups: list[logs.CfnLogGroup] = []
-        for lid in self._sam_logical_ids("AWS::Logs::LogGroup"):
-            group = self.chalice.get_resource(lid)
-            assert isinstance(group, logs.CfnLogGroup), type(group)
-            group.kms_key_id = self.ops_key.key_arn
-            group.node.add_dependency(self.ops_key)
+    def _lambda_log_groups(self) -> None:
+        """One KMS-encrypted log group with retention per Chalice function.
+
+        Created here rather than with Chalice's ``log_retention_in_days``: chalice 1.34's
+        packager names the API handler's log group after ``ApiHandler`` while the
+        function is renamed ``APIHandler``, so that template does not import.
+        """
+        self.lambda_log_groups: list[logs.LogGroup] = []
+        for lid, fn in self.functions.items():
+            group = logs.LogGroup(
+                self,
+                f"{lid}Logs",
+                log_group_name=f"/aws/lambda/{fn.ref}",
+                encryption_key=self.ops_key,
+                retention=_retention(self.stage.log_retention_days),
+                removal_policy=RemovalPolicy.RETAIN if self.stage.protect_data else RemovalPolicy.DESTROY,
+            )
             self.lambda_log_groups.append(group)
-        if not self.lambda_log_groups:
-            raise RuntimeError("chalice package made no log groups; is log_retention_in_days set?")
 
     def _lambda_policy(self) -> None:
         table = self.table
@@ -510,19 +529,19 @@ class ClinicBackendStack(Stack):
             iam.PolicyStatement(
                 sid="OwnLogs",
                 actions=["logs:CreateLogStream", "logs:PutLogEvents"],
-                resources=[lg.attr_arn for lg in self.lambda_log_groups],
+                resources=[lg.log_group_arn for lg in self.lambda_log_groups],
             ),
         ]
-        policy = iam.Policy(self, "LambdaPolicy", statements=statements, roles=[self.lambda_role])
+        policy = iam.ManagedPolicy(
+            self, "LambdaPolicy", statements=statements, roles=[self.lambda_role],
+            description=f"{APP_NAME} {self.stage.name}: least privilege of the Chalice functions",
+        )
         ack(policy, "AwsSolutions-IAM5[Resource::*]",
             "sns:Publish to a phone number (SMS one-time codes) has no resource ARN, so AWS requires Resource '*'; "
             "a Deny on every topic ARN in the same policy limits it to direct SMS.")
         ack(policy, f"AwsSolutions-IAM5[Resource::<{self.get_logical_id(self.documents_bucket.node.default_child)}.Arn>/*]",
             "Document object keys are generated at run time (ULIDs); the grant is limited to objects of this "
             "one bucket and to get/put/delete.")
-        ack(policy, "HIPAA.Security-IAMPolicyNoStatementsWithFullAccess",
-            "Checked by hand: no statement grants a service-wide '*' action; the rule trips on the Deny "
-            "statement that forbids sns:Publish to any topic, which narrows access.")
         self.lambda_policy = policy
 
     # ---- API Gateway ----------------------------------------------------------------------
@@ -574,7 +593,7 @@ class ClinicBackendStack(Stack):
             assumed_by=iam.ServicePrincipal("lambda.amazonaws.com"),
             description=f"{APP_NAME} {self.stage.name}: sets the account's SNS SMS attributes at deploy time",
         )
-        policy = iam.Policy(
+        policy = iam.ManagedPolicy(
             self,
             "SmsSettingsPolicy",
             roles=[role],
@@ -623,8 +642,6 @@ class ClinicBackendStack(Stack):
             raise RuntimeError("AwsCustomResource provider function not found; its construct id changed")
         why_deploy_only = "runs once per deployment (CloudFormation custom resource), never on user traffic"
         for rule, reason in {
-            "AwsSolutions-L1": "The CDK-managed AwsCustomResource provider picks its Node.js runtime per "
-                               "aws-cdk-lib release; it " + why_deploy_only + ".",
             "HIPAA.Security-LambdaConcurrency": "The AwsCustomResource provider " + why_deploy_only
                                                 + "; reserved concurrency would only waste account capacity.",
             "HIPAA.Security-LambdaDLQ": "The AwsCustomResource provider is invoked synchronously by "
