@@ -5,6 +5,7 @@ first use (see docs/benchmarks.md for the cold-start measurement).
 """
 from chalice import Chalice
 
+from chalicelib.clinics import api as clinics_api
 from chalicelib.core.web import http_middleware
 from chalicelib.identity import api as identity_api
 from chalicelib.identity import authorizer
@@ -17,3 +18,4 @@ app.register_middleware(http_middleware, "http")
 app.register_blueprint(authorizer.bp)
 app.register_blueprint(meta_api.bp)
 app.register_blueprint(identity_api.bp)
+app.register_blueprint(clinics_api.bp)

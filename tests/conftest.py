@@ -46,9 +46,15 @@ def reset_process_state() -> None:
     secrets.clear_cache()
     tokens.reset_keys()
     sms.reset_gateway()
+    from chalicelib.clinics import api as clinics_api
+    from chalicelib.core import email
     from chalicelib.identity import api as identity_api
+    from chalicelib.payments import stripe_gateway
 
     identity_api.reset_service()
+    clinics_api.reset_service()
+    email.reset_gateway()
+    stripe_gateway.reset_gateway()
 
 
 @pytest.fixture
@@ -93,7 +99,7 @@ def client(backend_env, fixed_clock):
 
     from app import app
 
-    with Client(app, stage_name="local") as c:
+    with Client(app, stage_name="test") as c:
         yield c
 
 
@@ -243,3 +249,80 @@ def logs(backend_env) -> Iterator[LogCapture]:
     capture = LogCapture()
     yield capture
     capture.close()
+
+
+# ------------------------------------------------------------------ staff helpers
+
+def step_up(client, outbox, fixed_clock, token, phone, totp_secret=None):
+    """Verify a fresh second factor in this session (SMS, or the authenticator app once enrolled)."""
+    import pyotp
+
+    fixed_clock.advance(seconds=61)
+    r = jpost(client, "/me/step-up", {}, token=token)
+    assert r.status_code == 202, r.body
+    ch = body(r)
+    code = pyotp.TOTP(totp_secret).at(fixed_clock.now()) if totp_secret else outbox.last_code(phone)
+    r = jpost(client, "/me/step-up/verify", {"challenge_id": ch["challenge_id"], "code": code}, token=token)
+    assert r.status_code == 200, r.body
+    return ch
+
+
+def enrol_totp(client, outbox, fixed_clock, token, phone):
+    import pyotp
+
+    step_up(client, outbox, fixed_clock, token, phone)
+    r = jpost(client, "/me/totp", {}, token=token)
+    assert r.status_code == 201, r.body
+    secret = body(r)["secret"]
+    r = jpost(client, "/me/totp/confirm", {"code": pyotp.TOTP(secret).at(fixed_clock.now())}, token=token)
+    assert r.status_code == 200, r.body
+    return secret, body(r)["recovery_codes"]
+
+
+def make_staff(client, outbox, fixed_clock, phone, role, totp=True):
+    """A staff account (doctor or clinic_admin) signed in with an authenticator app."""
+    r = jpost(client, "/auth/signup", signup_payload(phone, role=role))
+    assert r.status_code == 202, r.body
+    tokens = body(jpost(client, "/auth/signup/verify",
+                        {"challenge_id": body(r)["challenge_id"], "code": outbox.last_code(phone)}))
+    token = tokens["access_token"]
+    user_id = body(jpost(client, "/me", token=token, method="get"))["user_id"]
+    secret = enrol_totp(client, outbox, fixed_clock, token, phone)[0] if totp else None
+    return {"token": token, "user_id": user_id, "phone": phone, "totp": secret}
+
+
+def relogin(client, staff, fixed_clock):
+    """Sign a staff member in again with password and authenticator app (after a long pause)."""
+    import pyotp
+
+    fixed_clock.advance(seconds=31)
+    r = jpost(client, "/auth/login", {"phone": staff["phone"], "password": PASSWORD})
+    assert r.status_code == 202 and body(r)["second_factor"] == "totp", r.body
+    code = pyotp.TOTP(staff["totp"]).at(fixed_clock.now())
+    r = jpost(client, "/auth/login/verify", {"challenge_id": body(r)["challenge_id"], "code": code})
+    assert r.status_code == 200, r.body
+    staff["token"] = body(r)["access_token"]
+    return staff
+
+
+def make_platform_admin(client, outbox, fixed_clock, phone):
+    staff = make_staff(client, outbox, fixed_clock, phone, "clinic_admin")
+    from chalicelib.identity.api import service
+
+    service().set_role(phone, "platform_admin")
+    return staff
+
+
+@pytest.fixture
+def fake_stripe(monkeypatch):
+    """Stripe's Connect endpoints served locally from Stripe's own sample objects."""
+    from local.stripe_fake import FakeStripe
+
+    fake = FakeStripe(webhook_secret="whsec_test_secret")
+    url = fake.start()
+    monkeypatch.setenv("STRIPE_API_BASE", url)
+    monkeypatch.setenv("STRIPE_SECRET_KEY", "sk_test_local_key")
+    monkeypatch.setenv("STRIPE_WEBHOOK_SECRET", "whsec_test_secret")
+    reset_process_state()
+    yield fake
+    fake.stop()

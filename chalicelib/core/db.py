@@ -48,12 +48,19 @@ def from_item(item: Optional[dict[str, Any]]) -> Optional[dict[str, Any]]:
     if item is None:
         return None
     _, de = _ser()
-    out = {k: de.deserialize(v) for k, v in item.items()}
-    # Numbers come back as Decimal; every number we store is an integer.
-    for k, v in out.items():
-        if type(v).__name__ == "Decimal":
-            out[k] = int(v)
-    return out
+    return {k: _plain(de.deserialize(v)) for k, v in item.items()}
+
+
+def _plain(value: Any) -> Any:
+    """Numbers come back as Decimal, sets as set; every number we store is an integer."""
+    kind = type(value).__name__
+    if kind == "Decimal":
+        return int(value)
+    if isinstance(value, dict):
+        return {k: _plain(v) for k, v in value.items()}
+    if isinstance(value, (list, set)):
+        return [_plain(v) for v in value]
+    return value
 
 
 def values(**kwargs: Any) -> dict[str, Any]:
@@ -142,3 +149,93 @@ def decode_cursor(cursor: Optional[str]) -> Optional[dict[str, Any]]:
         return value
     except Exception:
         raise field_invalid("cursor", "invalid_cursor", "The cursor is not valid; start from the first page.")
+
+
+# ------------------------------------------------------------------ shared item operations
+
+def _versioned_update_args(pk: str, sk: str, changes: dict[str, Any], expected_version: int,
+                           remove: tuple[str, ...] = ()) -> dict[str, Any]:
+    names = {f"#f{i}": k for i, k in enumerate(changes)}
+    names["#version"] = "version"
+    sets = [f"#f{i} = :v{i}" for i in range(len(changes))] + ["#version = :next"]
+    expr = "SET " + ", ".join(sets)
+    if remove:
+        names.update({f"#r{j}": attr for j, attr in enumerate(remove)})
+        expr += " REMOVE " + ", ".join(f"#r{j}" for j in range(len(remove)))
+    return {
+        "TableName": table_name(), "Key": {"PK": {"S": pk}, "SK": {"S": sk}},
+        "UpdateExpression": expr,
+        "ConditionExpression": "attribute_exists(PK) AND #version = :expected",
+        "ExpressionAttributeNames": names,
+        "ExpressionAttributeValues": values(**{f"v{i}": v for i, v in enumerate(changes.values())},
+                                            next=expected_version + 1, expected=expected_version),
+    }
+
+
+def update_versioned(pk: str, sk: str, changes: dict[str, Any], expected_version: int,
+                     remove: tuple[str, ...] = ()) -> dict[str, Any]:
+    """Optimistic update: applies only if the stored ``version`` is still the one read.
+    Raises 409 ``version_conflict`` otherwise; returns the new item."""
+    from chalicelib.core.errors import conflict
+
+    try:
+        resp = ddb().update_item(**_versioned_update_args(pk, sk, changes, expected_version, remove),
+                                 ReturnValues="ALL_NEW")
+    except Exception as exc:
+        if is_condition_failure(exc):
+            raise conflict("version_conflict")
+        raise
+    return from_item(resp["Attributes"])  # type: ignore[return-value]
+
+
+def update_versioned_op(pk: str, sk: str, changes: dict[str, Any], expected_version: int) -> dict[str, Any]:
+    """The same update as one item of a transaction."""
+    return {"Update": _versioned_update_args(pk, sk, changes, expected_version)}
+
+
+def put_new_op(item: dict[str, Any]) -> dict[str, Any]:
+    return {"Put": {"TableName": table_name(), "Item": to_item(item), "ConditionExpression": "attribute_not_exists(PK)"}}
+
+
+def put_new(item: dict[str, Any]) -> None:
+    ddb().put_item(**put_new_op(item)["Put"])
+
+
+def query_page(pk: str, sk_prefix: str, limit: int, cursor: Optional[str], index: Optional[str] = None,
+               filter_expression: Optional[str] = None, filter_values: Optional[dict[str, Any]] = None,
+               filter_names: Optional[dict[str, str]] = None) -> tuple[list[dict[str, Any]], Optional[str]]:
+    """One page of items under a partition key whose sort key starts with a prefix."""
+    pk_attr, sk_attr = ("PK", "SK") if index is None else (f"{index}PK", f"{index}SK")
+    key_values = values(pk=pk, pre=sk_prefix) if sk_prefix else values(pk=pk)
+    params: dict[str, Any] = {
+        "TableName": table_name(),
+        "KeyConditionExpression": f"{pk_attr} = :pk" + (f" AND begins_with({sk_attr}, :pre)" if sk_prefix else ""),
+        "ExpressionAttributeValues": {**key_values, **(filter_values or {})},
+        "Limit": limit,
+    }
+    if index:
+        params["IndexName"] = index
+    if filter_expression:
+        params["FilterExpression"] = filter_expression
+    if filter_names:
+        params["ExpressionAttributeNames"] = filter_names
+    start = decode_cursor(cursor)
+    if start:
+        params["ExclusiveStartKey"] = start
+    resp = ddb().query(**params)
+    return [from_item(i) for i in resp.get("Items", [])], encode_cursor(resp.get("LastEvaluatedKey"))
+
+
+def batch_get(keys: list[tuple[str, str]]) -> list[dict[str, Any]]:
+    """Up to 100 items by key in one BatchGetItem (retrying what DynamoDB leaves unprocessed)."""
+    if not keys:
+        return []
+    request = {table_name(): {"Keys": [{"PK": {"S": pk}, "SK": {"S": sk}} for pk, sk in keys[:100]]}}
+    found: list[dict[str, Any]] = []
+    for _ in range(5):
+        resp = ddb().batch_get_item(RequestItems=request)
+        found += [from_item(i) for i in resp.get("Responses", {}).get(table_name(), [])]
+        request = resp.get("UnprocessedKeys") or {}
+        if not request:
+            break
+    return found  # type: ignore[return-value]

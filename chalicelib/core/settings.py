@@ -68,11 +68,23 @@ class Settings(BaseSettings):
     max_body_bytes: int = 64 * 1024
     consent_version_current: str = "2026-11"
 
+    # Stripe. stripe_api_base points the SDK at a local Stripe-compatible server.
+    stripe_api_base: Optional[str] = None
+    stripe_secret_key: SecretStr = SecretStr("")
+    stripe_webhook_secret: SecretStr = SecretStr("")
+    public_base_url: str = "http://127.0.0.1:8000"  # where the portal lives (Connect return links)
+
+    # E-mail: "console" prints locally; "ses" sends through Amazon SES.
+    email_gateway: Literal["ses", "console"] = "ses"
+    email_sender: str = "no-reply@clinic.example"
+
+    invitation_ttl_s: int = 7 * 24 * 3600
+
     log_level: str = "INFO"
 
     def validate_for_stage(self) -> None:
-        if self.stage in ("dev", "prod") and self.sms_gateway == "console":
-            raise RuntimeError("the console SMS gateway is for local use only")
+        if self.stage in ("dev", "prod") and "console" in (self.sms_gateway, self.email_gateway):
+            raise RuntimeError("console gateways are for local use only")
 
 
 @lru_cache(maxsize=1)

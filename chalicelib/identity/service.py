@@ -487,6 +487,19 @@ class IdentityService:
         changes["updated_at"] = self._now()
         return self.profile(store.update_user(caller.user_id, changes, version))
 
+    def set_role(self, phone: str, role: str) -> str:
+        """Operator action (no HTTP route): give an account a role, effective at once in its sessions."""
+        if role not in m.ROLES:
+            raise ValueError(f"unknown role {role}")
+        uid = store.user_id_for_phone(phone)
+        user = store.get_user(uid) if uid else None
+        if user is None:
+            raise not_found()
+        store.update_user(user["user_id"], {"role": role, "updated_at": self._now()}, user["version"])
+        store.set_user_sessions_role(user["user_id"], role)
+        log.event("account.role_changed", user_id=user["user_id"], role=role)
+        return user["user_id"]
+
     # ------------------------------------------------------------------ step-up and sensitive changes
 
     def start_step_up(self, caller: Any, client: str) -> m.ChallengeResponse:

@@ -12,7 +12,6 @@ from __future__ import annotations
 from typing import Any, Optional
 
 from chalicelib.core import db
-from chalicelib.core.errors import conflict
 
 USER_SK = "PROFILE"
 
@@ -68,45 +67,11 @@ def put_user_with_phone_ops(user: dict[str, Any]) -> list[dict[str, Any]]:
 def update_user(user_id: str, changes: dict[str, Any], expected_version: int,
                 remove: tuple[str, ...] = ()) -> dict[str, Any]:
     """Set ``changes`` if the stored version is still ``expected_version``; returns the new item."""
-    names = {f"#f{i}": k for i, k in enumerate(changes)}
-    sets = [f"#f{i} = :v{i}" for i in range(len(changes))]
-    sets.append("#version = :next")
-    names["#version"] = "version"
-    vals = {f"v{i}": v for i, v in enumerate(changes.values())}
-    expr = "SET " + ", ".join(sets)
-    if remove:
-        for j, attr in enumerate(remove):
-            names[f"#r{j}"] = attr
-        expr += " REMOVE " + ", ".join(f"#r{j}" for j in range(len(remove)))
-    try:
-        resp = db.ddb().update_item(
-            TableName=db.table_name(), Key=_k(user_pk(user_id), USER_SK),
-            UpdateExpression=expr,
-            ConditionExpression="attribute_exists(PK) AND #version = :expected",
-            ExpressionAttributeNames=names,
-            ExpressionAttributeValues=db.values(**vals, next=expected_version + 1, expected=expected_version),
-            ReturnValues="ALL_NEW",
-        )
-    except Exception as exc:
-        if db.is_condition_failure(exc):
-            raise conflict("version_conflict")
-        raise
-    return db.from_item(resp["Attributes"])  # type: ignore[return-value]
+    return db.update_versioned(user_pk(user_id), USER_SK, changes, expected_version, remove)
 
 
 def update_user_op(user_id: str, changes: dict[str, Any], expected_version: int) -> dict[str, Any]:
-    names = {f"#f{i}": k for i, k in enumerate(changes)}
-    names["#version"] = "version"
-    sets = [f"#f{i} = :v{i}" for i in range(len(changes))] + ["#version = :next"]
-    return {"Update": {
-        "TableName": db.table_name(), "Key": _k(user_pk(user_id), USER_SK),
-        "UpdateExpression": "SET " + ", ".join(sets),
-        "ConditionExpression": "#version = :expected",
-        "ExpressionAttributeNames": names,
-        "ExpressionAttributeValues": db.values(
-            **{f"v{i}": v for i, v in enumerate(changes.values())},
-            next=expected_version + 1, expected=expected_version),
-    }}
+    return db.update_versioned_op(user_pk(user_id), USER_SK, changes, expected_version)
 
 
 def move_phone_ops(user_id: str, old_phone: str, new_phone: str) -> list[dict[str, Any]]:

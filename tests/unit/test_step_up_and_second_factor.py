@@ -2,20 +2,15 @@
 import pyotp
 
 from tests.conftest import PASSWORD, body, jpost, log_in, sign_up
+from tests.conftest import enrol_totp as shared_enrol_totp
+from tests.conftest import step_up as shared_step_up
 
 PHONE = "+79166667788"
 NEW_PHONE = "+79169990011"
 
 
 def step_up(client, outbox, fixed_clock, token, phone=PHONE, totp_secret=None):
-    fixed_clock.advance(seconds=61)
-    r = jpost(client, "/me/step-up", {}, token=token)
-    assert r.status_code == 202, r.body
-    ch = body(r)
-    code = pyotp.TOTP(totp_secret).at(fixed_clock.now()) if totp_secret else outbox.last_code(phone)
-    r = jpost(client, "/me/step-up/verify", {"challenge_id": ch["challenge_id"], "code": code}, token=token)
-    assert r.status_code == 200, r.body
-    return ch
+    return shared_step_up(client, outbox, fixed_clock, token, phone, totp_secret)
 
 
 def test_password_change_needs_a_fresh_second_factor_used_once(client, outbox, fixed_clock):
@@ -90,15 +85,7 @@ def test_phone_taken_by_another_account_is_a_conflict_and_changes_nothing(client
 
 
 def enrol_totp(client, outbox, fixed_clock, token):
-    step_up(client, outbox, fixed_clock, token)
-    r = jpost(client, "/me/totp", {}, token=token)
-    assert r.status_code == 201, r.body
-    secret = body(r)["secret"]
-    assert body(r)["otpauth_uri"].startswith("otpauth://totp/")
-    code = pyotp.TOTP(secret).at(fixed_clock.now())
-    r = jpost(client, "/me/totp/confirm", {"code": code}, token=token)
-    assert r.status_code == 200, r.body
-    return secret, body(r)["recovery_codes"]
+    return shared_enrol_totp(client, outbox, fixed_clock, token, PHONE)
 
 
 def test_authenticator_app_replaces_sms_at_login(client, outbox, fixed_clock):

@@ -1,0 +1,339 @@
+"""Clinics, branches, services, resources, doctors, schedules, policies and payouts."""
+from __future__ import annotations
+
+import re
+from datetime import date, time
+from typing import Literal, Optional
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+
+from chalicelib.core.money import MINOR_UNITS
+from chalicelib.identity.models import Strict, normalize_phone
+
+ClinicStatus = Literal["draft", "submitted", "verified", "active", "rejected"]
+Modality = Literal["in_person", "video", "chat"]
+WEEKDAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
+_ID = r"^[0-9A-HJKMNP-TV-Z]{26}$"
+_KIND = r"^[a-z][a-z0-9_]{1,39}$"
+
+
+def Id():  # noqa: N802
+    return Field(pattern=_ID)
+
+
+class Text(Strict):
+    """A text for people in both languages of the product."""
+
+    ru: str = Field(min_length=1, max_length=2000)
+    en: str = Field(min_length=1, max_length=2000)
+
+
+class ShortText(Strict):
+    ru: str = Field(min_length=1, max_length=200)
+    en: str = Field(min_length=1, max_length=200)
+
+
+def check_zone(value: str) -> str:
+    from chalicelib.core.tz import TimeZoneError, zone
+
+    try:
+        zone(value)
+    except TimeZoneError:
+        raise ValueError("not an IANA time zone such as Europe/Moscow")
+    return value
+
+
+class MoneyIn(Strict):
+    amount: int = Field(ge=0, le=10**12, description="minor units (kopecks for RUB)")
+    currency: str = Field(pattern=r"^[A-Z]{3}$")
+
+    @field_validator("amount", mode="before")
+    @classmethod
+    def _integer(cls, v):
+        if isinstance(v, bool) or not isinstance(v, int):
+            raise ValueError("an integer number of minor units; fractions of a minor unit are not money")
+        return v
+
+    @field_validator("currency")
+    @classmethod
+    def _known(cls, v: str) -> str:
+        if v not in MINOR_UNITS:
+            raise ValueError("not a supported ISO 4217 currency")
+        return v
+
+
+class Contacts(Strict):
+    phone: Optional[str] = Field(default=None, max_length=32)
+    email: Optional[str] = Field(default=None, max_length=254, pattern=r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
+    website: Optional[str] = Field(default=None, max_length=300, pattern=r"^https://\S+$")
+    public: list[Literal["phone", "email", "website"]] = Field(default_factory=list, max_length=3)
+
+    @field_validator("phone")
+    @classmethod
+    def _phone(cls, v):
+        return None if v is None else normalize_phone(v)
+
+
+class ClinicCreate(Strict):
+    legal_name: str = Field(min_length=2, max_length=300)
+    display_name: ShortText
+    tax_id: str = Field(min_length=5, max_length=20, pattern=r"^[0-9A-Za-z-]+$")
+    country: str = Field(pattern=r"^[A-Z]{2}$")
+    currency: str = Field(pattern=r"^[A-Z]{3}$")
+    contacts: Contacts = Field(default_factory=Contacts)
+
+    @field_validator("currency")
+    @classmethod
+    def _currency(cls, v: str) -> str:
+        if v not in MINOR_UNITS:
+            raise ValueError("not a supported ISO 4217 currency")
+        return v
+
+
+class ClinicPatch(Strict):
+    display_name: Optional[ShortText] = None
+    contacts: Optional[Contacts] = None
+    version: int = Field(ge=1)
+
+
+class Rejection(Strict):
+    reason: str = Field(min_length=3, max_length=1000)
+
+
+class Policies(Strict):
+    cancellation_window_hours: int = Field(default=24, ge=0, le=24 * 14)
+    no_show_limit: int = Field(default=2, ge=1, le=20)
+    no_show_window_days: int = Field(default=180, ge=1, le=730)
+    hold_minutes: int = Field(default=30, ge=5, le=24 * 60)
+    minimum_notice_minutes: int = Field(default=60, ge=0, le=7 * 24 * 60)
+    cashback_percent: int = Field(default=10, ge=0, le=100)
+    cashback_cap: Optional[MoneyIn] = None
+    feedback_after_visit: bool = True
+    version: Optional[int] = Field(default=None, ge=1)
+
+
+class Interval(Strict):
+    start: time
+    end: time
+
+    @model_validator(mode="after")
+    def _order(self):
+        if self.end <= self.start:
+            raise ValueError("end must be after start")
+        return self
+
+
+class BranchIn(Strict):
+    name: ShortText
+    address: str = Field(min_length=5, max_length=500)
+    city: str = Field(min_length=2, max_length=100)
+    time_zone: str = Field(max_length=64)
+    opening_hours: dict[Literal["mon", "tue", "wed", "thu", "fri", "sat", "sun"], list[Interval]] = Field(
+        default_factory=dict)
+    phone: Optional[str] = Field(default=None, max_length=32)
+
+    _zone = field_validator("time_zone")(check_zone)
+
+    @field_validator("phone")
+    @classmethod
+    def _phone(cls, v):
+        return None if v is None else normalize_phone(v)
+
+
+class BranchPatch(Strict):
+    name: Optional[ShortText] = None
+    address: Optional[str] = Field(default=None, min_length=5, max_length=500)
+    opening_hours: Optional[dict[Literal["mon", "tue", "wed", "thu", "fri", "sat", "sun"], list[Interval]]] = None
+    phone: Optional[str] = Field(default=None, max_length=32)
+    version: int = Field(ge=1)
+
+
+class Prepayment(Strict):
+    kind: Literal["none", "fixed", "percent"] = "none"
+    amount: Optional[MoneyIn] = None
+    percent: Optional[int] = Field(default=None, ge=1, le=100)
+
+    @model_validator(mode="after")
+    def _shape(self):
+        if self.kind == "fixed" and (self.amount is None or self.percent is not None):
+            raise ValueError("a fixed prepayment needs amount (and no percent)")
+        if self.kind == "percent" and (self.percent is None or self.amount is not None):
+            raise ValueError("a percentage prepayment needs percent between 1 and 100 (and no amount)")
+        if self.kind == "none" and (self.amount is not None or self.percent is not None):
+            raise ValueError("no prepayment takes neither amount nor percent")
+        return self
+
+
+class ServiceIn(Strict):
+    name: ShortText
+    duration_minutes: int = Field(ge=5, le=8 * 60)
+    price: MoneyIn
+    modality: Modality
+    preparation: Optional[Text] = None
+    resource_kinds: list[str] = Field(default_factory=list, max_length=5)
+    prepayment: Prepayment = Field(default_factory=Prepayment)
+    recall_after_days: Optional[int] = Field(default=None, ge=1, le=3650)
+    specialty: Optional[str] = Field(default=None, pattern=_KIND)
+
+    @field_validator("resource_kinds")
+    @classmethod
+    def _kinds(cls, v: list[str]) -> list[str]:
+        for k in v:
+            if not re.match(_KIND, k):
+                raise ValueError("kinds are lower-case words like mri or ultrasound_room")
+        if len(set(v)) != len(v):
+            raise ValueError("each kind once")
+        return v
+
+
+class ServicePatch(Strict):
+    name: Optional[ShortText] = None
+    duration_minutes: Optional[int] = Field(default=None, ge=5, le=8 * 60)
+    price: Optional[MoneyIn] = None
+    preparation: Optional[Text] = None
+    prepayment: Optional[Prepayment] = None
+    recall_after_days: Optional[int] = Field(default=None, ge=1, le=3650)
+    active: Optional[bool] = None
+    version: int = Field(ge=1)
+
+
+class ResourceIn(Strict):
+    kind: str = Field(pattern=_KIND)
+    name: str = Field(min_length=1, max_length=200)
+    capacity: int = Field(default=1, ge=1, le=100)
+
+
+class InvitationIn(Strict):
+    role: Literal["clinic_admin", "doctor"]
+    phone: Optional[str] = Field(default=None, max_length=32)
+    email: Optional[str] = Field(default=None, max_length=254, pattern=r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
+
+    @field_validator("phone")
+    @classmethod
+    def _phone(cls, v):
+        return None if v is None else normalize_phone(v)
+
+    @model_validator(mode="after")
+    def _one(self):
+        if (self.phone is None) == (self.email is None):
+            raise ValueError("give exactly one of phone or email")
+        if self.role == "doctor" and self.phone is None:
+            raise ValueError("doctors are invited by phone")
+        return self
+
+
+class InvitationAccept(Strict):
+    invitation_id: str = Id()
+    code: str = Field(pattern=r"^[0-9]{6}$")
+
+
+class DoctorProfileIn(Strict):
+    specialties: list[str] = Field(min_length=1, max_length=10)
+    category: Literal["none", "second", "first", "highest"] = "none"
+    years_of_experience: int = Field(ge=0, le=70)
+    languages: list[Literal["ru", "en", "de", "fr", "es", "it", "zh", "ar", "tr", "uk", "kk", "hy", "ka", "az", "uz"]] \
+        = Field(min_length=1, max_length=10)
+    bio: Optional[Text] = None
+    photo_url: Optional[str] = Field(default=None, max_length=500, pattern=r"^https://\S+$")
+    takes_duty: bool = False
+
+    @field_validator("specialties")
+    @classmethod
+    def _specs(cls, v: list[str]) -> list[str]:
+        for s in v:
+            if not re.match(_KIND, s):
+                raise ValueError("specialties are lower-case words like cardiologist or paediatric_urologist")
+        if len(set(v)) != len(v):
+            raise ValueError("each specialty once")
+        return v
+
+
+class TemplateIn(Strict):
+    branch_id: str = Id()
+    modality: Modality
+    weekday: Literal["mon", "tue", "wed", "thu", "fri", "sat", "sun"]
+    start: time
+    end: time
+    valid_from: Optional[date] = None
+    valid_until: Optional[date] = None
+
+    @model_validator(mode="after")
+    def _order(self):
+        if self.end <= self.start:
+            raise ValueError("end must be after start")
+        if self.valid_from and self.valid_until and self.valid_until < self.valid_from:
+            raise ValueError("valid_until is before valid_from")
+        return self
+
+
+class ExceptionIn(Strict):
+    kind: Literal["leave", "extra"]
+    date_from: date
+    date_until: date
+    start: Optional[time] = None
+    end: Optional[time] = None
+    branch_id: Optional[str] = Field(default=None, pattern=_ID)
+    modality: Optional[Modality] = None
+    note: Optional[str] = Field(default=None, max_length=300)
+
+    @model_validator(mode="after")
+    def _shape(self):
+        if self.date_until < self.date_from:
+            raise ValueError("date_until is before date_from")
+        if (self.date_until - self.date_from).days > 366:
+            raise ValueError("at most a year at once")
+        if self.kind == "extra":
+            if not (self.start and self.end and self.branch_id and self.modality):
+                raise ValueError("extra hours need branch_id, modality, start and end")
+        if (self.start is None) != (self.end is None):
+            raise ValueError("give both start and end, or neither for whole days")
+        if self.start and self.end and self.end <= self.start:
+            raise ValueError("end must be after start")
+        return self
+
+
+class DutyShiftIn(Strict):
+    branch_id: str = Id()
+    specialty: str = Field(pattern=_KIND)
+    starts_at: str = Field(description="local date-time in the branch's zone, e.g. 2026-12-01T20:00")
+    ends_at: str
+
+    @field_validator("starts_at", "ends_at")
+    @classmethod
+    def _local(cls, v: str) -> str:
+        from datetime import datetime
+
+        try:
+            parsed = datetime.fromisoformat(v)
+        except ValueError:
+            raise ValueError("a local date-time like 2026-12-01T20:00")
+        if parsed.tzinfo is not None:
+            raise ValueError("give the branch's local time without an offset")
+        return v
+
+
+class Page(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    limit: int = Field(default=20, ge=1, le=100)
+    cursor: Optional[str] = Field(default=None, max_length=2000)
+
+
+class CatalogClinicsQuery(Page):
+    city: str = Field(min_length=2, max_length=100)
+
+
+class CatalogDoctorsQuery(Page):
+    specialty: Optional[str] = Field(default=None, pattern=_KIND)
+    clinic_id: Optional[str] = Field(default=None, pattern=_ID)
+    modality: Optional[Modality] = None
+    language: Optional[str] = Field(default=None, pattern=r"^[a-z]{2}$")
+
+    @model_validator(mode="after")
+    def _one(self):
+        if not self.specialty and not self.clinic_id:
+            raise ValueError("filter by specialty or clinic_id")
+        return self
+
+
+class AdminClinicsQuery(Page):
+    status: ClinicStatus = "submitted"

@@ -1,0 +1,69 @@
+"""Working time as concrete UTC intervals, computed from local wall time and an IANA zone.
+
+Templates are kept as wall time plus zone, so a daylight-saving change moves
+nothing in the branch; comparing a doctor's commitments across clinics (and
+zones) is done on the concrete UTC intervals they produce.
+"""
+from __future__ import annotations
+
+from datetime import date, datetime, time, timedelta
+from typing import Iterable, Iterator, Optional
+
+from chalicelib.core.tz import local_to_utc
+
+WEEKDAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
+HORIZON_DAYS = 366
+
+Interval = tuple[datetime, datetime]
+
+
+def template_occurrences(weekday: str, start: time, end: time, zone: str, window_from: date,
+                         window_until: date) -> Iterator[Interval]:
+    """UTC intervals of a weekly template between two dates (inclusive)."""
+    wd = WEEKDAYS.index(weekday)
+    day = window_from + timedelta(days=(wd - window_from.weekday()) % 7)
+    while day <= window_until:
+        yield local_to_utc(day, start, zone), local_to_utc(day, end, zone)
+        day += timedelta(days=7)
+
+
+def template_window(valid_from: Optional[str], valid_until: Optional[str], today: date) -> tuple[date, date]:
+    start = max(today, date.fromisoformat(valid_from)) if valid_from else today
+    end = date.fromisoformat(valid_until) if valid_until else today + timedelta(days=HORIZON_DAYS)
+    return start, min(end, today + timedelta(days=HORIZON_DAYS))
+
+
+def intervals_of(item: dict, today: date) -> list[Interval]:
+    """Concrete UTC intervals of a stored template, extra-hours exception or duty shift."""
+    if item["type"] == "schedule_template":
+        lo, hi = template_window(item.get("valid_from"), item.get("valid_until"), today)
+        return list(template_occurrences(item["weekday"], time.fromisoformat(item["start"]),
+                                         time.fromisoformat(item["end"]), item["time_zone"], lo, hi))
+    if item["type"] == "schedule_exception" and item["kind"] == "extra":
+        out = []
+        day = date.fromisoformat(item["date_from"])
+        last = date.fromisoformat(item["date_until"])
+        while day <= last:
+            out.append((local_to_utc(day, time.fromisoformat(item["start"]), item["time_zone"]),
+                        local_to_utc(day, time.fromisoformat(item["end"]), item["time_zone"])))
+            day += timedelta(days=1)
+        return out
+    if item["type"] == "duty_shift":
+        return [(datetime.fromisoformat(item["starts_at_utc"].replace("Z", "+00:00")),
+                 datetime.fromisoformat(item["ends_at_utc"].replace("Z", "+00:00")))]
+    return []
+
+
+def first_overlap(a: Iterable[Interval], b: Iterable[Interval]) -> Optional[Interval]:
+    """The first moment two sets of intervals overlap (touching ends do not count)."""
+    xs, ys = sorted(a), sorted(b)
+    i = j = 0
+    while i < len(xs) and j < len(ys):
+        (s1, e1), (s2, e2) = xs[i], ys[j]
+        if s1 < e2 and s2 < e1:
+            return max(s1, s2), min(e1, e2)
+        if e1 <= e2:
+            i += 1
+        else:
+            j += 1
+    return None

@@ -1,0 +1,718 @@
+"""Clinic onboarding and the public catalogue.
+
+Who may do what (every call checks the caller against the object):
+- clinic_admin with an authenticator app: their own clinics only; another
+  clinic's objects answer 404, as if they did not exist;
+- doctor with an authenticator app: their own profile and schedule view;
+- platform_admin with an authenticator app: reads any clinic, verifies or rejects;
+- patients and anonymous callers: the public catalogue of active clinics.
+"""
+from __future__ import annotations
+
+from datetime import datetime, timezone
+from typing import Any, Optional
+
+from chalicelib.core import clock, db, log, ratelimit
+from chalicelib.core.crypto import keyed_hash, new_code, same
+from chalicelib.core.errors import AppError, FieldError, conflict, field_invalid, forbidden, not_found, \
+    validation_failed
+from chalicelib.core.ids import is_ulid, new_id
+from chalicelib.core.settings import Settings
+from chalicelib.clinics import models as m
+from chalicelib.clinics import schedule
+from chalicelib.clinics import store
+
+STAFF_ROLES = ("clinic_admin", "doctor", "platform_admin")
+INVITE_ATTEMPTS = 5
+PUBLIC_CLINIC_FIELDS = ("clinic_id", "display_name", "country", "currency", "status")
+
+
+def _iso(epoch_s: int) -> str:
+    return clock.iso(datetime.fromtimestamp(epoch_s, tz=timezone.utc))
+
+
+def _strip(item: dict[str, Any], *drop: str) -> dict[str, Any]:
+    hidden = {"PK", "SK", "GSI1PK", "GSI1SK", "GSI2PK", "GSI2SK", "type", *drop}
+    return {k: v for k, v in item.items() if k not in hidden}
+
+
+class ClinicService:
+    def __init__(self, settings: Settings, sms: Any, email: Any, stripe: Any) -> None:
+        self.s = settings
+        self.sms = sms
+        self.email = email
+        self.stripe = stripe
+        self.invite_limit = ratelimit.Limit("invite", 50, 24 * 3600, "invitation_limit")
+
+    # ------------------------------------------------------------------ who may act
+
+    @staticmethod
+    def _staff(caller: Any, *roles: str) -> None:
+        if caller.role not in roles:
+            raise forbidden("role_not_allowed")
+        if caller.mfa != "totp":
+            raise forbidden("totp_required", "Enrol an authenticator app and sign in with it first.")
+
+    def _admin_clinic(self, caller: Any, cid: str) -> dict[str, Any]:
+        """The clinic, if the caller administers it; 404 otherwise (never reveal another tenant)."""
+        self._staff(caller, "clinic_admin")
+        if not is_ulid(cid) or not store.is_admin(cid, caller.user_id):
+            raise not_found()
+        clinic = store.get_clinic(cid)
+        if clinic is None:
+            raise not_found()
+        return clinic
+
+    def _readable_clinic(self, caller: Any, cid: str) -> dict[str, Any]:
+        if caller.role == "platform_admin":
+            self._staff(caller, "platform_admin")
+            clinic = store.get_clinic(cid) if is_ulid(cid) else None
+            if clinic is None:
+                raise not_found()
+            return clinic
+        return self._admin_clinic(caller, cid)
+
+    def _child(self, cid: str, kind: str, child_id: str) -> dict[str, Any]:
+        item = store.get_child(cid, kind, child_id) if is_ulid(child_id) else None
+        if item is None:
+            raise not_found()
+        return item
+
+    @staticmethod
+    def _now() -> int:
+        return clock.epoch()
+
+    # ------------------------------------------------------------------ clinic life
+
+    def view(self, clinic: dict[str, Any]) -> dict[str, Any]:
+        return _strip(clinic)
+
+    def create_clinic(self, caller: Any, req: m.ClinicCreate) -> dict[str, Any]:
+        self._staff(caller, "clinic_admin")
+        now = self._now()
+        cid = new_id()
+        clinic = {
+            "clinic_id": cid, "legal_name": req.legal_name, "display_name": req.display_name.model_dump(),
+            "tax_id": req.tax_id, "country": req.country, "currency": req.currency,
+            "contacts": req.contacts.model_dump(exclude_none=True), "status": "draft",
+            "policies": m.Policies().model_dump(exclude={"version"}, exclude_none=True),
+            "payouts": {"status": "not_started", "charges_enabled": False, "payouts_enabled": False},
+            "created_at": now, "updated_at": now, "created_by": caller.user_id, "version": 1,
+        }
+        db.transact([db.put_new_op(store.clinic_item(clinic, _iso(now))),
+                     db.put_new_op(store.admin_item(cid, caller.user_id, now))])
+        log.event("clinic.registered", clinic_id=cid, user_id=caller.user_id)
+        return self.view(clinic)
+
+    def my_clinics(self, caller: Any) -> dict[str, Any]:
+        self._staff(caller, "clinic_admin")
+        memberships = store.clinics_of_admin(caller.user_id)
+        clinics = db.batch_get([(store.clinic_pk(x["clinic_id"]), store.PROFILE) for x in memberships])
+        clinics.sort(key=lambda c: c["created_at"])
+        return {"items": [{k: c[k] for k in ("clinic_id", "display_name", "status", "legal_name")}
+                          for c in clinics]}
+
+    def get_clinic(self, caller: Any, cid: str) -> dict[str, Any]:
+        return self.view(self._readable_clinic(caller, cid))
+
+    def patch_clinic(self, caller: Any, cid: str, req: m.ClinicPatch) -> dict[str, Any]:
+        self._admin_clinic(caller, cid)
+        changes = req.model_dump(exclude_unset=True, exclude={"version"}, exclude_none=True)
+        if not changes:
+            raise validation_failed([FieldError("body", "empty", "nothing to change")])
+        changes["updated_at"] = self._now()
+        clinic = db.update_versioned(store.clinic_pk(cid), store.PROFILE, changes, req.version)
+        if clinic["status"] == "active":
+            self._list_branches(clinic, True)
+        return self.view(clinic)
+
+    def _transition(self, cid: str, allowed: tuple[str, ...], to: str, **extra: Any) -> dict[str, Any]:
+        now = self._now()
+        names = {"#s": "status", "#u": "updated_at", "#g1": "GSI1PK", "#g2": "GSI1SK", "#v": "version"}
+        sets = ["#s = :to", "#u = :now", "#g1 = :g1", "#g2 = :g2", "#v = #v + :one"]
+        vals: dict[str, Any] = {"to": to, "now": now, "one": 1, **store.clinic_status_keys(to, _iso(now), cid)}
+        vals["g1"], vals["g2"] = vals.pop("GSI1PK"), vals.pop("GSI1SK")
+        for i, (k, v) in enumerate(extra.items()):
+            names[f"#x{i}"] = k
+            sets.append(f"#x{i} = :x{i}")
+            vals[f"x{i}"] = v
+        allowed_vals = {f"a{i}": s for i, s in enumerate(allowed)}
+        vals.update(allowed_vals)
+        try:
+            resp = db.ddb().update_item(
+                TableName=db.table_name(), Key={"PK": {"S": store.clinic_pk(cid)}, "SK": {"S": store.PROFILE}},
+                UpdateExpression="SET " + ", ".join(sets),
+                ConditionExpression=f"#s IN ({', '.join(':' + k for k in allowed_vals)})",
+                ExpressionAttributeNames=names, ExpressionAttributeValues=db.values(**vals), ReturnValues="ALL_NEW")
+        except Exception as exc:
+            if db.is_condition_failure(exc):
+                raise conflict("wrong_status", f"allowed only from: {', '.join(allowed)}")
+            raise
+        log.event("clinic.status", clinic_id=cid, status=to)
+        return db.from_item(resp["Attributes"])  # type: ignore[return-value]
+
+    def submit(self, caller: Any, cid: str) -> dict[str, Any]:
+        self._admin_clinic(caller, cid)
+        branches, _ = store.children(cid, "BRANCH#", 1)
+        if not branches:
+            raise conflict("branch_required", "add at least one branch before submitting")
+        return self.view(self._transition(cid, ("draft", "rejected"), "submitted"))
+
+    def _platform_clinic(self, caller: Any, cid: str) -> dict[str, Any]:
+        self._staff(caller, "platform_admin")
+        return self._readable_clinic(caller, cid)
+
+    def verify(self, caller: Any, cid: str) -> dict[str, Any]:
+        self._platform_clinic(caller, cid)
+        return self.view(self._transition(cid, ("submitted",), "verified", verified_by=caller.user_id))
+
+    def reject(self, caller: Any, cid: str, req: m.Rejection) -> dict[str, Any]:
+        self._platform_clinic(caller, cid)
+        return self.view(self._transition(cid, ("submitted",), "rejected", rejection_reason=req.reason))
+
+    def activate(self, caller: Any, cid: str) -> dict[str, Any]:
+        self._admin_clinic(caller, cid)
+        clinic = self._transition(cid, ("verified",), "active")
+        self._list_branches(clinic, True)
+        self._refresh_clinic_doctors(cid)
+        return self.view(clinic)
+
+    def review_queue(self, caller: Any, q: m.AdminClinicsQuery) -> dict[str, Any]:
+        self._staff(caller, "platform_admin")
+        items, cursor = store.clinics_by_status(q.status, q.limit, q.cursor)
+        return {"items": [self.view(c) for c in items], "next_cursor": cursor}
+
+    # ------------------------------------------------------------------ administrators and invitations
+
+    def list_admins(self, caller: Any, cid: str) -> dict[str, Any]:
+        self._admin_clinic(caller, cid)
+        return {"items": [{"user_id": a["user_id"], "since": _iso(a["created_at"])} for a in store.admins(cid)]}
+
+    def remove_admin(self, caller: Any, cid: str, uid: str) -> None:
+        self._admin_clinic(caller, cid)
+        current = store.admins(cid)
+        if uid not in {a["user_id"] for a in current}:
+            raise not_found()
+        if len(current) == 1:
+            raise conflict("last_admin", "a clinic keeps at least one administrator")
+        store.delete(store.clinic_pk(cid), db.key("ADMIN", uid))
+
+    def invite(self, caller: Any, cid: str, req: m.InvitationIn, lang: str) -> dict[str, Any]:
+        clinic = self._admin_clinic(caller, cid)
+        now = self._now()
+        ratelimit.hit(self.invite_limit, cid, now)
+        iid, code = new_id(), new_code()
+        inv = {
+            "invitation_id": iid, "clinic_id": cid, "role": req.role, "channel": "sms" if req.phone else "email",
+            "phone": req.phone, "email": req.email, "code_hash": keyed_hash("invite", iid, code), "attempts": 0,
+            "status": "pending", "invited_by": caller.user_id, "created_at": now,
+            "expires_at": now + self.s.invitation_ttl_s,
+        }
+        db.put_new(store.invitation_item(inv))
+        name = clinic["display_name"]["ru" if lang == "ru" else "en"]
+        days = self.s.invitation_ttl_s // 86400
+        if lang == "ru":
+            text = f"{name} приглашает вас в свою команду. Код: {code}, номер приглашения {iid}. Действует {days} дн."
+        else:
+            text = f"{name} invites you to its team. Code: {code}, invitation {iid}. Valid {days} days."
+        if req.phone:
+            self.sms.send(req.phone, text)
+        else:
+            self.email.send(req.email, "Приглашение / Invitation", text)
+        log.event("invitation.sent", clinic_id=cid, invitation_id=iid, role=req.role)
+        return self._invitation_view(inv)
+
+    @staticmethod
+    def _invitation_view(inv: dict[str, Any]) -> dict[str, Any]:
+        return {"invitation_id": inv["invitation_id"], "clinic_id": inv["clinic_id"], "role": inv["role"],
+                "channel": inv["channel"], "status": inv["status"], "created_at": _iso(inv["created_at"]),
+                "expires_at": _iso(inv["expires_at"])}
+
+    def list_invitations(self, caller: Any, cid: str) -> dict[str, Any]:
+        self._admin_clinic(caller, cid)
+        now = self._now()
+        out = []
+        for inv in store.clinic_invitations(cid):
+            view = self._invitation_view(inv)
+            if inv["status"] == "pending" and inv["expires_at"] <= now:
+                view["status"] = "expired"
+            out.append(view)
+        return {"items": out}
+
+    def revoke_invitation(self, caller: Any, cid: str, iid: str) -> None:
+        self._admin_clinic(caller, cid)
+        inv = store.get_invitation(iid) if is_ulid(iid) else None
+        if inv is None or inv["clinic_id"] != cid:
+            raise not_found()
+        try:
+            db.transact([store.close_invitation_op(iid, "revoked")])
+        except Exception as exc:
+            if not db.cancellation_codes(exc):
+                raise
+            raise conflict("wrong_status", "the invitation is no longer pending")
+
+    def accept_invitation(self, caller: Any, req: m.InvitationAccept) -> dict[str, Any]:
+        self._staff(caller, "clinic_admin", "doctor")
+        now = self._now()
+        inv = store.spend_invitation_attempt(req.invitation_id, INVITE_ATTEMPTS, now)
+        if inv is None:
+            current = store.get_invitation(req.invitation_id)
+            if current is None or current["status"] != "pending":
+                raise AppError(code="invitation_closed", status=400)
+            if current["expires_at"] <= now:
+                raise AppError(code="invitation_expired", status=400,
+                               detail="ask the clinic to send a new invitation")
+            raise AppError(code="too_many_attempts", status=400)
+        if not same(keyed_hash("invite", inv["invitation_id"], req.code), inv["code_hash"]):
+            raise AppError(code="invalid_code", status=400,
+                           extra={"attempts_left": max(0, INVITE_ATTEMPTS - int(inv["attempts"]))})
+        if inv["role"] != caller.role:
+            raise forbidden("role_mismatch", f"this invitation is for a {inv['role']} account")
+        cid = inv["clinic_id"]
+        member = (store.admin_item(cid, caller.user_id, now) if inv["role"] == "clinic_admin"
+                  else store.doctor_membership_item(cid, caller.user_id, now))
+        try:
+            db.transact([store.close_invitation_op(inv["invitation_id"], "accepted", inv["attempts"]),
+                         db.put_new_op(member)])
+        except Exception as exc:
+            reasons = db.cancellation_codes(exc)
+            if not reasons:
+                raise
+            if reasons[1] == "ConditionalCheckFailed":
+                raise conflict("already_member")
+            raise AppError(code="invitation_closed", status=400)
+        if inv["role"] == "doctor":
+            self.refresh_doctor_listings(caller.user_id)
+        log.event("invitation.accepted", clinic_id=cid, invitation_id=inv["invitation_id"], user_id=caller.user_id)
+        return {"clinic_id": cid, "role": inv["role"]}
+
+    # ------------------------------------------------------------------ branches, services, resources
+
+    def _branch_view(self, b: dict[str, Any]) -> dict[str, Any]:
+        return _strip(b, "clinic_name", "clinic_contacts")
+
+    def add_branch(self, caller: Any, cid: str, req: m.BranchIn) -> dict[str, Any]:
+        clinic = self._admin_clinic(caller, cid)
+        now = self._now()
+        bid = new_id()
+        branch = {"PK": store.clinic_pk(cid), "SK": db.key("BRANCH", bid), "type": "branch", "clinic_id": cid,
+                  "branch_id": bid, **req.model_dump(mode="json", exclude_none=True), "created_at": now,
+                  "version": 1}
+        if clinic["status"] == "active":
+            branch.update(self._listing_fields(clinic),
+                          GSI1PK=store.city_key(req.city), GSI1SK=f"CLINIC#{cid}#BRANCH#{bid}")
+        db.put_new(branch)
+        return self._branch_view(branch)
+
+    def list_branches(self, caller: Any, cid: str) -> dict[str, Any]:
+        self._readable_clinic(caller, cid)
+        items, _ = store.children(cid, "BRANCH#")
+        return {"items": [self._branch_view(b) for b in items]}
+
+    def patch_branch(self, caller: Any, cid: str, bid: str, req: m.BranchPatch) -> dict[str, Any]:
+        self._admin_clinic(caller, cid)
+        self._child(cid, "BRANCH", bid)
+        changes = req.model_dump(mode="json", exclude_unset=True, exclude={"version"}, exclude_none=True)
+        if not changes:
+            raise validation_failed([FieldError("body", "empty", "nothing to change")])
+        return self._branch_view(db.update_versioned(store.clinic_pk(cid), db.key("BRANCH", bid), changes,
+                                                     req.version))
+
+    @staticmethod
+    def _listing_fields(clinic: dict[str, Any]) -> dict[str, Any]:
+        contacts = clinic.get("contacts", {})
+        public = {k: contacts[k] for k in contacts.get("public", []) if k in contacts}
+        return {"clinic_name": clinic["display_name"], "clinic_contacts": public}
+
+    def _list_branches(self, clinic: dict[str, Any], listed: bool) -> None:
+        fields = self._listing_fields(clinic)
+        items, _ = store.children(clinic["clinic_id"], "BRANCH#")
+        for b in items:
+            if listed:
+                db.ddb().update_item(
+                    TableName=db.table_name(), Key={"PK": {"S": b["PK"]}, "SK": {"S": b["SK"]}},
+                    UpdateExpression="SET GSI1PK = :pk, GSI1SK = :sk, clinic_name = :n, clinic_contacts = :c",
+                    ExpressionAttributeValues=db.values(
+                        pk=store.city_key(b["city"]), sk=f"CLINIC#{clinic['clinic_id']}#BRANCH#{b['branch_id']}",
+                        n=fields["clinic_name"], c=fields["clinic_contacts"]))
+            else:
+                store.set_branch_listing(b, False)
+
+    def _check_prepayment_allowed(self, clinic: dict[str, Any], prepayment: Optional[m.Prepayment],
+                                  price_currency: str) -> None:
+        if prepayment is None or prepayment.kind == "none":
+            return
+        if not clinic.get("payouts", {}).get("charges_enabled"):
+            raise conflict("payouts_not_ready", "finish payout onboarding before requiring prepayment")
+        if prepayment.kind == "fixed" and prepayment.amount and prepayment.amount.currency != price_currency:
+            raise field_invalid("prepayment.amount.currency", "currency_mismatch", "use the clinic's currency")
+
+    def add_service(self, caller: Any, cid: str, req: m.ServiceIn) -> dict[str, Any]:
+        clinic = self._admin_clinic(caller, cid)
+        if req.price.currency != clinic["currency"]:
+            raise field_invalid("price.currency", "currency_mismatch", f"the clinic bills in {clinic['currency']}")
+        self._check_prepayment_allowed(clinic, req.prepayment, clinic["currency"])
+        if req.prepayment.kind == "fixed" and req.prepayment.amount and req.prepayment.amount.amount > req.price.amount:
+            raise field_invalid("prepayment.amount.amount", "exceeds_price", "prepayment cannot exceed the price")
+        now = self._now()
+        sid = new_id()
+        service = {"PK": store.clinic_pk(cid), "SK": db.key("SERVICE", sid), "type": "service", "clinic_id": cid,
+                   "service_id": sid, **req.model_dump(mode="json", exclude_none=True), "active": True,
+                   "created_at": now, "version": 1}
+        db.put_new(service)
+        return _strip(service)
+
+    def list_services(self, caller: Any, cid: str) -> dict[str, Any]:
+        self._readable_clinic(caller, cid)
+        items, _ = store.children(cid, "SERVICE#")
+        return {"items": [_strip(s) for s in items]}
+
+    def patch_service(self, caller: Any, cid: str, sid: str, req: m.ServicePatch) -> dict[str, Any]:
+        clinic = self._admin_clinic(caller, cid)
+        current = self._child(cid, "SERVICE", sid)
+        if req.price and req.price.currency != clinic["currency"]:
+            raise field_invalid("price.currency", "currency_mismatch", f"the clinic bills in {clinic['currency']}")
+        self._check_prepayment_allowed(clinic, req.prepayment, clinic["currency"])
+        changes = req.model_dump(mode="json", exclude_unset=True, exclude={"version"}, exclude_none=True)
+        if not changes:
+            raise validation_failed([FieldError("body", "empty", "nothing to change")])
+        price = changes.get("price", current["price"])["amount"]
+        pre = changes.get("prepayment", current.get("prepayment", {}))
+        if pre.get("kind") == "fixed" and pre["amount"]["amount"] > price:
+            raise field_invalid("prepayment.amount.amount", "exceeds_price", "prepayment cannot exceed the price")
+        return _strip(db.update_versioned(store.clinic_pk(cid), db.key("SERVICE", sid), changes, req.version))
+
+    def add_resource(self, caller: Any, cid: str, bid: str, req: m.ResourceIn) -> dict[str, Any]:
+        self._admin_clinic(caller, cid)
+        self._child(cid, "BRANCH", bid)
+        rid = new_id()
+        item = {"PK": store.clinic_pk(cid), "SK": db.key("RESOURCE", rid), "type": "resource", "clinic_id": cid,
+                "resource_id": rid, "branch_id": bid, **req.model_dump(), "created_at": self._now()}
+        db.put_new(item)
+        return _strip(item)
+
+    def list_resources(self, caller: Any, cid: str) -> dict[str, Any]:
+        self._readable_clinic(caller, cid)
+        items, _ = store.children(cid, "RESOURCE#")
+        return {"items": [_strip(r) for r in items]}
+
+    # ------------------------------------------------------------------ policies and payouts
+
+    def set_policies(self, caller: Any, cid: str, req: m.Policies) -> dict[str, Any]:
+        clinic = self._admin_clinic(caller, cid)
+        if req.cashback_cap and req.cashback_cap.currency != clinic["currency"]:
+            raise field_invalid("cashback_cap.currency", "currency_mismatch", f"the clinic bills in {clinic['currency']}")
+        policies = req.model_dump(mode="json", exclude={"version"}, exclude_none=True)
+        clinic = db.update_versioned(store.clinic_pk(cid), store.PROFILE, {"policies": policies,
+                                                                          "updated_at": self._now()},
+                                     req.version or clinic["version"])
+        return self.view(clinic)
+
+    def start_payouts(self, caller: Any, cid: str) -> dict[str, Any]:
+        clinic = self._admin_clinic(caller, cid)
+        account_id = clinic.get("payouts", {}).get("account_id")
+        if not account_id:
+            acct = self.stripe.create_connected_account(cid, clinic["country"], clinic.get("contacts", {}).get("email"),
+                                                        idempotency_key=f"connect-{cid}")
+            account_id = acct.account_id
+            payouts = {**clinic["payouts"], "account_id": account_id, "status": "onboarding",
+                       "charges_enabled": acct.charges_enabled, "payouts_enabled": acct.payouts_enabled}
+            try:
+                db.transact([store.map_stripe_account_op(account_id, cid),
+                             db.update_versioned_op(store.clinic_pk(cid), store.PROFILE, {"payouts": payouts},
+                                                    clinic["version"])])
+            except Exception as exc:
+                if not db.cancellation_codes(exc):
+                    raise
+                raise conflict("version_conflict", "payout onboarding started meanwhile; retry")
+        base = self.s.public_base_url.rstrip("/")
+        url, expires = self.stripe.onboarding_link(account_id, refresh_url=f"{base}/portal/#payouts-refresh",
+                                                   return_url=f"{base}/portal/#payouts-return")
+        log.event("payouts.onboarding_link", clinic_id=cid)
+        return {"account_id": account_id, "onboarding_url": url, "expires_at": _iso(expires)}
+
+    def payouts(self, caller: Any, cid: str) -> dict[str, Any]:
+        return dict(self._readable_clinic(caller, cid).get("payouts", {}))
+
+    def handle_stripe_event(self, event: dict[str, Any]) -> dict[str, Any]:
+        """Apply ``account.updated``; duplicates and older events change nothing."""
+        if event.get("type") != "account.updated":
+            return {"handled": False}
+        acct = (event.get("data") or {}).get("object") or {}
+        account_id, created = acct.get("id"), int(event.get("created") or 0)
+        cid = store.clinic_for_stripe_account(account_id) if isinstance(account_id, str) else None
+        if cid is None:
+            return {"handled": False}
+        payouts = {"account_id": account_id, "charges_enabled": bool(acct.get("charges_enabled")),
+                   "payouts_enabled": bool(acct.get("payouts_enabled")),
+                   "status": "active" if acct.get("charges_enabled") else "onboarding", "event_created": created}
+        try:
+            db.ddb().update_item(
+                TableName=db.table_name(), Key={"PK": {"S": store.clinic_pk(cid)}, "SK": {"S": store.PROFILE}},
+                UpdateExpression="SET payouts = :p, version = version + :one",
+                ConditionExpression="attribute_not_exists(payouts.event_created) OR payouts.event_created < :c",
+                ExpressionAttributeValues=db.values(p=payouts, one=1, c=created))
+        except Exception as exc:
+            if not db.is_condition_failure(exc):
+                raise
+            return {"handled": False}
+        log.event("payouts.updated", clinic_id=cid, charges_enabled=payouts["charges_enabled"])
+        return {"handled": True}
+
+    # ------------------------------------------------------------------ doctors
+
+    def doctor_profile(self, caller: Any) -> dict[str, Any]:
+        self._staff(caller, "doctor")
+        profile = store.get_doctor_profile(caller.user_id)
+        if profile is None:
+            raise not_found()
+        return _strip(profile)
+
+    def put_doctor_profile(self, caller: Any, req: m.DoctorProfileIn) -> dict[str, Any]:
+        self._staff(caller, "doctor")
+        from chalicelib.identity import store as identity_store
+
+        user = identity_store.get_user(caller.user_id) or {}
+        now = self._now()
+        item = {"PK": store.doctor_pk(caller.user_id), "SK": store.PROFILE, "type": "doctor_profile",
+                "doctor_id": caller.user_id, "first_name": user.get("first_name", ""),
+                "last_name": user.get("last_name", ""), **req.model_dump(mode="json", exclude_none=True),
+                "updated_at": now}
+        db.ddb().put_item(TableName=db.table_name(), Item=db.to_item(item))
+        self.refresh_doctor_listings(caller.user_id)
+        return _strip(item)
+
+    def list_doctors(self, caller: Any, cid: str) -> dict[str, Any]:
+        self._readable_clinic(caller, cid)
+        items, _ = store.children(cid, "DOCTOR#")
+        return {"items": [_strip(d, "listed_specialties") for d in items]}
+
+    def remove_doctor(self, caller: Any, cid: str, did: str) -> None:
+        self._admin_clinic(caller, cid)
+        member = self._child(cid, "DOCTOR", did)
+        ops = [store.delete_op(store.clinic_pk(cid), db.key("DOCTOR", did))]
+        ops += [store.delete_op(db.key("SPECIALTY", s), f"DOCTOR#{did}#CLINIC#{cid}")
+                for s in member.get("listed_specialties", [])]
+        for t in store.doctor_items(did, "TEMPLATE#") + store.doctor_items(did, "DUTY#"):
+            if t["clinic_id"] == cid:
+                ops.append(store.delete_op(t["PK"], t["SK"]))
+        for i in range(0, len(ops), 100):
+            db.transact(ops[i:i + 100])
+        log.event("clinic.doctor_removed", clinic_id=cid, doctor_id=did)
+
+    def refresh_doctor_listings(self, did: str) -> None:
+        """Rewrite the catalogue items of one doctor from their profile, clinics and templates."""
+        profile = store.get_doctor_profile(did)
+        memberships = store.doctor_memberships(did)
+        if not memberships:
+            return
+        clinics = {c["clinic_id"]: c for c in db.batch_get([(store.clinic_pk(x["clinic_id"]), store.PROFILE)
+                                                             for x in memberships])}
+        modalities: dict[str, set[str]] = {}
+        for t in store.doctor_items(did, "TEMPLATE#"):
+            modalities.setdefault(t["clinic_id"], set()).add(t["modality"])
+        for member in memberships:
+            cid = member["clinic_id"]
+            clinic = clinics.get(cid)
+            listed = bool(profile) and clinic is not None and clinic["status"] == "active"
+            fields: dict[str, Any] = {}
+            if profile:
+                fields = {k: profile.get(k) for k in ("first_name", "last_name", "specialties", "category",
+                                                       "years_of_experience", "languages", "photo_url", "takes_duty")}
+                fields = {k: v for k, v in fields.items() if v is not None}
+            fields["modalities"] = sorted(modalities.get(cid, set()))
+            if clinic:
+                fields["clinic_name"] = clinic["display_name"]
+            specs = list(profile.get("specialties", [])) if listed else []
+            ops = [store.delete_op(db.key("SPECIALTY", s), f"DOCTOR#{did}#CLINIC#{cid}")
+                   for s in member.get("listed_specialties", []) if s not in specs]
+            ops += [store.put_op(store.listing_item(s, did, cid, fields)) for s in specs]
+            ops.append(store.put_op({**member, **fields, "listed": listed, "listed_specialties": specs},
+                                    must_exist=True))
+            db.transact(ops)
+
+    def _refresh_clinic_doctors(self, cid: str) -> None:
+        items, _ = store.children(cid, "DOCTOR#")
+        for d in items:
+            self.refresh_doctor_listings(d["doctor_id"])
+
+    # ------------------------------------------------------------------ schedules
+
+    def _schedule_target(self, caller: Any, cid: str, did: str) -> dict[str, Any]:
+        clinic = self._admin_clinic(caller, cid)
+        self._child(cid, "DOCTOR", did)
+        return clinic
+
+    def _branch_zone(self, cid: str, bid: str, field: str = "branch_id") -> str:
+        branch = store.get_child(cid, "BRANCH", bid) if bid and is_ulid(bid) else None
+        if branch is None:
+            raise field_invalid(field, "unknown_branch", "no such branch in this clinic")
+        return branch["time_zone"]
+
+    def _add_schedule_item(self, did: str, cid: str, item: dict[str, Any]) -> dict[str, Any]:
+        """Write a template, extra hours or duty shift unless it overlaps the doctor's other commitments,
+        in any clinic. The check and the write are serialised per doctor by a guard item."""
+        version = store.schedule_version(did)
+        today = clock.now().date()
+        mine = schedule.intervals_of(item, today)
+        if not mine:
+            raise field_invalid("body", "empty_schedule", "this produces no working time in the next year")
+        existing = store.doctor_items(did, "TEMPLATE#") + store.doctor_items(did, "EXCEPTION#") + \
+            store.doctor_items(did, "DUTY#")
+        for other in existing:
+            hit = schedule.first_overlap(mine, schedule.intervals_of(other, today))
+            if hit:
+                detail = (f"overlaps {other['type'].replace('_', ' ')} {other.get('item_id')} at "
+                          f"{clock.iso(hit[0])}" if other["clinic_id"] == cid
+                          else f"the doctor works in another clinic at {clock.iso(hit[0])}")
+                raise conflict("schedule_overlap", detail)
+        try:
+            db.transact([store.schedule_guard_op(did, version), db.put_new_op(item)])
+        except Exception as exc:
+            if not db.cancellation_codes(exc):
+                raise
+            raise conflict("version_conflict", "the schedule changed meanwhile; retry")
+        return _strip(item)
+
+    def add_template(self, caller: Any, cid: str, did: str, req: m.TemplateIn) -> dict[str, Any]:
+        self._schedule_target(caller, cid, did)
+        tid = new_id()
+        item = {"PK": store.doctor_pk(did), "SK": db.key("TEMPLATE", tid), "type": "schedule_template",
+                "item_id": tid, "doctor_id": did, "clinic_id": cid,
+                "time_zone": self._branch_zone(cid, req.branch_id),
+                **req.model_dump(mode="json", exclude_none=True), "created_at": self._now()}
+        item["start"], item["end"] = req.start.strftime("%H:%M"), req.end.strftime("%H:%M")
+        view = self._add_schedule_item(did, cid, item)
+        self.refresh_doctor_listings(did)
+        return view
+
+    def add_exception(self, caller: Any, cid: str, did: str, req: m.ExceptionIn) -> dict[str, Any]:
+        self._schedule_target(caller, cid, did)
+        xid = new_id()
+        item = {"PK": store.doctor_pk(did), "SK": db.key("EXCEPTION", xid), "type": "schedule_exception",
+                "item_id": xid, "doctor_id": did, "clinic_id": cid,
+                **req.model_dump(mode="json", exclude_none=True), "created_at": self._now()}
+        if req.start and req.end:
+            item["start"], item["end"] = req.start.strftime("%H:%M"), req.end.strftime("%H:%M")
+        if req.kind == "extra":
+            item["time_zone"] = self._branch_zone(cid, req.branch_id or "")
+            return self._add_schedule_item(did, cid, item)
+        db.put_new(item)  # leave only removes time; it cannot clash
+        return _strip(item)
+
+    def add_duty_shift(self, caller: Any, cid: str, did: str, req: m.DutyShiftIn) -> dict[str, Any]:
+        self._schedule_target(caller, cid, did)
+        profile = store.get_doctor_profile(did) or {}
+        if not profile.get("takes_duty"):
+            raise conflict("not_on_duty_roster", "the doctor's profile does not take duty shifts")
+        if req.specialty not in profile.get("specialties", []):
+            raise field_invalid("specialty", "not_doctors_specialty", "the doctor does not have this specialty")
+        zone = self._branch_zone(cid, req.branch_id)
+        from chalicelib.core.tz import local_to_utc
+
+        start_local, end_local = datetime.fromisoformat(req.starts_at), datetime.fromisoformat(req.ends_at)
+        start = local_to_utc(start_local.date(), start_local.time(), zone)
+        end = local_to_utc(end_local.date(), end_local.time(), zone)
+        if end <= start or (end - start).total_seconds() > 24 * 3600:
+            raise field_invalid("ends_at", "bad_shift", "a shift ends after it starts and lasts at most 24 hours")
+        if end <= clock.now():
+            raise field_invalid("ends_at", "in_the_past", "the shift is over already")
+        sid = new_id()
+        item = {"PK": store.doctor_pk(did), "SK": db.key("DUTY", sid), "type": "duty_shift", "item_id": sid,
+                "doctor_id": did, "clinic_id": cid, "branch_id": req.branch_id, "specialty": req.specialty,
+                "time_zone": zone, "starts_at": req.starts_at, "ends_at": req.ends_at,
+                "starts_at_utc": clock.iso(start), "ends_at_utc": clock.iso(end), "created_at": self._now()}
+        return self._add_schedule_item(did, cid, item)
+
+    def clinic_schedule(self, caller: Any, cid: str, did: str) -> dict[str, Any]:
+        if caller.role == "platform_admin":
+            self._readable_clinic(caller, cid)
+        else:
+            self._schedule_target(caller, cid, did)
+        return self._schedule_view(did, cid)
+
+    def _schedule_view(self, did: str, cid: Optional[str]) -> dict[str, Any]:
+        out: dict[str, list] = {"templates": [], "exceptions": [], "duty_shifts": []}
+        for prefix, key in (("TEMPLATE#", "templates"), ("EXCEPTION#", "exceptions"), ("DUTY#", "duty_shifts")):
+            out[key] = [_strip(x) for x in store.doctor_items(did, prefix) if cid is None or x["clinic_id"] == cid]
+        return out
+
+    def my_schedule(self, caller: Any) -> dict[str, Any]:
+        self._staff(caller, "doctor")
+        return self._schedule_view(caller.user_id, None)
+
+    def delete_schedule_item(self, caller: Any, cid: str, did: str, kind: str, item_id: str) -> None:
+        self._schedule_target(caller, cid, did)
+        prefix = {"templates": "TEMPLATE", "exceptions": "EXCEPTION", "duty-shifts": "DUTY"}[kind]
+        if not is_ulid(item_id) or not store.delete(store.doctor_pk(did), db.key(prefix, item_id),
+                                                    "clinic_id = :c", db.values(c=cid)):
+            raise not_found()
+        if prefix == "TEMPLATE":
+            self.refresh_doctor_listings(did)
+
+    # ------------------------------------------------------------------ public catalogue
+
+    def catalog_clinics(self, q: m.CatalogClinicsQuery) -> dict[str, Any]:
+        items, cursor = store.branches_in_city(q.city, q.limit, q.cursor)
+        return {"items": [{
+            "clinic_id": b["clinic_id"], "clinic_name": b.get("clinic_name"), "contacts": b.get("clinic_contacts", {}),
+            "branch": {k: b.get(k) for k in ("branch_id", "name", "address", "city", "time_zone", "opening_hours",
+                                            "phone") if b.get(k) is not None},
+        } for b in items], "next_cursor": cursor}
+
+    def _active_clinic(self, cid: str) -> dict[str, Any]:
+        clinic = store.get_clinic(cid) if is_ulid(cid) else None
+        if clinic is None or clinic["status"] != "active":
+            raise not_found()
+        return clinic
+
+    def catalog_clinic(self, cid: str) -> dict[str, Any]:
+        clinic = self._active_clinic(cid)
+        branches, _ = store.children(cid, "BRANCH#")
+        return {**{k: clinic[k] for k in PUBLIC_CLINIC_FIELDS}, **self._listing_fields(clinic),
+                "branches": [self._branch_view(b) for b in branches]}
+
+    def catalog_services(self, cid: str, q: m.Page) -> dict[str, Any]:
+        self._active_clinic(cid)
+        items, cursor = store.children(cid, "SERVICE#", q.limit, q.cursor)
+        return {"items": [_strip(s, "clinic_id") | {"clinic_id": cid} for s in items if s.get("active", True)],
+                "next_cursor": cursor}
+
+    def catalog_doctors(self, q: m.CatalogDoctorsQuery) -> dict[str, Any]:
+        conditions, vals, names = [], {}, {}
+        if q.modality:
+            conditions.append("contains(modalities, :mod)")
+            vals["mod"] = q.modality
+        if q.language:
+            conditions.append("contains(#langs, :lang)")
+            vals["lang"] = q.language
+            names["#langs"] = "languages"
+        if q.specialty:
+            if q.clinic_id:
+                conditions.append("clinic_id = :cid")
+                vals["cid"] = q.clinic_id
+            items, cursor = store.doctors_by_specialty(q.specialty, q.limit, q.cursor,
+                                                       " AND ".join(conditions) or None,
+                                                       db.values(**vals) if vals else {}, names or None)
+        else:
+            conditions.append("listed = :yes")
+            vals["yes"] = True
+            items, cursor = db.query_page(store.clinic_pk(q.clinic_id or ""), "DOCTOR#", q.limit, q.cursor,
+                                          filter_expression=" AND ".join(conditions),
+                                          filter_values=db.values(**vals), filter_names=names or None)
+        keys = ("doctor_id", "clinic_id", "clinic_name", "first_name", "last_name", "specialties", "category",
+                "years_of_experience", "languages", "photo_url", "modalities", "takes_duty")
+        return {"items": [{k: d[k] for k in keys if k in d} for d in items], "next_cursor": cursor}
+
+    def catalog_doctor(self, did: str) -> dict[str, Any]:
+        profile = store.get_doctor_profile(did) if is_ulid(did) else None
+        if profile is None:
+            raise not_found()
+        clinics = [{"clinic_id": x["clinic_id"], "clinic_name": x.get("clinic_name"),
+                    "modalities": x.get("modalities", [])}
+                   for x in store.doctor_memberships(did) if x.get("listed")]
+        if not clinics:
+            raise not_found()
+        keys = ("doctor_id", "first_name", "last_name", "specialties", "category", "years_of_experience",
+                "languages", "bio", "photo_url", "takes_duty")
+        return {**{k: profile[k] for k in keys if k in profile}, "clinics": clinics}

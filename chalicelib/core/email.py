@@ -1,0 +1,47 @@
+"""Sending e-mail, behind a small gateway chosen by settings (SES, or the local console)."""
+from __future__ import annotations
+
+import sys
+from typing import Protocol
+
+from chalicelib.core.settings import get_settings
+
+
+class EmailGateway(Protocol):
+    def send(self, to: str, subject: str, text: str) -> None: ...
+
+
+class SesEmailGateway:
+    def send(self, to: str, subject: str, text: str) -> None:
+        from chalicelib.core import aws
+
+        aws.client("sesv2").send_email(
+            FromEmailAddress=get_settings().email_sender,
+            Destination={"ToAddresses": [to]},
+            Content={"Simple": {"Subject": {"Data": subject, "Charset": "UTF-8"},
+                                "Body": {"Text": {"Data": text, "Charset": "UTF-8"}}}},
+        )
+
+
+class ConsoleEmailGateway:
+    """Local development only: the e-mail goes to this process's console."""
+
+    def send(self, to: str, subject: str, text: str) -> None:
+        name, _, domain = to.partition("@")
+        print(f"\n==== LOCAL ONLY - E-MAIL NOT SENT ==== to {name[:1]}***@{domain}: {subject}\n{text}\n",
+              file=sys.stderr, flush=True)
+
+
+_gateway: EmailGateway | None = None
+
+
+def email_gateway() -> EmailGateway:
+    global _gateway
+    if _gateway is None:
+        _gateway = ConsoleEmailGateway() if get_settings().email_gateway == "console" else SesEmailGateway()
+    return _gateway
+
+
+def reset_gateway() -> None:
+    global _gateway
+    _gateway = None

@@ -1,0 +1,351 @@
+"""The contract (openapi.yaml) and the app cannot drift apart.
+
+Every route has an operation and every operation a route; protected routes and only those
+declare the bearer scheme; every example is valid against the schema next to it; the shared
+error responses are where the app can produce them; and the app serves the file itself and a
+readable page. The running server is held to the same contract by tests/e2e/test_fuzz.py.
+"""
+from __future__ import annotations
+
+import json
+import re
+from pathlib import Path
+from typing import Any, Iterator
+
+import pytest
+import yaml
+
+ROOT = Path(__file__).resolve().parents[2]
+SPEC_PATH = ROOT / "openapi.yaml"
+HTTP_METHODS = ("get", "put", "post", "delete", "patch", "options", "head", "trace")
+SPEC_URI = "urn:clinic:openapi"
+
+
+@pytest.fixture(scope="module")
+def spec() -> dict[str, Any]:
+    return yaml.safe_load(SPEC_PATH.read_text(encoding="utf-8"))
+
+
+def app_routes() -> dict[tuple[str, str], Any]:
+    from app import app
+
+    return {(path, method.upper()): entry for path, methods in app.routes.items() for method, entry in methods.items()}
+
+
+def operations(spec: dict[str, Any]) -> dict[tuple[str, str], dict[str, Any]]:
+    return {(path, method.upper()): op for path, item in spec["paths"].items()
+            for method, op in item.items() if method in HTTP_METHODS}
+
+
+def resolve(spec: dict[str, Any], node: Any) -> Any:
+    while isinstance(node, dict) and "$ref" in node:
+        ref = node["$ref"]
+        assert ref.startswith("#/"), f"only local references are used: {ref}"
+        node = spec
+        for part in ref[2:].split("/"):
+            node = node[part.replace("~1", "/").replace("~0", "~")]
+    return node
+
+
+def flatten(spec: dict[str, Any], node: Any) -> Any:
+    """A schema with its $ref resolved and the keywords written next to the $ref kept."""
+    if isinstance(node, dict) and "$ref" in node:
+        return {**flatten(spec, resolve(spec, {"$ref": node["$ref"]})), **{k: v for k, v in node.items() if k != "$ref"}}
+    return node
+
+
+def pointer(*parts: str) -> str:
+    return "#/" + "/".join(str(p).replace("~", "~0").replace("/", "~1") for p in parts)
+
+
+def requires_bearer(spec: dict[str, Any], op: dict[str, Any]) -> bool:
+    security = op.get("security", spec.get("security", []))
+    # [] or a list holding {} means anonymous calls are allowed.
+    return bool(security) and all(requirement for requirement in security)
+
+
+# ------------------------------------------------------------------ routes and operations
+
+def documented_routes(spec: dict[str, Any]) -> dict[tuple[str, str], Any]:
+    """Routes that have an operation (the others fail the test just below, once)."""
+    ops = operations(spec)
+    return {key: entry for key, entry in app_routes().items() if key in ops}
+
+
+def test_every_route_has_an_operation_and_every_operation_a_route(spec):
+    routes, ops = set(app_routes()), set(operations(spec))
+    missing = "\n".join(f"  {method} {path}" for path, method in sorted(routes - ops))
+    assert not missing, f"routes the app serves that openapi.yaml does not describe:\n{missing}"
+    extra = "\n".join(f"  {method} {path}" for path, method in sorted(ops - routes))
+    assert not extra, f"operations in openapi.yaml that the app does not serve:\n{extra}"
+
+
+def test_path_parameters_match_the_route(spec):
+    for key, entry in documented_routes(spec).items():
+        op = operations(spec)[key]
+        declared = {resolve(spec, p)["name"] for p in op.get("parameters", []) if resolve(spec, p)["in"] == "path"}
+        assert declared == set(entry.view_args), f"{key}: path parameters {declared} != route's {entry.view_args}"
+        for p in op.get("parameters", []):
+            p = resolve(spec, p)
+            if p["in"] == "path":
+                assert p.get("required") is True, f"{key}: path parameter {p['name']} must be required"
+
+
+def test_routes_with_an_authorizer_and_only_those_require_the_bearer_token(spec):
+    assert spec["components"]["securitySchemes"]["bearerAuth"] == {
+        **spec["components"]["securitySchemes"]["bearerAuth"], "type": "http", "scheme": "bearer", "bearerFormat": "JWT"}
+    for key, entry in documented_routes(spec).items():
+        op = operations(spec)[key]
+        protected = entry.authorizer is not None
+        assert requires_bearer(spec, op) == protected, (
+            f"{key}: the route {'has' if protected else 'has no'} authorizer but the spec "
+            f"{'does not require' if protected else 'requires'} a bearer token")
+        if protected:
+            assert all(set(req) == {"bearerAuth"} for req in op["security"]), key
+
+
+def test_operation_ids_are_unique_and_every_operation_is_tagged_and_summarised(spec):
+    ids = [op["operationId"] for op in operations(spec).values()]
+    assert len(ids) == len(set(ids))
+    tags = {t["name"] for t in spec["tags"]}
+    for key, op in operations(spec).items():
+        assert op.get("summary") and op.get("tags") and set(op["tags"]) <= tags, key
+
+
+# ------------------------------------------------------------------ responses the app can produce
+
+def test_every_operation_documents_the_errors_the_edge_produces(spec):
+    for key, op in operations(spec).items():
+        responses = op["responses"]
+        # The middleware answers 405 (with Allow) and 415 for any path.
+        assert {"405", "415"} <= set(responses), key
+        if "requestBody" in op:
+            assert {"400", "413", "422"} <= set(responses), f"{key}: a JSON body can be malformed, too big or invalid"
+            assert set(op["requestBody"]["content"]) == {"application/json"}, key
+        if requires_bearer(spec, op):
+            unauthorized = resolve(spec, responses["401"])
+            assert set(unauthorized["content"]) == {"application/problem+json", "application/json"}, (
+                f"{key}: 401 comes as a problem from the API and as {{message}} from the gateway")
+        for status, response in responses.items():
+            response = resolve(spec, response)
+            if status.startswith(("4", "5")):
+                assert "application/problem+json" in response["content"], f"{key} {status}"
+            if status in ("429", "503"):
+                assert response["headers"]["Retry-After"]["$ref"] == "#/components/headers/Retry-After", key
+            if status == "405":
+                assert "Allow" in response["headers"], key
+        assert any(s.startswith("2") for s in responses), f"{key} has no success response"
+        assert not any(s.startswith("5") and s != "503" for s in responses), f"{key}: a 5xx is a bug, not a contract"
+
+
+def test_operations_that_send_sms_document_429_and_503(spec):
+    sms = {("/auth/signup", "POST"), ("/auth/login", "POST"), ("/auth/password-reset", "POST"),
+           ("/auth/challenges/{challenge_id}/resend", "POST"), ("/me/step-up", "POST"), ("/me/phone", "PUT")}
+    for key, op in operations(spec).items():
+        documented = {"429", "503"} <= set(op["responses"])
+        assert documented == (key in sms), key
+
+
+def test_every_operation_takes_language_and_correlation_headers(spec):
+    for key, op in operations(spec).items():
+        names = {resolve(spec, p)["name"] for p in op.get("parameters", [])}
+        assert {"Accept-Language", "X-Correlation-Id"} <= names, key
+
+
+def test_request_schemas_reject_unknown_fields(spec):
+    def closed(schema: Any, where: str, seen: set[str]) -> None:
+        if isinstance(schema, dict) and "$ref" in schema:
+            if schema["$ref"] in seen:
+                return
+            seen = seen | {schema["$ref"]}
+        schema = resolve(spec, schema)
+        if not isinstance(schema, dict):
+            return
+        if schema.get("type") == "object" or "properties" in schema:
+            assert schema.get("additionalProperties") is False, f"{where}: unknown fields must be rejected"
+        for name, sub in schema.get("properties", {}).items():
+            closed(sub, f"{where}.{name}", seen)
+        for sub in schema.get("anyOf", []) + schema.get("oneOf", []) + schema.get("allOf", []):
+            closed(sub, where, seen)
+
+    for key, op in operations(spec).items():
+        if "requestBody" in op:
+            closed(op["requestBody"]["content"]["application/json"]["schema"], str(key), set())
+
+
+def test_request_schemas_mirror_the_pydantic_models(spec):
+    """Field names, required fields and the plain constraints of the models are those of the spec."""
+    from annotated_types import MaxLen, MinLen
+    from pydantic_core import PydanticUndefined
+
+    from chalicelib.identity import models as m
+
+    bodies = {
+        ("/auth/signup", "POST"): m.SignUpRequest, ("/auth/signup/verify", "POST"): m.VerifySignUpRequest,
+        ("/auth/login", "POST"): m.LoginRequest, ("/auth/login/verify", "POST"): m.VerifyLoginRequest,
+        ("/auth/refresh", "POST"): m.RefreshRequest, ("/auth/password-reset", "POST"): m.PasswordResetRequest,
+        ("/auth/password-reset/confirm", "POST"): m.PasswordResetConfirm, ("/me", "PATCH"): m.ProfilePatch,
+        ("/me/step-up/verify", "POST"): m.StepUpVerify, ("/me/password", "PUT"): m.PasswordChange,
+        ("/me/phone", "PUT"): m.PhoneChange, ("/me/phone/verify", "POST"): m.PhoneChangeVerify,
+        ("/me/totp/confirm", "POST"): m.TotpConfirm,
+        ("/auth/challenges/{challenge_id}/resend", "POST"): m.Strict, ("/me/step-up", "POST"): m.Strict,
+        ("/me/totp", "POST"): m.Strict, ("/me/recovery-codes", "POST"): m.Strict,
+    }
+    ops = operations(spec)
+    assert {k for k, op in ops.items() if "requestBody" in op} == set(bodies)
+
+    def check(model: Any, schema: Any, where: str) -> None:
+        schema = resolve(spec, schema)
+        assert model.model_config.get("extra") == "forbid", where
+        assert set(schema.get("properties", {})) == set(model.model_fields), where
+        required = {n for n, f in model.model_fields.items() if f.is_required()}
+        assert set(schema.get("required", [])) == required, where
+        for name, field in model.model_fields.items():
+            prop = flatten(spec, schema["properties"][name])
+            if "anyOf" in prop:  # an optional nested model
+                nested = [s for s in prop["anyOf"] if resolve(spec, s).get("type") != "null"][0]
+                inner = field.annotation.__args__[0]
+                check(inner, nested, f"{where}.{name}")
+                continue
+            if hasattr(field.annotation, "model_fields"):
+                check(field.annotation, prop, f"{where}.{name}")
+                continue
+            for meta in field.metadata:
+                if isinstance(meta, MinLen) and prop.get("type") in ("string", ["string", "null"]):
+                    # check_password raises the floor of passwords to 8
+                    assert prop.get("minLength", 0) >= meta.min_length, f"{where}.{name} minLength"
+                if isinstance(meta, MaxLen) and prop.get("type") in ("string", ["string", "null"]):
+                    assert prop.get("maxLength", 10**9) <= meta.max_length, f"{where}.{name} maxLength"
+                pattern = getattr(meta, "pattern", None)
+                if pattern:
+                    assert prop.get("pattern") == pattern, f"{where}.{name} pattern"
+            if field.default is not PydanticUndefined and field.default is not None:
+                assert prop.get("default") == field.default, f"{where}.{name} default"
+
+    for key, model in bodies.items():
+        check(model, ops[key]["requestBody"]["content"]["application/json"]["schema"], str(key))
+
+
+# ------------------------------------------------------------------ examples
+
+def _validator(spec: dict[str, Any], ptr: str):
+    try:
+        from jsonschema import Draft202012Validator
+        from referencing import Registry
+        from referencing.jsonschema import DRAFT202012
+    except ImportError:  # pragma: no cover - jsonschema comes with schemathesis
+        pytest.skip("jsonschema is not installed")
+    registry = Registry().with_resource(SPEC_URI, DRAFT202012.create_resource(spec))
+    return Draft202012Validator({"$ref": SPEC_URI + ptr}, registry=registry,
+                                format_checker=Draft202012Validator.FORMAT_CHECKER)
+
+
+def media_examples(spec: dict[str, Any]) -> Iterator[tuple[str, str, Any]]:
+    """(where, JSON pointer of the schema, example) for every example in the document."""
+    def from_media(base: tuple, media: dict[str, Any]):
+        if "schema" not in media:
+            return
+        if "example" in media:
+            yield "/".join(map(str, base)), pointer(*base, "schema"), media["example"]
+        for name, ex in media.get("examples", {}).items():
+            yield "/".join(map(str, base)) + f" examples.{name}", pointer(*base, "schema"), ex["value"]
+
+    for path, item in spec["paths"].items():
+        for method, op in item.items():
+            if method not in HTTP_METHODS:
+                continue
+            body = op.get("requestBody", {})
+            for ct, media in body.get("content", {}).items():
+                yield from from_media(("paths", path, method, "requestBody", "content", ct), media)
+            for status, resp in op["responses"].items():
+                if "$ref" in resp:
+                    continue  # checked once below, under components
+                for ct, media in resp.get("content", {}).items():
+                    yield from from_media(("paths", path, method, "responses", status, "content", ct), media)
+            for i, param in enumerate(op.get("parameters", [])):
+                if "$ref" not in param and "example" in param:
+                    yield f"{path} {method} {param['name']}", pointer("paths", path, method, "parameters", i, "schema"), param["example"]
+    for name, resp in spec["components"]["responses"].items():
+        for ct, media in resp.get("content", {}).items():
+            yield from from_media(("components", "responses", name, "content", ct), media)
+    for name, param in spec["components"]["parameters"].items():
+        base = ("components", "parameters", name)
+        if "example" in param:
+            yield "/".join(base), pointer(*base, "schema"), param["example"]
+        for ex_name, ex in param.get("examples", {}).items():
+            yield "/".join(base) + f" examples.{ex_name}", pointer(*base, "schema"), ex["value"]
+
+    def schema_examples(node: Any, base: tuple) -> Iterator[tuple[str, str, Any]]:
+        if isinstance(node, dict):
+            if isinstance(node.get("examples"), list) and ("type" in node or "$ref" in node or "properties" in node):
+                for i, ex in enumerate(node["examples"]):
+                    yield "/".join(map(str, base)) + f" examples[{i}]", pointer(*base), ex
+            for k, v in node.items():
+                if k != "examples":
+                    yield from schema_examples(v, base + (k,))
+        elif isinstance(node, list):
+            for i, v in enumerate(node):
+                yield from schema_examples(v, base + (i,))
+
+    yield from schema_examples(spec["components"]["schemas"], ("components", "schemas"))
+
+
+def test_every_example_is_valid_against_its_schema(spec):
+    found = list(media_examples(spec))
+    assert len(found) > 40, "examples were expected throughout the document"
+    failures = []
+    for where, ptr, example in found:
+        errors = sorted(_validator(spec, ptr).iter_errors(example), key=lambda e: list(e.path))
+        failures += [f"{where}: {'/'.join(map(str, e.path)) or '(root)'}: {e.message}" for e in errors]
+    assert failures == []
+
+
+def test_every_request_body_and_success_response_has_an_example(spec):
+    for key, op in operations(spec).items():
+        media = op.get("requestBody", {}).get("content", {}).get("application/json")
+        if media is not None:
+            assert "example" in media or media.get("examples"), f"{key} request body"
+        for status, resp in op["responses"].items():
+            for ct, m in resolve(spec, resp).get("content", {}).items():
+                assert "example" in m or m.get("examples"), f"{key} {status} {ct}"
+
+
+def test_the_document_is_valid_openapi_3_1(spec):
+    validator = pytest.importorskip("openapi_spec_validator")
+    assert spec["openapi"].startswith("3.1")
+    validator.validate(spec)
+
+
+# ------------------------------------------------------------------ served by the app
+
+def test_the_package_links_to_the_top_level_contract():
+    link = ROOT / "chalicelib" / "meta" / "openapi.yaml"
+    assert link.is_symlink() and link.resolve() == SPEC_PATH.resolve()
+
+
+def test_the_app_serves_the_contract_as_yaml_and_json(client, spec):
+    r = client.http.get("/openapi.yaml")
+    assert r.status_code == 200
+    assert r.headers["Content-Type"].split(";")[0] == "application/yaml"
+    assert r.body.decode("utf-8") == SPEC_PATH.read_text(encoding="utf-8")
+
+    r = client.http.get("/openapi.json")
+    assert r.status_code == 200 and r.headers["Content-Type"] == "application/json"
+    assert json.loads(r.body) == spec
+
+
+def test_the_app_serves_a_self_contained_docs_page(client):
+    r = client.http.get("/docs", headers={"Accept-Language": "en"})
+    assert r.status_code == 200
+    assert r.headers["Content-Type"].startswith("text/html")
+    assert "default-src 'self'" in r.headers["Content-Security-Policy"]
+    html = r.body.decode("utf-8")
+    assert html.lstrip().lower().startswith("<!doctype html>") and '<html lang="en">' in html
+    assert "/openapi.json" in html and "Try it" in html
+    # Nothing from elsewhere: the CSP would block it, and the page must work offline.
+    assert not re.search(r"""(?:src|href)\s*=\s*["']?(?:https?:)?//""", html, re.I)
+    assert not re.search(r"""@import|url\(\s*["']?(?:https?:)?//""", html, re.I)
+    # Every form control is labelled.
+    ids = set(re.findall(r'<(?:input|select|textarea)[^>]*\sid="([^"]+)"', html))
+    labelled = set(re.findall(r'<label[^>]*\sfor="([^"]+)"', html))
+    assert ids and ids <= labelled
