@@ -87,6 +87,7 @@ def backend_env(request, monkeypatch, ddb_endpoint) -> Iterator[dict[str, str]]:
         from chalicelib.core.table import ensure_table
 
         ensure_table(aws.client("dynamodb"), table)
+        aws.client("sesv2").create_email_identity(EmailIdentity="clinic.example")  # the sender, as in AWS
         yield env
         if ddb_endpoint:
             aws.client("dynamodb").delete_table(TableName=table)

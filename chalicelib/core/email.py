@@ -13,14 +13,19 @@ class EmailGateway(Protocol):
 
 class SesEmailGateway:
     def send(self, to: str, subject: str, text: str) -> None:
-        from chalicelib.core import aws
+        from chalicelib.core import aws, log
+        from chalicelib.core.errors import AppError
 
-        aws.client("sesv2").send_email(
-            FromEmailAddress=get_settings().email_sender,
-            Destination={"ToAddresses": [to]},
-            Content={"Simple": {"Subject": {"Data": subject, "Charset": "UTF-8"},
-                                "Body": {"Text": {"Data": text, "Charset": "UTF-8"}}}},
-        )
+        try:
+            aws.client("sesv2").send_email(
+                FromEmailAddress=get_settings().email_sender,
+                Destination={"ToAddresses": [to]},
+                Content={"Simple": {"Subject": {"Data": subject, "Charset": "UTF-8"},
+                                    "Body": {"Text": {"Data": text, "Charset": "UTF-8"}}}},
+            )
+        except Exception as exc:
+            log.error("email.failed", error=type(exc).__name__)
+            raise AppError(code="email_unavailable", status=503, headers={"Retry-After": "60"})
 
 
 class ConsoleEmailGateway:
