@@ -87,7 +87,7 @@ def _login_runs() -> dict:
             "consent": {"version": "2026-11", "accepted": True}, "language": "en"}
     outbox = sns_backends["123456789012"]["eu-central-1"].sms_messages
     headers = {"Content-Type": "application/json"}
-    with Client(app, stage_name="local") as client:
+    with Client(app, stage_name="test") as client:
         r = client.http.post("/auth/signup", headers=headers, body=json.dumps(body))
         challenge = json.loads(r.body)["challenge_id"]
         code = list(outbox.values())[-1][1].split(": ")[1][:6]
