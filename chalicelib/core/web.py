@@ -127,7 +127,8 @@ def parse_body(request: Request, model: Type[T], max_bytes: int) -> T:
     if not isinstance(data, dict):
         raise validation_failed([FieldError("body", "type_error", "the body must be a JSON object")])
     try:
-        return model.model_validate(data)  # type: ignore[attr-defined]
+        # Strict JSON mode: 1 is not true, 1.0 is not an integer, a date-time is not a date.
+        return model.model_validate_json(raw or b"{}", strict=True)  # type: ignore[attr-defined]
     except ValidationError as exc:
         raise validation_failed(pydantic_errors(exc))
 

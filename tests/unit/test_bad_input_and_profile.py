@@ -156,3 +156,24 @@ def test_profile_rejects_empty_names_and_null(client, outbox):
     p = assert_problem(jpost(client, "/me", {"first_name": "", "last_name": None}, token=token, method="patch"),
                        422, "validation_failed")
     assert {e["field"] for e in p["errors"]} == {"first_name", "last_name"}
+
+
+@pytest.mark.parametrize("over,field", [
+    ({"consent": {"version": "2026-11", "accepted": 1}}, "consent.accepted"),
+    ({"birth_date": "1990-04-12T00:00:00"}, "birth_date"),
+    ({"birth_date": 0}, "birth_date"),
+    ({"first_name": 42}, "first_name"),
+])
+def test_json_types_are_taken_literally(client, outbox, over, field):
+    """1 is not consent, a timestamp is not a date, a number is not a name."""
+    p = assert_problem(jpost(client, "/auth/signup", signup_payload(PHONE, **over)), 422, "validation_failed")
+    assert [e["field"] for e in p["errors"]] == [field]
+    assert outbox.all() == []
+
+
+def test_profile_version_must_be_an_integer(client, outbox):
+    token = sign_up(client, outbox, PHONE)["access_token"]
+    for bad in (True, "1", 1.0):
+        p = assert_problem(jpost(client, "/me", {"first_name": "Х", "version": bad}, token=token, method="patch"),
+                           422, "validation_failed")
+        assert p["errors"][0]["field"] == "version"
