@@ -70,7 +70,14 @@ def check_birth_date(value: date) -> date:
 
 class Consent(Strict):
     version: str = Field(min_length=1, max_length=32)
-    accepted: Literal[True]
+    accepted: bool
+
+    @field_validator("accepted")
+    @classmethod
+    def _given(cls, v: bool) -> bool:
+        if v is not True:
+            raise ValueError("the patient must accept the personal-data processing consent")
+        return v
 
 
 class Device(Strict):
