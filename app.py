@@ -5,6 +5,8 @@ first use (see docs/benchmarks.md for the cold-start measurement).
 """
 from chalice import Chalice
 
+from chalicelib.booking import api as booking_api
+from chalicelib.booking import jobs as booking_jobs
 from chalicelib.clinics import api as clinics_api
 from chalicelib.core.web import http_middleware
 from chalicelib.identity import api as identity_api
@@ -19,3 +21,5 @@ app.register_blueprint(authorizer.bp)
 app.register_blueprint(meta_api.bp)
 app.register_blueprint(identity_api.bp)
 app.register_blueprint(clinics_api.bp)
+app.register_blueprint(booking_api.bp)
+app.register_blueprint(booking_jobs.bp)

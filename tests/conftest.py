@@ -51,8 +51,13 @@ def reset_process_state() -> None:
     from chalicelib.identity import api as identity_api
     from chalicelib.payments import stripe_gateway
 
+    from chalicelib.booking import api as booking_api
+    from chalicelib.booking import video
+
     identity_api.reset_service()
     clinics_api.reset_service()
+    booking_api.reset_service()
+    video.reset_gateway()
     email.reset_gateway()
     stripe_gateway.reset_gateway()
 

@@ -164,9 +164,12 @@ class Prepayment(Strict):
         return self
 
 
+MAX_LOCKS = 48  # 5-minute blocks one booking may claim (doctor + each resource), see booking.store
+
+
 class ServiceIn(Strict):
     name: ShortText
-    duration_minutes: int = Field(ge=5, le=8 * 60)
+    duration_minutes: int = Field(ge=5, le=4 * 60, multiple_of=5)
     price: MoneyIn
     modality: Modality
     preparation: Optional[Text] = None
@@ -185,10 +188,18 @@ class ServiceIn(Strict):
             raise ValueError("each kind once")
         return v
 
+    @model_validator(mode="after")
+    def _bookable(self):
+        blocks = self.duration_minutes // 5 * (1 + len(self.resource_kinds))
+        if blocks > MAX_LOCKS:
+            raise ValueError(f"a visit that needs {len(self.resource_kinds)} resource kind(s) lasts at most "
+                             f"{MAX_LOCKS // (1 + len(self.resource_kinds)) * 5} minutes")
+        return self
+
 
 class ServicePatch(Strict):
     name: Optional[ShortText] = None
-    duration_minutes: Optional[int] = Field(default=None, ge=5, le=8 * 60)
+    duration_minutes: Optional[int] = Field(default=None, ge=5, le=4 * 60, multiple_of=5)
     price: Optional[MoneyIn] = None
     preparation: Optional[Text] = None
     prepayment: Optional[Prepayment] = None
@@ -248,6 +259,13 @@ class DoctorProfileIn(Strict):
         return v
 
 
+def on_grid(*values: Optional[time]) -> None:
+    """Working time starts and ends on the 5-minute grid that bookings are claimed on."""
+    for v in values:
+        if v is not None and (v.minute % 5 or v.second or v.microsecond):
+            raise ValueError("times are whole multiples of 5 minutes, e.g. 09:00, 09:05, 09:10")
+
+
 class TemplateIn(Strict):
     branch_id: str = Id()
     modality: Modality
@@ -261,6 +279,7 @@ class TemplateIn(Strict):
     def _order(self):
         if self.end <= self.start:
             raise ValueError("end must be after start")
+        on_grid(self.start, self.end)
         if self.valid_from and self.valid_until and self.valid_until < self.valid_from:
             raise ValueError("valid_until is before valid_from")
         return self
@@ -289,6 +308,7 @@ class ExceptionIn(Strict):
             raise ValueError("give both start and end, or neither for whole days")
         if self.start and self.end and self.end <= self.start:
             raise ValueError("end must be after start")
+        on_grid(self.start, self.end)
         return self
 
 

@@ -289,7 +289,7 @@ class ClinicService:
     # ------------------------------------------------------------------ branches, services, resources
 
     def _branch_view(self, b: dict[str, Any]) -> dict[str, Any]:
-        return _strip(b, "clinic_name", "clinic_contacts")
+        return _strip(b, "clinic_name", "clinic_contacts", "resources")
 
     def add_branch(self, caller: Any, cid: str, req: m.BranchIn) -> dict[str, Any]:
         clinic = self._admin_clinic(caller, cid)
@@ -376,6 +376,11 @@ class ClinicService:
         changes = req.model_dump(mode="json", exclude_unset=True, exclude={"version"}, exclude_none=True)
         if not changes:
             raise validation_failed([FieldError("body", "empty", "nothing to change")])
+        if "duration_minutes" in changes:
+            blocks = changes["duration_minutes"] // 5 * (1 + len(current.get("resource_kinds", [])))
+            if blocks > m.MAX_LOCKS:
+                raise field_invalid("duration_minutes", "too_long_to_book",
+                                    "too long for a visit that also needs its resources")
         price = changes.get("price", current["price"])["amount"]
         pre = changes.get("prepayment", current.get("prepayment", {}))
         if pre.get("kind") == "fixed" and pre["amount"]["amount"] > price:
@@ -388,7 +393,14 @@ class ClinicService:
         rid = new_id()
         item = {"PK": store.clinic_pk(cid), "SK": db.key("RESOURCE", rid), "type": "resource", "clinic_id": cid,
                 "resource_id": rid, "branch_id": bid, **req.model_dump(), "created_at": self._now()}
-        db.put_new(item)
+        # The branch carries its resources too, so free slots need no extra read to know them.
+        db.transact([db.put_new_op(item), {"Update": {
+            "TableName": db.table_name(),
+            "Key": {"PK": {"S": store.clinic_pk(cid)}, "SK": {"S": db.key("BRANCH", bid)}},
+            "UpdateExpression": "SET resources = list_append(if_not_exists(resources, :empty), :r)",
+            "ExpressionAttributeValues": db.values(empty=[], r=[{"resource_id": rid, "kind": req.kind,
+                                                                 "capacity": req.capacity}]),
+        }}])
         return _strip(item)
 
     def list_resources(self, caller: Any, cid: str) -> dict[str, Any]:
@@ -621,7 +633,9 @@ class ClinicService:
         item = {"PK": store.doctor_pk(did), "SK": db.key("DUTY", sid), "type": "duty_shift", "item_id": sid,
                 "doctor_id": did, "clinic_id": cid, "branch_id": req.branch_id, "specialty": req.specialty,
                 "time_zone": zone, "starts_at": req.starts_at, "ends_at": req.ends_at,
-                "starts_at_utc": clock.iso(start), "ends_at_utc": clock.iso(end), "created_at": self._now()}
+                "starts_at_utc": clock.iso(start), "ends_at_utc": clock.iso(end), "created_at": self._now(),
+                # duty rosters by specialty, ordered by end: "who is on shift now" is one query
+                "GSI3PK": db.key("DUTY", req.specialty), "GSI3SK": f"{clock.iso(end)}#{sid}"}
         return self._add_schedule_item(did, cid, item)
 
     def clinic_schedule(self, caller: Any, cid: str, did: str) -> dict[str, Any]:

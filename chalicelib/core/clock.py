@@ -25,6 +25,9 @@ class FixedClock:
     def now(self) -> datetime:
         return self._now
 
+    def set(self, moment: datetime) -> None:
+        self._now = moment.astimezone(timezone.utc)
+
     def advance(self, **delta: float) -> None:
         self._now = self._now + timedelta(**delta)
 

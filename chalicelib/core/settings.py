@@ -80,6 +80,9 @@ class Settings(BaseSettings):
 
     invitation_ttl_s: int = 7 * 24 * 3600
 
+    # Video rooms: "chime" (Amazon Chime SDK meetings) in AWS, "local" elsewhere.
+    video_gateway: Literal["chime", "local"] = "local"
+
     log_level: str = "INFO"
 
     def validate_for_stage(self) -> None:

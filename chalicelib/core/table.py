@@ -13,8 +13,10 @@ TTL_ATTRIBUTE = "expires_at"
 
 # name -> (partition key attribute, sort key attribute)
 GLOBAL_INDEXES: dict[str, tuple[str, str]] = {
-    "GSI1": ("GSI1PK", "GSI1SK"),  # owner -> children (a user's sessions, ...)
-    "GSI2": ("GSI2PK", "GSI2SK"),  # sparse "due" index for scheduled jobs
+    "GSI1": ("GSI1PK", "GSI1SK"),  # owner -> children (a user's sessions, a patient's visits, ...)
+    "GSI2": ("GSI2PK", "GSI2SK"),  # sparse "due" index for scheduled jobs (holds that lapse)
+    "GSI3": ("GSI3PK", "GSI3SK"),  # timelines: a doctor's agenda across clinics, duty shifts by specialty
+    "GSI4": ("GSI4PK", "GSI4SK"),  # a clinic's calendar
 }
 
 

@@ -12,7 +12,6 @@ or style, no framing.
 """
 from __future__ import annotations
 
-from functools import lru_cache
 from pathlib import Path
 
 from chalice.app import Blueprint, Response
@@ -43,8 +42,8 @@ HEADERS = {
 }
 
 
-@lru_cache(maxsize=len(ASSETS))
 def _read(name: str) -> str:
+    # Read on every request (a few KB): edits show on reload while developing locally.
     return (PORTAL_DIR / name).read_text(encoding="utf-8")
 
 

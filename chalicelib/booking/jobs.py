@@ -1,0 +1,19 @@
+"""Scheduled work of the booking feature."""
+from __future__ import annotations
+
+from chalice.app import Blueprint
+
+from chalicelib.core import log
+
+bp = Blueprint(__name__)
+
+
+@bp.schedule("rate(1 minute)")
+def expire_holds(event):
+    """Release holds whose time ran out (unpaid bookings, unanswered offers and invitations).
+    Reads only the holds that are due, through the sparse GSI2 index."""
+    from chalicelib.booking.api import service
+
+    released = service().expire_due_holds()
+    log.event("job.expire_holds", released=released)
+    return {"released": released}

@@ -1,0 +1,140 @@
+"""Bookings, slots, waitlist, invitations, chat and the urgent queue."""
+from __future__ import annotations
+
+from datetime import date, datetime, timezone
+from typing import Literal, Optional
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+
+from chalicelib.identity.models import Strict
+
+_ID = r"^[0-9A-HJKMNP-TV-Z]{26}$"
+_KIND = r"^[a-z][a-z0-9_]{1,39}$"
+MAX_DAYS_AHEAD = 60
+
+Status = Literal["offered", "proposed", "held", "confirmed", "completed", "no_show", "cancelled_by_patient",
+                 "cancelled_by_clinic", "expired", "declined"]
+ACTIVE = ("offered", "proposed", "held", "confirmed")  # statuses that occupy time
+
+
+def Id(**kw):  # noqa: N802
+    return Field(pattern=_ID, **kw)
+
+
+def parse_instant(value: str) -> datetime:
+    """An instant with an explicit offset or Z; a bare local time is ambiguous and refused."""
+    try:
+        parsed = datetime.fromisoformat(value.replace("Z", "+00:00"))
+    except ValueError:
+        raise ValueError("an ISO 8601 instant such as 2026-12-01T06:00:00Z")
+    if parsed.tzinfo is None:
+        raise ValueError("give the offset or Z, e.g. 2026-12-01T09:00:00+03:00")
+    return parsed.astimezone(timezone.utc)
+
+
+class SlotsQuery(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    clinic_id: str = Id()
+    service_id: str = Id()
+    branch_id: Optional[str] = Id(default=None)
+    date_from: date
+    date_to: date
+
+    @model_validator(mode="after")
+    def _range(self):
+        if self.date_to < self.date_from:
+            raise ValueError("date_to is before date_from")
+        if (self.date_to - self.date_from).days > MAX_DAYS_AHEAD:
+            raise ValueError(f"at most {MAX_DAYS_AHEAD} days at once")
+        return self
+
+
+class BookingIn(Strict):
+    clinic_id: str = Id()
+    service_id: str = Id()
+    doctor_id: str = Id()
+    branch_id: Optional[str] = Id(default=None)
+    start: str = Field(max_length=40, description="the slot's start as given by the slots endpoint (UTC or offset)")
+
+    @field_validator("start")
+    @classmethod
+    def _instant(cls, v: str) -> str:
+        parse_instant(v)
+        return v
+
+
+class RescheduleIn(Strict):
+    start: str = Field(max_length=40)
+    version: Optional[int] = Field(default=None, ge=1)
+
+    _instant = field_validator("start")(BookingIn._instant.__func__)  # type: ignore[attr-defined]
+
+
+class CancelIn(Strict):
+    reason: Optional[str] = Field(default=None, min_length=3, max_length=500)
+
+
+class ListQuery(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    when: Literal["upcoming", "past"] = "upcoming"
+    limit: int = Field(default=20, ge=1, le=100)
+    cursor: Optional[str] = Field(default=None, max_length=2000)
+
+
+class RangeQuery(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    date_from: date
+    date_to: date
+    doctor_id: Optional[str] = Id(default=None)
+    resource_id: Optional[str] = Id(default=None)
+    limit: int = Field(default=100, ge=1, le=100)
+    cursor: Optional[str] = Field(default=None, max_length=2000)
+
+    @model_validator(mode="after")
+    def _range(self):
+        if self.date_to < self.date_from or (self.date_to - self.date_from).days > 31:
+            raise ValueError("a range of at most 31 days, date_to not before date_from")
+        return self
+
+
+class WaitlistIn(Strict):
+    clinic_id: str = Id()
+    service_id: str = Id()
+    doctor_id: str = Id()
+    date_from: date
+    date_to: date
+
+    @model_validator(mode="after")
+    def _range(self):
+        if self.date_to < self.date_from or (self.date_to - self.date_from).days > MAX_DAYS_AHEAD:
+            raise ValueError(f"a range of at most {MAX_DAYS_AHEAD} days, date_to not before date_from")
+        return self
+
+
+class InviteIn(Strict):
+    patient_id: str = Id()
+    clinic_id: str = Id()
+    service_id: str = Id()
+    branch_id: Optional[str] = Id(default=None)
+    start: str = Field(max_length=40)
+    note: Optional[str] = Field(default=None, max_length=500)
+
+    _instant = field_validator("start")(BookingIn._instant.__func__)  # type: ignore[attr-defined]
+
+
+class MessageIn(Strict):
+    text: str = Field(min_length=1, max_length=4000)
+
+
+class Page(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    limit: int = Field(default=50, ge=1, le=100)
+    cursor: Optional[str] = Field(default=None, max_length=2000)
+
+
+class UrgentJoin(Strict):
+    modality: Literal["video", "chat"] = "video"
+    complaint: Optional[str] = Field(default=None, max_length=1000)
+
+
+SpecialtyPath = Field(pattern=_KIND)

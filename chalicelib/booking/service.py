@@ -1,0 +1,929 @@
+"""Free slots, bookings that never double-book, holds, reschedule and cancel rules,
+waitlist, doctor invitations, telemedicine and the urgent queue.
+
+Invariants live in the database:
+- a booking claims every 5-minute block of the doctor's time and of one unit of
+  each required resource with ``attribute_not_exists`` puts in ONE transaction;
+- every state change is an update conditioned on the current status;
+- releasing time deletes exactly the locks the booking holds, in the same
+  transaction as its state change.
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+from datetime import date, datetime, timedelta
+from typing import Any, Optional
+
+from chalicelib.booking import models as m
+from chalicelib.booking import slots as sl
+from chalicelib.booking import store
+from chalicelib.clinics import store as clinic_store
+from chalicelib.core import clock, db, log
+from chalicelib.core.errors import AppError, conflict, field_invalid, forbidden, not_found
+from chalicelib.core.ids import is_ulid, new_id
+from chalicelib.core.settings import Settings
+from chalicelib.core.tz import present, zone
+
+WAITLIST_HOLD_MINUTES = 15
+INVITATION_HOLD_HOURS = 24
+VIDEO_OPENS_MINUTES = 10
+CHAT_OPEN_AFTER_HOURS = 24
+URGENT_CONSULT_MINUTES = 30
+URGENT_AVERAGE_MINUTES = 15
+
+
+def _iso(dt: datetime) -> str:
+    return clock.iso(dt)
+
+
+def _dt(text: str) -> datetime:
+    return datetime.fromisoformat(text.replace("Z", "+00:00"))
+
+
+def _prune(strikes: list[int], now: int, window_days: int) -> list[int]:
+    return [s for s in strikes if s > now - window_days * 86400]
+
+
+class BookingService:
+    def __init__(self, settings: Settings, sms: Any, video: Any) -> None:
+        self.s = settings
+        self.sms = sms
+        self.video = video
+
+    @staticmethod
+    def _now() -> datetime:
+        return clock.now()
+
+    # ------------------------------------------------------------------ reading what a slot depends on
+
+    def _context(self, clinic_id: str, service_id: str, doctor_id: str, branch_id: Optional[str],
+                 patient_id: Optional[str] = None) -> dict[str, Any]:
+        """Clinic, service, doctor membership, branch and the patient's strikes: one BatchGetItem."""
+        for name, value in (("clinic_id", clinic_id), ("service_id", service_id), ("doctor_id", doctor_id)):
+            if not is_ulid(value):
+                raise field_invalid(name, "unknown", f"no such {name[:-3]}")
+        cpk = clinic_store.clinic_pk(clinic_id)
+        keys = [(cpk, "PROFILE"), (cpk, db.key("SERVICE", service_id)), (cpk, db.key("DOCTOR", doctor_id))]
+        if branch_id:
+            keys.append((cpk, db.key("BRANCH", branch_id)))
+        if patient_id:
+            keys.append(store.strikes_key(patient_id, clinic_id))
+        found = {(i["PK"], i["SK"]): i for i in db.batch_get(keys)}
+        clinic = found.get(keys[0])
+        if clinic is None or clinic["status"] != "active":
+            raise not_found("clinic_not_found")
+        service = found.get(keys[1])
+        if service is None or not service.get("active", True):
+            raise field_invalid("service_id", "unknown", "no such service in this clinic")
+        member = found.get(keys[2])
+        if member is None:
+            raise field_invalid("doctor_id", "unknown", "the doctor does not work in this clinic")
+        branch = found.get(keys[3]) if branch_id else None
+        if branch_id and branch is None:
+            raise field_invalid("branch_id", "unknown", "no such branch in this clinic")
+        strikes = found.get(store.strikes_key(patient_id, clinic_id), {}) if patient_id else {}
+        return {"clinic": clinic, "service": service, "member": member, "branch": branch,
+                "strikes": strikes.get("strikes", [])}
+
+    def _schedule_items(self, doctor_id: str) -> list[dict[str, Any]]:
+        items, _ = db.query("PK = :pk", db.values(pk=clinic_store.doctor_pk(doctor_id)), limit=1000)
+        return items
+
+    def _candidates(self, ctx: dict[str, Any], schedule_items: list[dict[str, Any]], d_from: date, d_to: date,
+                    branch_id: Optional[str]) -> list[tuple[sl.Interval, str, str]]:
+        svc = ctx["service"]
+        work = sl.working_intervals(schedule_items, ctx["clinic"]["clinic_id"], svc["modality"], branch_id,
+                                    d_from - timedelta(days=1), d_to + timedelta(days=1))
+        now = self._now()
+        earliest = now + timedelta(minutes=int(ctx["clinic"]["policies"].get("minimum_notice_minutes", 60)))
+        latest = now + timedelta(days=m.MAX_DAYS_AHEAD)
+        out = []
+        for (s, e), bid, tz in sl.candidate_slots(work, timedelta(minutes=int(svc["duration_minutes"]))):
+            local_day = s.astimezone(zone(tz)).date()
+            if d_from <= local_day <= d_to and earliest <= s and e <= latest:
+                out.append(((s, e), bid, tz))
+        return out
+
+    @staticmethod
+    def _live(b: dict[str, Any], now: datetime) -> bool:
+        """Does this booking still occupy time? A lapsed hold does not, even before the job releases it."""
+        if b["status"] not in m.ACTIVE:
+            return False
+        return not (b.get("hold_until") and b["status"] != "confirmed" and _dt(b["hold_until"]) <= now)
+
+    # ------------------------------------------------------------------ free slots
+
+    def free_slots(self, doctor_id: str, q: m.SlotsQuery) -> dict[str, Any]:
+        ctx = self._context(q.clinic_id, q.service_id, doctor_id, q.branch_id)
+        schedule_items = self._schedule_items(doctor_id)
+        candidates = self._candidates(ctx, schedule_items, q.date_from, q.date_to, q.branch_id)
+        if not candidates:
+            return {"items": [], "time_zone": None}
+        lo, hi = candidates[0][0][0], candidates[-1][0][1]
+        now = self._now()
+        busy = [(_dt(b["start_utc"]), _dt(b["end_utc"]))
+                for b in store.agenda(doctor_id, _iso(lo - timedelta(hours=4)), _iso(hi)) if self._live(b, now)]
+        kinds = ctx["service"].get("resource_kinds", [])
+        branches = self._branches_for(ctx, {bid for _, bid, _ in candidates}) if kinds else {}
+        resource_busy: dict[tuple[str, str], dict[tuple[str, int], list[sl.Interval]]] = {}
+        for bid in branches:
+            for kind in kinds:
+                per_unit: dict[tuple[str, int], list[sl.Interval]] = {}
+                for u in store.resource_use(bid, kind, _iso(lo - timedelta(hours=4)), _iso(hi)):
+                    per_unit.setdefault((u["resource_id"], int(u["unit"])), []).append(
+                        (_dt(u["start_utc"]), _dt(u["end_utc"])))
+                resource_busy[(bid, kind)] = per_unit
+        items = []
+        for (s, e), bid, tz in candidates:
+            if any(sl.overlaps((s, e), b) for b in busy):
+                continue
+            if kinds and not all(sl.free_unit((s, e), self._units(branches.get(bid), k),
+                                              resource_busy.get((bid, k), {})) for k in kinds):
+                continue
+            items.append({"start": _iso(s), "end": _iso(e), "branch_id": bid, "local": present(s, tz)["local"],
+                          "time_zone": tz})
+        return {"items": items, "doctor_id": doctor_id, "service_id": q.service_id,
+                "duration_minutes": ctx["service"]["duration_minutes"], "modality": ctx["service"]["modality"]}
+
+    def _branches_for(self, ctx: dict[str, Any], branch_ids: set[str]) -> dict[str, dict[str, Any]]:
+        if ctx.get("branch") and set(branch_ids) <= {ctx["branch"]["branch_id"]}:
+            return {ctx["branch"]["branch_id"]: ctx["branch"]}
+        cpk = clinic_store.clinic_pk(ctx["clinic"]["clinic_id"])
+        return {b["branch_id"]: b for b in db.batch_get([(cpk, db.key("BRANCH", bid)) for bid in branch_ids])}
+
+    @staticmethod
+    def _units(branch: Optional[dict[str, Any]], kind: str) -> list[tuple[str, int]]:
+        if not branch:
+            return []
+        return [(r["resource_id"], u) for r in branch.get("resources", []) if r["kind"] == kind
+                for u in range(int(r.get("capacity", 1)))]
+
+    # ------------------------------------------------------------------ booking
+
+    def _check_slot(self, ctx: dict[str, Any], start: datetime, branch_id: Optional[str]) \
+            -> tuple[sl.Interval, str, str]:
+        schedule_items = self._schedule_items(ctx["member"]["doctor_id"])
+        day = start.date()
+        for (s, e), bid, tz in self._candidates(ctx, schedule_items, day - timedelta(days=1), day + timedelta(days=1),
+                                                branch_id):
+            if s == start:
+                return (s, e), bid, tz
+        raise AppError(code="slot_unavailable", status=409,
+                       detail="this time is not among the doctor's free slots for the service")
+
+    def _prepayment(self, ctx: dict[str, Any], now: int) -> Optional[dict[str, Any]]:
+        svc, clinic = ctx["service"], ctx["clinic"]
+        if not clinic.get("payouts", {}).get("charges_enabled"):
+            return None  # a clinic that cannot take money online never requires prepayment
+        price = svc["price"]
+        rule = svc.get("prepayment", {"kind": "none"})
+        policies = clinic["policies"]
+        strikes = _prune(ctx["strikes"], now, int(policies.get("no_show_window_days", 180)))
+        reason = "service"
+        if rule.get("kind") == "fixed":
+            amount = int(rule["amount"]["amount"])
+        elif rule.get("kind") == "percent":
+            amount = (int(price["amount"]) * int(rule["percent"]) + 99) // 100
+        elif len(strikes) >= int(policies.get("no_show_limit", 2)):
+            amount, reason = int(price["amount"]), "no_show_rule"
+        else:
+            return None
+        return {"amount": amount, "currency": price["currency"], "reason": reason}
+
+    def _new_booking(self, ctx: dict[str, Any], patient_id: str, slot: tuple[sl.Interval, str, str],
+                     status: str, hold_until: Optional[datetime], now: datetime,
+                     prepayment: Optional[dict[str, Any]], kind: str = "scheduled") -> dict[str, Any]:
+        (s, e), bid, tz = slot
+        svc, clinic, doctor_id = ctx["service"], ctx["clinic"], ctx["member"]["doctor_id"]
+        booking_id = new_id()
+        b = {
+            "booking_id": booking_id, "kind": kind, "patient_id": patient_id, "doctor_id": doctor_id,
+            "clinic_id": clinic["clinic_id"], "branch_id": bid, "service_id": svc["service_id"],
+            "service": {"name": svc["name"], "duration_minutes": svc["duration_minutes"], "price": svc["price"],
+                        "modality": svc["modality"], "preparation": svc.get("preparation"),
+                        "resource_kinds": svc.get("resource_kinds", [])},
+            "doctor_name": " ".join(x for x in (ctx["member"].get("first_name"), ctx["member"].get("last_name")) if x),
+            "clinic_name": clinic["display_name"], "time_zone": tz, "start_utc": _iso(s), "end_utc": _iso(e),
+            "status": status, "created_at": int(now.timestamp()), "version": 1,
+            "policy": {"cancellation_window_hours": int(clinic["policies"].get("cancellation_window_hours", 24))},
+            "locks": [store.doctor_lock(doctor_id, blk) for blk in sl.blocks((s, e))], "resources": [],
+        }
+        if hold_until:
+            b["hold_until"] = _iso(hold_until)
+        if prepayment:
+            b["prepayment"] = {**prepayment, "due_until": b.get("hold_until")}
+        return b
+
+    def _claim_resources(self, b: dict[str, Any], ctx: dict[str, Any], avoid: set[tuple[str, int]]) -> None:
+        """Pick a unit of each required resource kind (the first not known to be taken) and lock its blocks."""
+        kinds = b["service"]["resource_kinds"]
+        if not kinds:
+            return
+        branch = ctx["branch"] if ctx.get("branch") and ctx["branch"]["branch_id"] == b["branch_id"] else \
+            self._branches_for(ctx, {b["branch_id"]}).get(b["branch_id"])
+        interval = (_dt(b["start_utc"]), _dt(b["end_utc"]))
+        b["locks"] = [k for k in b["locks"] if k.startswith("LOCK#D#")]
+        b["resources"] = []
+        for kind in kinds:
+            units = [u for u in self._units(branch, kind) if u not in avoid]
+            if not units:
+                raise AppError(code="slot_taken", status=409, detail=f"no {kind} is free at this time")
+            rid, unit = units[0]
+            b["resources"].append({"kind": kind, "resource_id": rid, "unit": unit})
+            b["locks"] += [store.resource_lock(rid, unit, blk) for blk in sl.blocks(interval)]
+
+    def _write_new(self, b: dict[str, Any], extra_ops: list[dict[str, Any]]) -> None:
+        expires = int(_dt(b["end_utc"]).timestamp()) + 86400
+        db.transact([db.put_new_op(store.booking_item(b)), *extra_ops, *store.lock_ops(b, expires),
+                     *store.resuse_ops(b)])
+
+    def _claim(self, b: dict[str, Any], ctx: dict[str, Any], extra_ops: list[dict[str, Any]]) -> None:
+        """Write a new booking with its time locks; on a lock held by a lapsed hold, release it and retry;
+        on a resource unit taken meanwhile, try the next unit."""
+        avoid: set[tuple[str, int]] = set()
+        self._claim_resources(b, ctx, avoid)
+        for attempt in range(4):
+            try:
+                self._write_new(b, extra_ops)
+                return
+            except Exception as exc:
+                reasons = db.cancellation_codes(exc)
+                if not reasons:
+                    raise
+                failed = [i for i, r in enumerate(reasons) if r == "ConditionalCheckFailed"]
+                first_lock = 1 + len(extra_ops)
+                if any(i < first_lock for i in failed):
+                    raise _ExtraOpFailed(failed)
+                if attempt < 3 and self._release_lapsed(b):
+                    continue
+                taken_resources = {(r["resource_id"], r["unit"]) for r in b["resources"]
+                                   for i in failed if b["locks"][i - first_lock].startswith(
+                                       f"LOCK#R#{r['resource_id']}#{r['unit']}#")}
+                doctor_taken = any(b["locks"][i - first_lock].startswith("LOCK#D#") for i in failed)
+                if doctor_taken or not taken_resources or attempt == 3:
+                    raise AppError(code="slot_taken", status=409, detail="someone booked this time a moment ago")
+                avoid |= taken_resources
+                self._claim_resources(b, ctx, avoid)
+
+    def _release_lapsed(self, b: dict[str, Any]) -> bool:
+        """Expire lapsed holds on this doctor's time around ``b``; True if any was released."""
+        now = self._now()
+        released = False
+        for other in store.agenda(b["doctor_id"], _iso(_dt(b["start_utc"]) - timedelta(hours=4)), b["end_utc"]):
+            if other["status"] in ("held", "offered", "proposed") and other.get("hold_until") \
+                    and _dt(other["hold_until"]) <= now:
+                released = self.expire(other) or released
+        return released
+
+    def book(self, caller: Any, req: m.BookingIn, idempotency_key: Optional[str]) -> tuple[dict[str, Any], bool]:
+        """A new booking (and True), or the one an earlier identical request created (and False)."""
+        self._patient(caller)
+        now = self._now()
+        request_hash = hashlib.sha256(json.dumps(req.model_dump(), sort_keys=True).encode()).hexdigest()
+        ctx = self._context(req.clinic_id, req.service_id, req.doctor_id, req.branch_id, caller.user_id)
+        slot = self._check_slot(ctx, m.parse_instant(req.start), req.branch_id)
+        prepayment = self._prepayment(ctx, int(now.timestamp()))
+        hold_until = None
+        if prepayment:
+            hold_until = min(now + timedelta(minutes=int(ctx["clinic"]["policies"].get("hold_minutes", 30))),
+                             slot[0][0])
+        b = self._new_booking(ctx, caller.user_id, slot, "held" if prepayment else "confirmed", hold_until, now,
+                              prepayment)
+        extra = [store.idem_op(caller.user_id, idempotency_key, request_hash, b["booking_id"], int(now.timestamp()))] \
+            if idempotency_key else []
+        if not prepayment:
+            extra.append(store.care_op(req.doctor_id, caller.user_id, int(now.timestamp())))
+        try:
+            self._claim(b, ctx, extra)
+        except _ExtraOpFailed:
+            assert idempotency_key
+            return self._replay(caller, idempotency_key, request_hash), False
+        log.event("booking.created", booking_id=b["booking_id"], status=b["status"], clinic_id=b["clinic_id"])
+        return self.view(b, caller), True
+
+    def _replay(self, caller: Any, key: str, request_hash: str) -> dict[str, Any]:
+        record = store.get_idem(caller.user_id, key)
+        if record is None:
+            raise conflict("slot_taken")
+        if record["request_hash"] != request_hash:
+            raise AppError(code="idempotency_key_reused", status=422,
+                           detail="this Idempotency-Key was used for a different booking request")
+        existing = store.get_booking(record["booking_id"])
+        return self.view(existing, caller)
+
+    # ------------------------------------------------------------------ who may see and change a booking
+
+    @staticmethod
+    def _patient(caller: Any) -> None:
+        if caller.role != "patient":
+            raise forbidden("role_not_allowed", "bookings are made from a patient's account")
+
+    def _staff_ok(self, caller: Any) -> None:
+        if caller.mfa != "totp":
+            raise forbidden("totp_required")
+
+    def _load(self, caller: Any, bid: str, as_clinic: bool = True) -> tuple[dict[str, Any], str]:
+        """The booking and the caller's relation to it: patient, doctor or clinic; 404 for anyone else."""
+        b = store.get_booking(bid) if is_ulid(bid) else None
+        if b is None:
+            raise not_found()
+        if caller.role == "patient" and b["patient_id"] == caller.user_id:
+            return b, "patient"
+        if caller.role == "doctor" and b["doctor_id"] == caller.user_id:
+            self._staff_ok(caller)
+            return b, "doctor"
+        if as_clinic and caller.role == "clinic_admin" and clinic_store.is_admin(b["clinic_id"], caller.user_id):
+            self._staff_ok(caller)
+            return b, "clinic"
+        raise not_found()
+
+    def view(self, b: dict[str, Any], caller: Any = None) -> dict[str, Any]:
+        start, end = _dt(b["start_utc"]), _dt(b["end_utc"])
+        out = {k: b[k] for k in ("booking_id", "kind", "status", "patient_id", "doctor_id", "doctor_name", "clinic_id",
+                                 "clinic_name", "branch_id", "service_id", "service", "time_zone", "version")
+               if k in b}
+        out["start"] = present(start, b["time_zone"])
+        out["end"] = present(end, b["time_zone"])
+        if b.get("hold_until"):
+            out["hold_until"] = b["hold_until"]
+        if b.get("prepayment"):
+            out["prepayment"] = b["prepayment"]
+        if b.get("cancellation"):
+            out["cancellation"] = b["cancellation"]
+        if b.get("note"):
+            out["note"] = b["note"]
+        window = int(b.get("policy", {}).get("cancellation_window_hours", 24))
+        out["free_cancellation_until"] = _iso(start - timedelta(hours=window))
+        return out
+
+    def get(self, caller: Any, bid: str) -> dict[str, Any]:
+        b, _ = self._load(caller, bid)
+        return self.view(b, caller)
+
+    # ------------------------------------------------------------------ state changes
+
+    def _release_ops(self, b: dict[str, Any]) -> list[dict[str, Any]]:
+        return [*store.unlock_ops(b), *store.unresuse_ops(b)]
+
+    def _change(self, b: dict[str, Any], allowed: tuple[str, ...], changes: dict[str, Any], release: bool,
+                extra_ops: Optional[list[dict[str, Any]]] = None, extra_condition: str = "",
+                extra_values: Optional[dict[str, Any]] = None) -> dict[str, Any]:
+        ops = [store.transition_op(b, allowed, changes, remove=("GSI2PK", "GSI2SK"), extra_condition=extra_condition,
+                                   extra_values=extra_values)]
+        ops += self._release_ops(b) if release else []
+        ops += extra_ops or []
+        try:
+            db.transact(ops)
+        except Exception as exc:
+            if not db.cancellation_codes(exc):
+                raise
+            current = store.get_booking(b["booking_id"])
+            raise conflict("wrong_status", f"the booking is {current['status'] if current else 'gone'}")
+        b = {**b, **changes, "version": b["version"] + 1}
+        b.pop("GSI2PK", None)
+        return b
+
+    def cancel(self, caller: Any, bid: str, req: m.CancelIn) -> dict[str, Any]:
+        b, relation = self._load(caller, bid)
+        now = self._now()
+        if relation == "doctor":
+            raise forbidden("role_not_allowed", "the clinic cancels on a doctor's behalf")
+        if relation == "clinic":
+            if not req.reason:
+                raise field_invalid("reason", "required", "say why the clinic cancels")
+            status, late = "cancelled_by_clinic", False
+        else:
+            status = "cancelled_by_patient"
+            window = int(b.get("policy", {}).get("cancellation_window_hours", 24))
+            late = b["status"] == "confirmed" and now > _dt(b["start_utc"]) - timedelta(hours=window)
+        if now >= _dt(b["end_utc"]):
+            raise conflict("wrong_status", "the visit is over")
+        extra = [store.add_strike_op(b["patient_id"], b["clinic_id"], int(now.timestamp()))] if late else []
+        b = self._change(b, ("offered", "proposed", "held", "confirmed"), {
+            "status": status, "cancellation": {"by": relation, "at": _iso(now), "late": late,
+                                               **({"reason": req.reason} if req.reason else {})}},
+            release=True, extra_ops=extra)
+        log.event("booking.cancelled", booking_id=bid, by=relation, late=late)
+        self.offer_freed(b)
+        return self.view(b, caller)
+
+    def confirm_payment(self, caller: Any, bid: str) -> dict[str, Any]:
+        """A held booking's prepayment arrived (at the reception desk, or online in the payments issue)."""
+        b, relation = self._load(caller, bid)
+        if relation != "clinic":
+            raise forbidden("role_not_allowed", "the clinic records payments")
+        now = self._now()
+        b = self._change(b, ("held",), {"status": "confirmed", "paid_at": _iso(now)}, release=False,
+                         extra_ops=[store.care_op(b["doctor_id"], b["patient_id"], int(now.timestamp()))])
+        return self.view(b, caller)
+
+    def _mark_visit(self, caller: Any, bid: str, status: str) -> dict[str, Any]:
+        b, relation = self._load(caller, bid, as_clinic=False)
+        if relation != "doctor":
+            raise forbidden("role_not_allowed", "the visit's doctor marks it")
+        now = self._now()
+        if now < _dt(b["start_utc"]):
+            raise conflict("too_early", "a visit is marked once it has started")
+        extra = [store.add_strike_op(b["patient_id"], b["clinic_id"], int(now.timestamp()))] \
+            if status == "no_show" else []
+        b = self._change(b, ("confirmed",), {"status": status, "marked_at": _iso(now)}, release=False, extra_ops=extra)
+        log.event("booking.marked", booking_id=bid, status=status)
+        return self.view(b, caller)
+
+    def complete(self, caller: Any, bid: str) -> dict[str, Any]:
+        return self._mark_visit(caller, bid, "completed")
+
+    def no_show(self, caller: Any, bid: str) -> dict[str, Any]:
+        return self._mark_visit(caller, bid, "no_show")
+
+    def reschedule(self, caller: Any, bid: str, req: m.RescheduleIn) -> dict[str, Any]:
+        b, relation = self._load(caller, bid)
+        if relation == "doctor":
+            raise forbidden("role_not_allowed", "the patient or the clinic moves a visit")
+        now = self._now()
+        if b["status"] not in ("held", "confirmed"):
+            raise conflict("wrong_status", f"the booking is {b['status']}")
+        if req.version is not None and req.version != b["version"]:
+            raise conflict("version_conflict")
+        window = int(b.get("policy", {}).get("cancellation_window_hours", 24))
+        if relation == "patient" and now > _dt(b["start_utc"]) - timedelta(hours=window):
+            raise conflict("too_late_to_reschedule", f"within {window} h of the visit, call the clinic or cancel")
+        ctx = self._context(b["clinic_id"], b["service_id"], b["doctor_id"], b["branch_id"])
+        slot = self._check_slot(ctx, m.parse_instant(req.start), b["branch_id"])
+        moved = self._new_booking(ctx, b["patient_id"], slot, b["status"], None, now, None)
+        moved.update(booking_id=b["booking_id"])
+        moved["locks"] = [store.doctor_lock(b["doctor_id"], blk) for blk in sl.blocks(slot[0])]
+        self._claim_resources(moved, ctx, set())
+        old_locks, new_locks = set(b["locks"]), set(moved["locks"])
+        changes = {"start_utc": moved["start_utc"], "end_utc": moved["end_utc"], "locks": moved["locks"],
+                   "resources": moved["resources"], "rescheduled_at": _iso(now),
+                   **{k: v for k, v in store.index_keys({**b, **moved, "status": b["status"]}).items()
+                      if k in ("GSI1SK", "GSI3SK", "GSI4SK")}}
+        expires = int(_dt(moved["end_utc"]).timestamp()) + 86400
+        ops = [store.transition_op(b, ("held", "confirmed"), changes, extra_condition="#v = :seen",
+                                   extra_values={"seen": b["version"]}),
+               *store.unlock_ops(b, keep=frozenset(new_locks)), *store.unresuse_ops(b),
+               *store.lock_ops({**moved, "locks": sorted(new_locks - old_locks)}, expires), *store.resuse_ops(moved)]
+        try:
+            db.transact(ops)
+        except Exception as exc:
+            reasons = db.cancellation_codes(exc)
+            if not reasons:
+                raise
+            if reasons[0] == "ConditionalCheckFailed":
+                raise conflict("version_conflict", "the booking changed meanwhile; reload it")
+            raise AppError(code="slot_taken", status=409, detail="someone booked that time a moment ago")
+        old = dict(b)
+        b = {**b, **changes, "version": b["version"] + 1}
+        log.event("booking.rescheduled", booking_id=bid)
+        self.offer_freed(old)
+        return self.view(b, caller)
+
+    def expire(self, b: dict[str, Any]) -> bool:
+        """Release a lapsed hold (prepayment not made, offer or invitation not answered)."""
+        now = self._now()
+        try:
+            self._change(b, ("held", "offered", "proposed"), {"status": "expired", "expired_at": _iso(now)},
+                         release=True, extra_condition="hold_until <= :now", extra_values={"now": _iso(now)})
+        except AppError:
+            return False
+        log.event("booking.expired", booking_id=b["booking_id"], was=b["status"])
+        if b.get("waitlist_entry"):
+            self._mark_waitlist(b, "offer_lapsed")
+        self.offer_freed(b)
+        return True
+
+    def expire_due_holds(self, limit: int = 100) -> int:
+        """The scheduled job: read only the holds that are due (a sparse index) and release them."""
+        return sum(1 for b in store.due_holds(store.now_iso(), limit) if self.expire(b))
+
+    # ------------------------------------------------------------------ lists and calendars
+
+    def my_bookings(self, caller: Any, q: m.ListQuery) -> dict[str, Any]:
+        self._patient(caller)
+        now = store.now_iso()
+        if q.when == "upcoming":
+            cond = "GSI1PK = :pk AND GSI1SK >= :now"
+        else:
+            cond = "GSI1PK = :pk AND GSI1SK BETWEEN :lo AND :now"
+        vals = db.values(pk=db.key("PATIENT", caller.user_id), now=now, **({"lo": "2"} if q.when == "past" else {}))
+        params: dict[str, Any] = {"index": "GSI1", "limit": q.limit, "forward": q.when == "upcoming",
+                                  "start_key": db.decode_cursor(q.cursor)}
+        items, last = db.query(cond, vals, **params)
+        return {"items": [self.view(b) for b in items if b.get("type") == "booking"],
+                "next_cursor": db.encode_cursor(last)}
+
+    def agenda(self, caller: Any, q: m.RangeQuery) -> dict[str, Any]:
+        if caller.role != "doctor":
+            raise forbidden("role_not_allowed")
+        self._staff_ok(caller)
+        items = store.agenda(caller.user_id, q.date_from.isoformat(), (q.date_to + timedelta(days=1)).isoformat())
+        return {"items": [self.view(b) for b in items if b["status"] in m.ACTIVE + ("completed", "no_show")]}
+
+    def clinic_calendar(self, caller: Any, cid: str, q: m.RangeQuery) -> dict[str, Any]:
+        if caller.role != "clinic_admin" or not is_ulid(cid) or not clinic_store.is_admin(cid, caller.user_id):
+            if caller.role != "clinic_admin":
+                raise forbidden("role_not_allowed")
+            raise not_found()
+        self._staff_ok(caller)
+        conditions, vals, names = [], {}, {}
+        if q.doctor_id:
+            conditions.append("doctor_id = :d")
+            vals["d"] = q.doctor_id
+        items, last = db.query(
+            "GSI4PK = :pk AND GSI4SK BETWEEN :a AND :b",
+            {**db.values(pk=db.key("CAL", cid), a=q.date_from.isoformat(),
+                         b=(q.date_to + timedelta(days=1)).isoformat()), **(db.values(**vals) if vals else {})},
+            index="GSI4", limit=q.limit, start_key=db.decode_cursor(q.cursor))
+        out = [b for b in items if not q.doctor_id or b["doctor_id"] == q.doctor_id]
+        if q.resource_id:
+            out = [b for b in out if any(r["resource_id"] == q.resource_id for r in b.get("resources", []))]
+        return {"items": [self.view(b) for b in out], "next_cursor": db.encode_cursor(last)}
+
+    def ics(self, caller: Any, bid: str) -> str:
+        b, _ = self._load(caller, bid)
+        return to_ics([b], f"{b['booking_id']}")
+
+    def feed_token(self, caller: Any) -> dict[str, Any]:
+        if caller.role != "doctor":
+            raise forbidden("role_not_allowed")
+        self._staff_ok(caller)
+        from chalicelib.core.crypto import keyed_hash
+
+        token = f"{caller.user_id}.{keyed_hash('calendar-feed', caller.user_id)[:32]}"
+        return {"url": f"{self.s.public_base_url.rstrip('/')}/calendar/{token}.ics"}
+
+    def feed(self, token: str) -> str:
+        from chalicelib.core.crypto import keyed_hash, same
+
+        did, _, mac = token.removesuffix(".ics").partition(".")
+        if not is_ulid(did) or not same(mac, keyed_hash("calendar-feed", did)[:32]):
+            raise not_found()
+        now = self._now()
+        items = store.agenda(did, _iso(now - timedelta(days=7)), _iso(now + timedelta(days=m.MAX_DAYS_AHEAD)))
+        return to_ics([b for b in items if b["status"] in ("held", "confirmed", "completed")], f"feed-{did}",
+                      private=True)
+
+    # ------------------------------------------------------------------ waitlist
+
+    def join_waitlist(self, caller: Any, req: m.WaitlistIn) -> dict[str, Any]:
+        self._patient(caller)
+        self._context(req.clinic_id, req.service_id, req.doctor_id, None)
+        now = self._now()
+        wid = new_id()
+        item = {"PK": db.key("WAIT", req.doctor_id), "SK": f"{_iso(now)}#{wid}", "type": "waitlist",
+                "waitlist_id": wid, "patient_id": caller.user_id, "doctor_id": req.doctor_id,
+                "clinic_id": req.clinic_id, "service_id": req.service_id, "date_from": req.date_from.isoformat(),
+                "date_to": req.date_to.isoformat(), "status": "waiting", "offered_starts": [],
+                "GSI1PK": db.key("PATIENT", caller.user_id), "GSI1SK": db.key("WAIT", wid), "created_at": _iso(now)}
+        db.put_new(item)
+        return self._wait_view(item)
+
+    @staticmethod
+    def _wait_view(w: dict[str, Any]) -> dict[str, Any]:
+        return {k: w[k] for k in ("waitlist_id", "doctor_id", "clinic_id", "service_id", "date_from", "date_to",
+                                  "status", "created_at") if k in w}
+
+    def my_waitlist(self, caller: Any) -> dict[str, Any]:
+        self._patient(caller)
+        items, _ = db.query_page(db.key("PATIENT", caller.user_id), "WAIT#", 100, None, index="GSI1")
+        return {"items": [self._wait_view(w) for w in items]}
+
+    def leave_waitlist(self, caller: Any, wid: str) -> None:
+        self._patient(caller)
+        items, _ = db.query_page(db.key("PATIENT", caller.user_id), db.key("WAIT", wid) if is_ulid(wid) else "-",
+                                 1, None, index="GSI1")
+        if not items:
+            raise not_found()
+        clinic_store.delete(items[0]["PK"], items[0]["SK"])
+
+    def offer_freed(self, freed: dict[str, Any]) -> Optional[str]:
+        """Offer freed time to the first waiting patient it suits, with a 15-minute hold."""
+        start = _dt(freed["start_utc"])
+        now = self._now()
+        if start <= now + timedelta(minutes=WAITLIST_HOLD_MINUTES):
+            return None
+        for w in store.waitlist(freed["doctor_id"]):
+            if w["status"] != "waiting" or w["service_id"] != freed["service_id"] \
+                    or w["clinic_id"] != freed["clinic_id"] or freed["start_utc"] in w.get("offered_starts", []):
+                continue
+            local_day = start.astimezone(zone(freed["time_zone"])).date().isoformat()
+            if not (w["date_from"] <= local_day <= w["date_to"]) or w["patient_id"] == freed["patient_id"]:
+                continue
+            try:
+                ctx = self._context(freed["clinic_id"], freed["service_id"], freed["doctor_id"], freed["branch_id"])
+            except AppError:
+                return None
+            slot = ((start, _dt(freed["end_utc"])), freed["branch_id"], freed["time_zone"])
+            hold = min(now + timedelta(minutes=WAITLIST_HOLD_MINUTES), start)
+            offer = self._new_booking(ctx, w["patient_id"], slot, "offered", hold, now,
+                                      self._prepayment({**ctx, "strikes": []}, int(now.timestamp())), kind="waitlist")
+            offer["waitlist_entry"] = {"PK": w["PK"], "SK": w["SK"]}
+            mark = {"Update": {"TableName": db.table_name(), "Key": {"PK": {"S": w["PK"]}, "SK": {"S": w["SK"]}},
+                               "UpdateExpression": "SET offered_starts = list_append(offered_starts, :s), "
+                                                   "#st = :offered",
+                               "ConditionExpression": "#st = :waiting",
+                               "ExpressionAttributeNames": {"#st": "status"},
+                               "ExpressionAttributeValues": db.values(s=[freed["start_utc"]], offered="offered",
+                                                                      waiting="waiting")}}
+            try:
+                self._claim(offer, ctx, [mark])
+            except (AppError, _ExtraOpFailed):
+                continue  # someone else took the time, or this entry changed: try the next patient
+            self._notify(w["patient_id"], "offer")
+            log.event("waitlist.offered", booking_id=offer["booking_id"], waitlist_id=w["waitlist_id"])
+            return offer["booking_id"]
+        return None
+
+    def _mark_waitlist(self, b: dict[str, Any], status: str) -> None:
+        entry = b["waitlist_entry"]
+        back = "waiting" if status in ("offer_lapsed", "offer_declined") else status
+        db.ddb().update_item(TableName=db.table_name(), Key={"PK": {"S": entry["PK"]}, "SK": {"S": entry["SK"]}},
+                             UpdateExpression="SET #st = :s", ExpressionAttributeNames={"#st": "status"},
+                             ExpressionAttributeValues=db.values(s=back))
+
+    def _notify(self, user_id: str, kind: str) -> None:
+        """A short SMS with no medical detail; the app shows the rest after sign-in."""
+        from chalicelib.identity import store as identity_store
+
+        user = identity_store.get_user(user_id)
+        if not user:
+            return
+        ru = user.get("language", "ru") == "ru"
+        texts = {
+            "offer": ("Освободилось время у врача из вашего листа ожидания. Подтвердите в приложении за 15 минут.",
+                      "A time with the doctor you waited for is free. Confirm in the app within 15 minutes."),
+            "invitation": ("Врач приглашает вас на приём. Ответьте в приложении.",
+                           "Your doctor invites you to a visit. Answer in the app."),
+        }
+        try:
+            self.sms.send(user["phone"], texts[kind][0 if ru else 1])
+        except AppError:
+            log.warning("notify.failed", kind=kind)
+
+    # ------------------------------------------------------------------ accepting offers and invitations
+
+    def accept(self, caller: Any, bid: str) -> dict[str, Any]:
+        b, relation = self._load(caller, bid, as_clinic=False)
+        if relation != "patient":
+            raise forbidden("role_not_allowed")
+        now = self._now()
+        if b["status"] not in ("offered", "proposed") or not self._live(b, now):
+            raise conflict("wrong_status", "this offer is no longer open")
+        if b.get("prepayment"):
+            clinic = clinic_store.get_clinic(b["clinic_id"]) or {"policies": {}}
+            hold = min(now + timedelta(minutes=int(clinic["policies"].get("hold_minutes", 30))), _dt(b["start_utc"]))
+            changes: dict[str, Any] = {"status": "held", "hold_until": _iso(hold),
+                                       "prepayment": {**b["prepayment"], "due_until": _iso(hold)},
+                                       "GSI2PK": store.HOLD_INDEX, "GSI2SK": f"{_iso(hold)}#{b['booking_id']}"}
+            ops = [store.transition_op(b, ("offered", "proposed"), changes, extra_condition="hold_until > :now",
+                                       extra_values={"now": _iso(now)})]
+        else:
+            changes = {"status": "confirmed"}
+            ops = [store.transition_op(b, ("offered", "proposed"), changes, remove=("GSI2PK", "GSI2SK", "hold_until"),
+                                       extra_condition="hold_until > :now", extra_values={"now": _iso(now)}),
+                   store.care_op(b["doctor_id"], b["patient_id"], int(now.timestamp()))]
+        try:
+            db.transact(ops)
+        except Exception as exc:
+            if not db.cancellation_codes(exc):
+                raise
+            raise conflict("wrong_status", "this offer is no longer open")
+        if b.get("waitlist_entry"):
+            self._mark_waitlist(b, "booked")
+        b = {**b, **changes, "version": b["version"] + 1}
+        if b["status"] == "confirmed":
+            b.pop("hold_until", None)
+        return self.view(b, caller)
+
+    def decline(self, caller: Any, bid: str) -> dict[str, Any]:
+        b, relation = self._load(caller, bid, as_clinic=False)
+        if relation != "patient":
+            raise forbidden("role_not_allowed")
+        b = self._change(b, ("offered", "proposed"), {"status": "declined"}, release=True)
+        if b.get("waitlist_entry"):
+            self._mark_waitlist(b, "offer_declined")
+        self.offer_freed(b)
+        return self.view(b, caller)
+
+    def invite(self, caller: Any, req: m.InviteIn) -> dict[str, Any]:
+        """A doctor invites one of their patients to a visit, holding the time until they answer."""
+        if caller.role != "doctor":
+            raise forbidden("role_not_allowed")
+        self._staff_ok(caller)
+        if not store.is_patient_of(caller.user_id, req.patient_id):
+            raise not_found("patient_not_found", "invite patients you have seen")
+        ctx = self._context(req.clinic_id, req.service_id, caller.user_id, req.branch_id)
+        now = self._now()
+        slot = self._check_slot(ctx, m.parse_instant(req.start), req.branch_id)
+        hold = min(now + timedelta(hours=INVITATION_HOLD_HOURS), slot[0][0])
+        b = self._new_booking(ctx, req.patient_id, slot, "proposed", hold, now,
+                              self._prepayment({**ctx, "strikes": []}, int(now.timestamp())), kind="invitation")
+        if req.note:
+            b["note"] = req.note
+        self._claim(b, ctx, [])
+        self._notify(req.patient_id, "invitation")
+        log.event("booking.invited", booking_id=b["booking_id"])
+        return self.view(b, caller)
+
+    # ------------------------------------------------------------------ telemedicine
+
+    def video(self, caller: Any, bid: str) -> dict[str, Any]:
+        b, relation = self._load(caller, bid, as_clinic=False)
+        if b["service"]["modality"] != "video":
+            raise conflict("not_a_video_visit")
+        if b["status"] != "confirmed":
+            raise conflict("wrong_status", f"the booking is {b['status']}")
+        now = self._now()
+        opens = _dt(b["start_utc"]) - timedelta(minutes=VIDEO_OPENS_MINUTES)
+        if now < opens:
+            raise AppError(code="video_not_open_yet", status=409, detail=f"the room opens at {_iso(opens)}")
+        if now >= _dt(b["end_utc"]):
+            raise AppError(code="video_closed", status=409, detail="the visit is over")
+        join = self.video.join(b["booking_id"], caller.user_id, relation)
+        return {"booking_id": b["booking_id"], "opens_at": _iso(opens), "closes_at": b["end_utc"], **join}
+
+    def _chat_booking(self, caller: Any, bid: str) -> dict[str, Any]:
+        b, _ = self._load(caller, bid, as_clinic=False)
+        if b["service"]["modality"] != "chat":
+            raise conflict("not_a_chat_visit")
+        return b
+
+    def post_message(self, caller: Any, bid: str, req: m.MessageIn) -> dict[str, Any]:
+        b = self._chat_booking(caller, bid)
+        now = self._now()
+        if b["status"] not in ("confirmed", "completed"):
+            raise conflict("wrong_status", f"the booking is {b['status']}")
+        if now > _dt(b["end_utc"]) + timedelta(hours=CHAT_OPEN_AFTER_HOURS):
+            raise AppError(code="chat_closed", status=409, detail="the conversation closed a day after the visit")
+        mid = new_id()
+        msg = {"PK": store.booking_pk(bid), "SK": db.key("MSG", mid), "type": "message", "message_id": mid,
+               "booking_id": bid, "author_id": caller.user_id, "author_role": caller.role, "text": req.text,
+               "sent_at": _iso(now)}
+        db.put_new(msg)
+        return {k: msg[k] for k in ("message_id", "author_id", "author_role", "text", "sent_at")}
+
+    def messages(self, caller: Any, bid: str, q: m.Page) -> dict[str, Any]:
+        self._chat_booking(caller, bid)
+        items, cursor = db.query_page(store.booking_pk(bid), "MSG#", q.limit, q.cursor)
+        return {"items": [{k: i[k] for k in ("message_id", "author_id", "author_role", "text", "sent_at")}
+                          for i in items], "next_cursor": cursor}
+
+    # ------------------------------------------------------------------ urgent queue
+
+    def _on_shift(self, specialty: str, now: datetime) -> list[dict[str, Any]]:
+        items, _ = db.query("GSI3PK = :pk AND GSI3SK > :now", db.values(pk=db.key("DUTY", specialty), now=_iso(now)),
+                            index="GSI3", limit=100)
+        return [s for s in items if _dt(s["starts_at_utc"]) <= now]
+
+    def join_queue(self, caller: Any, specialty: str, req: m.UrgentJoin) -> dict[str, Any]:
+        self._patient(caller)
+        now = self._now()
+        eid = new_id()
+        entry = {"PK": db.key("URGENT", specialty), "SK": eid, "type": "urgent_entry", "entry_id": eid,
+                 "specialty": specialty, "patient_id": caller.user_id, "modality": req.modality,
+                 "status": "waiting", "joined_at": _iso(now)}
+        if req.complaint:
+            entry["complaint"] = req.complaint
+        pointer = {"PK": db.key("URGENTPATIENT", caller.user_id), "SK": "URGENT", "type": "urgent_pointer",
+                   "specialty": specialty, "entry_id": eid}
+        try:
+            db.transact([db.put_new_op(entry), db.put_new_op(pointer)])
+        except Exception as exc:
+            if not db.cancellation_codes(exc):
+                raise
+            raise conflict("already_queued", "you are already in a queue; leave it first")
+        log.event("urgent.joined", specialty=specialty, entry_id=eid)
+        return self.queue_status(caller, specialty)
+
+    def _my_entry(self, caller: Any, specialty: str) -> dict[str, Any]:
+        pointer = db.get(db.key("URGENTPATIENT", caller.user_id), "URGENT")
+        if pointer is None or pointer["specialty"] != specialty:
+            raise not_found()
+        entry = db.get(db.key("URGENT", specialty), pointer["entry_id"])
+        if entry is None:
+            raise not_found()
+        return entry
+
+    def queue_status(self, caller: Any, specialty: str) -> dict[str, Any]:
+        self._patient(caller)
+        entry = self._my_entry(caller, specialty)
+        out = {"entry_id": entry["entry_id"], "specialty": specialty, "status": entry["status"],
+               "joined_at": entry["joined_at"]}
+        if entry["status"] == "waiting":
+            ahead = db.ddb().query(
+                TableName=db.table_name(), KeyConditionExpression="PK = :pk AND SK < :me",
+                FilterExpression="#s = :w", ExpressionAttributeNames={"#s": "status"},
+                ExpressionAttributeValues=db.values(pk=entry["PK"], me=entry["SK"], w="waiting"), Select="COUNT",
+            )["Count"]
+            doctors = max(1, len(self._on_shift(specialty, self._now())))
+            out.update(position=ahead + 1, estimated_wait_minutes=(ahead + 1) * URGENT_AVERAGE_MINUTES // doctors)
+        else:
+            out["booking_id"] = entry.get("booking_id")
+        return out
+
+    def leave_queue(self, caller: Any, specialty: str) -> None:
+        self._patient(caller)
+        entry = self._my_entry(caller, specialty)
+        ops: list[dict[str, Any]] = [{"Delete": {"TableName": db.table_name(), "Key": {
+            "PK": {"S": db.key("URGENTPATIENT", caller.user_id)}, "SK": {"S": "URGENT"}}}}]
+        if entry["status"] == "waiting":
+            ops.append({"Update": {
+                "TableName": db.table_name(), "Key": {"PK": {"S": entry["PK"]}, "SK": {"S": entry["SK"]}},
+                "UpdateExpression": "SET #s = :left", "ConditionExpression": "#s = :waiting",
+                "ExpressionAttributeNames": {"#s": "status"},
+                "ExpressionAttributeValues": db.values(left="left", waiting="waiting")}})
+        try:
+            db.transact(ops)
+        except Exception as exc:
+            if not db.cancellation_codes(exc):
+                raise
+            raise conflict("wrong_status", "a doctor has just taken you; see your consultation")
+
+    def take_next(self, caller: Any, specialty: str) -> dict[str, Any]:
+        """A duty doctor on shift takes the first waiting patient. Two doctors taking at once get
+        different patients: the take is an update conditioned on the entry still waiting."""
+        if caller.role != "doctor":
+            raise forbidden("role_not_allowed")
+        self._staff_ok(caller)
+        now = self._now()
+        shifts = [s for s in self._on_shift(specialty, now) if s["doctor_id"] == caller.user_id]
+        if not shifts:
+            raise forbidden("not_on_shift", "you are not on a duty shift for this specialty now")
+        shift = shifts[0]
+        cursor = None
+        while True:
+            items, cursor = db.query_page(db.key("URGENT", specialty), "", 25, cursor, filter_expression="#s = :w",
+                                          filter_values=db.values(w="waiting"), filter_names={"#s": "status"})
+            for entry in items:
+                booking = self._urgent_booking(entry, shift, caller.user_id, now)
+                try:
+                    db.transact([{"Update": {
+                        "TableName": db.table_name(), "Key": {"PK": {"S": entry["PK"]}, "SK": {"S": entry["SK"]}},
+                        "UpdateExpression": "SET #s = :taken, doctor_id = :d, booking_id = :b, taken_at = :now",
+                        "ConditionExpression": "#s = :w", "ExpressionAttributeNames": {"#s": "status"},
+                        "ExpressionAttributeValues": db.values(taken="taken", d=caller.user_id,
+                                                               b=booking["booking_id"], now=_iso(now), w="waiting")}},
+                        db.put_new_op(store.booking_item(booking)),
+                        store.care_op(caller.user_id, entry["patient_id"], int(now.timestamp()))])
+                except Exception as exc:
+                    if not db.cancellation_codes(exc):
+                        raise
+                    continue  # another doctor took this patient a moment ago
+                log.event("urgent.taken", specialty=specialty, entry_id=entry["entry_id"],
+                          booking_id=booking["booking_id"])
+                return {"entry_id": entry["entry_id"], "patient_id": entry["patient_id"],
+                        "booking": self.view(booking)}
+            if not cursor:
+                raise not_found("queue_empty", "nobody is waiting")
+
+    def _urgent_booking(self, entry: dict[str, Any], shift: dict[str, Any], doctor_id: str,
+                        now: datetime) -> dict[str, Any]:
+        end = now + timedelta(minutes=URGENT_CONSULT_MINUTES)
+        return {
+            "booking_id": new_id(), "kind": "urgent", "patient_id": entry["patient_id"], "doctor_id": doctor_id,
+            "clinic_id": shift["clinic_id"], "branch_id": shift["branch_id"], "service_id": "urgent",
+            "service": {"name": {"ru": "Срочная консультация", "en": "Urgent consultation"},
+                        "duration_minutes": URGENT_CONSULT_MINUTES, "modality": entry["modality"],
+                        "resource_kinds": [], "price": None},
+            "time_zone": shift["time_zone"], "start_utc": _iso(now), "end_utc": _iso(end), "status": "confirmed",
+            "created_at": int(now.timestamp()), "version": 1, "locks": [], "resources": [],
+            "policy": {"cancellation_window_hours": 0},
+        }
+
+
+class _ExtraOpFailed(Exception):
+    """An extra item of a booking transaction (idempotency record, waitlist entry) failed its condition."""
+
+    def __init__(self, indexes: list[int]) -> None:
+        super().__init__(indexes)
+        self.indexes = indexes
+
+
+def to_ics(bookings: list[dict[str, Any]], uid_prefix: str, private: bool = False) -> str:
+    """RFC 5545 calendar text. A private feed names no service (that would be medical detail)."""
+    def esc(text: str) -> str:
+        return text.replace("\\", "\\\\").replace(";", "\\;").replace(",", "\\,").replace("\n", "\\n")
+
+    def stamp(iso: str) -> str:
+        return iso.replace("-", "").replace(":", "")
+
+    lines = ["BEGIN:VCALENDAR", "VERSION:2.0", "PRODID:-//clinic-backend//bookings//RU", "CALSCALE:GREGORIAN"]
+    now = stamp(clock.iso(clock.now()))
+    for b in bookings:
+        modality = b["service"]["modality"]
+        summary = {"in_person": "Приём / Visit", "video": "Видеоконсультация / Video visit",
+                   "chat": "Чат-консультация / Chat visit"}[modality]
+        if not private:
+            summary = f"{b['service']['name'].get('ru')} / {b['service']['name'].get('en')}"
+        lines += ["BEGIN:VEVENT", f"UID:{b['booking_id']}@clinic-backend", f"DTSTAMP:{now}",
+                  f"DTSTART:{stamp(b['start_utc'])}", f"DTEND:{stamp(b['end_utc'])}", f"SUMMARY:{esc(summary)}",
+                  f"STATUS:{'CONFIRMED' if b['status'] in ('confirmed', 'completed') else 'TENTATIVE'}"]
+        if b.get("clinic_name"):
+            lines.append(f"LOCATION:{esc(b['clinic_name'].get('ru', ''))}")
+        if not private and b["service"].get("preparation"):
+            lines.append(f"DESCRIPTION:{esc(b['service']['preparation'].get('ru', ''))}")
+        lines.append("END:VEVENT")
+    lines.append("END:VCALENDAR")
+    return "\r\n".join(lines) + "\r\n"
