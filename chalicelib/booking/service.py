@@ -59,14 +59,19 @@ class BookingService:
 
     def _context(self, clinic_id: str, service_id: str, doctor_id: str, branch_id: Optional[str],
                  patient_id: Optional[str] = None) -> dict[str, Any]:
-        """Clinic, service, doctor membership, branch and the patient's strikes: one BatchGetItem."""
+        """Everything a slot depends on in two reads: the doctor's schedule (one Query), then the
+        clinic, service, doctor membership, the branches worked at and the patient's strikes
+        (one BatchGetItem)."""
         for name, value in (("clinic_id", clinic_id), ("service_id", service_id), ("doctor_id", doctor_id)):
             if not is_ulid(value):
                 raise field_invalid(name, "unknown", f"no such {name[:-3]}")
+        schedule_items = self._schedule_items(doctor_id)
+        branch_ids = {i["branch_id"] for i in schedule_items if i.get("clinic_id") == clinic_id and i.get("branch_id")}
+        if branch_id:
+            branch_ids.add(branch_id)
         cpk = clinic_store.clinic_pk(clinic_id)
         keys = [(cpk, "PROFILE"), (cpk, db.key("SERVICE", service_id)), (cpk, db.key("DOCTOR", doctor_id))]
-        if branch_id:
-            keys.append((cpk, db.key("BRANCH", branch_id)))
+        keys += [(cpk, db.key("BRANCH", bid)) for bid in sorted(branch_ids)]
         if patient_id:
             keys.append(store.strikes_key(patient_id, clinic_id))
         found = {(i["PK"], i["SK"]): i for i in db.batch_get(keys)}
@@ -79,21 +84,21 @@ class BookingService:
         member = found.get(keys[2])
         if member is None:
             raise field_invalid("doctor_id", "unknown", "the doctor does not work in this clinic")
-        branch = found.get(keys[3]) if branch_id else None
-        if branch_id and branch is None:
+        branches = {i["branch_id"]: i for i in found.values() if i.get("type") == "branch"}
+        if branch_id and branch_id not in branches:
             raise field_invalid("branch_id", "unknown", "no such branch in this clinic")
         strikes = found.get(store.strikes_key(patient_id, clinic_id), {}) if patient_id else {}
-        return {"clinic": clinic, "service": service, "member": member, "branch": branch,
-                "strikes": strikes.get("strikes", [])}
+        return {"clinic": clinic, "service": service, "member": member, "branches": branches,
+                "schedule": schedule_items, "strikes": strikes.get("strikes", [])}
 
     def _schedule_items(self, doctor_id: str) -> list[dict[str, Any]]:
         items, _ = db.query("PK = :pk", db.values(pk=clinic_store.doctor_pk(doctor_id)), limit=1000)
         return items
 
-    def _candidates(self, ctx: dict[str, Any], schedule_items: list[dict[str, Any]], d_from: date, d_to: date,
+    def _candidates(self, ctx: dict[str, Any], d_from: date, d_to: date,
                     branch_id: Optional[str]) -> list[tuple[sl.Interval, str, str]]:
         svc = ctx["service"]
-        work = sl.working_intervals(schedule_items, ctx["clinic"]["clinic_id"], svc["modality"], branch_id,
+        work = sl.working_intervals(ctx["schedule"], ctx["clinic"]["clinic_id"], svc["modality"], branch_id,
                                     d_from - timedelta(days=1), d_to + timedelta(days=1))
         now = self._now()
         earliest = now + timedelta(minutes=int(ctx["clinic"]["policies"].get("minimum_notice_minutes", 60)))
@@ -116,8 +121,7 @@ class BookingService:
 
     def free_slots(self, doctor_id: str, q: m.SlotsQuery) -> dict[str, Any]:
         ctx = self._context(q.clinic_id, q.service_id, doctor_id, q.branch_id)
-        schedule_items = self._schedule_items(doctor_id)
-        candidates = self._candidates(ctx, schedule_items, q.date_from, q.date_to, q.branch_id)
+        candidates = self._candidates(ctx, q.date_from, q.date_to, q.branch_id)
         if not candidates:
             return {"items": [], "time_zone": None}
         lo, hi = candidates[0][0][0], candidates[-1][0][1]
@@ -125,7 +129,7 @@ class BookingService:
         busy = [(_dt(b["start_utc"]), _dt(b["end_utc"]))
                 for b in store.agenda(doctor_id, _iso(lo - timedelta(hours=4)), _iso(hi)) if self._live(b, now)]
         kinds = ctx["service"].get("resource_kinds", [])
-        branches = self._branches_for(ctx, {bid for _, bid, _ in candidates}) if kinds else {}
+        branches = ctx["branches"] if kinds else {}
         resource_busy: dict[tuple[str, str], dict[tuple[str, int], list[sl.Interval]]] = {}
         for bid in branches:
             for kind in kinds:
@@ -146,12 +150,6 @@ class BookingService:
         return {"items": items, "doctor_id": doctor_id, "service_id": q.service_id,
                 "duration_minutes": ctx["service"]["duration_minutes"], "modality": ctx["service"]["modality"]}
 
-    def _branches_for(self, ctx: dict[str, Any], branch_ids: set[str]) -> dict[str, dict[str, Any]]:
-        if ctx.get("branch") and set(branch_ids) <= {ctx["branch"]["branch_id"]}:
-            return {ctx["branch"]["branch_id"]: ctx["branch"]}
-        cpk = clinic_store.clinic_pk(ctx["clinic"]["clinic_id"])
-        return {b["branch_id"]: b for b in db.batch_get([(cpk, db.key("BRANCH", bid)) for bid in branch_ids])}
-
     @staticmethod
     def _units(branch: Optional[dict[str, Any]], kind: str) -> list[tuple[str, int]]:
         if not branch:
@@ -163,10 +161,8 @@ class BookingService:
 
     def _check_slot(self, ctx: dict[str, Any], start: datetime, branch_id: Optional[str]) \
             -> tuple[sl.Interval, str, str]:
-        schedule_items = self._schedule_items(ctx["member"]["doctor_id"])
         day = start.date()
-        for (s, e), bid, tz in self._candidates(ctx, schedule_items, day - timedelta(days=1), day + timedelta(days=1),
-                                                branch_id):
+        for (s, e), bid, tz in self._candidates(ctx, day - timedelta(days=1), day + timedelta(days=1), branch_id):
             if s == start:
                 return (s, e), bid, tz
         raise AppError(code="slot_unavailable", status=409,
@@ -220,8 +216,7 @@ class BookingService:
         kinds = b["service"]["resource_kinds"]
         if not kinds:
             return
-        branch = ctx["branch"] if ctx.get("branch") and ctx["branch"]["branch_id"] == b["branch_id"] else \
-            self._branches_for(ctx, {b["branch_id"]}).get(b["branch_id"])
+        branch = ctx["branches"].get(b["branch_id"])
         interval = (_dt(b["start_utc"]), _dt(b["end_utc"]))
         b["locks"] = [k for k in b["locks"] if k.startswith("LOCK#D#")]
         b["resources"] = []

@@ -63,7 +63,8 @@ def portal_index(request, caller):
     # API Gateway and chalice local both route /portal/ here too; only the bare path is redirected.
     path = (request.context or {}).get("path") or "/portal"
     if not path.endswith("/"):
-        return Response(body="", status_code=308, headers={"Location": path + "/", **HEADERS})
+        return Response(body=f'<!doctype html><title>Portal</title><a href="{path}/">{path}/</a>', status_code=308,
+                        headers={"Location": path + "/", "Content-Type": "text/html; charset=utf-8", **HEADERS})
     return _asset("index.html")
 
 

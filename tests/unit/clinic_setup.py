@@ -62,7 +62,8 @@ def world(client, outbox, fixed_clock) -> dict[str, Any]:
     admin_b = make_staff(client, outbox, fixed_clock, "+79110000002", "clinic_admin")
     doctor = make_staff(client, outbox, fixed_clock, "+79110000003", "doctor")
     platform = make_platform_admin(client, outbox, fixed_clock, "+79110000004")
-    patient = {"token": sign_up(client, outbox, "+79110000005")["access_token"]}
+    tokens = sign_up(client, outbox, "+79110000005")
+    patient = {"token": tokens["access_token"], "refresh": tokens["refresh_token"], "phone": "+79110000005"}
     a = new_clinic(client, admin_a)
     b = new_clinic(client, admin_b, "Москва", "Europe/Moscow")
     invite_doctor(client, outbox, admin_a, a["clinic_id"], doctor)
