@@ -49,7 +49,7 @@ class BookingService:
     def __init__(self, settings: Settings, sms: Any, video: Any) -> None:
         self.s = settings
         self.sms = sms
-        self.video = video
+        self.video_rooms = video
 
     @staticmethod
     def _now() -> datetime:
@@ -736,7 +736,7 @@ class BookingService:
             raise AppError(code="video_not_open_yet", status=409, detail=f"the room opens at {_iso(opens)}")
         if now >= _dt(b["end_utc"]):
             raise AppError(code="video_closed", status=409, detail="the visit is over")
-        join = self.video.join(b["booking_id"], caller.user_id, relation)
+        join = self.video_rooms.join(b["booking_id"], caller.user_id, relation)
         return {"booking_id": b["booking_id"], "opens_at": _iso(opens), "closes_at": b["end_utc"], **join}
 
     def _chat_booking(self, caller: Any, bid: str) -> dict[str, Any]:
