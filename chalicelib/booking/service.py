@@ -778,7 +778,9 @@ class BookingService:
         eid = new_id()
         entry = {"PK": db.key("URGENT", specialty), "SK": eid, "type": "urgent_entry", "entry_id": eid,
                  "specialty": specialty, "patient_id": caller.user_id, "modality": req.modality,
-                 "status": "waiting", "joined_at": _iso(now)}
+                 "status": "waiting", "joined_at": _iso(now), "expires_at": int(now.timestamp()) + 7 * 86400,
+                 # only waiting entries are in the sparse index: position and "take next" read nobody else
+                 "GSI2PK": db.key("QUEUE", specialty), "GSI2SK": eid}
         if req.complaint:
             entry["complaint"] = req.complaint
         pointer = {"PK": db.key("URGENTPATIENT", caller.user_id), "SK": "URGENT", "type": "urgent_pointer",
@@ -808,9 +810,8 @@ class BookingService:
                "joined_at": entry["joined_at"]}
         if entry["status"] == "waiting":
             ahead = db.ddb().query(
-                TableName=db.table_name(), KeyConditionExpression="PK = :pk AND SK < :me",
-                FilterExpression="#s = :w", ExpressionAttributeNames={"#s": "status"},
-                ExpressionAttributeValues=db.values(pk=entry["PK"], me=entry["SK"], w="waiting"), Select="COUNT",
+                TableName=db.table_name(), IndexName="GSI2", KeyConditionExpression="GSI2PK = :pk AND GSI2SK < :me",
+                ExpressionAttributeValues=db.values(pk=db.key("QUEUE", specialty), me=entry["SK"]), Select="COUNT",
             )["Count"]
             doctors = max(1, len(self._on_shift(specialty, self._now())))
             out.update(position=ahead + 1, estimated_wait_minutes=(ahead + 1) * URGENT_AVERAGE_MINUTES // doctors)
@@ -826,7 +827,7 @@ class BookingService:
         if entry["status"] == "waiting":
             ops.append({"Update": {
                 "TableName": db.table_name(), "Key": {"PK": {"S": entry["PK"]}, "SK": {"S": entry["SK"]}},
-                "UpdateExpression": "SET #s = :left", "ConditionExpression": "#s = :waiting",
+                "UpdateExpression": "SET #s = :left REMOVE GSI2PK, GSI2SK", "ConditionExpression": "#s = :waiting",
                 "ExpressionAttributeNames": {"#s": "status"},
                 "ExpressionAttributeValues": db.values(left="left", waiting="waiting")}})
         try:
@@ -849,14 +850,14 @@ class BookingService:
         shift = shifts[0]
         cursor = None
         while True:
-            items, cursor = db.query_page(db.key("URGENT", specialty), "", 25, cursor, filter_expression="#s = :w",
-                                          filter_values=db.values(w="waiting"), filter_names={"#s": "status"})
+            items, cursor = db.query_page(db.key("QUEUE", specialty), "", 10, cursor, index="GSI2")
             for entry in items:
                 booking = self._urgent_booking(entry, shift, caller.user_id, now)
                 try:
                     db.transact([{"Update": {
                         "TableName": db.table_name(), "Key": {"PK": {"S": entry["PK"]}, "SK": {"S": entry["SK"]}},
-                        "UpdateExpression": "SET #s = :taken, doctor_id = :d, booking_id = :b, taken_at = :now",
+                        "UpdateExpression": "SET #s = :taken, doctor_id = :d, booking_id = :b, taken_at = :now "
+                                            "REMOVE GSI2PK, GSI2SK",
                         "ConditionExpression": "#s = :w", "ExpressionAttributeNames": {"#s": "status"},
                         "ExpressionAttributeValues": db.values(taken="taken", d=caller.user_id,
                                                                b=booking["booking_id"], now=_iso(now), w="waiting")}},
