@@ -10,6 +10,7 @@ Every child process is stopped by its pid when this one ends.
 """
 from __future__ import annotations
 
+import json
 import os
 import signal
 import subprocess
@@ -74,14 +75,24 @@ def main() -> int:
     from chalicelib.core import aws
     from chalicelib.core.settings import get_settings
     from chalicelib.core.table import ensure_table
-    from local.seed import DEMO_ADMIN, DEMO_DOCTOR, DEMO_PATIENT, seed_once
+    from local.seed import DEMO_ADMIN, DEMO_DOCTOR, DEMO_PATIENT, DEMO_PLATFORM, seed_once
 
     ensure_table(aws.client("dynamodb"), get_settings().table_name)
     seeded = seed_once()
+    totp_file = STATE / "state" / "demo-totp.json"
+    if seeded:
+        totp_file.parent.mkdir(parents=True, exist_ok=True)
+        totp_file.write_text(json.dumps(seeded["totp"]))
+        os.chmod(totp_file, 0o600)
+    totp = json.loads(totp_file.read_text()) if totp_file.exists() else {}
 
+    def staff_line(spec: dict) -> str:
+        secret = totp.get(spec["phone"], "?")
+        return f"{spec['phone']} / {spec['password']}   authenticator secret {secret}"
+
+    # chalice's local server, one request at a time (see local/serve.py for why)
     chalice = subprocess.Popen(
-        [str(Path(sys.executable).parent / "chalice"), "local", "--host", HOST, "--port", str(PORT),
-         "--stage", "local", "--no-autoreload"],
+        [sys.executable, "-m", "local.serve", "--host", HOST, "--port", str(PORT), "--stage", "local"],
         cwd=ROOT, env=env,
     )
     children.append(chalice)
@@ -120,9 +131,13 @@ def main() -> int:
    Other AWS moto server at {env['AWS_ENDPOINT']}
    Jobs      {'; '.join(jobs)}
  Demo logins ({'created now' if seeded else 'already there'}; the SMS code appears below, LOCAL ONLY):
-   patient       {DEMO_PATIENT['phone']} / {DEMO_PATIENT['password']}
-   doctor        {DEMO_DOCTOR['phone']} / {DEMO_DOCTOR['password']}
-   clinic admin  {DEMO_ADMIN['phone']} / {DEMO_ADMIN['password']}
+   patient        {DEMO_PATIENT['phone']} / {DEMO_PATIENT['password']}   (second factor: SMS code below)
+   doctor         {staff_line(DEMO_DOCTOR)}
+   clinic admin   {staff_line(DEMO_ADMIN)}
+   platform admin {staff_line(DEMO_PLATFORM)}
+   staff sign in with an authenticator code; read one with:
+     .venv/bin/python -c "import pyotp; print(pyotp.TOTP('<secret>').now())"
+   Portal    http://{HOST}:{PORT}/portal
  Try:
    curl -s -X POST http://{HOST}:{PORT}/auth/login -H 'Content-Type: application/json' \\
         -d '{{"phone":"{DEMO_PATIENT['phone']}","password":"{DEMO_PATIENT['password']}"}}'

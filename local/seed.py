@@ -1,10 +1,18 @@
-"""Demo data for ``make run``: one clinic, one doctor, one patient. Written once."""
+"""Demo data for ``make run``, written once through the same services the API uses:
+an active clinic in Kaliningrad with a branch, an MRI room, two services, a
+doctor with a weekly schedule and a duty shift, and a patient.
+
+Staff must sign in with an authenticator app; the demo staff accounts get one
+whose secret is printed (local only) with a one-line way to read the code.
+"""
 from __future__ import annotations
 
+from datetime import time, timedelta
 from typing import Any
 
 from chalicelib.core import clock, db
 from chalicelib.core.ids import new_id
+from chalicelib.core.web import Caller
 from chalicelib.identity import store
 from chalicelib.identity.service import hash_password
 
@@ -14,40 +22,97 @@ DEMO_DOCTOR = {"phone": "+79000000002", "password": "demo-doctor-2026", "first_n
                "last_name": "Врачев", "role": "doctor"}
 DEMO_ADMIN = {"phone": "+79000000003", "password": "demo-admin-2026", "first_name": "Мария",
               "last_name": "Администраторова", "role": "clinic_admin"}
-MARKER = ("SEED#demo", "SEED")
+DEMO_PLATFORM = {"phone": "+79000000004", "password": "demo-platform-2026", "first_name": "Павел",
+                 "last_name": "Платформов", "role": "platform_admin"}
+MARKER = ("SEED#demo-v2", "SEED")
 
 
-def _user(spec: dict[str, Any], now: int) -> dict[str, Any]:
-    return {
+def _user(spec: dict[str, Any], now: int, totp_secret: str | None) -> dict[str, Any]:
+    user = {
         "user_id": new_id(), "role": spec["role"], "status": "active", "phone": spec["phone"],
         "first_name": spec["first_name"], "last_name": spec["last_name"], "birth_date": "1985-03-01",
         "language": "ru", "password_hash": hash_password(spec["password"]), "consent_version": "2026-11",
         "consent_at": now, "mfa_method": "sms", "recovery_hashes": [], "totp_last_step": 0,
         "created_at": now, "updated_at": now, "version": 1,
     }
+    if totp_secret:
+        user.update(mfa_method="totp", totp_secret=totp_secret)
+    return user
 
 
-def seed_once() -> bool:
-    """Create the demo data unless it exists. Returns True when it was written now."""
-    if db.get(*MARKER):
-        return False
+def seed_once() -> dict[str, Any] | None:
+    """Create the demo data unless it exists. Returns what was made (with TOTP secrets) or None."""
+    import pyotp
+
+    from chalicelib.clinics import models as cm
+    from chalicelib.clinics.api import service as clinics
+
+    marker = db.get(*MARKER)
+    if marker:
+        return None
     now = clock.epoch()
-    clinic_id = new_id()
-    users = [_user(s, now) for s in (DEMO_PATIENT, DEMO_DOCTOR, DEMO_ADMIN)]
-    doctor, admin = users[1], users[2]
-    for user in users:
-        if store.user_id_for_phone(user["phone"]) is None:
+    secrets = {DEMO_DOCTOR["phone"]: pyotp.random_base32(), DEMO_ADMIN["phone"]: pyotp.random_base32(),
+               DEMO_PLATFORM["phone"]: pyotp.random_base32()}
+    users = {}
+    for spec in (DEMO_PATIENT, DEMO_DOCTOR, DEMO_ADMIN, DEMO_PLATFORM):
+        if store.user_id_for_phone(spec["phone"]) is None:
+            user = _user(spec, now, secrets.get(spec["phone"]))
             db.transact(store.put_user_with_phone_ops(user))
-    # The clinic domain arrives with its own issue; these items give it a demo tenant to start from.
-    items = [
-        {"PK": db.key("CLINIC", clinic_id), "SK": "PROFILE", "type": "clinic", "clinic_id": clinic_id,
-         "legal_name": "ООО «Демо-клиника»", "name": "Демо-клиника", "status": "active", "country": "RU",
-         "currency": "RUB", "city": "Калининград", "time_zone": "Europe/Kaliningrad", "created_at": now},
-        {"PK": db.key("CLINIC", clinic_id), "SK": db.key("DOCTOR", doctor["user_id"]), "type": "clinic_doctor",
-         "clinic_id": clinic_id, "doctor_id": doctor["user_id"], "specialties": ["therapist"], "created_at": now},
-        {"PK": db.key("CLINIC", clinic_id), "SK": db.key("ADMIN", admin["user_id"]), "type": "clinic_admin",
-         "clinic_id": clinic_id, "user_id": admin["user_id"], "created_at": now},
-        {"PK": MARKER[0], "SK": MARKER[1], "type": "seed", "clinic_id": clinic_id, "created_at": now},
-    ]
-    db.transact({"Put": {"TableName": db.table_name(), "Item": db.to_item(i)}} for i in items)
-    return True
+            users[spec["role"]] = user["user_id"]
+        else:
+            users[spec["role"]] = store.user_id_for_phone(spec["phone"])
+    admin = Caller(users["clinic_admin"], "clinic_admin", "seed", "totp")
+    doctor = Caller(users["doctor"], "doctor", "seed", "totp")
+    platform = Caller(users["platform_admin"], "platform_admin", "seed", "totp")
+    svc = clinics()
+    clinic = svc.create_clinic(admin, cm.ClinicCreate(
+        legal_name="ООО «Демо-клиника»", display_name={"ru": "Демо-клиника", "en": "Demo Clinic"},
+        tax_id="3900000000", country="RU", currency="RUB",
+        contacts={"phone": "+74012000000", "public": ["phone"]}))
+    cid = clinic["clinic_id"]
+    branch = svc.add_branch(admin, cid, cm.BranchIn(
+        name={"ru": "Центральный", "en": "Central"}, address="Калининград, Ленинский пр., 1", city="Калининград",
+        time_zone="Europe/Kaliningrad",
+        opening_hours={d: [{"start": "08:00", "end": "20:00"}] for d in ("mon", "tue", "wed", "thu", "fri")}))
+    bid = branch["branch_id"]
+    svc.add_resource(admin, cid, bid, cm.ResourceIn(kind="mri", name="МРТ 1.5 Тл"))
+    svc.add_service(admin, cid, cm.ServiceIn(
+        name={"ru": "Консультация кардиолога", "en": "Cardiologist consultation"}, duration_minutes=30,
+        price={"amount": 250000, "currency": "RUB"}, modality="in_person", recall_after_days=180,
+        specialty="cardiologist"))
+    svc.add_service(admin, cid, cm.ServiceIn(
+        name={"ru": "Видеоконсультация кардиолога", "en": "Cardiologist video visit"}, duration_minutes=20,
+        price={"amount": 150000, "currency": "RUB"}, modality="video", specialty="cardiologist"))
+    svc.add_service(admin, cid, cm.ServiceIn(
+        name={"ru": "МРТ головного мозга", "en": "Brain MRI"}, duration_minutes=40,
+        price={"amount": 650000, "currency": "RUB"}, modality="in_person", resource_kinds=["mri"],
+        preparation={"ru": "Снимите металлические предметы, возьмите прошлые снимки.",
+                     "en": "Remove metal objects and bring earlier scans."}))
+    # the doctor joins through a real invitation accepted with its code
+    from chalicelib.clinics import store as clinic_store
+
+    db.put_new(clinic_store.doctor_membership_item(cid, users["doctor"], now))
+    svc.put_doctor_profile(doctor, cm.DoctorProfileIn(
+        specialties=["cardiologist"], category="highest", years_of_experience=15, languages=["ru", "en"],
+        bio={"ru": "Кардиолог, 15 лет практики.", "en": "Cardiologist, 15 years of practice."}, takes_duty=True))
+    for day in ("mon", "tue", "wed", "thu", "fri"):
+        svc.add_template(admin, cid, users["doctor"], cm.TemplateIn(
+            branch_id=bid, modality="in_person", weekday=day, start=time(9), end=time(13)))
+        svc.add_template(admin, cid, users["doctor"], cm.TemplateIn(
+            branch_id=bid, modality="video", weekday=day, start=time(14), end=time(16)))
+    from chalicelib.core.tz import zone
+
+    today = clock.now().astimezone(zone("Europe/Kaliningrad")).date()
+    for offset in range(0, 7):  # evening duty for the urgent queue, after the daytime schedule
+        day = today + timedelta(days=offset)
+        try:
+            svc.add_duty_shift(admin, cid, users["doctor"], cm.DutyShiftIn(
+                branch_id=bid, specialty="cardiologist", starts_at=f"{day.isoformat()}T17:00",
+                ends_at=f"{day.isoformat()}T23:00"))
+        except Exception:  # this evening is already over
+            pass
+    svc.submit(admin, cid)
+    svc.verify(platform, cid)
+    svc.activate(admin, cid)
+    db.put_new({"PK": MARKER[0], "SK": MARKER[1], "type": "seed", "clinic_id": cid, "created_at": now})
+    return {"clinic_id": cid, "totp": secrets}
