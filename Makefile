@@ -6,7 +6,7 @@ PY := $(VENV)/bin/python
 DDB_LOCAL_VERSION := 2.9.30
 DDB_LOCAL := .tools/dynamodb-local/emulator/DynamoDBLocal.jar
 
-.PHONY: run test venv tools java test-unit test-integration test-e2e test-infra bench lint clean
+.PHONY: run test venv tools java chromium test-unit test-integration test-e2e test-infra bench lint clean
 
 $(VENV)/.installed: requirements.txt requirements-dev.txt
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -23,6 +23,13 @@ java:
 	    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq openjdk-17-jre-headless >/dev/null; \
 	  else echo "java not found: make run falls back to moto; integration tests need Java 17"; fi; }
 
+# Debian's Chromium runs the portal's browser test (Playwright never downloads a browser here).
+chromium:
+	@test -x /usr/bin/chromium || { \
+	  if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then \
+	    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium fonts-dejavu-core >/dev/null; \
+	  else echo "chromium not found: the portal's browser test is skipped outside CI"; fi; }
+
 # Amazon's DynamoDB Local ships inside the npm package amplify-dynamodb-simulator.
 $(DDB_LOCAL):
 	@mkdir -p .tools
@@ -32,7 +39,7 @@ $(DDB_LOCAL):
 	  && rm amplify-dynamodb-simulator-$(DDB_LOCAL_VERSION).tgz
 	@test -f $@
 
-tools: java $(DDB_LOCAL)
+tools: java chromium $(DDB_LOCAL)
 
 run: venv tools
 	$(PY) -m local.run

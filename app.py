@@ -12,6 +12,7 @@ from chalicelib.core.web import http_middleware
 from chalicelib.identity import api as identity_api
 from chalicelib.identity import authorizer
 from chalicelib.meta import api as meta_api
+from chalicelib.meta import portal as meta_portal
 
 app = Chalice(app_name="clinic-backend", configure_logs=False)  # Powertools owns the logs
 app.api.binary_types = []  # every body we serve is text (JSON, YAML, HTML)
@@ -19,6 +20,7 @@ app.api.binary_types = []  # every body we serve is text (JSON, YAML, HTML)
 app.register_middleware(http_middleware, "http")
 app.register_blueprint(authorizer.bp)
 app.register_blueprint(meta_api.bp)
+app.register_blueprint(meta_portal.bp)
 app.register_blueprint(identity_api.bp)
 app.register_blueprint(clinics_api.bp)
 app.register_blueprint(booking_api.bp)

@@ -12,6 +12,7 @@ or style, no framing.
 """
 from __future__ import annotations
 
+from html import escape
 from pathlib import Path
 
 from chalice.app import Blueprint, Response
@@ -63,8 +64,10 @@ def portal_index(request, caller):
     # API Gateway and chalice local both route /portal/ here too; only the bare path is redirected.
     path = (request.context or {}).get("path") or "/portal"
     if not path.endswith("/"):
-        return Response(body=f'<!doctype html><title>Portal</title><a href="{path}/">{path}/</a>', status_code=308,
-                        headers={"Location": path + "/", "Content-Type": "text/html; charset=utf-8", **HEADERS})
+        target = path + "/"
+        return Response(body=f'<!doctype html><title>Portal</title><a href="{escape(target)}">{escape(target)}</a>',
+                        status_code=308,
+                        headers={"Location": target, "Content-Type": "text/html; charset=utf-8", **HEADERS})
     return _asset("index.html")
 
 

@@ -1,0 +1,581 @@
+"""A clinic administrator onboards a clinic through the web portal, in a real browser.
+
+Started here and stopped at teardown (by process id or server shutdown): Amazon's DynamoDB Local
+(the session fixture of tests/e2e/conftest.py), the local Stripe Connect server
+(local/stripe_fake.py, in this process), and the app with the portal blueprint
+(tests/e2e/portal_app.py, its own process on 127.0.0.1). Headless Debian Chromium is driven with
+Playwright's sync API.
+
+The server's clock is the wall clock plus an offset this test moves (PortalServer.advance): the
+SMS resend cooldown, a fresh authenticator time step and access-token expiry happen without
+sleeping, and authenticator codes are computed with pyotp for the server's moment. SMS land in a
+file outbox the test reads.
+
+Screenshots of the main screens are written to docs/screenshots/ on every run.
+"""
+from __future__ import annotations
+
+import json
+import os
+import re
+import shutil
+import signal
+import subprocess
+import sys
+import time
+from datetime import datetime, timedelta, timezone
+from pathlib import Path
+from typing import Any, Iterator, Optional
+
+import pytest
+
+from local import dynamodb_local
+
+ROOT = Path(__file__).resolve().parents[2]
+SHOTS = ROOT / "docs" / "screenshots"
+REGION = "eu-central-1"
+CHROMIUM = "/usr/bin/chromium"
+CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
+                 "--disable-component-update", "--disable-sync", "--no-first-run"]
+WEBHOOK_SECRET = "whsec_portal_test"
+PASSWORD = "correct horse battery"
+ADMIN_PHONE = "+79115550101"
+DOCTOR_PHONE = "+79115550202"
+
+
+def _missing(why: str) -> None:
+    if os.environ.get("CI") == "true":
+        pytest.fail(f"required in CI: {why}")
+    pytest.skip(f"unavailable outside CI: {why}")
+
+
+# ------------------------------------------------------------------ the server under test
+
+class PortalServer:
+    """The app (with the portal) in its own process, its clock offset and its SMS outbox."""
+
+    def __init__(self, base_url: str, process: subprocess.Popen, clock_file: Path, outbox: Path,
+                 log_path: Path) -> None:
+        self.base_url = base_url
+        self.process = process
+        self.clock_file = clock_file
+        self.outbox = outbox
+        self.log_path = log_path
+        self.offset = 0.0
+
+    # time
+    def advance(self, seconds: float) -> None:
+        self.offset += seconds
+        self.clock_file.write_text(str(self.offset))
+
+    def now(self) -> datetime:
+        return datetime.now(timezone.utc) + timedelta(seconds=self.offset)
+
+    def totp(self, secret: str) -> str:
+        import pyotp
+
+        return pyotp.TOTP(secret).at(self.now())
+
+    # SMS
+    def sms(self) -> list[dict[str, str]]:
+        if not self.outbox.exists():
+            return []
+        return [json.loads(line) for line in self.outbox.read_text(encoding="utf-8").splitlines() if line.strip()]
+
+    def wait_sms(self, phone: str, already: int, timeout: float = 10.0) -> str:
+        """The text of the first SMS to ``phone`` after the first ``already`` SMS."""
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            for m in self.sms()[already:]:
+                if m["phone"] == phone:
+                    return m["text"]
+            time.sleep(0.05)
+        raise AssertionError(f"no SMS to {phone} within {timeout} s")
+
+    def code(self, phone: str, already: int) -> str:
+        found = re.search(r"\b(\d{6})\b", self.wait_sms(phone, already))
+        assert found, "the SMS carries no 6-digit code"
+        return found.group(1)
+
+    # HTTP
+    def api(self, method: str, path: str, body: Any = None, token: Optional[str] = None) -> tuple[int, Any]:
+        import requests
+
+        headers = {"Accept-Language": "en"}
+        if token:
+            headers["Authorization"] = f"Bearer {token}"
+        resp = requests.request(method, self.base_url + path, json=body, headers=headers, timeout=30)
+        return resp.status_code, (resp.json() if resp.content else None)
+
+    def stop(self) -> None:
+        if self.process.poll() is None:
+            os.kill(self.process.pid, signal.SIGTERM)
+            try:
+                self.process.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                os.kill(self.process.pid, signal.SIGKILL)
+                self.process.wait()
+
+
+def _wait_until_up(server: PortalServer, timeout: float = 60.0) -> None:
+    import requests
+
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if server.process.poll() is not None:
+            raise RuntimeError("the portal app exited:\n" + server.log_path.read_text()[-4000:])
+        try:
+            if requests.get(server.base_url + "/health", timeout=2).status_code == 200:
+                return
+        except requests.RequestException:
+            pass
+        time.sleep(0.2)
+    raise RuntimeError("the portal app did not answer /health:\n" + server.log_path.read_text()[-4000:])
+
+
+@pytest.fixture(scope="module")
+def fake_stripe_server() -> Iterator[Any]:
+    from local.stripe_fake import FakeStripe
+
+    fake = FakeStripe(webhook_secret=WEBHOOK_SECRET)  # the webhook URL is set once the app's port is known
+    fake.url = fake.start()
+    yield fake
+    fake.stop()
+
+
+@pytest.fixture(scope="module")
+def portal(dynamodb_local_server, fake_stripe_server, tmp_path_factory) -> Iterator[PortalServer]:
+    import boto3
+
+    from chalicelib.core.ids import new_id
+    from chalicelib.core.table import ensure_table
+
+    table = f"portal-{new_id().lower()}"
+    creds = {"aws_access_key_id": "testing", "aws_secret_access_key": "testing", "aws_session_token": "testing"}
+    ddb = boto3.client("dynamodb", endpoint_url=dynamodb_local_server.endpoint, region_name=REGION, **creds)
+    ensure_table(ddb, table)
+
+    work = tmp_path_factory.mktemp("portal")
+    port = dynamodb_local.free_port()
+    base_url = f"http://127.0.0.1:{port}"
+    fake_stripe_server.webhook_url = base_url + "/webhooks/stripe"
+    env = {
+        **{k: v for k, v in os.environ.items() if not k.startswith(("AWS_", "STRIPE_"))},
+        "STAGE": "test", "TABLE_NAME": table, "DYNAMODB_ENDPOINT": dynamodb_local_server.endpoint,
+        "AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing", "AWS_SESSION_TOKEN": "testing",
+        "AWS_REGION": REGION, "AWS_DEFAULT_REGION": REGION,
+        "SMS_GATEWAY": "console", "EMAIL_GATEWAY": "console",  # SMS go to the outbox file (--sms-outbox)
+        "STRIPE_API_BASE": fake_stripe_server.url, "STRIPE_SECRET_KEY": "sk_test_portal",
+        "STRIPE_WEBHOOK_SECRET": WEBHOOK_SECRET, "PUBLIC_BASE_URL": base_url, "PYTHONUNBUFFERED": "1",
+    }
+    clock_file, outbox, log_path = work / "clock", work / "sms.jsonl", work / "app.log"
+    clock_file.write_text("0")
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "tests.e2e.portal_app", "--host", "127.0.0.1", "--port", str(port),
+         "--clock-file", str(clock_file), "--sms-outbox", str(outbox)],
+        cwd=ROOT, env=env, stdout=log_path.open("wb"), stderr=subprocess.STDOUT, start_new_session=True)
+    server = PortalServer(base_url, proc, clock_file, outbox, log_path)
+    try:
+        _wait_until_up(server)
+        yield server
+    finally:
+        server.stop()
+        ddb.delete_table(TableName=table)
+
+
+@pytest.fixture(scope="module")
+def browser() -> Iterator[Any]:
+    try:
+        from playwright.sync_api import sync_playwright
+    except ImportError:
+        _missing("Python Playwright is not installed (pip install -r requirements-dev.txt)")
+    if not (Path(CHROMIUM).exists() or shutil.which("chromium")):
+        _missing(f"{CHROMIUM} is missing (make tools installs Debian's chromium)")
+    with sync_playwright() as pw:
+        b = pw.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        yield b
+        b.close()
+
+
+# ------------------------------------------------------------------ the static files
+
+def test_the_app_serves_only_the_portal_files_with_a_strict_policy(portal):
+    import requests
+
+    r = requests.get(portal.base_url + "/portal", allow_redirects=False, timeout=10)
+    assert r.status_code == 308 and r.headers["Location"] == "/portal/"
+
+    r = requests.get(portal.base_url + "/portal/", timeout=10)
+    assert r.status_code == 200 and r.headers["Content-Type"] == "text/html; charset=utf-8"
+    csp = r.headers["Content-Security-Policy"]
+    assert "default-src 'self'" in csp and "script-src 'self';" in csp and "frame-ancestors 'none'" in csp
+    assert "unsafe-inline" not in csp and "unsafe-eval" not in csp
+    assert r.headers["X-Frame-Options"] == "DENY"
+    html = r.text
+    assert '<script src="app.js" defer></script>' in html
+    assert not re.search(r"<script(?![^>]*\bsrc=)", html), "no inline script"
+    assert not re.search(r"\sstyle=|\son[a-z]+=", html), "no inline style or event handler attributes"
+
+    for name, ctype in (("app.js", "text/javascript"), ("i18n.js", "text/javascript"), ("styles.css", "text/css"),
+                        ("index.html", "text/html")):
+        r = requests.get(f"{portal.base_url}/portal/{name}", timeout=10)
+        assert r.status_code == 200 and r.headers["Content-Type"].startswith(ctype), name
+        assert r.headers["X-Frame-Options"] == "DENY"
+
+    for name in ("portal.py", "..%2Fapp.py", ".env", "app.js.map", "README.md"):
+        r = requests.get(f"{portal.base_url}/portal/{name}", timeout=10, headers={"Accept-Language": "en"})
+        assert r.status_code == 404, name
+        assert r.headers["Content-Type"] == "application/problem+json"
+        assert r.json()["code"] == "not_found"
+
+
+# ------------------------------------------------------------------ the journey
+
+def test_a_clinic_administrator_onboards_a_clinic_in_the_browser(portal, fake_stripe_server, browser):
+    from playwright.sync_api import expect
+
+    SHOTS.mkdir(parents=True, exist_ok=True)
+    context = browser.new_context(locale="ru-RU", viewport={"width": 1280, "height": 900})
+    page = context.new_page()
+    page.set_default_timeout(10_000)
+    problems: list[str] = []
+    page.on("pageerror", lambda exc: problems.append(f"page error: {exc}"))
+    page.on("console", lambda msg: problems.append(f"console: {msg.text}")
+            if "Content Security Policy" in msg.text else None)
+    api_calls: list[str] = []
+    page.on("request", lambda req: api_calls.append(req.method + " " + req.url.replace(portal.base_url, "")))
+
+    def screen(name: str):
+        return page.locator(f'section[data-screen="{name}"]')
+
+    def heading():
+        return page.locator("section[data-screen]:not([hidden]) h1")
+
+    def shot(name: str) -> None:
+        page.screenshot(path=str(SHOTS / f"{name}.png"), full_page=True)
+
+    status = page.locator("#status")
+
+    try:
+        # ---- the sign-in page, in Russian (the browser's language), and the language switch
+        page.goto(portal.base_url + "/portal")
+        expect(heading()).to_have_text("Вход для администраторов клиник")
+        expect(page.locator("html")).to_have_attribute("lang", "ru")
+        expect(screen("signin").get_by_label("Телефон")).to_be_visible()
+        # Every control of every screen has a label; every text exists in both languages.
+        unlabelled = page.evaluate("""Array.from(document.querySelectorAll('input, select, textarea'))
+            .filter(e => !(e.labels && e.labels.length) && !e.getAttribute('aria-label')).map(e => e.id)""")
+        assert unlabelled == []
+        missing = page.evaluate("""(() => {
+            const d = window.PORTAL_I18N, keys = new Set([...Object.keys(d.ru), ...Object.keys(d.en)]);
+            document.querySelectorAll('[data-i18n]').forEach(e => keys.add(e.dataset.i18n));
+            return [...keys].filter(k => !k.startsWith('verr.') && !(k in d.ru && k in d.en));
+        })()""")
+        assert missing == []
+        shot("sign-in")
+        page.get_by_role("button", name="English").click()
+        expect(heading()).to_have_text("Sign in for clinic administrators")
+        expect(page.locator("html")).to_have_attribute("lang", "en")
+        expect(page.get_by_role("button", name="English")).to_have_attribute("aria-pressed", "true")
+        expect(screen("signin").get_by_label("Password")).to_be_visible()
+        page.get_by_role("button", name="Русский").click()
+        expect(heading()).to_have_text("Вход для администраторов клиник")
+        expect(page).to_have_title("Вход для администраторов клиник — Портал клиники")
+        page.get_by_role("button", name="English").click()
+
+        # ---- sign up as a clinic administrator and confirm the phone with the SMS code
+        screen("signin").get_by_role("link", name="Create an administrator account").click()
+        expect(heading()).to_have_text("Clinic administrator account")
+        su = screen("signup")
+        su.get_by_label("First name").fill("Anna")
+        su.get_by_label("Last name").fill("Petrova")
+        su.get_by_label("Date of birth").fill("1985-03-14")
+        su.get_by_label("Phone").fill("+7 911 555-01-01")
+        su.get_by_label("Password (at least 8 characters)").fill(PASSWORD)
+        su.get_by_label("I consent to the processing of my personal data").check()
+        sent = len(portal.sms())
+        su.get_by_role("button", name="Get a code by SMS").click()
+        expect(status).to_have_text("We sent a code to your phone.")
+        su.get_by_label("Code from the SMS").fill(portal.code(ADMIN_PHONE, sent))
+        su.get_by_role("button", name="Confirm").click()
+
+        # ---- enrol the authenticator app: step up with an SMS code, add the key, confirm, keep the codes
+        expect(heading()).to_have_text("Connect an authenticator app")
+        en = screen("enrol")
+        portal.advance(61)  # one SMS a minute per phone: the sign-up code was just sent
+        sent = len(portal.sms())
+        en.get_by_role("button", name="Send the code by SMS").click()
+        en.get_by_label("Code from the SMS").fill(portal.code(ADMIN_PHONE, sent))
+        en.get_by_role("button", name="Confirm").click()
+        expect(en.get_by_role("heading", name="Add the key to your app")).to_be_visible()
+        secret = page.locator("#totp-secret").get_attribute("data-secret")
+        assert secret and re.fullmatch(r"[A-Z2-7]{16,}", secret)
+        expect(page.locator("#totp-secret")).to_have_text(re.compile(r"^([A-Z2-7]{4} )+[A-Z2-7]{1,4}$"))
+        expect(en.get_by_role("link", name="Open in your authenticator app")).to_have_attribute(
+            "href", re.compile(r"^otpauth://totp/.*secret=" + secret))
+        shot("authenticator")
+        en.get_by_label("Code from the app").fill(portal.totp(secret))
+        en.get_by_role("button", name="Connect").click()
+        expect(en.get_by_role("heading", name="Save your recovery codes")).to_be_visible()
+        expect(page.locator("#recovery-codes li")).to_have_count(10)
+        expect(page.locator("#recovery-codes li").first).to_have_text(re.compile(r"^[a-z2-9]{5}-[a-z2-9]{5}$"))
+        expect(en.get_by_role("button", name="Continue")).to_be_disabled()
+        en.get_by_label("I have saved these codes somewhere safe").check()
+        en.get_by_role("button", name="Continue").click()
+        expect(heading()).to_have_text("Clinic")
+        expect(page.get_by_role("heading", name="Register your clinic")).to_be_visible()
+
+        # ---- sign out; sign in again with the keyboard only: password, then the authenticator code
+        page.get_by_role("button", name="Sign out").click()
+        expect(heading()).to_have_text("Sign in for clinic administrators")
+        expect(status).to_have_text("You have signed out.")
+        expect(page.get_by_role("navigation", name="Portal sections")).to_be_hidden()
+        assert page.evaluate("sessionStorage.getItem('portal.session')") is None
+        portal.advance(31)  # a fresh authenticator time step: a used one is refused as a replay
+
+        page.keyboard.press("Tab")  # focus sits on the screen's heading after sign-out
+        expect(page.locator("#login-phone")).to_be_focused()
+        page.keyboard.type(ADMIN_PHONE)
+        page.keyboard.press("Tab")
+        expect(page.locator("#login-password")).to_be_focused()
+        page.keyboard.type("not the password")
+        page.keyboard.press("Enter")
+        expect(page.locator("#form-login .form-error")).to_have_text("Wrong phone number or password")
+        page.locator("#login-password").fill("")
+        page.locator("#login-password").focus()
+        page.keyboard.type(PASSWORD)
+        page.keyboard.press("Enter")
+        expect(page.locator("#login-code")).to_be_focused()
+        expect(screen("signin").get_by_label("Code from your authenticator app")).to_be_visible()
+        page.keyboard.type(portal.totp(secret))
+        page.keyboard.press("Enter")
+        expect(heading()).to_have_text("Clinic")
+        expect(page.locator("#who")).to_have_text("Anna Petrova · Clinic administrator")
+        tokens = page.evaluate("JSON.parse(sessionStorage.getItem('portal.session'))")
+        assert page.evaluate("Object.keys(localStorage).filter(k => k.includes('session'))") == []
+        status_code, me = portal.api("GET", "/me", token=tokens["access_token"])
+        assert status_code == 200 and me["second_factor"] == "totp" and me["role"] == "clinic_admin"
+
+        # ---- register the clinic
+        cl = screen("clinic")
+        cl.get_by_label("Legal name").fill("ООО «Клиника Здоровье»")
+        cl.get_by_label("Name for patients (in Russian)").fill("Здоровье")
+        cl.get_by_label("Name for patients (in English)").fill("Zdorovye Clinic")
+        cl.get_by_label("Tax ID (INN)").fill("3906123456")
+        cl.get_by_label("Country").select_option("RU")
+        cl.get_by_label("Billing currency").select_option("RUB")
+        cl.get_by_role("textbox", name="Phone").fill("+74012123456")
+        cl.get_by_role("textbox", name="Email").fill("info@zdorovye.example")
+        cl.get_by_role("button", name="Register the clinic").click()
+        expect(heading()).to_have_text("Branches and rooms")
+        expect(status).to_have_text("The clinic “Zdorovye Clinic” is registered. Now add a branch.")
+        clinic_id = page.evaluate("sessionStorage.getItem('portal.clinic')")
+        assert re.fullmatch(r"[0-9A-Z]{26}", clinic_id)
+
+        # ---- a branch: the server's error for a zone that does not exist shows next to the field
+        br = screen("branches")
+        br.get_by_label("Name (in Russian)").fill("Центр")
+        br.get_by_label("Name (in English)").fill("Centre")
+        br.get_by_label("City", exact=True).fill("Калининград")
+        br.get_by_label("Address").fill("ул. Ленина, 1")
+        br.get_by_label("Time zone (IANA)").fill("Europe/Atlantis")
+        br.get_by_role("button", name="Add the branch").click()
+        zone_field = page.locator("#b-zone").locator("xpath=ancestor::div[contains(@class,'field')][1]")
+        expect(zone_field.locator(".field-error")).to_have_text("not an IANA time zone such as Europe/Moscow")
+        expect(page.locator("#b-zone")).to_have_attribute("aria-invalid", "true")
+        expect(page.locator("#b-zone")).to_be_focused()
+        expect(br.locator("#form-branch .form-error")).to_contain_text("The request has invalid fields")
+        br.get_by_label("Time zone (IANA)").fill("Europe/Kaliningrad")
+        expect(page.locator("#b-zone-now")).to_contain_text("GMT+2")
+        br.get_by_role("checkbox", name="Saturday").check()
+        br.get_by_label("Saturday, closes at").fill("14:00")
+        br.get_by_role("button", name="Add the branch").click()
+        expect(status).to_have_text("Branch “Centre” added (Europe/Kaliningrad).")
+        expect(page.locator("#b-zone")).not_to_have_attribute("aria-invalid", "true")
+        row = br.locator("#branch-list tbody tr")
+        expect(row).to_have_count(1)
+        expect(row).to_contain_text("Europe/Kaliningrad")
+        expect(row).to_contain_text("Mon 09:00–18:00; Tue 09:00–18:00")
+        expect(row).to_contain_text("Sat 09:00–14:00")
+
+        # ---- a room with an MRI scanner in that branch
+        br.get_by_label("Branch", exact=True).select_option(label="Centre, Калининград")
+        br.get_by_label("Kind (Latin letters)").fill("mri")
+        br.get_by_label("Name", exact=True).fill("MRI 1.5T")
+        br.get_by_label("Capacity").fill("1")
+        br.get_by_role("button", name="Add", exact=True).click()
+        expect(status).to_have_text("“MRI 1.5T” added.")
+        expect(br.locator("#resource-list tbody tr")).to_contain_text(["MRI 1.5Tmri"])
+        shot("branches")
+
+        # ---- a service priced 6500.50 roubles: stored as exactly 650050 kopecks
+        page.get_by_role("navigation", name="Portal sections").get_by_role("link", name="Services").click()
+        expect(heading()).to_have_text("Services")
+        sv = screen("services")
+        expect(sv.get_by_text("The clinic has: mri")).to_be_visible()
+        sv.get_by_label("Name (in Russian)").fill("МРТ головного мозга")
+        sv.get_by_label("Name (in English)").fill("Brain MRI")
+        sv.get_by_label("Duration, minutes").fill("40")
+        sv.get_by_label("Price, RUB").fill("6500.505")
+        sv.get_by_label("Rooms or equipment needed").fill("mri")
+        sv.get_by_label("Doctor's specialty (optional)").fill("radiologist")
+        sv.get_by_label("In Russian", exact=True).fill("Снимите металлические предметы.")
+        sv.get_by_label("In English", exact=True).fill("Remove metal objects.")
+        sv.get_by_role("button", name="Add the service").click()
+        price_field = page.locator("#s-price").locator("xpath=ancestor::div[contains(@class,'field')][1]")
+        expect(price_field.locator(".field-error")).to_have_text("At most 2 digits after the decimal point")
+        sv.get_by_label("Price, RUB").fill("6500.50")
+        sv.get_by_role("button", name="Add the service").click()
+        expect(status).to_have_text("Service “Brain MRI” added: 6,500.50\u00a0RUB.")
+        svc_row = sv.locator("#service-list tbody tr")
+        expect(svc_row).to_contain_text(["Brain MRI40 min6,500.50\u00a0RUBIn personNo prepaymentmri"])
+        status_code, services = portal.api("GET", f"/clinics/{clinic_id}/services", token=tokens["access_token"])
+        assert status_code == 200, services
+        assert [s["price"] for s in services["items"]] == [{"amount": 650050, "currency": "RUB"}]
+        assert services["items"][0]["resource_kinds"] == ["mri"]
+        assert services["items"][0]["preparation"] == {"ru": "Снимите металлические предметы.",
+                                                       "en": "Remove metal objects."}
+        shot("services")
+
+        # ---- invite a doctor; the doctor (signed up in the app) accepts with the SMS code
+        doctor = _doctor_account(portal)
+        page.get_by_role("navigation", name="Portal sections").get_by_role("link", name="Doctors and schedules").click()
+        expect(heading()).to_have_text("Doctors and schedules")
+        dr = screen("doctors")
+        expect(dr.get_by_text("No doctors yet. A doctor appears here after accepting the invitation.")).to_be_visible()
+        sent = len(portal.sms())
+        dr.get_by_label("Doctor's phone").fill(DOCTOR_PHONE)
+        dr.get_by_role("button", name="Send the invitation").click()
+        expect(status).to_have_text(f"Invitation sent to {DOCTOR_PHONE}.")
+        expect(dr.locator("#invitation-list tbody tr")).to_contain_text(["Doctorpending"])
+        invite_sms = portal.wait_sms(DOCTOR_PHONE, sent)
+        code = re.search(r"Code: (\d{6})", invite_sms).group(1)
+        invitation_id = re.search(r"invitation ([0-9A-Z]{26})", invite_sms).group(1)
+        status_code, accepted = portal.api("POST", "/invitations/accept",
+                                           {"invitation_id": invitation_id, "code": code}, token=doctor["token"])
+        assert status_code == 200 and accepted == {"clinic_id": clinic_id, "role": "doctor"}, accepted
+        dr.get_by_role("button", name="Refresh").click()
+        expect(status).to_have_text("List refreshed: 1 doctor(s).")
+        expect(dr.locator("#doctor-list tbody tr")).to_contain_text(["Ivan Sokolovradiologist"])
+        expect(dr.locator("#invitation-list tbody tr")).to_contain_text(["Doctoraccepted"])
+
+        # ---- a weekly schedule for the doctor: Monday to Friday, 09:00-15:00 in the Kaliningrad branch
+        dr.get_by_label("Doctor", exact=True).select_option(label="Ivan Sokolov")
+        dr.get_by_label("Branch").select_option(label="Centre (Europe/Kaliningrad)")
+        dr.get_by_label("Start").fill("09:00")
+        dr.get_by_label("End").fill("15:00")
+        dr.get_by_role("button", name="Add the hours").click()
+        expect(status).to_have_text("Working hours added: 5.")
+        rows = dr.locator("#schedule-list tbody tr")
+        expect(rows).to_have_count(5)
+        expect(rows.first).to_contain_text("Monday09:00–15:00 (Europe/Kaliningrad)CentreIn person")
+        # Monday 14:00-16:00 overlaps: the server's conflict shows above the form
+        for day in ("Tuesday", "Wednesday", "Thursday", "Friday"):
+            dr.get_by_role("checkbox", name=day).uncheck()
+        dr.get_by_label("Start").fill("14:00")
+        dr.get_by_label("End").fill("16:00")
+        dr.get_by_role("button", name="Add the hours").click()
+        expect(dr.locator("#form-template .form-error")).to_contain_text(
+            "These hours overlap the doctor's other schedule")
+        expect(rows).to_have_count(5)
+        dr.get_by_label("Start").fill("09:00")
+        dr.get_by_label("End").fill("15:00")
+        shot("doctors")
+        dr.get_by_role("button", name="Delete: Friday, 09:00–15:00").click()
+        expect(status).to_have_text("Working hours deleted.")
+        expect(rows).to_have_count(4)
+        expect(dr.locator("#schedule-list")).not_to_contain_text("Friday")
+
+        # ---- policies; the access token has expired meanwhile: the portal refreshes it once and carries on
+        portal.advance(16 * 60)
+        refreshes_before = api_calls.count("POST /auth/refresh")
+        page.get_by_role("navigation", name="Portal sections").get_by_role("link", name="Policies").click()
+        expect(heading()).to_have_text("Booking policies")
+        po = screen("policies")
+        expect(po.get_by_label("Free cancellation up to, hours before")).to_have_value("24")
+        assert api_calls.count("POST /auth/refresh") == refreshes_before + 1
+        po.get_by_label("Free cancellation up to, hours before").fill("12")
+        po.get_by_label("Cashback, %").fill("5")
+        po.get_by_label("Cashback at most (optional), RUB").fill("300")
+        po.get_by_role("button", name="Save the policies").click()
+        expect(status).to_have_text("Policies saved.")
+        tokens = page.evaluate("JSON.parse(sessionStorage.getItem('portal.session'))")
+        status_code, clinic = portal.api("GET", f"/clinics/{clinic_id}", token=tokens["access_token"])
+        assert status_code == 200
+        assert clinic["policies"]["cancellation_window_hours"] == 12
+        assert clinic["policies"]["cashback_percent"] == 5
+        assert clinic["policies"]["cashback_cap"] == {"amount": 30000, "currency": "RUB"}
+        shot("policies")
+
+        # ---- payouts: onboarding at (local) Stripe, which sends the signed account.updated webhook
+        page.get_by_role("navigation", name="Portal sections").get_by_role("link", name="Payouts").click()
+        expect(heading()).to_have_text("Payouts")
+        pay = screen("payouts")
+        expect(page.locator("#payout-facts")).to_contain_text("Statusnot connected")
+        expect(page.locator("#payout-facts")).to_contain_text("Charges enabledno")
+        pay.get_by_role("button", name="Start payout onboarding").click()
+        expect(page.get_by_role("heading", name="Local Stripe onboarding")).to_be_visible()
+        assert page.url.startswith(fake_stripe_server.url + "/connect/onboard/acct_")
+        page.get_by_role("button", name=re.compile("^Complete onboarding for acct_")).click()
+        page.wait_for_url(portal.base_url + "/portal/#payouts")
+        expect(heading()).to_have_text("Payouts")
+        expect(status).to_have_text("You are back from Stripe. The payout status is up to date.")
+        expect(page.locator("#payout-facts")).to_contain_text("Statusconnected")
+        expect(page.locator("#payout-facts")).to_contain_text("Charges enabledyes")
+        expect(page.locator("#payout-facts")).to_contain_text("Payouts enabledyes")
+        expect(pay.get_by_role("button", name="Start payout onboarding")).to_be_hidden()
+        shot("payouts")
+
+        # ---- verification status, and submitting the clinic for verification
+        page.get_by_role("navigation", name="Portal sections").get_by_role("link", name="Clinic").click()
+        expect(heading()).to_have_text("Clinic")
+        cl = screen("clinic")
+        expect(page.locator("#clinic-status")).to_have_text("draft")
+        expect(cl.locator("#verify-checklist li")).to_contain_text(
+            ["Branches: 1 (required)", "Services: 1", "Doctors: 1", "Payouts connected"])
+        expect(cl.locator("#verify-checklist li.no")).to_have_count(0)
+        cl.get_by_role("button", name="Submit for verification").click()
+        expect(status).to_have_text("The clinic was submitted for verification.")
+        expect(page.locator("#clinic-status")).to_have_text("submitted for verification")
+        expect(cl.get_by_role("button", name="Submit for verification")).to_be_hidden()
+        expect(page.locator("#clinic-facts")).to_contain_text("Zdorovye Clinic")
+        page.get_by_role("button", name="Русский").click()
+        expect(heading()).to_have_text("Клиника")
+        expect(page.locator("#clinic-status")).to_have_text("на проверке")
+        shot("clinic")
+        page.get_by_role("button", name="English").click()
+        status_code, clinic = portal.api("GET", f"/clinics/{clinic_id}", token=tokens["access_token"])
+        assert clinic["status"] == "submitted" and clinic["payouts"]["charges_enabled"] is True
+
+        assert not problems, problems
+    finally:
+        context.close()
+
+
+def _doctor_account(portal: PortalServer) -> dict[str, Any]:
+    """A doctor signs up in the app (over HTTP here), enrols an authenticator app and fills a profile."""
+    sent = len(portal.sms())
+    status, challenge = portal.api("POST", "/auth/signup", {
+        "phone": DOCTOR_PHONE, "password": PASSWORD, "first_name": "Ivan", "last_name": "Sokolov",
+        "birth_date": "1980-02-01", "consent": {"version": "2026-11", "accepted": True}, "language": "en",
+        "role": "doctor"})
+    assert status == 202, challenge
+    status, tokens = portal.api("POST", "/auth/signup/verify", {"challenge_id": challenge["challenge_id"],
+                                                                "code": portal.code(DOCTOR_PHONE, sent)})
+    assert status == 201, tokens
+    token = tokens["access_token"]
+    portal.advance(61)  # the SMS cooldown per phone
+    sent = len(portal.sms())
+    status, step = portal.api("POST", "/me/step-up", {}, token=token)
+    assert status == 202, step
+    status, granted = portal.api("POST", "/me/step-up/verify", {"challenge_id": step["challenge_id"],
+                                                                "code": portal.code(DOCTOR_PHONE, sent)}, token=token)
+    assert status == 200, granted
+    status, enrolment = portal.api("POST", "/me/totp", {}, token=token)
+    assert status == 201, enrolment
+    status, codes = portal.api("POST", "/me/totp/confirm", {"code": portal.totp(enrolment["secret"])}, token=token)
+    assert status == 200, codes
+    status, profile = portal.api("PUT", "/me/doctor-profile", {
+        "specialties": ["radiologist"], "years_of_experience": 9, "languages": ["ru", "en"]}, token=token)
+    assert status == 200, profile
+    return {"token": token, "secret": enrolment["secret"]}
