@@ -31,6 +31,14 @@ def _iso(epoch_s: int) -> str:
     return clock.iso(datetime.fromtimestamp(epoch_s, tz=timezone.utc))
 
 
+def _hours(dumped: dict[str, Any]) -> dict[str, Any]:
+    """Opening hours as HH:MM, like every other wall time the API shows."""
+    if dumped.get("opening_hours"):
+        dumped["opening_hours"] = {day: [{"start": iv["start"][:5], "end": iv["end"][:5]} for iv in ivs]
+                                   for day, ivs in dumped["opening_hours"].items()}
+    return dumped
+
+
 def _strip(item: dict[str, Any], *drop: str) -> dict[str, Any]:
     hidden = {"PK", "SK", "GSI1PK", "GSI1SK", "GSI2PK", "GSI2SK", "type", *drop}
     return {k: v for k, v in item.items() if k not in hidden}
@@ -224,9 +232,14 @@ class ClinicService:
 
     @staticmethod
     def _invitation_view(inv: dict[str, Any]) -> dict[str, Any]:
+        if inv.get("phone"):
+            sent_to = inv["phone"][:2] + "*" * (len(inv["phone"]) - 6) + inv["phone"][-4:]
+        else:
+            name, _, domain = (inv.get("email") or "").partition("@")
+            sent_to = f"{name[:1]}***@{domain}"
         return {"invitation_id": inv["invitation_id"], "clinic_id": inv["clinic_id"], "role": inv["role"],
-                "channel": inv["channel"], "status": inv["status"], "created_at": _iso(inv["created_at"]),
-                "expires_at": _iso(inv["expires_at"])}
+                "channel": inv["channel"], "sent_to": sent_to, "status": inv["status"],
+                "created_at": _iso(inv["created_at"]), "expires_at": _iso(inv["expires_at"])}
 
     def list_invitations(self, caller: Any, cid: str) -> dict[str, Any]:
         self._admin_clinic(caller, cid)
@@ -269,8 +282,12 @@ class ClinicService:
         if inv["role"] != caller.role:
             raise forbidden("role_mismatch", f"this invitation is for a {inv['role']} account")
         cid = inv["clinic_id"]
+        from chalicelib.identity import store as identity_store
+
+        user = identity_store.get_user(caller.user_id) or {}
         member = (store.admin_item(cid, caller.user_id, now) if inv["role"] == "clinic_admin"
                   else store.doctor_membership_item(cid, caller.user_id, now))
+        member.update({k: user[k] for k in ("first_name", "last_name") if user.get(k)})
         try:
             db.transact([store.close_invitation_op(inv["invitation_id"], "accepted", inv["attempts"]),
                          db.put_new_op(member)])
@@ -296,7 +313,7 @@ class ClinicService:
         now = self._now()
         bid = new_id()
         branch = {"PK": store.clinic_pk(cid), "SK": db.key("BRANCH", bid), "type": "branch", "clinic_id": cid,
-                  "branch_id": bid, **req.model_dump(mode="json", exclude_none=True), "created_at": now,
+                  "branch_id": bid, **_hours(req.model_dump(mode="json", exclude_none=True)), "created_at": now,
                   "version": 1}
         if clinic["status"] == "active":
             branch.update(self._listing_fields(clinic),
@@ -312,7 +329,7 @@ class ClinicService:
     def patch_branch(self, caller: Any, cid: str, bid: str, req: m.BranchPatch) -> dict[str, Any]:
         self._admin_clinic(caller, cid)
         self._child(cid, "BRANCH", bid)
-        changes = req.model_dump(mode="json", exclude_unset=True, exclude={"version"}, exclude_none=True)
+        changes = _hours(req.model_dump(mode="json", exclude_unset=True, exclude={"version"}, exclude_none=True))
         if not changes:
             raise validation_failed([FieldError("body", "empty", "nothing to change")])
         return self._branch_view(db.update_versioned(store.clinic_pk(cid), db.key("BRANCH", bid), changes,
@@ -437,7 +454,7 @@ class ClinicService:
                 if not db.cancellation_codes(exc):
                     raise
                 raise conflict("version_conflict", "payout onboarding started meanwhile; retry")
-        base = self.s.public_base_url.rstrip("/")
+        base = (self.s.portal_base_url or self.s.public_base_url).rstrip("/")
         url, expires = self.stripe.onboarding_link(account_id, refresh_url=f"{base}/portal/#payouts-refresh",
                                                    return_url=f"{base}/portal/#payouts-return")
         log.event("payouts.onboarding_link", clinic_id=cid)
@@ -574,9 +591,11 @@ class ClinicService:
         for other in existing:
             hit = schedule.first_overlap(mine, schedule.intervals_of(other, today))
             if hit:
-                detail = (f"overlaps {other['type'].replace('_', ' ')} {other.get('item_id')} at "
-                          f"{clock.iso(hit[0])}" if other["clinic_id"] == cid
-                          else f"the doctor works in another clinic at {clock.iso(hit[0])}")
+                from chalicelib.core.tz import present
+
+                when = present(hit[0], item["time_zone"])["local"]
+                detail = (f"overlaps {other['type'].replace('_', ' ')} {other.get('item_id')} at {when}"
+                          if other["clinic_id"] == cid else f"the doctor works in another clinic at {when}")
                 raise conflict("schedule_overlap", detail)
         try:
             db.transact([store.schedule_guard_op(did, version), db.put_new_op(item)])

@@ -72,7 +72,8 @@ class Settings(BaseSettings):
     stripe_api_base: Optional[str] = None
     stripe_secret_key: SecretStr = SecretStr("")
     stripe_webhook_secret: SecretStr = SecretStr("")
-    public_base_url: str = "http://127.0.0.1:8000"  # where the portal lives (Connect return links)
+    public_base_url: str = "http://127.0.0.1:8000"  # the API's origin (calendar feeds, video links)
+    portal_base_url: Optional[str] = None  # the portal's origin when it is not served by the API (S3)
 
     # E-mail: "console" prints locally; "ses" sends through Amazon SES.
     email_gateway: Literal["ses", "console"] = "ses"

@@ -323,6 +323,9 @@ class IdentityService:
             "created_at": now, "updated_at": now, "version": 1,
         }
         session, refresh = self._new_session(user, req.device, now, "sms")
+        # The phone's code was verified this moment: a fresh second factor, so the new account can
+        # enrol an authenticator app at once (staff must) without a second SMS inside the cooldown.
+        session["step_up_until"] = now + self.s.step_up_ttl_s
         try:
             db.transact([store.consume_challenge_op(ch["challenge_id"], ch["attempts"]),
                          *store.put_user_with_phone_ops(user), store.put_session_op(session)])

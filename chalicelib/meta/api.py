@@ -50,3 +50,19 @@ def docs(request, caller):
 @route(bp, "/health")
 def health(request, caller):
     return json_response({"status": "ok"})
+
+
+CONSENT_TEXT = {
+    "ru": "Я даю согласие на обработку моих персональных данных, включая сведения о здоровье, в целях оказания "
+          "медицинских услуг, записи на приём и напоминаний (152-ФЗ). Согласие можно отозвать в приложении.",
+    "en": "I consent to the processing of my personal data, including health data, to receive medical services, "
+          "book visits and get reminders (Russian Federal Law 152-FZ). I can withdraw it in the app.",
+}
+
+
+@route(bp, "/consent")
+def consent(request, caller):
+    """The consent a sign-up must accept: its current version and text."""
+    from chalicelib.core.settings import get_settings
+
+    return json_response({"version": get_settings().consent_version_current, "text": CONSENT_TEXT})

@@ -16,6 +16,7 @@ def step_up(client, outbox, fixed_clock, token, phone=PHONE, totp_secret=None):
 def test_password_change_needs_a_fresh_second_factor_used_once(client, outbox, fixed_clock):
     tokens = sign_up(client, outbox, PHONE)
     token = tokens["access_token"]
+    fixed_clock.advance(seconds=301)  # the sign-up code's freshness has lapsed
     r = jpost(client, "/me/password", {"new_password": "another long secret"}, token=token, method="put")
     assert r.status_code == 403 and body(r)["code"] == "step_up_required"
 
@@ -60,6 +61,7 @@ def test_step_up_of_another_session_does_not_count(client, outbox, fixed_clock):
 
 def test_phone_change_needs_step_up_and_the_new_phones_code(client, outbox, fixed_clock):
     token = sign_up(client, outbox, PHONE)["access_token"]
+    fixed_clock.advance(seconds=301)
     r = jpost(client, "/me/phone", {"phone": NEW_PHONE}, token=token, method="put")
     assert r.status_code == 403
     step_up(client, outbox, fixed_clock, token)
@@ -138,3 +140,13 @@ def test_wrong_totp_during_enrolment_enables_nothing(client, outbox, fixed_clock
     r = jpost(client, "/me/totp/confirm", {"code": "000000"}, token=token)
     assert r.status_code == 400
     assert body(jpost(client, "/me", token=token, method="get"))["second_factor"] == "sms"
+
+
+def test_a_fresh_sign_up_counts_as_a_fresh_second_factor_once(client, outbox, fixed_clock):
+    """Staff enrol their authenticator right after verifying the sign-up code, with no second SMS."""
+    token = sign_up(client, outbox, PHONE)["access_token"]
+    sent = len(outbox.to(PHONE))
+    r = jpost(client, "/me/totp", {}, token=token)
+    assert r.status_code == 201 and len(outbox.to(PHONE)) == sent
+    r = jpost(client, "/me/password", {"new_password": "another long secret"}, token=token, method="put")
+    assert r.status_code == 403  # the grant was spent on the enrolment
