@@ -63,6 +63,7 @@ test: venv tools
 
 bench: venv tools
 	$(PY) -m bench.run
+	$(PY) -m bench.booking
 
 clean:
 	rm -rf $(VENV) .tools .local .pytest_cache
