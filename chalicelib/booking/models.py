@@ -32,6 +32,13 @@ def parse_instant(value: str) -> datetime:
     return parsed.astimezone(timezone.utc)
 
 
+def check_range(d_from: date, d_to: date, max_days: int) -> None:
+    if d_to < d_from:
+        raise ValueError("date_to is before date_from")
+    if (d_to - d_from).days > max_days:
+        raise ValueError(f"at most {max_days} days at once")
+
+
 class SlotsQuery(BaseModel):
     model_config = ConfigDict(extra="forbid")
     clinic_id: str = Id()
@@ -42,10 +49,7 @@ class SlotsQuery(BaseModel):
 
     @model_validator(mode="after")
     def _range(self):
-        if self.date_to < self.date_from:
-            raise ValueError("date_to is before date_from")
-        if (self.date_to - self.date_from).days > MAX_DAYS_AHEAD:
-            raise ValueError(f"at most {MAX_DAYS_AHEAD} days at once")
+        check_range(self.date_from, self.date_to, MAX_DAYS_AHEAD)
         return self
 
 
@@ -92,8 +96,7 @@ class RangeQuery(BaseModel):
 
     @model_validator(mode="after")
     def _range(self):
-        if self.date_to < self.date_from or (self.date_to - self.date_from).days > 31:
-            raise ValueError("a range of at most 31 days, date_to not before date_from")
+        check_range(self.date_from, self.date_to, 31)
         return self
 
 
@@ -106,8 +109,7 @@ class WaitlistIn(Strict):
 
     @model_validator(mode="after")
     def _range(self):
-        if self.date_to < self.date_from or (self.date_to - self.date_from).days > MAX_DAYS_AHEAD:
-            raise ValueError(f"a range of at most {MAX_DAYS_AHEAD} days, date_to not before date_from")
+        check_range(self.date_from, self.date_to, MAX_DAYS_AHEAD)
         return self
 
 

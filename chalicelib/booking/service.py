@@ -679,12 +679,7 @@ class BookingService:
             ops = [store.transition_op(b, ("offered", "proposed"), changes, remove=("GSI2PK", "GSI2SK", "hold_until"),
                                        extra_condition="hold_until > :now", extra_values={"now": _iso(now)}),
                    store.care_op(b["doctor_id"], b["patient_id"], int(now.timestamp()))]
-        try:
-            db.transact(ops)
-        except Exception as exc:
-            if not db.cancellation_codes(exc):
-                raise
-            raise conflict("wrong_status", "this offer is no longer open")
+        db.transact_or(ops, conflict("wrong_status", "this offer is no longer open"))
         if b.get("waitlist_entry"):
             self._mark_waitlist(b, "booked")
         b = {**b, **changes, "version": b["version"] + 1}
@@ -785,12 +780,8 @@ class BookingService:
             entry["complaint"] = req.complaint
         pointer = {"PK": db.key("URGENTPATIENT", caller.user_id), "SK": "URGENT", "type": "urgent_pointer",
                    "specialty": specialty, "entry_id": eid}
-        try:
-            db.transact([db.put_new_op(entry), db.put_new_op(pointer)])
-        except Exception as exc:
-            if not db.cancellation_codes(exc):
-                raise
-            raise conflict("already_queued", "you are already in a queue; leave it first")
+        db.transact_or([db.put_new_op(entry), db.put_new_op(pointer)],
+                       conflict("already_queued", "you are already in a queue; leave it first"))
         log.event("urgent.joined", specialty=specialty, entry_id=eid)
         return self.queue_status(caller, specialty)
 
@@ -830,12 +821,7 @@ class BookingService:
                 "UpdateExpression": "SET #s = :left REMOVE GSI2PK, GSI2SK", "ConditionExpression": "#s = :waiting",
                 "ExpressionAttributeNames": {"#s": "status"},
                 "ExpressionAttributeValues": db.values(left="left", waiting="waiting")}})
-        try:
-            db.transact(ops)
-        except Exception as exc:
-            if not db.cancellation_codes(exc):
-                raise
-            raise conflict("wrong_status", "a doctor has just taken you; see your consultation")
+        db.transact_or(ops, conflict("wrong_status", "a doctor has just taken you; see your consultation"))
 
     def take_next(self, caller: Any, specialty: str) -> dict[str, Any]:
         """A duty doctor on shift takes the first waiting patient. Two doctors taking at once get

@@ -48,9 +48,6 @@ def resuse_pk(branch_id: str, kind: str) -> str:
     return f"RESUSE#{branch_id}#{kind}"
 
 
-def _k(pk: str, sk: str) -> dict[str, Any]:
-    return {"PK": {"S": pk}, "SK": {"S": sk}}
-
 
 def index_keys(b: dict[str, Any]) -> dict[str, Any]:
     keys = {
@@ -79,7 +76,7 @@ def lock_ops(b: dict[str, Any], expires_at: int) -> list[dict[str, Any]]:
 
 
 def unlock_ops(b: dict[str, Any], keep: frozenset[str] = frozenset()) -> list[dict[str, Any]]:
-    return [{"Delete": {"TableName": db.table_name(), "Key": _k(pk, "LOCK"),
+    return [{"Delete": {"TableName": db.table_name(), "Key": db.item_key(pk, "LOCK"),
                         "ConditionExpression": "booking_id = :b",
                         "ExpressionAttributeValues": db.values(b=b["booking_id"])}}
             for pk in b["locks"] if pk not in keep]
@@ -94,7 +91,7 @@ def resuse_ops(b: dict[str, Any]) -> list[dict[str, Any]]:
 
 def unresuse_ops(b: dict[str, Any]) -> list[dict[str, Any]]:
     return [{"Delete": {"TableName": db.table_name(),
-                        "Key": _k(resuse_pk(b["branch_id"], r["kind"]), f"{b['start_utc']}#{b['booking_id']}")}}
+                        "Key": db.item_key(resuse_pk(b["branch_id"], r["kind"]), f"{b['start_utc']}#{b['booking_id']}")}}
             for r in b.get("resources", [])]
 
 
@@ -119,7 +116,7 @@ def transition_op(b: dict[str, Any], allowed: tuple[str, ...], changes: dict[str
             names[f"#r{j}"] = r
         expr += " REMOVE " + ", ".join(f"#r{j}" for j in range(len(remove)))
     cond = f"#s IN ({', '.join(allowed_keys)})" + (f" AND {extra_condition}" if extra_condition else "")
-    return {"Update": {"TableName": db.table_name(), "Key": _k(booking_pk(b["booking_id"]), "BOOKING"),
+    return {"Update": {"TableName": db.table_name(), "Key": db.item_key(booking_pk(b["booking_id"]), "BOOKING"),
                        "UpdateExpression": expr, "ConditionExpression": cond,
                        "ExpressionAttributeNames": names, "ExpressionAttributeValues": db.values(**vals)}}
 
@@ -165,7 +162,7 @@ def strikes_key(pid: str, cid: str) -> tuple[str, str]:
 
 def add_strike_op(pid: str, cid: str, when: int) -> dict[str, Any]:
     pk, sk = strikes_key(pid, cid)
-    return {"Update": {"TableName": db.table_name(), "Key": _k(pk, sk),
+    return {"Update": {"TableName": db.table_name(), "Key": db.item_key(pk, sk),
                        "UpdateExpression": "SET strikes = list_append(if_not_exists(strikes, :empty), :s), #t = :t",
                        "ExpressionAttributeNames": {"#t": "type"},
                        "ExpressionAttributeValues": db.values(empty=[], s=[when], t="strikes")}}

@@ -257,12 +257,8 @@ class ClinicService:
         inv = store.get_invitation(iid) if is_ulid(iid) else None
         if inv is None or inv["clinic_id"] != cid:
             raise not_found()
-        try:
-            db.transact([store.close_invitation_op(iid, "revoked")])
-        except Exception as exc:
-            if not db.cancellation_codes(exc):
-                raise
-            raise conflict("wrong_status", "the invitation is no longer pending")
+        db.transact_or([store.close_invitation_op(iid, "revoked")],
+                       conflict("wrong_status", "the invitation is no longer pending"))
 
     def accept_invitation(self, caller: Any, req: m.InvitationAccept) -> dict[str, Any]:
         self._staff(caller, "clinic_admin", "doctor")
@@ -446,14 +442,10 @@ class ClinicService:
             account_id = acct.account_id
             payouts = {**clinic["payouts"], "account_id": account_id, "status": "onboarding",
                        "charges_enabled": acct.charges_enabled, "payouts_enabled": acct.payouts_enabled}
-            try:
-                db.transact([store.map_stripe_account_op(account_id, cid),
-                             db.update_versioned_op(store.clinic_pk(cid), store.PROFILE, {"payouts": payouts},
-                                                    clinic["version"])])
-            except Exception as exc:
-                if not db.cancellation_codes(exc):
-                    raise
-                raise conflict("version_conflict", "payout onboarding started meanwhile; retry")
+            db.transact_or([store.map_stripe_account_op(account_id, cid),
+                            db.update_versioned_op(store.clinic_pk(cid), store.PROFILE, {"payouts": payouts},
+                                                   clinic["version"])],
+                           conflict("version_conflict", "payout onboarding started meanwhile; retry"))
         base = (self.s.portal_base_url or self.s.public_base_url).rstrip("/")
         url, expires = self.stripe.onboarding_link(account_id, refresh_url=f"{base}/portal/#payouts-refresh",
                                                    return_url=f"{base}/portal/#payouts-return")
@@ -597,12 +589,8 @@ class ClinicService:
                 detail = (f"overlaps {other['type'].replace('_', ' ')} {other.get('item_id')} at {when}"
                           if other["clinic_id"] == cid else f"the doctor works in another clinic at {when}")
                 raise conflict("schedule_overlap", detail)
-        try:
-            db.transact([store.schedule_guard_op(did, version), db.put_new_op(item)])
-        except Exception as exc:
-            if not db.cancellation_codes(exc):
-                raise
-            raise conflict("version_conflict", "the schedule changed meanwhile; retry")
+        db.transact_or([store.schedule_guard_op(did, version), db.put_new_op(item)],
+                       conflict("version_conflict", "the schedule changed meanwhile; retry"))
         return _strip(item)
 
     def add_template(self, caller: Any, cid: str, did: str, req: m.TemplateIn) -> dict[str, Any]:

@@ -38,9 +38,6 @@ def city_key(city: str) -> str:
     return "CITY#" + "".join(ch for ch in city.strip().casefold() if ch.isalnum() or ch == " ").replace(" ", "_")
 
 
-def _k(pk: str, sk: str) -> dict[str, Any]:
-    return {"PK": {"S": pk}, "SK": {"S": sk}}
-
 
 # ------------------------------------------------------------------ clinics
 
@@ -90,7 +87,7 @@ def get_child(cid: str, kind: str, child_id: str) -> Optional[dict[str, Any]]:
 
 def set_branch_listing(branch: dict[str, Any], listed: bool) -> None:
     """Show or hide a branch in the city catalogue (only active clinics are listed)."""
-    key = _k(branch["PK"], branch["SK"])
+    key = db.item_key(branch["PK"], branch["SK"])
     if listed:
         db.ddb().update_item(
             TableName=db.table_name(), Key=key, UpdateExpression="SET GSI1PK = :pk, GSI1SK = :sk",
@@ -127,7 +124,7 @@ def clinic_invitations(cid: str) -> list[dict[str, Any]]:
 def spend_invitation_attempt(iid: str, max_attempts: int, now: int) -> Optional[dict[str, Any]]:
     try:
         resp = db.ddb().update_item(
-            TableName=db.table_name(), Key=_k(invitation_pk(iid), "INVITE"),
+            TableName=db.table_name(), Key=db.item_key(invitation_pk(iid), "INVITE"),
             UpdateExpression="SET attempts = attempts + :one",
             ConditionExpression="attribute_exists(PK) AND #s = :pending AND attempts < :max AND expires_at > :now",
             ExpressionAttributeNames={"#s": "status"},
@@ -148,7 +145,7 @@ def close_invitation_op(iid: str, status: str, attempts_seen: Optional[int] = No
         cond += " AND attempts = :a"
         vals["a"] = attempts_seen
     return {"Update": {
-        "TableName": db.table_name(), "Key": _k(invitation_pk(iid), "INVITE"),
+        "TableName": db.table_name(), "Key": db.item_key(invitation_pk(iid), "INVITE"),
         "UpdateExpression": "SET #s = :new", "ConditionExpression": cond,
         "ExpressionAttributeNames": {"#s": "status"}, "ExpressionAttributeValues": db.values(**vals),
     }}
@@ -202,7 +199,7 @@ def listing_item(specialty: str, did: str, cid: str, fields: dict[str, Any]) -> 
 
 
 def delete_op(pk: str, sk: str) -> dict[str, Any]:
-    return {"Delete": {"TableName": db.table_name(), "Key": _k(pk, sk)}}
+    return {"Delete": {"TableName": db.table_name(), "Key": db.item_key(pk, sk)}}
 
 
 def put_op(item: dict[str, Any], must_exist: bool = False) -> dict[str, Any]:
@@ -231,7 +228,7 @@ def clinic_for_stripe_account(account_id: str) -> Optional[str]:
 
 
 def delete(pk: str, sk: str, condition: Optional[str] = None, vals: Optional[dict[str, Any]] = None) -> bool:
-    params: dict[str, Any] = {"TableName": db.table_name(), "Key": _k(pk, sk)}
+    params: dict[str, Any] = {"TableName": db.table_name(), "Key": db.item_key(pk, sk)}
     if condition:
         params["ConditionExpression"] = condition
         params["ExpressionAttributeValues"] = vals or {}

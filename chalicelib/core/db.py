@@ -84,6 +84,7 @@ def query(
     start_key: Optional[dict[str, Any]] = None,
     forward: bool = True,
     names: Optional[dict[str, str]] = None,
+    filter_expression: Optional[str] = None,
 ) -> tuple[list[dict[str, Any]], Optional[dict[str, Any]]]:
     params: dict[str, Any] = {
         "TableName": table_name(),
@@ -98,6 +99,8 @@ def query(
         params["ExclusiveStartKey"] = start_key
     if names:
         params["ExpressionAttributeNames"] = names
+    if filter_expression:
+        params["FilterExpression"] = filter_expression
     resp = ddb().query(**params)
     return [from_item(i) for i in resp.get("Items", [])], resp.get("LastEvaluatedKey")
 
@@ -105,6 +108,20 @@ def query(
 def transact(items: Iterable[dict[str, Any]]) -> None:
     """TransactWriteItems; callers map cancellation reasons to domain errors."""
     ddb().transact_write_items(TransactItems=list(items))
+
+
+def transact_or(items: Iterable[dict[str, Any]], error: Exception) -> None:
+    """TransactWriteItems; if a condition cancels it, raise ``error`` (other failures propagate)."""
+    try:
+        transact(items)
+    except Exception as exc:
+        if not cancellation_codes(exc):
+            raise
+        raise error
+
+
+def item_key(pk: str, sk: str) -> dict[str, Any]:
+    return {"PK": {"S": pk}, "SK": {"S": sk}}
 
 
 def cancellation_codes(exc: Exception) -> list[str]:
@@ -207,23 +224,10 @@ def query_page(pk: str, sk_prefix: str, limit: int, cursor: Optional[str], index
     """One page of items under a partition key whose sort key starts with a prefix."""
     pk_attr, sk_attr = ("PK", "SK") if index is None else (f"{index}PK", f"{index}SK")
     key_values = values(pk=pk, pre=sk_prefix) if sk_prefix else values(pk=pk)
-    params: dict[str, Any] = {
-        "TableName": table_name(),
-        "KeyConditionExpression": f"{pk_attr} = :pk" + (f" AND begins_with({sk_attr}, :pre)" if sk_prefix else ""),
-        "ExpressionAttributeValues": {**key_values, **(filter_values or {})},
-        "Limit": limit,
-    }
-    if index:
-        params["IndexName"] = index
-    if filter_expression:
-        params["FilterExpression"] = filter_expression
-    if filter_names:
-        params["ExpressionAttributeNames"] = filter_names
-    start = decode_cursor(cursor)
-    if start:
-        params["ExclusiveStartKey"] = start
-    resp = ddb().query(**params)
-    return [from_item(i) for i in resp.get("Items", [])], encode_cursor(resp.get("LastEvaluatedKey"))
+    condition = f"{pk_attr} = :pk" + (f" AND begins_with({sk_attr}, :pre)" if sk_prefix else "")
+    items, last = query(condition, {**key_values, **(filter_values or {})}, index=index, limit=limit,
+                        start_key=decode_cursor(cursor), names=filter_names, filter_expression=filter_expression)
+    return items, encode_cursor(last)
 
 
 def batch_get(keys: list[tuple[str, str]]) -> list[dict[str, Any]]:

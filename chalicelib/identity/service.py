@@ -408,12 +408,7 @@ class IdentityService:
         ops = [store.consume_challenge_op(ch["challenge_id"], ch["attempts"]), store.put_session_op(session)]
         if changes:
             ops.append(store.update_user_op(user["user_id"], changes, user["version"]))
-        try:
-            db.transact(ops)
-        except Exception as exc:
-            if not db.cancellation_codes(exc):
-                raise
-            raise AppError(code="challenge_closed", status=400)
+        db.transact_or(ops, AppError(code="challenge_closed", status=400))
         ratelimit.clear(self.login_failures, user["phone"])
         self._tidy_sessions(user["user_id"], session, now)
         log.event("login.completed", user_id=user["user_id"], session_id=session["session_id"],
@@ -533,12 +528,7 @@ class IdentityService:
                store.grant_step_up_op(caller.session_id, until)]
         if changes:
             ops.append(store.update_user_op(user["user_id"], changes, user["version"]))
-        try:
-            db.transact(ops)
-        except Exception as exc:
-            if not db.cancellation_codes(exc):
-                raise
-            raise AppError(code="challenge_closed", status=400)
+        db.transact_or(ops, AppError(code="challenge_closed", status=400))
         return {"step_up_until": _iso(until)}
 
     def _require_step_up(self, caller: Any) -> None:

@@ -32,9 +32,6 @@ def session_pk(session_id: str) -> str:
     return db.key("SESSION", session_id)
 
 
-def _k(pk: str, sk: str) -> dict[str, Any]:
-    return {"PK": {"S": pk}, "SK": {"S": sk}}
-
 
 # ------------------------------------------------------------------ users and phones
 
@@ -77,7 +74,7 @@ def update_user_op(user_id: str, changes: dict[str, Any], expected_version: int)
 def move_phone_ops(user_id: str, old_phone: str, new_phone: str) -> list[dict[str, Any]]:
     return [
         {"Delete": {
-            "TableName": db.table_name(), "Key": _k(phone_pk(old_phone), "PHONE"),
+            "TableName": db.table_name(), "Key": db.item_key(phone_pk(old_phone), "PHONE"),
             "ConditionExpression": "user_id = :uid", "ExpressionAttributeValues": db.values(uid=user_id),
         }},
         {"Put": {
@@ -107,7 +104,7 @@ def count_attempt(challenge_id: str, max_attempts: int, now: int) -> Optional[di
     """Spend one try on an open challenge; None when none is left (closed, used up or expired)."""
     try:
         resp = db.ddb().update_item(
-            TableName=db.table_name(), Key=_k(challenge_pk(challenge_id), "CHALLENGE"),
+            TableName=db.table_name(), Key=db.item_key(challenge_pk(challenge_id), "CHALLENGE"),
             UpdateExpression="SET attempts = attempts + :one",
             ConditionExpression="attribute_exists(PK) AND used = :f AND attempts < :max AND expires_at > :now",
             ExpressionAttributeValues=db.values(one=1, f=False, max=max_attempts, now=now),
@@ -123,7 +120,7 @@ def count_attempt(challenge_id: str, max_attempts: int, now: int) -> Optional[di
 def consume_challenge_op(challenge_id: str, attempts_seen: int) -> dict[str, Any]:
     """Mark a challenge used, once: a second use of the same code fails its condition."""
     return {"Update": {
-        "TableName": db.table_name(), "Key": _k(challenge_pk(challenge_id), "CHALLENGE"),
+        "TableName": db.table_name(), "Key": db.item_key(challenge_pk(challenge_id), "CHALLENGE"),
         "UpdateExpression": "SET used = :t",
         "ConditionExpression": "used = :f AND attempts = :a",
         "ExpressionAttributeValues": db.values(t=True, f=False, a=attempts_seen),
@@ -134,7 +131,7 @@ def replace_code(challenge_id: str, code_hash: str, now: int, expires_at: int, c
     """A resend: new code, fresh tries and expiry; refused inside the cooldown."""
     try:
         db.ddb().update_item(
-            TableName=db.table_name(), Key=_k(challenge_pk(challenge_id), "CHALLENGE"),
+            TableName=db.table_name(), Key=db.item_key(challenge_pk(challenge_id), "CHALLENGE"),
             UpdateExpression="SET code_hash = :h, attempts = :zero, sent_at = :now, expires_at = :exp, "
                              "resends = resends + :one",
             ConditionExpression="attribute_exists(PK) AND used = :f AND sent_at <= :cool",
@@ -176,7 +173,7 @@ def rotate_refresh(session_id: str, presented_hash: str, new_hash: str, previous
     """Swap the refresh hash if the presented one is current and the session alive."""
     try:
         resp = db.ddb().update_item(
-            TableName=db.table_name(), Key=_k(session_pk(session_id), "SESSION"),
+            TableName=db.table_name(), Key=db.item_key(session_pk(session_id), "SESSION"),
             UpdateExpression="SET refresh_hash = :new, prev_hashes = :prev, generation = generation + :one, "
                              "last_used_at = :now, idle_expiry = :idle",
             ConditionExpression="refresh_hash = :cur AND revoked = :f AND absolute_expiry > :now "
@@ -200,7 +197,7 @@ def revoke_session(session_id: str, reason: str, now: int, user_id: Optional[str
         vals["uid"] = user_id
     try:
         db.ddb().update_item(
-            TableName=db.table_name(), Key=_k(session_pk(session_id), "SESSION"),
+            TableName=db.table_name(), Key=db.item_key(session_pk(session_id), "SESSION"),
             UpdateExpression="SET revoked = :t, revoked_reason = :r, revoked_at = :now REMOVE step_up_until",
             ConditionExpression=cond, ExpressionAttributeValues=db.values(**vals),
         )
@@ -213,7 +210,7 @@ def revoke_session(session_id: str, reason: str, now: int, user_id: Optional[str
 
 def grant_step_up(session_id: str, until: int) -> None:
     db.ddb().update_item(
-        TableName=db.table_name(), Key=_k(session_pk(session_id), "SESSION"),
+        TableName=db.table_name(), Key=db.item_key(session_pk(session_id), "SESSION"),
         UpdateExpression="SET step_up_until = :u", ConditionExpression="revoked = :f",
         ExpressionAttributeValues=db.values(u=until, f=False),
     )
@@ -221,7 +218,7 @@ def grant_step_up(session_id: str, until: int) -> None:
 
 def grant_step_up_op(session_id: str, until: int) -> dict[str, Any]:
     return {"Update": {
-        "TableName": db.table_name(), "Key": _k(session_pk(session_id), "SESSION"),
+        "TableName": db.table_name(), "Key": db.item_key(session_pk(session_id), "SESSION"),
         "UpdateExpression": "SET step_up_until = :u", "ConditionExpression": "revoked = :f",
         "ExpressionAttributeValues": db.values(u=until, f=False),
     }}
@@ -231,7 +228,7 @@ def consume_step_up(session_id: str, now: int) -> bool:
     """Use a fresh second factor once: true if one was granted and has not lapsed."""
     try:
         db.ddb().update_item(
-            TableName=db.table_name(), Key=_k(session_pk(session_id), "SESSION"),
+            TableName=db.table_name(), Key=db.item_key(session_pk(session_id), "SESSION"),
             UpdateExpression="REMOVE step_up_until",
             ConditionExpression="revoked = :f AND step_up_until > :now",
             ExpressionAttributeValues=db.values(f=False, now=now),
@@ -245,7 +242,7 @@ def consume_step_up(session_id: str, now: int) -> bool:
 
 def set_session_factor(session_id: str, factor: str) -> None:
     db.ddb().update_item(
-        TableName=db.table_name(), Key=_k(session_pk(session_id), "SESSION"),
+        TableName=db.table_name(), Key=db.item_key(session_pk(session_id), "SESSION"),
         UpdateExpression="SET second_factor = :f", ConditionExpression="revoked = :no",
         ExpressionAttributeValues=db.values(f=factor, no=False),
     )
@@ -256,7 +253,7 @@ def set_user_sessions_role(user_id: str, role: str) -> None:
     for s in user_sessions(user_id):
         if not s["revoked"]:
             db.ddb().update_item(
-                TableName=db.table_name(), Key=_k(session_pk(s["session_id"]), "SESSION"),
+                TableName=db.table_name(), Key=db.item_key(session_pk(s["session_id"]), "SESSION"),
                 UpdateExpression="SET #r = :r", ExpressionAttributeNames={"#r": "role"},
                 ExpressionAttributeValues=db.values(r=role),
             )
