@@ -414,6 +414,9 @@ class ClinicBackendStack(Stack):
             "STAGE": self.stage.name,
             "TABLE_NAME": self.table.table_name,
             "SMS_GATEWAY": "sns",
+            "EMAIL_GATEWAY": "ses",
+            "EMAIL_SENDER": f"no-reply@{self.stage.email_domain}",
+            "VIDEO_GATEWAY": "chime",
             "DOCUMENTS_BUCKET": self.documents_bucket.bucket_name,
             "LOG_LEVEL": self.stage.log_level,
             "POWERTOOLS_SERVICE_NAME": APP_NAME,
@@ -527,6 +530,17 @@ class ClinicBackendStack(Stack):
                 resources=[f"arn:{self.partition}:sns:*:*:*"],
             ),
             iam.PolicyStatement(
+                sid="InvitationEmail",
+                actions=["ses:SendEmail"],
+                resources=[f"arn:{self.partition}:ses:{self.region}:{self.account}:identity/{self.stage.email_domain}"],
+                conditions={"StringEquals": {"ses:FromAddress": f"no-reply@{self.stage.email_domain}"}},
+            ),
+            iam.PolicyStatement(
+                sid="VideoVisits",
+                actions=["chime:CreateMeeting", "chime:CreateAttendee"],
+                resources=[f"arn:{self.partition}:chime:{self.region}:{self.account}:meeting/*"],
+            ),
+            iam.PolicyStatement(
                 sid="OwnLogs",
                 actions=["logs:CreateLogStream", "logs:PutLogEvents"],
                 resources=[lg.log_group_arn for lg in self.lambda_log_groups],
@@ -539,6 +553,9 @@ class ClinicBackendStack(Stack):
         ack(policy, "AwsSolutions-IAM5[Resource::*]",
             "sns:Publish to a phone number (SMS one-time codes) has no resource ARN, so AWS requires Resource '*'; "
             "a Deny on every topic ARN in the same policy limits it to direct SMS.")
+        ack(policy, f"AwsSolutions-IAM5[Resource::arn:<AWS::Partition>:chime:{self.region}:{self.account}:meeting/*]",
+            "Chime SDK meeting ids are created at run time, one per video visit; the grant is limited to "
+            "creating meetings and attendees in this account and region.")
         ack(policy, f"AwsSolutions-IAM5[Resource::<{self.get_logical_id(self.documents_bucket.node.default_child)}.Arn>/*]",
             "Document object keys are generated at run time (ULIDs); the grant is limited to objects of this "
             "one bucket and to get/put/delete.")

@@ -29,6 +29,8 @@ class StageConfig:
     log_level: str
     lambda_memory_mb: int
     lambda_timeout_s: int
+    # Verified SES identity (domain) the app sends invitations from; see docs/deploy.md.
+    email_domain: str = "clinic.example"
 
 
 STAGES: dict[str, StageConfig] = {

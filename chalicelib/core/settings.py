@@ -89,6 +89,8 @@ class Settings(BaseSettings):
     def validate_for_stage(self) -> None:
         if self.stage in ("dev", "prod") and "console" in (self.sms_gateway, self.email_gateway):
             raise RuntimeError("console gateways are for local use only")
+        if self.stage == "prod" and self.video_gateway == "local":
+            raise RuntimeError("video visits in production go through Amazon Chime SDK meetings")
 
 
 @lru_cache(maxsize=1)
