@@ -1,7 +1,13 @@
 """End-to-end fixtures: Amazon's DynamoDB Local and the app served by ``chalice local``
 over real HTTP, with the SMS the console gateway prints read back from its stderr.
 
-Both processes are started here and stopped by their process id at teardown.
+Both processes are started here and stopped by their process id at teardown, with a local
+Stripe-compatible server for Connect (local.stripe_fake, a thread of this process).
+
+``clinic_world`` builds, over real HTTP against that server, what the fuzzer needs to reach the
+clinic services with valid requests: a clinic administrator, a doctor and a platform
+administrator, each enrolled in an authenticator app (so their sessions are TOTP-level), and an
+active clinic with a branch, a service, a room and the doctor's weekly hours.
 """
 from __future__ import annotations
 
@@ -83,12 +89,13 @@ class LiveServer:
             raw = exc.read()
             return exc.code, json.loads(raw) if raw else None
 
-    def sign_up(self, phone: str, password: str = "correct horse battery") -> dict[str, Any]:
-        """Sign a patient up over HTTP with the code from the console; returns the token pair."""
+    def sign_up(self, phone: str, password: str = "correct horse battery", role: str = "patient") -> dict[str, Any]:
+        """Sign someone up over HTTP with the code from the console; returns the token pair."""
         already = len(self.sms())
         status, challenge = self.request("POST", "/auth/signup", {
-            "phone": phone, "password": password, "first_name": "Fuzz", "last_name": "Patient",
+            "phone": phone, "password": password, "first_name": "Fuzz", "last_name": role.replace("_", " ").title(),
             "birth_date": "1990-04-12", "consent": {"version": "2026-11", "accepted": True}, "language": "en",
+            "role": role,
         })
         assert status == 202, challenge
         code = self.wait_for_code(phone, already)
@@ -96,6 +103,32 @@ class LiveServer:
                                       {"challenge_id": challenge["challenge_id"], "code": code})
         assert status == 201, tokens
         return tokens
+
+    def ok(self, method: str, path: str, body: Any = None, token: Optional[str] = None, status: int = 200) -> Any:
+        got, answer = self.request(method, path, body, token)
+        assert got == status, (method, path, got, answer)
+        return answer
+
+    def staff(self, phone: str, role: str) -> dict[str, Any]:
+        """A staff account whose session is TOTP-level: signed up, stepped up with the next SMS
+        code, authenticator enrolled and confirmed (which upgrades the session in place)."""
+        import pyotp
+
+        token = self.sign_up(phone, role=role)["access_token"]
+        user_id = self.ok("GET", "/me", token=token)["user_id"]
+        already = len(self.sms())
+        challenge = self.ok("POST", "/me/step-up", {}, token, 202)
+        code = self.wait_for_code(phone, already)
+        self.ok("POST", "/me/step-up/verify", {"challenge_id": challenge["challenge_id"], "code": code}, token)
+        secret = self.ok("POST", "/me/totp", {}, token, 201)["secret"]
+        self.ok("POST", "/me/totp/confirm", {"code": pyotp.TOTP(secret).now()}, token)
+        return {"token": token, "user_id": user_id, "phone": phone, "totp": secret}
+
+    def set_role(self, phone: str, role: str) -> None:
+        """The operator command (no HTTP route makes platform administrators), on the server's table."""
+        done = subprocess.run([sys.executable, "-m", "local.admin", "set-role", phone, role], cwd=ROOT, env=self.env,
+                              capture_output=True, text=True, timeout=60)
+        assert done.returncode == 0, done.stdout + done.stderr
 
     def stop(self) -> None:
         if self.process.poll() is None:
@@ -148,6 +181,10 @@ def live_server(dynamodb_local_server, tmp_path_factory) -> Iterator[LiveServer]
 
     state = tmp_path_factory.mktemp("local-state")
     port = dynamodb_local.free_port()
+    from local.stripe_fake import FakeStripe
+
+    stripe = FakeStripe(webhook_url=f"http://127.0.0.1:{port}/webhooks/stripe", webhook_secret="whsec_fuzz")
+    stripe_url = stripe.start()
     env = {
         **{k: v for k, v in os.environ.items() if not k.startswith("AWS_")},
         "STAGE": "local",
@@ -161,6 +198,19 @@ def live_server(dynamodb_local_server, tmp_path_factory) -> Iterator[LiveServer]
         "AWS_DEFAULT_REGION": REGION,
         "LOCAL_STATE_DIR": str(state),
         "PYTHONUNBUFFERED": "1",
+        "EMAIL_GATEWAY": "console",
+        "STRIPE_API_BASE": stripe_url,
+        "STRIPE_SECRET_KEY": "sk_test_fuzz",
+        "STRIPE_WEBHOOK_SECRET": "whsec_fuzz",
+        # The fixtures send several SMS to one phone within seconds (sign-up, then step-up before
+        # enrolling the authenticator app), and the fuzzer sends hundreds of SMS-sending requests
+        # from one client. With the production limits (60 s between SMS to a phone, 5 per phone
+        # and 20 per client an hour) the fixtures would wait out the cooldown and the fuzzer would
+        # soon meet only 429. The limits themselves are tested in tests/unit and
+        # tests/integration; here they are relaxed so the operations behind them get exercised.
+        "SMS_RESEND_COOLDOWN_S": "0",
+        "SMS_PER_PHONE_PER_HOUR": "1000",
+        "SMS_PER_CLIENT_PER_HOUR": "10000",
     }
     chalice = str(Path(sys.executable).with_name("chalice"))
     log_path = Path(tempfile.mkstemp(prefix="chalice-local-", suffix=".log")[1])
@@ -178,3 +228,53 @@ def live_server(dynamodb_local_server, tmp_path_factory) -> Iterator[LiveServer]
     finally:
         server.stop()
         reader.join(timeout=5)
+        stripe.stop()
+
+
+CLINIC = {
+    "legal_name": "ООО «Клиника Фазз»", "display_name": {"ru": "Фазз", "en": "Fuzz"}, "tax_id": "3906123456",
+    "country": "RU", "currency": "RUB",
+    "contacts": {"phone": "+74012123456", "email": "info@fuzz.example", "public": ["phone", "email"]},
+}
+BRANCH = {"name": {"ru": "Центр", "en": "Centre"}, "address": "ул. Ленина, 1", "city": "Калининград",
+          "time_zone": "Europe/Kaliningrad", "opening_hours": {"mon": [{"start": "08:00", "end": "20:00"}]}}
+SERVICE = {"name": {"ru": "Консультация кардиолога", "en": "Cardiologist visit"}, "duration_minutes": 30,
+           "price": {"amount": 250000, "currency": "RUB"}, "modality": "in_person", "specialty": "cardiologist"}
+DOCTOR_PROFILE = {"specialties": ["cardiologist"], "category": "highest", "years_of_experience": 12,
+                  "languages": ["ru", "en"], "bio": {"ru": "Кардиолог.", "en": "Cardiologist."}, "takes_duty": True}
+
+
+@pytest.fixture(scope="session")
+def clinic_world(live_server: LiveServer) -> dict[str, Any]:
+    """An active clinic with a branch, service, room and a doctor with weekly hours; its
+    administrator, the doctor and a platform administrator, all TOTP-level sessions."""
+    s = live_server
+    admin = s.staff("+79160000011", "clinic_admin")
+    doctor = s.staff("+79160000012", "doctor")
+    platform = s.staff("+79160000013", "clinic_admin")
+    s.set_role(platform["phone"], "platform_admin")
+    assert s.ok("GET", "/me", token=platform["token"])["role"] == "platform_admin"
+
+    clinic = s.ok("POST", "/clinics", CLINIC, admin["token"], 201)
+    cid = clinic["clinic_id"]
+    branch = s.ok("POST", f"/clinics/{cid}/branches", BRANCH, admin["token"], 201)
+    already = len(s.sms())
+    invitation = s.ok("POST", f"/clinics/{cid}/invitations", {"role": "doctor", "phone": doctor["phone"]},
+                      admin["token"], 201)
+    code = s.wait_for_code(doctor["phone"], already)
+    s.ok("POST", "/invitations/accept", {"invitation_id": invitation["invitation_id"], "code": code}, doctor["token"])
+    s.ok("PUT", "/me/doctor-profile", DOCTOR_PROFILE, doctor["token"])
+    service = s.ok("POST", f"/clinics/{cid}/services", SERVICE, admin["token"], 201)
+    s.ok("POST", f"/clinics/{cid}/branches/{branch['branch_id']}/resources",
+         {"kind": "ecg", "name": "ECG room", "capacity": 1}, admin["token"], 201)
+    s.ok("POST", f"/clinics/{cid}/doctors/{doctor['user_id']}/templates",
+         {"branch_id": branch["branch_id"], "modality": "in_person", "weekday": "mon", "start": "09:00",
+          "end": "13:00"}, admin["token"], 201)
+    s.ok("POST", f"/clinics/{cid}/submit", None, admin["token"])
+    s.ok("POST", f"/clinics/{cid}/verify", None, platform["token"])
+    s.ok("POST", f"/clinics/{cid}/activate", None, admin["token"])
+    assert s.ok("GET", f"/catalog/clinics/{cid}")["status"] == "active"
+    listed = s.ok("GET", "/catalog/doctors?specialty=cardiologist")["items"]
+    assert [d["doctor_id"] for d in listed] == [doctor["user_id"]], listed
+    return {"admin": admin, "doctor": doctor, "platform": platform, "clinic_id": cid,
+            "branch_id": branch["branch_id"], "service_id": service["service_id"]}

@@ -11,6 +11,14 @@ patient: once the fuzzer has ended a session, every protected operation can only
 and in the main pass that would leave them untested. Revoking a session runs with listing
 them, so the stateful phase follows the `RevokeSession` link to a real session id; logging out
 runs alone (its first example ends the session, the rest must then be a documented 401).
+
+The clinic operations run as the staff role each is for, so valid requests reach the service
+rather than stopping at 403: the clinic administrator (TOTP-level session) for the clinic's own
+operations and the public catalogue, the platform administrator for review, the doctor for the
+doctor's own profile and schedule. `clinic_id`, `branch_id`, `service_id` and `doctor_id` path
+parameters are the real ids of the active clinic built by the `clinic_world` fixture (passed in
+FUZZ_* variables to the `[parameters]` of schemathesis.toml). Removing the doctor runs last, alone,
+since its first example removes the doctor and every schedule operation after it would be 404.
 """
 from __future__ import annotations
 
@@ -27,10 +35,18 @@ CONFIG = ROOT / "schemathesis.toml"
 SESSION_ENDING = ["logOut", "revokeSession"]
 
 
-def run_schemathesis(base_url: str, token: str, *selection: str) -> tuple[int, str, float]:
+IDENTITY_TAGS = ["auth", "me", "meta"]
+CLINIC_TAGS = ["Clinics", "Staff", "Schedules", "Payouts", "Catalogue", "Webhooks"]
+PLATFORM_ONLY = ["verifyClinic", "rejectClinic", "reviewQueue"]
+DOCTOR_ONLY = ["getDoctorProfile", "putDoctorProfile", "mySchedule"]
+LAST = ["removeDoctor"]
+TOOL_CRASH = "AST constructor recursion depth mismatch"
+
+
+def run_schemathesis(base_url: str, token: str, ids: dict[str, str], *selection: str) -> tuple[int, str, float]:
     st = str(Path(sys.executable).with_name("st"))
     cmd = [st, "--no-color", "--config-file", str(CONFIG), "run", str(SPEC), "--url", base_url, *selection]
-    env = {**os.environ, "CLINIC_FUZZ_TOKEN": token, "PYTHONUNBUFFERED": "1"}
+    env = {**os.environ, "CLINIC_FUZZ_TOKEN": token, "PYTHONUNBUFFERED": "1", **ids}
     started = time.monotonic()
     done = subprocess.run(cmd, cwd=ROOT, env=env, capture_output=True, text=True, timeout=420)
     return done.returncode, done.stdout + done.stderr, time.monotonic() - started
@@ -42,7 +58,11 @@ def summary(output: str) -> str:
     return found.group(1).strip() if found else "(no summary)"
 
 
-def test_every_operation_keeps_its_contract_under_fuzzing(live_server):
+def flags(name: str, values: list[str]) -> list[str]:
+    return [arg for value in values for arg in (name, value)]
+
+
+def test_every_operation_keeps_its_contract_under_fuzzing(live_server, clinic_world):
     # Sign everyone up first: the fuzzer soon spends the per-client SMS allowance (20 an hour).
     main_user = live_server.sign_up("+79160000001")
     sessions_user = live_server.sign_up("+79160000002")
@@ -50,18 +70,38 @@ def test_every_operation_keeps_its_contract_under_fuzzing(live_server):
     status, me = live_server.request("GET", "/me", token=main_user["access_token"])
     assert status == 200 and me["phone"] == "+79160000001", me
 
+    world = clinic_world
+    ids = {"FUZZ_CLINIC_ID": world["clinic_id"], "FUZZ_BRANCH_ID": world["branch_id"],
+           "FUZZ_SERVICE_ID": world["service_id"], "FUZZ_DOCTOR_ID": world["doctor"]["user_id"]}
+
     passes = [
         ("account", main_user["access_token"],
-         [arg for op in SESSION_ENDING for arg in ("--exclude-operation-id", op)]),
+         flags("--include-tag", IDENTITY_TAGS) + flags("--exclude-operation-id", SESSION_ENDING)),
         ("sessions", sessions_user["access_token"],
          ["--include-operation-id", "listSessions", "--include-operation-id", "revokeSession"]),
         # One operation and no links: the stateful phase has nothing to chain.
         ("logout", logout_user["access_token"],
          ["--include-operation-id", "logOut", "--phases", "examples,coverage,fuzzing"]),
+        # The clinic's own operations, the public catalogue and the webhook, as its administrator.
+        ("clinic admin", world["admin"]["token"],
+         flags("--include-tag", CLINIC_TAGS) + flags("--exclude-operation-id", PLATFORM_ONLY + DOCTOR_ONLY + LAST)),
+        # These two selections have no links between their operations: no stateful phase.
+        ("platform admin", world["platform"]["token"],
+         flags("--include-operation-id", PLATFORM_ONLY) + ["--phases", "examples,coverage,fuzzing"]),
+        ("doctor", world["doctor"]["token"],
+         flags("--include-operation-id", DOCTOR_ONLY) + ["--phases", "examples,coverage,fuzzing"]),
+        ("remove doctor", world["admin"]["token"],
+         flags("--include-operation-id", LAST) + ["--phases", "examples,coverage,fuzzing"]),
     ]
     report = []
     for name, token, selection in passes:
-        code, output, seconds = run_schemathesis(live_server.base_url, token, *selection)
+        code, output, seconds = run_schemathesis(live_server.base_url, token, ids, *selection)
+        if code != 0 and TOOL_CRASH in output and not re.search(r"[1-9]\d* unique failures?", output):
+            # Not a finding about the API: CPython 3.11 before 3.11.8 can raise this SystemError
+            # when two threads (schemathesis workers) build an AST at once (python/cpython#106905),
+            # here inside Hypothesis while it describes a filter. Run the pass once more.
+            print(f"\n---- pass '{name}' crashed in the tool ({TOOL_CRASH}); running it again ----")
+            code, output, seconds = run_schemathesis(live_server.base_url, token, ids, *selection)
         report.append(f"{name}: {summary(output)} in {seconds:.0f} s")
         print(f"\n---- schemathesis pass '{name}' ({seconds:.0f} s) ----\n{output[-4000:]}")
         assert code == 0, f"schemathesis found contract failures in pass '{name}':\n{output[-20000:]}"
@@ -73,4 +113,8 @@ def test_every_operation_keeps_its_contract_under_fuzzing(live_server):
     # exercised as a signed-in patient and not only answered 401.
     status, _ = live_server.request("GET", "/me", token=main_user["access_token"])
     assert status == 200
+    # The clinic passes ran as TOTP-level staff: the administrator's session still works, and the
+    # last pass really removed the doctor (a 204 reached the service, not only 403s and 404s).
+    status, doctors = live_server.request("GET", f"/clinics/{world['clinic_id']}/doctors", token=world["admin"]["token"])
+    assert status == 200 and doctors["items"] == [], doctors
     print("\n" + "\n".join(report))
