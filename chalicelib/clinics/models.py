@@ -5,7 +5,9 @@ import re
 from datetime import date, time
 from typing import Literal, Optional
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from typing import Annotated
+
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from chalicelib.core.money import MINOR_UNITS
 from chalicelib.identity.models import Strict, normalize_phone
@@ -15,6 +17,17 @@ Modality = Literal["in_person", "video", "chat"]
 WEEKDAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
 _ID = r"^[0-9A-HJKMNP-TV-Z]{26}$"
 _KIND = r"^[a-z][a-z0-9_]{1,39}$"
+
+
+def _wall_time(v: time) -> time:
+    if v.tzinfo is not None:
+        raise ValueError("a local wall time like 09:00, without an offset (the branch's zone applies)")
+    if v.second or v.microsecond:
+        raise ValueError("hours and minutes only, like 09:00")
+    return v
+
+
+WallTime = Annotated[time, AfterValidator(_wall_time)]
 
 
 def Id():  # noqa: N802
@@ -113,8 +126,8 @@ class Policies(Strict):
 
 
 class Interval(Strict):
-    start: time
-    end: time
+    start: WallTime
+    end: WallTime
 
     @model_validator(mode="after")
     def _order(self):
@@ -270,8 +283,8 @@ class TemplateIn(Strict):
     branch_id: str = Id()
     modality: Modality
     weekday: Literal["mon", "tue", "wed", "thu", "fri", "sat", "sun"]
-    start: time
-    end: time
+    start: WallTime
+    end: WallTime
     valid_from: Optional[date] = None
     valid_until: Optional[date] = None
 
@@ -289,8 +302,8 @@ class ExceptionIn(Strict):
     kind: Literal["leave", "extra"]
     date_from: date
     date_until: date
-    start: Optional[time] = None
-    end: Optional[time] = None
+    start: Optional[WallTime] = None
+    end: Optional[WallTime] = None
     branch_id: Optional[str] = Field(default=None, pattern=_ID)
     modality: Optional[Modality] = None
     note: Optional[str] = Field(default=None, max_length=300)
@@ -324,8 +337,10 @@ class DutyShiftIn(Strict):
         from datetime import datetime
 
         try:
-            parsed = datetime.fromisoformat(v)
+            parsed = datetime.fromisoformat(v) if "T" in v else None
         except ValueError:
+            parsed = None
+        if parsed is None:
             raise ValueError("a local date-time like 2026-12-01T20:00")
         if parsed.tzinfo is not None:
             raise ValueError("give the branch's local time without an offset")

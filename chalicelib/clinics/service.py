@@ -39,9 +39,17 @@ def _hours(dumped: dict[str, Any]) -> dict[str, Any]:
     return dumped
 
 
+_INDEX_KEYS = frozenset({"PK", "SK", "type"} | {f"GSI{i}{part}" for i in range(1, 5) for part in ("PK", "SK")})
+
+
 def _strip(item: dict[str, Any], *drop: str) -> dict[str, Any]:
-    hidden = {"PK", "SK", "GSI1PK", "GSI1SK", "GSI2PK", "GSI2SK", "type", *drop}
-    return {k: v for k, v in item.items() if k not in hidden}
+    """What a client sees of an item: no keys or index attributes, times as UTC strings."""
+    hidden = _INDEX_KEYS | set(drop)
+    out = {k: v for k, v in item.items() if k not in hidden}
+    for k in ("created_at", "updated_at"):
+        if isinstance(out.get(k), int):
+            out[k] = _iso(out[k])
+    return out
 
 
 class ClinicService:

@@ -18,17 +18,22 @@ class SmsGateway(Protocol):
 
 class SnsSmsGateway:
     def send(self, phone: str, text: str) -> None:
-        from chalicelib.core import aws
+        from chalicelib.core import aws, log
+        from chalicelib.core.errors import AppError
 
         s = get_settings()
-        aws.client("sns").publish(
-            PhoneNumber=phone,
-            Message=text,
-            MessageAttributes={
-                "AWS.SNS.SMS.SMSType": {"DataType": "String", "StringValue": "Transactional"},
-                "AWS.SNS.SMS.SenderID": {"DataType": "String", "StringValue": s.sms_sender_id},
-            },
-        )
+        try:
+            aws.client("sns").publish(
+                PhoneNumber=phone,
+                Message=text,
+                MessageAttributes={
+                    "AWS.SNS.SMS.SMSType": {"DataType": "String", "StringValue": "Transactional"},
+                    "AWS.SNS.SMS.SenderID": {"DataType": "String", "StringValue": s.sms_sender_id},
+                },
+            )
+        except Exception as exc:
+            log.error("sms.failed", error=type(exc).__name__)
+            raise AppError(code="sms_unavailable", status=503, headers={"Retry-After": "30"})
 
 
 class ConsoleSmsGateway:

@@ -284,3 +284,51 @@ def test_payout_onboarding_with_connect_and_the_signed_webhook(client, outbox, f
     assert body(replay) == {"handled": False}
     ok(jpost(client, f"/clinics/{cid}/services", {**SERVICE, "prepayment": {"kind": "percent", "percent": 30}},
              token=admin["token"]), 201)
+
+
+def test_wall_times_have_no_offset_and_shifts_need_a_time(client, outbox, fixed_clock):
+    w = world(client, outbox, fixed_clock)
+    cid, did, bid, tok = w["a"]["clinic_id"], w["doctor"]["user_id"], w["a"]["branch_id"], w["admin_a"]["token"]
+    cases = [
+        (f"/clinics/{cid}/branches", {**branch(), "opening_hours": {"tue": [{"start": "08:00+03:00", "end": "20:00"}]}}),
+        (f"/clinics/{cid}/doctors/{did}/templates",
+         {"branch_id": bid, "modality": "video", "weekday": "tue", "start": "09:00Z", "end": "13:00"}),
+        (f"/clinics/{cid}/doctors/{did}/templates",
+         {"branch_id": bid, "modality": "video", "weekday": "tue", "start": "09:00:30", "end": "13:00"}),
+        (f"/clinics/{cid}/doctors/{did}/exceptions",
+         {"kind": "leave", "date_from": "2027-01-01", "date_until": "2027-01-02", "start": "09:00Z", "end": "13:00"}),
+        (f"/clinics/{cid}/doctors/{did}/duty-shifts",
+         {"branch_id": bid, "specialty": "cardiologist", "starts_at": "2027-03-28", "ends_at": "2027-03-28T08:00"}),
+    ]
+    for path, payload in cases:
+        r = jpost(client, path, payload, token=tok)
+        assert r.status_code == 422, (path, r.body)
+
+
+def test_staff_views_show_no_index_keys_and_times_as_utc_strings(client, outbox, fixed_clock):
+    w = world(client, outbox, fixed_clock)
+    cid, did, tok = w["a"]["clinic_id"], w["doctor"]["user_id"], w["admin_a"]["token"]
+    ok(jpost(client, f"/clinics/{cid}/doctors/{did}/duty-shifts",
+             {"branch_id": w["a"]["branch_id"], "specialty": "cardiologist", "starts_at": "2026-12-01T20:00",
+              "ends_at": "2026-12-02T06:00"}, token=tok), 201)
+    text = json.dumps([ok(jpost(client, f"/clinics/{cid}/doctors/{did}/schedule", token=tok, method="get")),
+                       ok(jpost(client, f"/clinics/{cid}", token=tok, method="get"))])
+    assert "GSI" not in text and '"PK"' not in text
+    assert ok(jpost(client, f"/clinics/{cid}", token=tok, method="get"))["created_at"].endswith("Z")
+
+
+def test_sms_provider_failure_is_a_503_and_nothing_half_written(client, outbox, fixed_clock, monkeypatch):
+    from chalicelib.core import aws
+
+    admin = make_staff(client, outbox, fixed_clock, "+79110000091", "clinic_admin")
+    cid = new_clinic(client, admin)["clinic_id"]
+    real = aws.client("sns")
+
+    class Down:
+        def publish(self, **_):
+            raise RuntimeError("provider down")
+
+    monkeypatch.setitem(aws._clients, "sns", Down())
+    r = jpost(client, f"/clinics/{cid}/invitations", {"role": "doctor", "phone": "+79110000092"}, token=admin["token"])
+    assert r.status_code == 503 and body(r)["code"] == "sms_unavailable" and r.headers["Retry-After"]
+    monkeypatch.setitem(aws._clients, "sns", real)
