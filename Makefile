@@ -41,7 +41,7 @@ $(DDB_LOCAL):
 
 tools: java chromium $(DDB_LOCAL)
 
-run: venv tools
+run: venv java $(DDB_LOCAL)
 	$(PY) -m local.run
 
 test-unit: venv
@@ -56,10 +56,18 @@ test-e2e: venv tools
 test-infra:
 	bash infra/check.sh
 
+# Unit and integration tests on both cores; then the browser and fuzz tests, with the offline
+# infrastructure checks (cdk synth, cfn-lint, cdk-nag) running beside them and awaited.
 test: venv tools
 	$(PY) -m pytest -q -p no:cacheprovider -n 2 tests/unit tests/integration
-	$(PY) -m pytest -q -p no:cacheprovider tests/e2e
-	@if [ -f infra/check.sh ]; then bash infra/check.sh; fi
+	@mkdir -p .tools; rm -f .tools/infra-check.rc; \
+	if [ -f infra/check.sh ]; then \
+	  ( bash infra/check.sh > .tools/infra-check.log 2>&1; echo $$? > .tools/infra-check.rc ) & infra_pid=$$!; \
+	else echo 0 > .tools/infra-check.rc; infra_pid=; fi; \
+	$(PY) -m pytest -q -p no:cacheprovider tests/e2e; e2e=$$?; \
+	if [ -n "$$infra_pid" ]; then wait $$infra_pid; echo "---- infra/check.sh"; cat .tools/infra-check.log; fi; \
+	infra=$$(cat .tools/infra-check.rc); \
+	echo "e2e exit $$e2e, infra exit $$infra"; test $$e2e -eq 0 -a $$infra -eq 0
 
 bench: venv tools
 	$(PY) -m bench.run
