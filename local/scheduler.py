@@ -22,7 +22,19 @@ def _expr(expression: Any) -> str:
     return expression if isinstance(expression, str) else expression.to_string()
 
 
+_NAMES = {name: i + 1 for i, name in enumerate(("SUN", "MON", "TUE", "WED", "THU", "FRI", "SAT"))}
+_NAMES.update({name: i + 1 for i, name in enumerate(("JAN", "FEB", "MAR", "APR", "MAY", "JUN", "JUL", "AUG", "SEP",
+                                                      "OCT", "NOV", "DEC"))})
+
+
+def _numbers(spec: str) -> str:
+    for name, number in _NAMES.items():
+        spec = spec.upper().replace(name, str(number))
+    return spec
+
+
 def _field_matches(spec: str, value: int, low: int) -> bool:
+    spec = _numbers(spec)
     if spec in ("*", "?"):
         return True
     for part in spec.split(","):

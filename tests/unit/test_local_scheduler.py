@@ -15,7 +15,8 @@ T0 = datetime(2026, 11, 24, 6, 0, 30, tzinfo=timezone.utc)  # a Tuesday
     ("rate(1 minute)", datetime(2026, 11, 24, 6, 1, 30, tzinfo=timezone.utc)),
     (Rate(2, unit=Rate.HOURS), datetime(2026, 11, 24, 8, 0, 30, tzinfo=timezone.utc)),
     ("cron(0/15 * * * ? *)", datetime(2026, 11, 24, 6, 15, tzinfo=timezone.utc)),
-    ("cron(0 9 ? * MON-FRI *)".replace("MON-FRI", "2-6"), datetime(2026, 11, 24, 9, 0, tzinfo=timezone.utc)),
+    ("cron(0 9 ? * MON-FRI *)", datetime(2026, 11, 24, 9, 0, tzinfo=timezone.utc)),
+    ("cron(0 9 ? * SAT *)", datetime(2026, 11, 28, 9, 0, tzinfo=timezone.utc)),
     (Cron(30, 7, "*", "*", "?", "*"), datetime(2026, 11, 24, 7, 30, tzinfo=timezone.utc)),
     ("cron(0 10 ? * 1 *)", datetime(2026, 11, 29, 10, 0, tzinfo=timezone.utc)),  # Sunday in EventBridge terms
 ])
