@@ -29,6 +29,8 @@ def parse_instant(value: str) -> datetime:
         raise ValueError("an ISO 8601 instant such as 2026-12-01T06:00:00Z")
     if parsed.tzinfo is None:
         raise ValueError("give the offset or Z, e.g. 2026-12-01T09:00:00+03:00")
+    if not 2000 <= parsed.year <= 2100:
+        raise ValueError("a date between the years 2000 and 2100")
     return parsed.astimezone(timezone.utc)
 
 

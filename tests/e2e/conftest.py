@@ -6,8 +6,9 @@ Stripe-compatible server for Connect (local.stripe_fake, a thread of this proces
 
 ``clinic_world`` builds, over real HTTP against that server, what the fuzzer needs to reach the
 clinic services with valid requests: a clinic administrator, a doctor and a platform
-administrator, each enrolled in an authenticator app (so their sessions are TOTP-level), and an
-active clinic with a branch, a service, a room and the doctor's weekly hours.
+administrator, each enrolled in an authenticator app (so their sessions are TOTP-level), an
+active clinic with a branch, a service, a room and the doctor's weekly hours, and a patient with
+two bookings of real free slots (booked over HTTP like the app does) plus three more free slots.
 """
 from __future__ import annotations
 
@@ -21,8 +22,10 @@ import tempfile
 import threading
 import time
 import urllib.error
+import urllib.parse
 import urllib.request
 from dataclasses import dataclass, field
+from datetime import date, timedelta
 from pathlib import Path
 from typing import Any, Iterator, Optional
 
@@ -74,9 +77,10 @@ class LiveServer:
         raise AssertionError(f"no SMS code for {mask(phone)} within {timeout} s; stderr tail:\n"
                              + "\n".join(self.stderr_lines[-20:]))
 
-    def request(self, method: str, path: str, body: Any = None, token: Optional[str] = None) -> tuple[int, Any]:
+    def request(self, method: str, path: str, body: Any = None, token: Optional[str] = None,
+                headers: Optional[dict[str, str]] = None) -> tuple[int, Any]:
         data = None if body is None else json.dumps(body).encode()
-        req = urllib.request.Request(self.base_url + path, data=data, method=method)
+        req = urllib.request.Request(self.base_url + path, data=data, method=method, headers=headers or {})
         if data is not None:
             req.add_header("Content-Type", "application/json")
         if token:
@@ -104,8 +108,9 @@ class LiveServer:
         assert status == 201, tokens
         return tokens
 
-    def ok(self, method: str, path: str, body: Any = None, token: Optional[str] = None, status: int = 200) -> Any:
-        got, answer = self.request(method, path, body, token)
+    def ok(self, method: str, path: str, body: Any = None, token: Optional[str] = None, status: int = 200,
+           headers: Optional[dict[str, str]] = None) -> Any:
+        got, answer = self.request(method, path, body, token, headers)
         assert got == status, (method, path, got, answer)
         return answer
 
@@ -276,5 +281,28 @@ def clinic_world(live_server: LiveServer) -> dict[str, Any]:
     assert s.ok("GET", f"/catalog/clinics/{cid}")["status"] == "active"
     listed = s.ok("GET", "/catalog/doctors?specialty=cardiologist")["items"]
     assert [d["doctor_id"] for d in listed] == [doctor["user_id"]], listed
+
+    # A patient books two real slots over HTTP, the way the app does: free slots first, then
+    # POST /bookings with an Idempotency-Key. The fuzzer gets the ids (one booking to read, move
+    # and mark, one to cancel) and further free slots to book, move to and invite to.
+    patient = s.sign_up("+79160000021")["access_token"]
+    patient_id = s.ok("GET", "/me", token=patient)["user_id"]
+    today = date.today()
+    query = urllib.parse.urlencode({"clinic_id": cid, "service_id": service["service_id"],
+                                    "date_from": (today - timedelta(days=1)).isoformat(),
+                                    "date_to": (today + timedelta(days=22)).isoformat()})
+    slots = s.ok("GET", f"/catalog/doctors/{doctor['user_id']}/slots?{query}")["items"]
+    assert len(slots) >= 5, slots  # Monday mornings 09:00-13:00 in Kaliningrad, 30-minute visits
+    bookings = []
+    for i, slot in enumerate(slots[:2]):
+        req = {"clinic_id": cid, "service_id": service["service_id"], "doctor_id": doctor["user_id"],
+               "branch_id": slot["branch_id"], "start": slot["start"]}
+        booked = s.ok("POST", "/bookings", req, patient, 201, headers={"Idempotency-Key": f"fixture-booking-{i}"})
+        assert booked["status"] == "confirmed" and booked["start"]["utc"] == slot["start"], booked
+        bookings.append(booked["booking_id"])
+    feed = s.ok("GET", "/me/calendar-feed", token=doctor["token"])["url"]
     return {"admin": admin, "doctor": doctor, "platform": platform, "clinic_id": cid,
-            "branch_id": branch["branch_id"], "service_id": service["service_id"]}
+            "branch_id": branch["branch_id"], "service_id": service["service_id"],
+            "patient": {"token": patient, "user_id": patient_id}, "booking_id": bookings[0],
+            "cancel_booking_id": bookings[1], "free_slots": [slot["start"] for slot in slots[2:5]],
+            "specialty": DOCTOR_PROFILE["specialties"][0], "calendar_token": feed.rsplit("/", 1)[1]}

@@ -316,3 +316,16 @@ def test_booking_within_budget(client, w, ddb_calls):
     ddb_calls.reset()
     slots(client, w, day="2026-11-30", until="2026-12-13")
     assert [c for c in ddb_calls.calls if c == "Query"].__len__() <= 3 and "Scan" not in ddb_calls.calls
+
+
+@pytest.mark.parametrize("start", ["0001-01-01T00:00:00+01:00", "9999-12-31T23:59:00-01:00", "1999-12-31T10:00:00Z"])
+def test_instants_out_of_range_are_a_clear_422(client, w, start):
+    r = book(client, w, w["patient"]["token"], start)
+    assert r.status_code == 422 and body(r)["errors"][0]["field"] == "start"
+
+
+def test_clinic_calendar_filtered_by_doctor_with_no_visits(client, w):
+    ok(book(client, w, w["patient"]["token"], slots(client, w)[0]["start"]), 201)
+    cal = f"/clinics/{w['a']['clinic_id']}/calendar?date_from=2026-11-30&date_to=2026-12-06"
+    other = "01JD6Q3D4R5T6V7W8X9Y0Z1A2B"
+    assert ok(jpost(client, cal + f"&doctor_id={other}", token=w["admin_a"]["token"], method="get"))["items"] == []

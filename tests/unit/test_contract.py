@@ -179,6 +179,7 @@ def test_request_schemas_mirror_the_pydantic_models(spec):
     from annotated_types import MaxLen, MinLen
     from pydantic_core import PydanticUndefined
 
+    from chalicelib.booking import models as b
     from chalicelib.clinics import models as c
     from chalicelib.identity import models as m
 
@@ -204,6 +205,10 @@ def test_request_schemas_mirror_the_pydantic_models(spec):
         ("/clinics/{clinic_id}/doctors/{doctor_id}/templates", "POST"): c.TemplateIn,
         ("/clinics/{clinic_id}/doctors/{doctor_id}/exceptions", "POST"): c.ExceptionIn,
         ("/clinics/{clinic_id}/doctors/{doctor_id}/duty-shifts", "POST"): c.DutyShiftIn,
+        ("/bookings", "POST"): b.BookingIn, ("/bookings/{booking_id}/reschedule", "POST"): b.RescheduleIn,
+        ("/bookings/{booking_id}/cancel", "POST"): b.CancelIn, ("/bookings/{booking_id}/messages", "POST"): b.MessageIn,
+        ("/visit-invitations", "POST"): b.InviteIn, ("/waitlist", "POST"): b.WaitlistIn,
+        ("/urgent/{specialty}/queue", "POST"): b.UrgentJoin,
     }
     # The Stripe webhook's body is Stripe's event, not one of our models.
     ops = {k: v for k, v in operations(spec).items() if k != ("/webhooks/stripe", "POST")}
@@ -242,6 +247,41 @@ def test_request_schemas_mirror_the_pydantic_models(spec):
         check(model, ops[key]["requestBody"]["content"]["application/json"]["schema"], str(key))
 
 
+def test_query_parameters_mirror_the_pydantic_query_models(spec):
+    """Query parameters parsed into a model: the same names, the same required ones, and the
+    model's bounds, patterns and defaults (a query parameter the model does not know is 422)."""
+    from annotated_types import Ge, Le, MaxLen
+    from pydantic_core import PydanticUndefined
+
+    from chalicelib.booking import models as b
+
+    queries = {
+        ("/catalog/doctors/{doctor_id}/slots", "GET"): b.SlotsQuery, ("/me/bookings", "GET"): b.ListQuery,
+        ("/me/agenda", "GET"): b.RangeQuery, ("/clinics/{clinic_id}/calendar", "GET"): b.RangeQuery,
+        ("/bookings/{booking_id}/messages", "GET"): b.Page,
+    }
+    ops = operations(spec)
+    for key, model in queries.items():
+        params = {p["name"]: p for p in map(lambda p: resolve(spec, p), ops[key].get("parameters", []))
+                  if p["in"] == "query"}
+        assert set(params) == set(model.model_fields), key
+        for name, field in model.model_fields.items():
+            param, schema = params[name], flatten(spec, params[name]["schema"])
+            assert param.get("required", False) == field.is_required(), f"{key} {name} required"
+            for meta in field.metadata:
+                if isinstance(meta, Ge):
+                    assert schema.get("minimum") == meta.ge, f"{key} {name} minimum"
+                if isinstance(meta, Le):
+                    assert schema.get("maximum") == meta.le, f"{key} {name} maximum"
+                if isinstance(meta, MaxLen):
+                    assert schema.get("maxLength", 10**9) <= meta.max_length, f"{key} {name} maxLength"
+                pattern = getattr(meta, "pattern", None)
+                if pattern:
+                    assert schema.get("pattern") == pattern, f"{key} {name} pattern"
+            if field.default is not PydanticUndefined and field.default is not None:
+                assert schema.get("default") == field.default, f"{key} {name} default"
+
+
 # ------------------------------------------------------------------ examples
 
 def _validator(spec: dict[str, Any], ptr: str):
@@ -264,7 +304,7 @@ def media_examples(spec: dict[str, Any]) -> Iterator[tuple[str, str, Any]]:
         if "example" in media:
             yield "/".join(map(str, base)), pointer(*base, "schema"), media["example"]
         for name, ex in media.get("examples", {}).items():
-            yield "/".join(map(str, base)) + f" examples.{name}", pointer(*base, "schema"), ex["value"]
+            yield "/".join(map(str, base)) + f" examples.{name}", pointer(*base, "schema"), resolve(spec, ex)["value"]
 
     for path, item in spec["paths"].items():
         for method, op in item.items():
