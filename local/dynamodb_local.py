@@ -19,19 +19,24 @@ ROOT = Path(__file__).resolve().parent.parent
 EMULATOR = ROOT / ".tools" / "dynamodb-local" / "emulator"
 
 
+def stop_process(process: subprocess.Popen, grace_s: float = 10) -> None:
+    """Stop a child we started, by its process id: SIGTERM, then SIGKILL after a grace period."""
+    if process.poll() is None:
+        os.kill(process.pid, signal.SIGTERM)
+        try:
+            process.wait(timeout=grace_s)
+        except subprocess.TimeoutExpired:
+            os.kill(process.pid, signal.SIGKILL)
+            process.wait()
+
+
 @dataclass
 class DynamoDBLocal:
     process: subprocess.Popen
     endpoint: str
 
     def stop(self) -> None:
-        if self.process.poll() is None:
-            os.kill(self.process.pid, signal.SIGTERM)
-            try:
-                self.process.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                os.kill(self.process.pid, signal.SIGKILL)
-                self.process.wait()
+        stop_process(self.process)
 
 
 def available() -> Optional[str]:

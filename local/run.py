@@ -99,13 +99,7 @@ def main() -> int:
 
     def stop(*_: object) -> None:
         for child in children:
-            if child.poll() is None:
-                os.kill(child.pid, signal.SIGTERM)
-        for child in children:
-            try:
-                child.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                os.kill(child.pid, signal.SIGKILL)
+            dynamodb_local.stop_process(child)
         for s in reversed(stoppers):
             try:
                 s()

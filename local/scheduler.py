@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import importlib
 import threading
-import time
 import uuid
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone

@@ -62,6 +62,21 @@ def reset_process_state() -> None:
     stripe_gateway.reset_gateway()
 
 
+@pytest.fixture(scope="session")
+def dynamodb_local_server():
+    """Amazon's DynamoDB Local on a free 127.0.0.1 port, once per test process, stopped by pid."""
+    from local import dynamodb_local
+
+    why = dynamodb_local.available()
+    if why:
+        if os.environ.get("CI") == "true":
+            pytest.fail(f"DynamoDB Local is required in CI: {why}")
+        pytest.skip(f"DynamoDB Local unavailable outside CI: {why}")
+    server = dynamodb_local.start()
+    yield server
+    server.stop()
+
+
 @pytest.fixture
 def fixed_clock() -> Iterator[clock.FixedClock]:
     fc = clock.FixedClock(START)

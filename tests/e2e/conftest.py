@@ -15,7 +15,6 @@ from __future__ import annotations
 import json
 import os
 import re
-import signal
 import subprocess
 import sys
 import tempfile
@@ -136,25 +135,9 @@ class LiveServer:
         assert done.returncode == 0, done.stdout + done.stderr
 
     def stop(self) -> None:
-        if self.process.poll() is None:
-            os.kill(self.process.pid, signal.SIGTERM)
-            try:
-                self.process.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                os.kill(self.process.pid, signal.SIGKILL)
-                self.process.wait()
+        from local.dynamodb_local import stop_process
 
-
-@pytest.fixture(scope="session")
-def dynamodb_local_server() -> Iterator[dynamodb_local.DynamoDBLocal]:
-    why = dynamodb_local.available()
-    if why:
-        if os.environ.get("CI") == "true":
-            pytest.fail(f"DynamoDB Local is required in CI: {why}")
-        pytest.skip(f"DynamoDB Local unavailable outside CI: {why}")
-    server = dynamodb_local.start()
-    yield server
-    server.stop()
+        stop_process(self.process)
 
 
 def _wait_for_health(server: LiveServer, timeout: float = 60.0) -> None:

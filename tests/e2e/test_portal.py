@@ -19,7 +19,6 @@ import json
 import os
 import re
 import shutil
-import signal
 import subprocess
 import sys
 import time
@@ -108,13 +107,9 @@ class PortalServer:
         return resp.status_code, (resp.json() if resp.content else None)
 
     def stop(self) -> None:
-        if self.process.poll() is None:
-            os.kill(self.process.pid, signal.SIGTERM)
-            try:
-                self.process.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                os.kill(self.process.pid, signal.SIGKILL)
-                self.process.wait()
+        from local.dynamodb_local import stop_process
+
+        stop_process(self.process)
 
 
 def _wait_until_up(server: PortalServer, timeout: float = 60.0) -> None:
