@@ -132,7 +132,7 @@ def my_bookings(request, caller):
 
 @route(bp, "/me/agenda", **AUTH)
 def agenda(request, caller):
-    return service().agenda(caller, parse_query(request, m.RangeQuery))
+    return service().agenda(caller, parse_query(request, m.AgendaQuery))
 
 
 @route(bp, "/me/calendar-feed", **AUTH)

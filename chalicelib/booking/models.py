@@ -102,6 +102,17 @@ class RangeQuery(BaseModel):
         return self
 
 
+class AgendaQuery(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    date_from: date
+    date_to: date
+
+    @model_validator(mode="after")
+    def _range(self):
+        check_range(self.date_from, self.date_to, 31)
+        return self
+
+
 class WaitlistIn(Strict):
     clinic_id: str = Id()
     service_id: str = Id()

@@ -122,8 +122,10 @@ class BookingService:
     def free_slots(self, doctor_id: str, q: m.SlotsQuery) -> dict[str, Any]:
         ctx = self._context(q.clinic_id, q.service_id, doctor_id, q.branch_id)
         candidates = self._candidates(ctx, q.date_from, q.date_to, q.branch_id)
+        answer = {"doctor_id": doctor_id, "service_id": q.service_id,
+                  "duration_minutes": ctx["service"]["duration_minutes"], "modality": ctx["service"]["modality"]}
         if not candidates:
-            return {"items": [], "time_zone": None}
+            return {"items": [], **answer}
         lo, hi = candidates[0][0][0], candidates[-1][0][1]
         now = self._now()
         busy = [(_dt(b["start_utc"]), _dt(b["end_utc"]))
@@ -147,8 +149,7 @@ class BookingService:
                 continue
             items.append({"start": _iso(s), "end": _iso(e), "branch_id": bid, "local": present(s, tz)["local"],
                           "time_zone": tz})
-        return {"items": items, "doctor_id": doctor_id, "service_id": q.service_id,
-                "duration_minutes": ctx["service"]["duration_minutes"], "modality": ctx["service"]["modality"]}
+        return {"items": items, **answer}
 
     @staticmethod
     def _units(branch: Optional[dict[str, Any]], kind: str) -> list[tuple[str, int]]:
@@ -509,7 +510,7 @@ class BookingService:
         return {"items": [self.view(b) for b in items if b.get("type") == "booking"],
                 "next_cursor": db.encode_cursor(last)}
 
-    def agenda(self, caller: Any, q: m.RangeQuery) -> dict[str, Any]:
+    def agenda(self, caller: Any, q: m.AgendaQuery) -> dict[str, Any]:
         if caller.role != "doctor":
             raise forbidden("role_not_allowed")
         self._staff_ok(caller)

@@ -329,3 +329,16 @@ def test_clinic_calendar_filtered_by_doctor_with_no_visits(client, w):
     cal = f"/clinics/{w['a']['clinic_id']}/calendar?date_from=2026-11-30&date_to=2026-12-06"
     other = "01JD6Q3D4R5T6V7W8X9Y0Z1A2B"
     assert ok(jpost(client, cal + f"&doctor_id={other}", token=w["admin_a"]["token"], method="get"))["items"] == []
+
+
+def test_no_slots_answers_the_same_shape(client, w):
+    r = client.http.get(f"/catalog/doctors/{w['doctor']['user_id']}/slots?clinic_id={w['a']['clinic_id']}"
+                        f"&service_id={w['service_id']}&date_from=2026-12-05&date_to=2026-12-06")  # a weekend
+    got = ok(r)
+    assert got["items"] == [] and got["duration_minutes"] == 40 and got["modality"] == "in_person"
+
+
+def test_agenda_takes_only_its_dates(client, w):
+    r = jpost(client, "/me/agenda?date_from=2026-11-30&date_to=2026-12-06&doctor_id=01JD6Q3D4R5T6V7W8X9Y0Z1A2B",
+              token=w["doctor"]["token"], method="get")
+    assert r.status_code == 422 and body(r)["errors"][0]["field"] == "doctor_id"
