@@ -22,6 +22,7 @@ from chalicelib.clinics import store as clinic_store
 from chalicelib.core import clock, db, log
 from chalicelib.core.errors import AppError, conflict, field_invalid, forbidden, not_found
 from chalicelib.core.ids import is_ulid, new_id
+from chalicelib.core.money import Money
 from chalicelib.core.settings import Settings
 from chalicelib.core.tz import present, zone
 
@@ -181,7 +182,7 @@ class BookingService:
         if rule.get("kind") == "fixed":
             amount = int(rule["amount"]["amount"])
         elif rule.get("kind") == "percent":
-            amount = (int(price["amount"]) * int(rule["percent"]) + 99) // 100
+            amount = Money(int(price["amount"]), price["currency"]).percent(int(rule["percent"]) * 100).amount
         elif len(strikes) >= int(policies.get("no_show_limit", 2)):
             amount, reason = int(price["amount"]), "no_show_rule"
         else:

@@ -7,7 +7,7 @@ from __future__ import annotations
 from datetime import date, datetime, time, timedelta
 from typing import Any, Iterable, Optional
 
-from chalicelib.clinics.schedule import WEEKDAYS, template_occurrences
+from chalicelib.clinics.schedule import template_occurrences
 from chalicelib.core.tz import local_to_utc, zone
 
 BLOCK_MINUTES = 5
@@ -117,7 +117,3 @@ def blocks(interval: Interval) -> list[datetime]:
         out.append(t)
         t += timedelta(minutes=BLOCK_MINUTES)
     return out
-
-
-def weekday_of(d: date) -> str:
-    return WEEKDAYS[d.weekday()]

@@ -46,19 +46,3 @@ class Money:
 
     def as_dict(self) -> dict:
         return {"amount": self.amount, "currency": self.currency}
-
-    @classmethod
-    def from_major(cls, text: str, currency: str) -> "Money":
-        """Parse '1500.50' exactly; a fraction finer than the minor unit is an error."""
-        from decimal import Decimal, InvalidOperation
-
-        if currency not in MINOR_UNITS:
-            raise MoneyError(f"unsupported currency {currency!r}")
-        try:
-            value = Decimal(text)
-        except InvalidOperation as exc:
-            raise MoneyError("not a number") from exc
-        scaled = value.scaleb(MINOR_UNITS[currency])
-        if scaled != scaled.to_integral_value():
-            raise MoneyError("amount has a fraction of a minor unit")
-        return cls(int(scaled), currency)

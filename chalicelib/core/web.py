@@ -40,10 +40,6 @@ class Caller:
     session_id: str
     mfa: str = "sms"  # the second factor this session was opened (or upgraded) with
 
-    @property
-    def is_staff(self) -> bool:
-        return self.role in ("doctor", "clinic_admin", "platform_admin")
-
 
 # --------------------------------------------------------------------------- problems
 

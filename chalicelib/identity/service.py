@@ -96,15 +96,6 @@ class IdentityService:
         ratelimit.hit(self.sms_per_client, client, now)
         ratelimit.hit(self.sms_per_phone, phone, now)
 
-    def _send(self, phone: str, text: str) -> None:
-        try:
-            self.sms.send(phone, text)
-        except AppError:
-            raise
-        except Exception:
-            log.error("sms.failed", exc_info=False)
-            raise AppError(code="sms_unavailable", status=503, headers={"Retry-After": "30"})
-
     def _new_challenge(self, purpose: str, phone: str, now: int, lang: str, *, user_id: str | None = None,
                        method: str = "sms", dead: bool = False, **extra: Any) -> tuple[dict[str, Any], str]:
         cid = new_id()
@@ -294,7 +285,7 @@ class IdentityService:
         existing = store.user_id_for_phone(req.phone)
         if existing:
             ch, _ = self._new_challenge("signup", req.phone, now, req.language, dead=True)
-            self._send(req.phone, i18n.sms("signup_exists", req.language))
+            self.sms.send(req.phone, i18n.sms("signup_exists", req.language))
             log.event("signup.existing_phone")
         else:
             pending = {
@@ -303,7 +294,7 @@ class IdentityService:
                 "language": req.language, "role": req.role,
             }
             ch, code = self._new_challenge("signup", req.phone, now, req.language, pending=pending)
-            self._send(req.phone, i18n.sms("signup", req.language, code=code))
+            self.sms.send(req.phone, i18n.sms("signup", req.language, code=code))
             log.event("signup.started", challenge_id=ch["challenge_id"])
         return self._challenge_response(ch)
 
@@ -360,9 +351,9 @@ class IdentityService:
         lang = ch.get("lang", i18n.DEFAULT)
         if ch.get("dead"):
             if ch["purpose"] == "signup":
-                self._send(ch["phone"], i18n.sms("signup_exists", lang))
+                self.sms.send(ch["phone"], i18n.sms("signup_exists", lang))
         else:
-            self._send(ch["phone"], i18n.sms(ch["purpose"], lang, code=code))
+            self.sms.send(ch["phone"], i18n.sms(ch["purpose"], lang, code=code))
         ch.update(sent_at=now, expires_at=expires)
         return self._challenge_response(ch)
 
@@ -391,7 +382,7 @@ class IdentityService:
         else:
             self._sms_allowed(user["phone"], client, now)
             ch, code = self._new_challenge("login", user["phone"], now, lang, user_id=user["user_id"])
-            self._send(user["phone"], i18n.sms("login", lang, code=code))
+            self.sms.send(user["phone"], i18n.sms("login", lang, code=code))
         log.event("login.password_ok", user_id=user["user_id"], second_factor=ch["method"])
         return self._challenge_response(ch)
 
@@ -426,7 +417,7 @@ class IdentityService:
         ch, code = self._new_challenge("password_reset", req.phone, now, lang,
                                        user_id=user["user_id"] if user else None, dead=user is None)
         if user:
-            self._send(req.phone, i18n.sms("password_reset", lang, code=code))
+            self.sms.send(req.phone, i18n.sms("password_reset", lang, code=code))
         log.event("password_reset.requested", challenge_id=ch["challenge_id"])
         return self._challenge_response(ch)
 
@@ -511,7 +502,7 @@ class IdentityService:
             self._sms_allowed(user["phone"], client, now)
             ch, code = self._new_challenge("step_up", user["phone"], now, lang, user_id=user["user_id"],
                                            session_id=caller.session_id)
-            self._send(user["phone"], i18n.sms("step_up", lang, code=code))
+            self.sms.send(user["phone"], i18n.sms("step_up", lang, code=code))
         return self._challenge_response(ch)
 
     def verify_step_up(self, caller: Any, req: m.StepUpVerify) -> dict[str, str]:
@@ -551,7 +542,7 @@ class IdentityService:
         lang = user.get("language", i18n.DEFAULT)
         self._sms_allowed(req.phone, client, now)
         ch, code = self._new_challenge("phone_change", req.phone, now, lang, user_id=caller.user_id)
-        self._send(req.phone, i18n.sms("phone_change", lang, code=code))
+        self.sms.send(req.phone, i18n.sms("phone_change", lang, code=code))
         return self._challenge_response(ch)
 
     def verify_phone_change(self, caller: Any, req: m.PhoneChangeVerify) -> m.Profile:

@@ -208,14 +208,6 @@ def revoke_session(session_id: str, reason: str, now: int, user_id: Optional[str
         raise
 
 
-def grant_step_up(session_id: str, until: int) -> None:
-    db.ddb().update_item(
-        TableName=db.table_name(), Key=db.item_key(session_pk(session_id), "SESSION"),
-        UpdateExpression="SET step_up_until = :u", ConditionExpression="revoked = :f",
-        ExpressionAttributeValues=db.values(u=until, f=False),
-    )
-
-
 def grant_step_up_op(session_id: str, until: int) -> dict[str, Any]:
     return {"Update": {
         "TableName": db.table_name(), "Key": db.item_key(session_pk(session_id), "SESSION"),
