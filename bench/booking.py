@@ -66,7 +66,7 @@ def seed_patients(n: int) -> list[str]:
     """Patients with live sessions, written through the identity store and service (no SMS round trips)."""
     from chalicelib.core import clock, db
     from chalicelib.identity import store
-    from chalicelib.identity.api import service
+    from chalicelib.bootstrap import identity as service
     from local.seed import _user
 
     svc = service()
@@ -198,7 +198,7 @@ def seed_ids(clinic_id: str) -> dict:
 
 def raw_compare(url: str, ids: dict, token: str) -> dict:
     """A booking over HTTP (uncontended) against the raw DynamoDB calls it makes."""
-    from chalicelib.booking.api import service
+    from chalicelib.bootstrap import booking as service
     from chalicelib.booking import models as bm
     from chalicelib.core import aws, clock
     from chalicelib.core.ids import new_id

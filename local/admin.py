@@ -13,7 +13,7 @@ def main(argv: list[str]) -> int:
     if len(argv) != 3 or argv[0] != "set-role":
         print(__doc__)
         return 2
-    from chalicelib.identity.api import service
+    from chalicelib.bootstrap import identity as service
     from chalicelib.identity.models import normalize_phone
 
     user_id = service().set_role(normalize_phone(argv[1]), argv[2])

@@ -45,7 +45,7 @@ def seed_once() -> dict[str, Any] | None:
     import pyotp
 
     from chalicelib.clinics import models as cm
-    from chalicelib.clinics.api import service as clinics
+    from chalicelib.bootstrap import clinics
 
     marker = db.get(*MARKER)
     if marker:

@@ -14,7 +14,7 @@ from typing import Any, Callable, Iterator
 
 import pytest
 
-from chalicelib.core import aws, clock, secrets, settings, sms, tokens
+from chalicelib.core import aws, clock
 from chalicelib.core.ids import new_id
 
 ACCOUNT = "123456789012"
@@ -41,25 +41,9 @@ def base_env(table: str, dynamodb_endpoint: str | None) -> dict[str, str]:
 
 
 def reset_process_state() -> None:
-    settings.reset_settings()
-    aws.reset_clients()
-    secrets.clear_cache()
-    tokens.reset_keys()
-    sms.reset_gateway()
-    from chalicelib.clinics import api as clinics_api
-    from chalicelib.core import email
-    from chalicelib.identity import api as identity_api
-    from chalicelib.payments import stripe_gateway
+    from chalicelib import bootstrap
 
-    from chalicelib.booking import api as booking_api
-    from chalicelib.booking import video
-
-    identity_api.reset_service()
-    clinics_api.reset_service()
-    booking_api.reset_service()
-    video.reset_gateway()
-    email.reset_gateway()
-    stripe_gateway.reset_gateway()
+    bootstrap.reset()
 
 
 @pytest.fixture(scope="session")
@@ -328,7 +312,7 @@ def relogin(client, staff, fixed_clock):
 
 def make_platform_admin(client, outbox, fixed_clock, phone):
     staff = make_staff(client, outbox, fixed_clock, phone, "clinic_admin")
-    from chalicelib.identity.api import service
+    from chalicelib.bootstrap import identity as service
 
     service().set_role(phone, "platform_admin")
     return staff

@@ -3,6 +3,8 @@ from __future__ import annotations
 
 from chalice.app import Blueprint, Response
 
+from chalicelib import bootstrap
+
 from chalicelib.booking import models as m
 from chalicelib.core.errors import field_invalid
 from chalicelib.core.web import json_response, no_content, parse_query, route
@@ -10,27 +12,13 @@ from chalicelib.identity.api import body
 from chalicelib.identity.authorizer import token_authorizer
 
 bp = Blueprint(__name__)
-_service = None
 AUTH = {"authorizer": token_authorizer}
 B = "/bookings/{booking_id}"
 ICS = "text/calendar; charset=utf-8"
 
 
 def service():
-    global _service
-    if _service is None:
-        from chalicelib.booking.service import BookingService
-        from chalicelib.booking.video import video_gateway
-        from chalicelib.core.settings import get_settings
-        from chalicelib.core.sms import sms_gateway
-
-        _service = BookingService(get_settings(), sms_gateway(), video_gateway())
-    return _service
-
-
-def reset_service() -> None:
-    global _service
-    _service = None
+    return bootstrap.booking()
 
 
 def _specialty(value: str) -> str:

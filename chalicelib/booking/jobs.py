@@ -17,3 +17,8 @@ def expire_holds(event):
     released = service().expire_due_holds()
     log.event("job.expire_holds", released=released)
     return {"released": released}
+
+
+def event_handlers(service) -> dict:
+    """Follow-ups of booking events, by kind: (handler name, callable taking the event)."""
+    return {}

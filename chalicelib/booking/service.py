@@ -93,8 +93,7 @@ class BookingService:
                 "schedule": schedule_items, "strikes": strikes.get("strikes", [])}
 
     def _schedule_items(self, doctor_id: str) -> list[dict[str, Any]]:
-        items, _ = db.query("PK = :pk", db.values(pk=clinic_store.doctor_pk(doctor_id)), limit=1000)
-        return items
+        return db.query_prefix(clinic_store.doctor_pk(doctor_id), "")
 
     def _candidates(self, ctx: dict[str, Any], d_from: date, d_to: date,
                     branch_id: Optional[str]) -> list[tuple[sl.Interval, str, str]]:
@@ -505,11 +504,8 @@ class BookingService:
         else:
             cond = "GSI1PK = :pk AND GSI1SK BETWEEN :lo AND :now"
         vals = db.values(pk=db.key("PATIENT", caller.user_id), now=now, **({"lo": "2"} if q.when == "past" else {}))
-        params: dict[str, Any] = {"index": "GSI1", "limit": q.limit, "forward": q.when == "upcoming",
-                                  "start_key": db.decode_cursor(q.cursor)}
-        items, last = db.query(cond, vals, **params)
-        return {"items": [self.view(b) for b in items if b.get("type") == "booking"],
-                "next_cursor": db.encode_cursor(last)}
+        items, cursor = db.page(cond, vals, q.limit, q.cursor, index="GSI1", forward=q.when == "upcoming")
+        return {"items": [self.view(b) for b in items if b.get("type") == "booking"], "next_cursor": cursor}
 
     def agenda(self, caller: Any, q: m.AgendaQuery) -> dict[str, Any]:
         if caller.role != "doctor":
@@ -524,14 +520,14 @@ class BookingService:
                 raise forbidden("role_not_allowed")
             raise not_found()
         self._staff_ok(caller)
-        items, last = db.query(
+        items, cursor = db.page(
             "GSI4PK = :pk AND GSI4SK BETWEEN :a AND :b",
             db.values(pk=db.key("CAL", cid), a=q.date_from.isoformat(), b=(q.date_to + timedelta(days=1)).isoformat()),
-            index="GSI4", limit=q.limit, start_key=db.decode_cursor(q.cursor))
+            q.limit, q.cursor, index="GSI4")
         out = [b for b in items if not q.doctor_id or b["doctor_id"] == q.doctor_id]
         if q.resource_id:
             out = [b for b in out if any(r["resource_id"] == q.resource_id for r in b.get("resources", []))]
-        return {"items": [self.view(b) for b in out], "next_cursor": db.encode_cursor(last)}
+        return {"items": [self.view(b) for b in out], "next_cursor": cursor}
 
     def ics(self, caller: Any, bid: str) -> str:
         b, _ = self._load(caller, bid)
@@ -760,8 +756,8 @@ class BookingService:
     # ------------------------------------------------------------------ urgent queue
 
     def _on_shift(self, specialty: str, now: datetime) -> list[dict[str, Any]]:
-        items, _ = db.query("GSI3PK = :pk AND GSI3SK > :now", db.values(pk=db.key("DUTY", specialty), now=_iso(now)),
-                            index="GSI3", limit=100)
+        items = db.query_all("GSI3PK = :pk AND GSI3SK > :now",
+                             db.values(pk=db.key("DUTY", specialty), now=_iso(now)), index="GSI3")
         return [s for s in items if _dt(s["starts_at_utc"]) <= now]
 
     def join_queue(self, caller: Any, specialty: str, req: m.UrgentJoin) -> dict[str, Any]:

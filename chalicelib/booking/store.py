@@ -121,21 +121,21 @@ def transition_op(b: dict[str, Any], allowed: tuple[str, ...], changes: dict[str
                        "ExpressionAttributeNames": names, "ExpressionAttributeValues": db.values(**vals)}}
 
 
-def agenda(did: str, start_iso: str, end_iso: str, limit: int = 1000) -> list[dict[str, Any]]:
-    items, _ = db.query("GSI3PK = :pk AND GSI3SK BETWEEN :a AND :b",
-                        db.values(pk=db.key("AGENDA", did), a=start_iso, b=end_iso + "~"), index="GSI3", limit=limit)
-    return items
+def agenda(did: str, start_iso: str, end_iso: str) -> list[dict[str, Any]]:
+    """Every booking of a doctor starting in [start, end] (bounded by the key range, paged to the end)."""
+    return db.query_all("GSI3PK = :pk AND GSI3SK BETWEEN :a AND :b",
+                        db.values(pk=db.key("AGENDA", did), a=start_iso, b=end_iso + "~"), index="GSI3")
 
 
 def resource_use(branch_id: str, kind: str, start_iso: str, end_iso: str) -> list[dict[str, Any]]:
-    items, _ = db.query("PK = :pk AND SK BETWEEN :a AND :b",
-                        db.values(pk=resuse_pk(branch_id, kind), a=start_iso, b=end_iso + "~"), limit=1000)
-    return items
+    return db.query_all("PK = :pk AND SK BETWEEN :a AND :b",
+                        db.values(pk=resuse_pk(branch_id, kind), a=start_iso, b=end_iso + "~"))
 
 
 def due_holds(now_iso: str, limit: int = 100) -> list[dict[str, Any]]:
-    items, _ = db.query("GSI2PK = :pk AND GSI2SK <= :now", db.values(pk=HOLD_INDEX, now=now_iso + "~"),
-                        index="GSI2", limit=limit)
+    """One batch of the holds due by now, oldest first (the job takes the rest on its next round)."""
+    items, _ = db.page("GSI2PK = :pk AND GSI2SK <= :now", db.values(pk=HOLD_INDEX, now=now_iso + "~"),
+                       limit, None, index="GSI2")
     return items
 
 
@@ -179,8 +179,7 @@ def is_patient_of(did: str, pid: str) -> bool:
 
 
 def waitlist(did: str) -> list[dict[str, Any]]:
-    items, _ = db.query_page(db.key("WAIT", did), "", 100, None)
-    return items
+    return db.query_prefix(db.key("WAIT", did), "")
 
 
 def now_iso() -> str:

@@ -42,16 +42,6 @@ class ChimeVideoGateway:
                 "attendee": {"role": role, "attendee_id": attendee["AttendeeId"], "join_token": attendee["JoinToken"]}}
 
 
-_gateway: VideoGateway | None = None
-
-
-def video_gateway() -> VideoGateway:
-    global _gateway
-    if _gateway is None:
-        _gateway = ChimeVideoGateway() if get_settings().video_gateway == "chime" else LocalVideoGateway()
-    return _gateway
-
-
-def reset_gateway() -> None:
-    global _gateway
-    _gateway = None
+def build_video_gateway(settings: Any) -> VideoGateway:
+    """The gateway settings choose (built once by the composition root, ``chalicelib.bootstrap``)."""
+    return ChimeVideoGateway() if settings.video_gateway == "chime" else LocalVideoGateway()

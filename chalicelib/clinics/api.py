@@ -3,33 +3,20 @@ from __future__ import annotations
 
 from chalice.app import Blueprint
 
+from chalicelib import bootstrap
+
 from chalicelib.clinics import models as m
 from chalicelib.core.web import json_response, language, no_content, parse_query, route
 from chalicelib.identity.api import body
 from chalicelib.identity.authorizer import token_authorizer
 
 bp = Blueprint(__name__)
-_service = None
 AUTH = {"authorizer": token_authorizer}
 C = "/clinics/{clinic_id}"
 
 
 def service():
-    global _service
-    if _service is None:
-        from chalicelib.clinics.service import ClinicService
-        from chalicelib.core.email import email_gateway
-        from chalicelib.core.settings import get_settings
-        from chalicelib.core.sms import sms_gateway
-        from chalicelib.payments.stripe_gateway import stripe_gateway
-
-        _service = ClinicService(get_settings(), sms_gateway(), email_gateway(), stripe_gateway())
-    return _service
-
-
-def reset_service() -> None:
-    global _service
-    _service = None
+    return bootstrap.clinics()
 
 
 def created(result):

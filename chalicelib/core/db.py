@@ -76,48 +76,239 @@ def get(pk: str, sk: str, consistent: bool = True) -> Optional[dict[str, Any]]:
     return from_item(resp.get("Item"))
 
 
-def query(
-    key_condition: str,
-    expr_values: dict[str, Any],
-    index: Optional[str] = None,
-    limit: int = 50,
-    start_key: Optional[dict[str, Any]] = None,
-    forward: bool = True,
-    names: Optional[dict[str, str]] = None,
-    filter_expression: Optional[str] = None,
-) -> tuple[list[dict[str, Any]], Optional[dict[str, Any]]]:
+class ReadCapExceeded(Exception):
+    """A read meant to see everything found more than its cap: the caller refuses loudly."""
+
+    def __init__(self, cap: int) -> None:
+        super().__init__(f"more than {cap} items")
+        self.cap = cap
+
+
+def _query_params(key_condition: str, expr_values: dict[str, Any], index: Optional[str], names: Optional[dict[str, str]],
+                  filter_expression: Optional[str], forward: bool) -> dict[str, Any]:
     params: dict[str, Any] = {
         "TableName": table_name(),
         "KeyConditionExpression": key_condition,
         "ExpressionAttributeValues": expr_values,
-        "Limit": limit,
         "ScanIndexForward": forward,
     }
     if index:
         params["IndexName"] = index
-    if start_key:
-        params["ExclusiveStartKey"] = start_key
     if names:
         params["ExpressionAttributeNames"] = names
     if filter_expression:
         params["FilterExpression"] = filter_expression
-    resp = ddb().query(**params)
-    return [from_item(i) for i in resp.get("Items", [])], resp.get("LastEvaluatedKey")
+    return params
+
+
+def query_all(key_condition: str, expr_values: dict[str, Any], index: Optional[str] = None,
+              names: Optional[dict[str, str]] = None, filter_expression: Optional[str] = None,
+              forward: bool = True, cap: Optional[int] = None, consistent: bool = False) -> list[dict[str, Any]]:
+    """Every item the query matches, paging to the end. With ``cap``, more than ``cap`` items raise
+    ``ReadCapExceeded`` instead of acting on a part. This is the only way logic reads a range."""
+    params = _query_params(key_condition, expr_values, index, names, filter_expression, forward)
+    if consistent and not index:
+        params["ConsistentRead"] = True
+    out: list[dict[str, Any]] = []
+    while True:
+        resp = ddb().query(**params)
+        out += [from_item(i) for i in resp.get("Items", [])]  # type: ignore[misc]
+        if cap is not None and len(out) > cap:
+            raise ReadCapExceeded(cap)
+        last = resp.get("LastEvaluatedKey")
+        if not last:
+            return out
+        params["ExclusiveStartKey"] = last
+
+
+def query_count(key_condition: str, expr_values: dict[str, Any], index: Optional[str] = None,
+                names: Optional[dict[str, str]] = None, filter_expression: Optional[str] = None) -> int:
+    """How many items the query matches, counted to the end (a COUNT query, paged)."""
+    params = _query_params(key_condition, expr_values, index, names, filter_expression, True)
+    params["Select"] = "COUNT"
+    total = 0
+    while True:
+        resp = ddb().query(**params)
+        total += int(resp.get("Count", 0))
+        last = resp.get("LastEvaluatedKey")
+        if not last:
+            return total
+        params["ExclusiveStartKey"] = last
+
+
+def page(key_condition: str, expr_values: dict[str, Any], limit: int, cursor: Optional[str],
+         index: Optional[str] = None, names: Optional[dict[str, str]] = None,
+         filter_expression: Optional[str] = None, forward: bool = True) -> tuple[list[dict[str, Any]], Optional[str]]:
+    """One page shown to a person: at most ``limit`` items and a cursor bound to this very query.
+
+    A cursor carries a digest of the index, key condition, values, filter and direction that issued it;
+    on any other query (another city, another range, another list) or tampered, it is a 400."""
+    params = _query_params(key_condition, expr_values, index, names, filter_expression, forward)
+    binding = _binding(params)
+    start = decode_cursor(cursor, binding)
+    if limit < 1 or limit > 100:
+        raise ValueError("a page holds 1 to 100 items")
+    out: list[dict[str, Any]] = []
+    last: Optional[dict[str, Any]] = start
+    # With a filter a DynamoDB page can come back short or empty; keep reading until the page is
+    # full or the range ends, so a client never sees an empty page with a cursor.
+    while True:
+        if last:
+            params["ExclusiveStartKey"] = last
+        params["Limit"] = limit - len(out)
+        resp = ddb().query(**params)
+        out += [from_item(i) for i in resp.get("Items", [])]  # type: ignore[misc]
+        last = resp.get("LastEvaluatedKey")
+        if not last or len(out) >= limit:
+            break
+    return out, encode_cursor(last, binding)
+
+
+def _binding(params: dict[str, Any]) -> str:
+    import hashlib
+    import json
+
+    bound = {k: params.get(k) for k in ("IndexName", "KeyConditionExpression", "ExpressionAttributeValues",
+                                         "ExpressionAttributeNames", "FilterExpression", "ScanIndexForward")}
+    return hashlib.sha256(json.dumps(bound, sort_keys=True, default=str).encode()).hexdigest()[:16]
+
+
+class TxTooLarge(Exception):
+    """A transaction would hold more than DynamoDB's 100 items; refused before sending."""
+
+    def __init__(self, size: int) -> None:
+        super().__init__(f"{size} items in one transaction")
+        self.size = size
+
+
+class TxCancelled(Exception):
+    """A transaction that a condition (or a concurrent transaction) cancelled, with the names of the
+    items that failed."""
+
+    def __init__(self, failed: list[str], reasons: dict[str, str]) -> None:
+        super().__init__(", ".join(failed) or "cancelled")
+        self.failed = failed
+        self.reasons = reasons
+
+    def any(self, *prefixes: str) -> bool:
+        return any(name.startswith(prefixes) for name in self.failed)
+
+    def only(self, *prefixes: str) -> bool:
+        return bool(self.failed) and all(name.startswith(prefixes) for name in self.failed)
+
+
+class Tx:
+    """The one transaction builder: each item has a name, at most ``MAX_ITEMS`` are sent, and a
+    cancellation reports the names of the items whose condition failed (never their positions)."""
+
+    MAX_ITEMS = 100
+
+    def __init__(self) -> None:
+        self._ops: list[tuple[str, dict[str, Any]]] = []
+
+    def __len__(self) -> int:
+        return len(self._ops)
+
+    @property
+    def names(self) -> list[str]:
+        return [n for n, _ in self._ops]
+
+    def add(self, name: str, op: dict[str, Any]) -> "Tx":
+        self._ops.append((name, op))
+        return self
+
+    def extend(self, named: Iterable[tuple[str, dict[str, Any]]]) -> "Tx":
+        for name, op in named:
+            self.add(name, op)
+        return self
+
+    def put(self, name: str, item: dict[str, Any], condition: Optional[str] = None,
+            expr_values: Optional[dict[str, Any]] = None, names: Optional[dict[str, str]] = None) -> "Tx":
+        put: dict[str, Any] = {"TableName": table_name(), "Item": to_item(item)}
+        if condition:
+            put["ConditionExpression"] = condition
+        if expr_values:
+            put["ExpressionAttributeValues"] = expr_values
+        if names:
+            put["ExpressionAttributeNames"] = names
+        return self.add(name, {"Put": put})
+
+    def put_new(self, name: str, item: dict[str, Any]) -> "Tx":
+        return self.put(name, item, condition="attribute_not_exists(PK)")
+
+    def delete(self, name: str, pk: str, sk: str, condition: Optional[str] = None,
+               expr_values: Optional[dict[str, Any]] = None, names: Optional[dict[str, str]] = None) -> "Tx":
+        op: dict[str, Any] = {"TableName": table_name(), "Key": item_key(pk, sk)}
+        if condition:
+            op["ConditionExpression"] = condition
+        if expr_values:
+            op["ExpressionAttributeValues"] = expr_values
+        if names:
+            op["ExpressionAttributeNames"] = names
+        return self.add(name, {"Delete": op})
+
+    def update(self, name: str, pk: str, sk: str, expression: str, condition: Optional[str] = None,
+               expr_values: Optional[dict[str, Any]] = None, names: Optional[dict[str, str]] = None) -> "Tx":
+        op: dict[str, Any] = {"TableName": table_name(), "Key": item_key(pk, sk), "UpdateExpression": expression}
+        if condition:
+            op["ConditionExpression"] = condition
+        if expr_values:
+            op["ExpressionAttributeValues"] = expr_values
+        if names:
+            op["ExpressionAttributeNames"] = names
+        return self.add(name, {"Update": op})
+
+    def check(self, name: str, pk: str, sk: str, condition: str, expr_values: Optional[dict[str, Any]] = None,
+              names: Optional[dict[str, str]] = None) -> "Tx":
+        op: dict[str, Any] = {"TableName": table_name(), "Key": item_key(pk, sk), "ConditionExpression": condition}
+        if expr_values:
+            op["ExpressionAttributeValues"] = expr_values
+        if names:
+            op["ExpressionAttributeNames"] = names
+        return self.add(name, {"ConditionCheck": op})
+
+    def event(self, kind: str, data: dict[str, Any]) -> str:
+        """Record what happened as an event item in this transaction; returns the event id."""
+        from chalicelib.core import events
+
+        item = events.event_item(kind, data)
+        self.put_new(f"event:{kind}", item)
+        return str(item["event_id"])
+
+    def commit(self) -> None:
+        if not self._ops:
+            return
+        if len(self._ops) > self.MAX_ITEMS:
+            raise TxTooLarge(len(self._ops))
+        try:
+            ddb().transact_write_items(TransactItems=[op for _, op in self._ops])
+        except Exception as exc:
+            codes = cancellation_codes(exc)
+            if not codes:
+                raise
+            reasons = {name: code for (name, _), code in zip(self._ops, codes) if code not in ("None", "")}
+            raise TxCancelled(list(reasons), reasons) from None
+
+    def commit_or(self, error: Exception) -> None:
+        """Commit; if a condition cancels it, raise ``error`` instead (other failures propagate)."""
+        try:
+            self.commit()
+        except TxCancelled:
+            raise error from None
 
 
 def transact(items: Iterable[dict[str, Any]]) -> None:
-    """TransactWriteItems; callers map cancellation reasons to domain errors."""
-    ddb().transact_write_items(TransactItems=list(items))
+    """TransactWriteItems of unnamed items (never more than 100). Prefer ``Tx``, which names them."""
+    ops = list(items)
+    if len(ops) > Tx.MAX_ITEMS:
+        raise TxTooLarge(len(ops))
+    if ops:
+        ddb().transact_write_items(TransactItems=ops)
 
 
 def transact_or(items: Iterable[dict[str, Any]], error: Exception) -> None:
     """TransactWriteItems; if a condition cancels it, raise ``error`` (other failures propagate)."""
-    try:
-        transact(items)
-    except Exception as exc:
-        if not cancellation_codes(exc):
-            raise
-        raise error
+    Tx().extend((f"item{i}", op) for i, op in enumerate(items)).commit_or(error)
 
 
 def item_key(pk: str, sk: str) -> dict[str, Any]:
@@ -131,12 +322,14 @@ def cancellation_codes(exc: Exception) -> list[str]:
 
 
 def is_condition_failure(exc: Exception) -> bool:
+    if isinstance(exc, TxCancelled):
+        return True
     code = getattr(exc, "response", {}).get("Error", {}).get("Code")
     return code in ("ConditionalCheckFailedException", "TransactionCanceledException")
 
 
-def encode_cursor(last_key: Optional[dict[str, Any]]) -> Optional[str]:
-    """An opaque, tamper-evident pagination cursor."""
+def encode_cursor(last_key: Optional[dict[str, Any]], binding: str = "") -> Optional[str]:
+    """An opaque, tamper-evident pagination cursor, bound to the query that issued it."""
     if not last_key:
         return None
     import base64
@@ -144,28 +337,29 @@ def encode_cursor(last_key: Optional[dict[str, Any]]) -> Optional[str]:
 
     from chalicelib.core.crypto import sign_blob
 
-    raw = json.dumps(last_key, separators=(",", ":"), sort_keys=True).encode()
+    raw = json.dumps({"b": binding, "k": last_key}, separators=(",", ":"), sort_keys=True).encode()
     return base64.urlsafe_b64encode(sign_blob(raw) + raw).decode().rstrip("=")
 
 
-def decode_cursor(cursor: Optional[str]) -> Optional[dict[str, Any]]:
+def decode_cursor(cursor: Optional[str], binding: str = "") -> Optional[dict[str, Any]]:
     if not cursor:
         return None
     import base64
     import json
 
     from chalicelib.core.crypto import verify_blob
-    from chalicelib.core.errors import field_invalid
+    from chalicelib.core.errors import AppError, FieldError
 
     try:
         blob = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4))
-        raw = verify_blob(blob)
-        value = json.loads(raw)
-        if not isinstance(value, dict):
+        value = json.loads(verify_blob(blob))
+        if not isinstance(value, dict) or not isinstance(value.get("k"), dict) or value.get("b") != binding:
             raise ValueError
-        return value
+        return value["k"]
     except Exception:
-        raise field_invalid("cursor", "invalid_cursor", "The cursor is not valid; start from the first page.")
+        raise AppError(code="invalid_cursor", status=400,
+                       detail="The cursor is not valid for this list; start from the first page.",
+                       errors=[FieldError("cursor", "invalid_cursor", "not a cursor of this list")]) from None
 
 
 # ------------------------------------------------------------------ shared item operations
@@ -220,26 +414,40 @@ def put_new(item: dict[str, Any]) -> None:
 
 def query_page(pk: str, sk_prefix: str, limit: int, cursor: Optional[str], index: Optional[str] = None,
                filter_expression: Optional[str] = None, filter_values: Optional[dict[str, Any]] = None,
-               filter_names: Optional[dict[str, str]] = None) -> tuple[list[dict[str, Any]], Optional[str]]:
+               filter_names: Optional[dict[str, str]] = None, forward: bool = True) -> tuple[list[dict[str, Any]], Optional[str]]:
     """One page of items under a partition key whose sort key starts with a prefix."""
+    condition, key_values = prefix_condition(pk, sk_prefix, index)
+    return page(condition, {**key_values, **(filter_values or {})}, limit, cursor, index=index, names=filter_names,
+                filter_expression=filter_expression, forward=forward)
+
+
+def query_prefix(pk: str, sk_prefix: str, index: Optional[str] = None, cap: Optional[int] = None,
+                 consistent: bool = False) -> list[dict[str, Any]]:
+    """Every item under a partition key whose sort key starts with a prefix (paged to the end)."""
+    condition, key_values = prefix_condition(pk, sk_prefix, index)
+    return query_all(condition, key_values, index=index, cap=cap, consistent=consistent)
+
+
+def prefix_condition(pk: str, sk_prefix: str, index: Optional[str] = None) -> tuple[str, dict[str, Any]]:
     pk_attr, sk_attr = ("PK", "SK") if index is None else (f"{index}PK", f"{index}SK")
-    key_values = values(pk=pk, pre=sk_prefix) if sk_prefix else values(pk=pk)
-    condition = f"{pk_attr} = :pk" + (f" AND begins_with({sk_attr}, :pre)" if sk_prefix else "")
-    items, last = query(condition, {**key_values, **(filter_values or {})}, index=index, limit=limit,
-                        start_key=decode_cursor(cursor), names=filter_names, filter_expression=filter_expression)
-    return items, encode_cursor(last)
+    if sk_prefix:
+        return f"{pk_attr} = :pk AND begins_with({sk_attr}, :pre)", values(pk=pk, pre=sk_prefix)
+    return f"{pk_attr} = :pk", values(pk=pk)
 
 
 def batch_get(keys: list[tuple[str, str]]) -> list[dict[str, Any]]:
-    """Up to 100 items by key in one BatchGetItem (retrying what DynamoDB leaves unprocessed)."""
-    if not keys:
-        return []
-    request = {table_name(): {"Keys": [{"PK": {"S": pk}, "SK": {"S": sk}} for pk, sk in keys[:100]]}}
+    """Items by key, 100 per BatchGetItem, retrying what DynamoDB leaves unprocessed; never a part."""
     found: list[dict[str, Any]] = []
-    for _ in range(5):
-        resp = ddb().batch_get_item(RequestItems=request)
-        found += [from_item(i) for i in resp.get("Responses", {}).get(table_name(), [])]
-        request = resp.get("UnprocessedKeys") or {}
-        if not request:
-            break
-    return found  # type: ignore[return-value]
+    unique = list(dict.fromkeys(keys))
+    for at in range(0, len(unique), 100):
+        request: dict[str, Any] = {table_name(): {"Keys": [item_key(pk, sk) for pk, sk in unique[at:at + 100]],
+                                                  "ConsistentRead": True}}
+        for _ in range(8):
+            resp = ddb().batch_get_item(RequestItems=request)
+            found += [from_item(i) for i in resp.get("Responses", {}).get(table_name(), [])]  # type: ignore[misc]
+            request = resp.get("UnprocessedKeys") or {}
+            if not request:
+                break
+        if request:
+            raise RuntimeError("DynamoDB left keys unprocessed after retries")
+    return found

@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 import sys
-from typing import Protocol
+from typing import Any, Protocol
 
 from chalicelib.core.settings import get_settings
 
@@ -37,16 +37,6 @@ class ConsoleEmailGateway:
               file=sys.stderr, flush=True)
 
 
-_gateway: EmailGateway | None = None
-
-
-def email_gateway() -> EmailGateway:
-    global _gateway
-    if _gateway is None:
-        _gateway = ConsoleEmailGateway() if get_settings().email_gateway == "console" else SesEmailGateway()
-    return _gateway
-
-
-def reset_gateway() -> None:
-    global _gateway
-    _gateway = None
+def build_email_gateway(settings: Any) -> EmailGateway:
+    """The gateway settings choose (built once by the composition root, ``chalicelib.bootstrap``)."""
+    return ConsoleEmailGateway() if settings.email_gateway == "console" else SesEmailGateway()

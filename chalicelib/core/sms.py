@@ -7,7 +7,7 @@ as local. Neither logs the number or the text.
 from __future__ import annotations
 
 import sys
-from typing import Protocol
+from typing import Any, Protocol
 
 from chalicelib.core.settings import get_settings
 
@@ -44,16 +44,6 @@ class ConsoleSmsGateway:
         print(f"\n==== LOCAL ONLY - SMS NOT SENT ==== to {masked}: {text}\n", file=sys.stderr, flush=True)
 
 
-_gateway: SmsGateway | None = None
-
-
-def sms_gateway() -> SmsGateway:
-    global _gateway
-    if _gateway is None:
-        _gateway = ConsoleSmsGateway() if get_settings().sms_gateway == "console" else SnsSmsGateway()
-    return _gateway
-
-
-def reset_gateway() -> None:
-    global _gateway
-    _gateway = None
+def build_sms_gateway(settings: Any) -> SmsGateway:
+    """The gateway settings choose (built once by the composition root, ``chalicelib.bootstrap``)."""
+    return ConsoleSmsGateway() if settings.sms_gateway == "console" else SnsSmsGateway()

@@ -3,29 +3,18 @@ from __future__ import annotations
 
 from chalice.app import Blueprint
 
+from chalicelib import bootstrap
+
 from chalicelib.core.web import client_ip, json_response, no_content, parse_body, route
 from chalicelib.identity import models as m
 from chalicelib.identity.authorizer import token_authorizer
 
 bp = Blueprint(__name__)
-_service = None
 
 
 def service():
-    """The identity service with the gateways settings choose (built on first use)."""
-    global _service
-    if _service is None:
-        from chalicelib.core.settings import get_settings
-        from chalicelib.core.sms import sms_gateway
-        from chalicelib.identity.service import IdentityService
-
-        _service = IdentityService(get_settings(), sms_gateway())
-    return _service
-
-
-def reset_service() -> None:
-    global _service
-    _service = None
+    """The identity service, from the composition root."""
+    return bootstrap.identity()
 
 
 def body(request, model):

@@ -15,15 +15,15 @@ bp = Blueprint(__name__)
 
 @bp.authorizer(ttl_seconds=0)
 def token_authorizer(auth_request: AuthRequest) -> AuthResponse:
+    from chalicelib import bootstrap
     from chalicelib.core.tokens import TokenError
-    from chalicelib.identity.api import service
 
     token = auth_request.token or ""
     scheme, _, value = token.partition(" ")
     if scheme.lower() != "bearer" or not value.strip():
         return AuthResponse(routes=["*"], principal_id="anonymous", context={"token_error": "token_invalid"})
     try:
-        claims, session = service().authorize(value.strip())
+        claims, session = bootstrap.identity().authorize(value.strip())
     except TokenError as exc:
         return AuthResponse(routes=["*"], principal_id="anonymous", context={"token_error": exc.code})
     return AuthResponse(routes=["*"], principal_id=claims["sub"],

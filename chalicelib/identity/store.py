@@ -162,10 +162,9 @@ def get_session(session_id: str, consistent: bool = True) -> Optional[dict[str, 
     return db.get(session_pk(session_id), "SESSION", consistent=consistent)
 
 
-def user_sessions(user_id: str, limit: int = 100) -> list[dict[str, Any]]:
-    items, _ = db.query("GSI1PK = :pk AND begins_with(GSI1SK, :pre)",
-                        db.values(pk=user_pk(user_id), pre="SESSION#"), index="GSI1", limit=limit)
-    return items
+def user_sessions(user_id: str) -> list[dict[str, Any]]:
+    """Every session of a user still in the index (paged to the end)."""
+    return db.query_prefix(user_pk(user_id), "SESSION#", index="GSI1")
 
 
 def rotate_refresh(session_id: str, presented_hash: str, new_hash: str, previous: list[str],

@@ -97,16 +97,4 @@ class StripeGateway:
         return event
 
 
-_gateway: Optional[StripeGateway] = None
 
-
-def stripe_gateway() -> StripeGateway:
-    global _gateway
-    if _gateway is None:
-        _gateway = StripeGateway()
-    return _gateway
-
-
-def reset_gateway() -> None:
-    global _gateway
-    _gateway = None

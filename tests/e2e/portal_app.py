@@ -66,12 +66,13 @@ def make_server(host: str, port: int, clock_file: Optional[Path] = None, sms_out
     from chalice.config import Config
     from chalice.local import create_local_server
 
-    from chalicelib.core import clock, sms
+    from chalicelib import bootstrap
+    from chalicelib.core import clock
 
     if clock_file is not None:
         clock.set_clock(FileOffsetClock(clock_file))
     if sms_outbox is not None:
-        sms._gateway = FileOutbox(sms_outbox)  # what sms_gateway() hands to the services it builds
+        bootstrap.provide("sms", FileOutbox(sms_outbox))  # what the services it builds send through
     app = portal_app()
     return create_local_server(app, Config.create(chalice_stage="local", app_name=app.app_name), host, port)
 

@@ -5,7 +5,7 @@ from datetime import datetime, timezone
 
 from chalicelib.booking import models as bm
 from chalicelib.booking import store as booking_store
-from chalicelib.booking.api import service as booking_service
+from chalicelib.bootstrap import booking as booking_service
 from chalicelib.core import aws, db
 from chalicelib.core.errors import AppError
 from chalicelib.core.web import Caller

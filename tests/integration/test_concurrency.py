@@ -6,7 +6,7 @@ from concurrent.futures import ThreadPoolExecutor
 from chalicelib.core import aws
 from chalicelib.core.errors import AppError
 from chalicelib.identity import models as m
-from chalicelib.identity.api import service
+from chalicelib.bootstrap import identity as service
 from tests.conftest import PASSWORD, signup_payload
 
 PHONE = "+79161230000"

@@ -114,7 +114,7 @@ def test_prepayment_hold_expires_and_frees_the_slot(client, w, fixed_clock):
     assert b["prepayment"] == {"amount": 90000, "currency": "RUB", "reason": "service",
                                "due_until": due.strftime("%Y-%m-%dT%H:%M:%SZ")}
     assert start not in [s["start"] for s in slots(client, w, day="2026-12-01", service_id=sid)]
-    from chalicelib.booking.api import service
+    from chalicelib.bootstrap import booking as service
 
     fixed_clock.advance(minutes=29)
     assert service().expire_due_holds() == 0

@@ -3,7 +3,7 @@ from datetime import datetime, timedelta, timezone
 
 import pytest
 
-from chalicelib.booking.api import service
+from chalicelib.bootstrap import booking as service
 from tests.conftest import body, jpost, make_staff, relogin
 from tests.unit.booking_setup import book, patient, slots
 from tests.unit.clinic_setup import SERVICE, invite_doctor, new_clinic, ok, world

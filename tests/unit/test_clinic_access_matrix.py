@@ -181,6 +181,9 @@ def test_catalogue_pages_with_an_opaque_cursor(client, outbox, fixed_clock):
     ids = [i["branch"]["branch_id"] for i in first["items"] + second["items"]]
     assert len(ids) == len(set(ids)) == 4
     r = client.http.get("/catalog/clinics?city=Калининград&cursor=tampered" + first["next_cursor"][8:])
-    assert r.status_code == 422 and body(r)["errors"][0]["field"] == "cursor"
+    assert r.status_code == 400 and body(r)["errors"][0]["field"] == "cursor"
+    # a cursor is bound to the list that issued it: another city's catalogue refuses it with a 400
+    r = client.http.get(f"/catalog/clinics?city=Москва&limit=2&cursor={first['next_cursor']}")
+    assert r.status_code == 400 and body(r)["code"] == "invalid_cursor"
     assert client.http.get("/catalog/clinics?city=Калининград&limit=101").status_code == 422
     assert client.http.get("/catalog/doctors").status_code == 422  # a filter is required

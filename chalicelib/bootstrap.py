@@ -1,0 +1,114 @@
+"""The one composition root: builds services and gateways from settings, and wires them together.
+
+Api modules, jobs, the authorizer, the local runner and tests take what they need from here and
+nowhere else. Everything is built on first use and cached per process (a Lambda container), so
+importing this module costs nothing at cold start. ``reset()`` forgets it all (tests, new settings).
+"""
+from __future__ import annotations
+
+from typing import Any, Callable, TypeVar
+
+T = TypeVar("T")
+_built: dict[str, Any] = {}
+
+
+def _once(name: str, make: Callable[[], T]) -> T:
+    if name not in _built:
+        _built[name] = make()
+    return _built[name]  # type: ignore[no-any-return]
+
+
+def provide(name: str, value: Any) -> None:
+    """Put a ready-made gateway in place of the one settings would build (the e2e SMS outbox)."""
+    _built[name] = value
+
+
+def reset() -> None:
+    """Forget every service, gateway, client, key and setting built so far."""
+    from chalicelib.core import aws, secrets, settings, tokens
+
+    _built.clear()
+    settings.reset_settings()
+    aws.reset_clients()
+    secrets.clear_cache()
+    tokens.reset_keys()
+
+
+# ------------------------------------------------------------------ gateways
+
+def settings() -> Any:
+    from chalicelib.core.settings import get_settings
+
+    return get_settings()
+
+
+def sms() -> Any:
+    def make() -> Any:
+        from chalicelib.core.sms import build_sms_gateway
+
+        return build_sms_gateway(settings())
+    return _once("sms", make)
+
+
+def email() -> Any:
+    def make() -> Any:
+        from chalicelib.core.email import build_email_gateway
+
+        return build_email_gateway(settings())
+    return _once("email", make)
+
+
+def stripe() -> Any:
+    def make() -> Any:
+        from chalicelib.payments.stripe_gateway import StripeGateway
+
+        return StripeGateway()
+    return _once("stripe", make)
+
+
+def video() -> Any:
+    def make() -> Any:
+        from chalicelib.booking.video import build_video_gateway
+
+        return build_video_gateway(settings())
+    return _once("video", make)
+
+
+# ------------------------------------------------------------------ services
+
+def identity() -> Any:
+    def make() -> Any:
+        from chalicelib.identity.service import IdentityService
+
+        return IdentityService(settings(), sms())
+    return _once("identity", make)
+
+
+def clinics() -> Any:
+    def make() -> Any:
+        from chalicelib.clinics.service import ClinicService
+
+        return ClinicService(settings(), sms(), email(), stripe())
+    return _once("clinics", make)
+
+
+def booking() -> Any:
+    def make() -> Any:
+        from chalicelib.booking.service import BookingService
+
+        return BookingService(settings(), sms(), video())
+    return _once("booking", make)
+
+
+def outbox() -> Any:
+    """The event consumer, with every feature's handlers registered by kind."""
+    def make() -> Any:
+        from chalicelib.booking.jobs import event_handlers as booking_handlers
+        from chalicelib.core.events import Outbox
+
+        handlers: dict[str, list[tuple[str, Any]]] = {}
+        for registry in (booking_handlers(booking()),):
+            for kind, entries in registry.items():
+                handlers.setdefault(kind, []).extend(entries)
+        return Outbox(handlers)
+    return _once("outbox", make)
