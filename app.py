@@ -12,6 +12,7 @@ from chalicelib.core.web import http_middleware
 from chalicelib.identity import api as identity_api
 from chalicelib.identity import authorizer
 from chalicelib.meta import api as meta_api
+from chalicelib.meta import jobs as meta_jobs
 from chalicelib.meta import portal as meta_portal
 
 app = Chalice(app_name="clinic-backend", configure_logs=False)  # Powertools owns the logs
@@ -25,3 +26,4 @@ app.register_blueprint(identity_api.bp)
 app.register_blueprint(clinics_api.bp)
 app.register_blueprint(booking_api.bp)
 app.register_blueprint(booking_jobs.bp)
+app.register_blueprint(meta_jobs.bp)

@@ -12,9 +12,9 @@ bp = Blueprint(__name__)
 def expire_holds(event):
     """Release holds whose time ran out (unpaid bookings, unanswered offers and invitations).
     Reads only the holds that are due, through the sparse GSI2 index."""
-    from chalicelib.booking.api import service
+    from chalicelib import bootstrap
 
-    released = service().expire_due_holds()
+    released = bootstrap.booking().expire_due_holds()
     log.event("job.expire_holds", released=released)
     return {"released": released}
 
