@@ -147,7 +147,7 @@ def join_waitlist(request, caller):
 
 @route(bp, "/me/waitlist", **AUTH)
 def my_waitlist(request, caller):
-    return service().my_waitlist(caller)
+    return service().my_waitlist(caller, parse_query(request, m.Page))
 
 
 @route(bp, "/waitlist/{waitlist_id}", methods=("DELETE",), **AUTH)

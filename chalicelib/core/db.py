@@ -213,6 +213,9 @@ class Tx:
     def names(self) -> list[str]:
         return [n for n, _ in self._ops]
 
+    def items(self) -> list[tuple[str, dict[str, Any]]]:
+        return list(self._ops)
+
     def add(self, name: str, op: dict[str, Any]) -> "Tx":
         self._ops.append((name, op))
         return self
