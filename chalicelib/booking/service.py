@@ -137,6 +137,8 @@ class BookingService:
             for kind in kinds:
                 per_unit: dict[tuple[str, int], list[sl.Interval]] = {}
                 for u in store.resource_use(bid, kind, _iso(lo - timedelta(hours=4)), _iso(hi)):
+                    if u.get("hold_until") and _dt(u["hold_until"]) <= now:
+                        continue  # a lapsed hold, not yet released by the job: the time is free
                     per_unit.setdefault((u["resource_id"], int(u["unit"])), []).append(
                         (_dt(u["start_utc"]), _dt(u["end_utc"])))
                 resource_busy[(bid, kind)] = per_unit
@@ -432,6 +434,7 @@ class BookingService:
             raise forbidden("role_not_allowed", "the clinic records payments")
         now = self._now()
         extra = db.Tx().add("care", store.care_op(b["doctor_id"], b["patient_id"], int(now.timestamp())))
+        extra.extend(store.resuse_hold_ops(b, None))
         b = self._change(b, ("held",), {"status": "confirmed", "paid_at": _iso(now)}, release=False,
                          event="booking.paid", extra=extra)
         return self.view(b, caller)
@@ -743,7 +746,7 @@ class BookingService:
         tx = db.Tx().add("booking", store.transition_op(b, ("offered", "proposed"), changes, remove=remove,
                                                         extra_condition="hold_until > :now",
                                                         extra_values={"now": _iso(now)}))
-        tx.extend(extra.items())
+        tx.extend(extra.items()).extend(store.resuse_hold_ops(b, changes.get("hold_until")))
         tx.event("booking.accepted", {**self._snapshot(b), "status": changes["status"],
                                       "waitlist_entry": b.get("waitlist_entry")})
         tx.commit_or(conflict("wrong_status", "this offer is no longer open"))

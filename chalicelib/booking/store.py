@@ -99,7 +99,25 @@ def resuse_ops(b: dict[str, Any]) -> list[tuple[str, dict[str, Any]]]:
     return [(f"resuse:{r['kind']}", {"Put": {"TableName": db.table_name(), "Item": db.to_item({
         "PK": resuse_pk(b["branch_id"], r["kind"]), "SK": f"{b['start_utc']}#{b['booking_id']}", "type": "resource_use",
         "booking_id": b["booking_id"], "resource_id": r["resource_id"], "unit": r["unit"],
-        "start_utc": b["start_utc"], "end_utc": b["end_utc"]})}}) for r in b.get("resources", [])]
+        "start_utc": b["start_utc"], "end_utc": b["end_utc"],
+        # a hold's use of a room lapses with the hold, so free slots can tell without reading the booking
+        "hold_until": b.get("hold_until") if b["status"] in ("held", "offered", "proposed") else None})}})
+        for r in b.get("resources", [])]
+
+
+def resuse_hold_ops(b: dict[str, Any], hold_until: Optional[str]) -> list[tuple[str, dict[str, Any]]]:
+    """Keep the resource uses' hold in step with the booking's (a new hold, or none once confirmed)."""
+    ops = []
+    for r in b.get("resources", []):
+        key = db.item_key(resuse_pk(b["branch_id"], r["kind"]), f"{b['start_utc']}#{b['booking_id']}")
+        update: dict[str, Any] = {"TableName": db.table_name(), "Key": key,
+                                  "ConditionExpression": "attribute_exists(PK)"}
+        if hold_until:
+            update.update(UpdateExpression="SET hold_until = :h", ExpressionAttributeValues=db.values(h=hold_until))
+        else:
+            update["UpdateExpression"] = "REMOVE hold_until"
+        ops.append((f"resuse_hold:{r['kind']}", {"Update": update}))
+    return ops
 
 
 def unresuse_ops(b: dict[str, Any]) -> list[tuple[str, dict[str, Any]]]:
