@@ -4,7 +4,6 @@ from __future__ import annotations
 from chalice.app import Blueprint, Response
 
 from chalicelib import bootstrap
-
 from chalicelib.booking import models as m
 from chalicelib.core.errors import field_invalid
 from chalicelib.core.web import json_response, no_content, parse_query, route

@@ -26,7 +26,7 @@ def parse_instant(value: str) -> datetime:
     try:
         parsed = datetime.fromisoformat(value.replace("Z", "+00:00"))
     except ValueError:
-        raise ValueError("an ISO 8601 instant such as 2026-12-01T06:00:00Z")
+        raise ValueError("an ISO 8601 instant such as 2026-12-01T06:00:00Z") from None
     if parsed.tzinfo is None:
         raise ValueError("give the offset or Z, e.g. 2026-12-01T09:00:00+03:00")
     if not 2000 <= parsed.year <= 2100:

@@ -262,7 +262,8 @@ class BookingService:
                 taken = {(r["resource_id"], r["unit"]) for r in b["resources"]
                          if exc.any(f"lock:LOCK#R#{r['resource_id']}#{r['unit']}#")}
                 if exc.any("lock:LOCK#D#") or not taken or attempt == 3:
-                    raise AppError(code="slot_taken", status=409, detail="someone booked this time a moment ago")
+                    raise AppError(code="slot_taken", status=409,
+                                   detail="someone booked this time a moment ago") from None
                 avoid |= taken
                 self._claim_resources(b, ctx, avoid)
 
@@ -328,6 +329,8 @@ class BookingService:
             raise AppError(code="idempotency_key_reused", status=422,
                            detail="this Idempotency-Key was used for a different booking request")
         existing = store.get_booking(record["booking_id"])
+        if existing is None:
+            raise conflict("slot_taken")
         return self.view(existing, caller)
 
     # ------------------------------------------------------------------ who may see and change a booking
@@ -358,9 +361,9 @@ class BookingService:
 
     def view(self, b: dict[str, Any], caller: Any = None) -> dict[str, Any]:
         start, end = _dt(b["start_utc"]), _dt(b["end_utc"])
-        out = {k: b[k] for k in ("booking_id", "kind", "status", "patient_id", "doctor_id", "doctor_name", "clinic_id",
-                                 "clinic_name", "branch_id", "service_id", "service", "time_zone", "version")
-               if k in b}
+        shown = ("booking_id", "kind", "status", "patient_id", "doctor_id", "doctor_name", "clinic_id", "clinic_name",
+                 "branch_id", "service_id", "service", "time_zone", "version")
+        out: dict[str, Any] = {k: b[k] for k in shown if k in b}
         out["start"] = present(start, b["time_zone"])
         out["end"] = present(end, b["time_zone"])
         if b.get("hold_until"):

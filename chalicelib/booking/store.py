@@ -1,18 +1,25 @@
 """DynamoDB items of bookings. All key building for the feature lives here.
 
-| item                | PK                                 | SK            | indexes |
-|---------------------|------------------------------------|---------------|---------|
-| booking             | BOOKING#<bid>                      | BOOKING       | GSI1 PATIENT#<pid> / <start>#<bid>; GSI2 HOLDS / <hold until>#<bid> (only while held, offered or proposed); GSI3 AGENDA#<did> / <start>#<bid>; GSI4 CAL#<cid> / <start>#<bid> |
-| doctor time lock    | LOCK#D#<did>#<block start>         | LOCK          | |
-| resource time lock  | LOCK#R#<rid>#<unit>#<block start>  | LOCK          | |
-| resource use        | RESUSE#<branch>#<kind>             | <start>#<bid> | |
-| idempotency record  | IDEM#<patient>#<key>               | IDEM          | |
-| no-show strikes     | PATIENT#<pid>                      | STRIKES#<cid> | |
-| care relationship   | CARE#<did>                         | PATIENT#<pid> | |
-| waitlist entry      | WAIT#<did>                         | <created>#<wid> | GSI1 PATIENT#<pid> / WAIT#<wid>; GSI3 WAITING#<did> / <date_to>#<created>#<wid> (only while waiting) |
-| chat message        | BOOKING#<bid>                      | MSG#<ulid>    | |
-| urgent queue entry  | URGENT#<specialty>                 | <ulid>        | GSI2 QUEUE#<specialty> / <ulid> (only while waiting) |
-| urgent pointer      | URGENTPATIENT#<pid>                | URGENT        | |
+| item                | PK                                 | SK              |
+|---------------------|------------------------------------|-----------------|
+| booking             | BOOKING#<bid>                      | BOOKING         |
+| doctor time lock    | LOCK#D#<did>#<block start>         | LOCK            |
+| resource time lock  | LOCK#R#<rid>#<unit>#<block start>  | LOCK            |
+| resource use        | RESUSE#<branch>#<kind>             | <start>#<bid>   |
+| idempotency record  | IDEM#<patient>#<key>               | IDEM            |
+| no-show strikes     | PATIENT#<pid>                      | STRIKES#<cid>   |
+| care relationship   | CARE#<did>                         | PATIENT#<pid>   |
+| waitlist entry      | WAIT#<did>                         | <created>#<wid> |
+| chat message        | BOOKING#<bid>                      | MSG#<ulid>      |
+| urgent queue entry  | URGENT#<specialty>                 | <ulid>          |
+| urgent pointer      | URGENTPATIENT#<pid>                | URGENT          |
+
+Indexes:
+- booking: GSI1 PATIENT#<pid> / <start>#<bid>; GSI2 HOLDS / <hold until>#<bid> (only while held, offered
+  or proposed); GSI3 AGENDA#<did> / <start>#<bid>; GSI4 CAL#<cid> / <start>#<bid>
+- waitlist entry: GSI1 PATIENT#<pid> / WAIT#<wid>; GSI3 WAITING#<did> / <date_to>#<created>#<wid> (only
+  while waiting)
+- urgent queue entry: GSI2 QUEUE#<specialty> / <ulid> (only while waiting)
 
 A waitlist entry is in the GSI3 "waiting" index only while it waits, keyed by its last local day, so
 offering freed time reads only entries that still wait and whose dates have not passed; closed
@@ -236,7 +243,8 @@ def waitlist_item(entry: dict[str, Any]) -> dict[str, Any]:
 
 
 def _waiting_keys(w: dict[str, Any]) -> dict[str, str]:
-    return {"GSI3PK": db.key("WAITING", w["doctor_id"]), "GSI3SK": f"{w['date_to']}#{w['created_at']}#{w['waitlist_id']}"}
+    return {"GSI3PK": db.key("WAITING", w["doctor_id"]),
+            "GSI3SK": f"{w['date_to']}#{w['created_at']}#{w['waitlist_id']}"}
 
 
 def _day_end_epoch(day_iso: str) -> int:
@@ -301,7 +309,8 @@ def patient_waitlist_entry(pid: str, wid: str) -> Optional[dict[str, Any]]:
 def delete_waitlist_entry(w: dict[str, Any]) -> bool:
     try:
         db.ddb().delete_item(TableName=db.table_name(), Key=db.item_key(w["PK"], w["SK"]),
-                             ConditionExpression="patient_id = :p", ExpressionAttributeValues=db.values(p=w["patient_id"]))
+                             ConditionExpression="patient_id = :p",
+                             ExpressionAttributeValues=db.values(p=w["patient_id"]))
     except Exception as exc:
         if db.is_condition_failure(exc):
             return False
