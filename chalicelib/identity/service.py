@@ -195,17 +195,28 @@ class IdentityService:
         return m.TokenPair(access_token=access, expires_in=ttl, refresh_token=refresh,
                            refresh_expires_at=_iso(session["absolute_expiry"]), session_id=session["session_id"])
 
+    @staticmethod
+    def _alive(s: dict[str, Any], now: int) -> bool:
+        return not s["revoked"] and s["absolute_expiry"] > now and s["idle_expiry"] > now
+
+    def _live_sessions(self, user_id: str, now: int) -> list[dict[str, Any]]:
+        """The user's live sessions. Lapsed ones found in the index are taken out of it on the way,
+        so history never piles up in what logic reads."""
+        indexed = store.user_sessions(user_id)
+        lapsed = [s["session_id"] for s in indexed if not self._alive(s, now)]
+        if lapsed:
+            store.revoke_sessions(lapsed, "expired", now)
+        return [s for s in indexed if self._alive(s, now)]
+
     def _tidy_sessions(self, user_id: str, keep: dict[str, Any], now: int) -> None:
         """One session per device, and at most MAX_SESSIONS live ones (oldest go first)."""
-        live = [s for s in store.user_sessions(user_id)
-                if not s["revoked"] and s["absolute_expiry"] > now and s["session_id"] != keep["session_id"]]
+        live = [s for s in self._live_sessions(user_id, now) if s["session_id"] != keep["session_id"]]
         drop = [s for s in live if keep.get("device_id") and s.get("device_id") == keep["device_id"]]
         rest = sorted((s for s in live if s not in drop), key=lambda s: s["created_at"])
         overflow = len(rest) + 1 - MAX_SESSIONS
         if overflow > 0:
             drop += rest[:overflow]
-        for s in drop:
-            store.revoke_session(s["session_id"], "replaced", now)
+        store.revoke_sessions([s["session_id"] for s in drop], "replaced", now)
 
     def authorize(self, token: str) -> tuple[dict[str, Any], dict[str, Any]]:
         """Claims of a usable access token and its live session; TokenError naming why not.
@@ -255,8 +266,7 @@ class IdentityService:
             m.SessionView(session_id=s["session_id"], device_name=s.get("device_name"),
                           created_at=_iso(s["created_at"]), last_used_at=_iso(s["last_used_at"]),
                           expires_at=_iso(s["absolute_expiry"]), current=s["session_id"] == caller.session_id)
-            for s in store.user_sessions(caller.user_id)
-            if not s["revoked"] and s["absolute_expiry"] > now
+            for s in self._live_sessions(caller.user_id, now)
         ]
         items.sort(key=lambda v: v.last_used_at, reverse=True)
         return m.SessionList(items=items)
@@ -266,10 +276,11 @@ class IdentityService:
             raise not_found()
         log.event("session.revoked", user_id=caller.user_id, session_id=session_id)
 
-    def _revoke_all(self, user_id: str, reason: str, now: int, except_sid: Optional[str] = None) -> None:
-        for s in store.user_sessions(user_id):
-            if not s["revoked"] and s["session_id"] != except_sid:
-                store.revoke_session(s["session_id"], reason, now)
+    def _revoke_all(self, user_id: str, reason: str, now: int, except_sid: Optional[str] = None) -> int:
+        """Revoke every live session of a user (but ``except_sid``), however many: batched, paged."""
+        indexed = store.user_sessions(user_id)
+        return store.revoke_sessions([s["session_id"] for s in indexed
+                                      if not s["revoked"] and s["session_id"] != except_sid], reason, now)
 
     # ------------------------------------------------------------------ sign-up
 
@@ -485,7 +496,8 @@ class IdentityService:
         if user is None:
             raise not_found()
         store.update_user(user["user_id"], {"role": role, "updated_at": self._now()}, user["version"])
-        store.set_user_sessions_role(user["user_id"], role)
+        store.set_sessions_role([s["session_id"] for s in store.user_sessions(user["user_id"])
+                                 if not s["revoked"]], role)
         log.event("account.role_changed", user_id=user["user_id"], role=role)
         return user["user_id"]
 
