@@ -7,7 +7,8 @@ The rules (OWASP ASVS 5 V6, NIST 800-63B) and where each is enforced:
 - sending: 60 s resend cooldown and 5 SMS per phone per hour (one limiter),
   a per-client limit; 429 with Retry-After beyond them;
 - passwords: argon2id; at least 8 characters; account throttling after 10
-  failures in 15 minutes (40 an hour at most), with an event logged;
+  failures in a quarter of the clock hour (40 a clock hour at most; fixed
+  windows, core.ratelimit), with an event logged;
 - no enumeration: sign-up, login and code requests answer alike for a phone
   that exists and one that does not (same status, same shape, same work);
 - sessions: 15-minute ES256 access token, rotating opaque refresh token, reuse
@@ -411,7 +412,7 @@ class IdentityService:
         if changes:
             ops.append(store.update_user_op(user["user_id"], changes, user["version"]))
         db.transact_or(ops, AppError(code="challenge_closed", status=400))
-        ratelimit.clear(self.login_failures, user["phone"])
+        ratelimit.clear(self.login_failures, user["phone"], now)
         self._tidy_sessions(user["user_id"], session, now)
         log.event("login.completed", user_id=user["user_id"], session_id=session["session_id"],
                   second_factor=ch["method"])

@@ -100,17 +100,31 @@ def test_account_is_throttled_after_repeated_failures_and_the_event_is_logged(cl
     log_in(client, outbox, PHONE)
 
 
-def test_throttling_caps_failures_well_below_one_hundred_per_hour(client, outbox, fixed_clock):
-    sign_up(client, outbox, PHONE)
-    failures = 0
-    for _ in range(60):  # one attempt a minute for an hour
-        r = jpost(client, "/auth/login", {"phone": PHONE, "password": "guess"})
-        if r.status_code == 401:
-            failures += 1
-        else:
-            assert r.status_code == 429
-        fixed_clock.advance(seconds=60)
-    assert 10 <= failures <= 100
+def test_throttling_caps_failures_at_forty_an_hour_and_the_count_starts_again_each_quarter(client, outbox,
+                                                                                            fixed_clock):
+    sign_up(client, outbox, PHONE)  # at 06:00, the start of a clock hour
+    fixed_clock.advance(seconds=15 * 60 - (fixed_clock_epoch(fixed_clock) % (15 * 60)))  # 06:15 sharp
+    per_hour: list[int] = []
+    for hour in range(2):  # a guess every 30 seconds for two hours: 240 guesses
+        failures = 0
+        for k in range(120):
+            r = jpost(client, "/auth/login", {"phone": PHONE, "password": "guess"})
+            in_quarter = (k * 30) % 900
+            if in_quarter < 10 * 30:  # the first ten guesses of each quarter hour are counted and refused
+                assert r.status_code == 401, (hour, k, r.body)
+                failures += 1
+            else:  # the rest wait for the quarter to end, and are told exactly how long
+                assert r.status_code == 429 and body(r)["code"] == "login_throttled", (hour, k)
+                assert int(r.headers["Retry-After"]) == 900 - in_quarter
+            fixed_clock.advance(seconds=30)
+        per_hour.append(failures)
+    assert per_hour == [40, 40]
+    # Throttled at 08:14:30; at 08:15 the count starts again and the owner signs in.
+    log_in(client, outbox, PHONE)
+
+
+def fixed_clock_epoch(fixed_clock) -> int:
+    return int(fixed_clock.now().timestamp())
 
 
 def test_unknown_phones_are_throttled_too_so_throttling_reveals_nothing(client):
