@@ -329,16 +329,16 @@ class IdentityService:
         # The phone's code was verified this moment: a fresh second factor, so the new account can
         # enrol an authenticator app at once (staff must) without a second SMS inside the cooldown.
         session["step_up_until"] = now + self.s.step_up_ttl_s
+        tx = db.Tx()
+        store.tx_consume_challenge(tx, ch["challenge_id"], ch["attempts"])
+        store.tx_create_user(tx, user)
+        store.tx_open_session(tx, session)
         try:
-            db.transact([store.consume_challenge_op(ch["challenge_id"], ch["attempts"]),
-                         *store.put_user_with_phone_ops(user), store.put_session_op(session)])
-        except Exception as exc:
-            reasons = db.cancellation_codes(exc)
-            if not reasons:
-                raise
-            if reasons[0] == "ConditionalCheckFailed":
-                raise AppError(code="challenge_closed", status=400)
-            raise conflict("account_exists")
+            tx.commit()
+        except db.TxCancelled as exc:
+            if exc.any("challenge"):
+                raise AppError(code="challenge_closed", status=400) from None
+            raise conflict("account_exists") from None
         log.event("signup.completed", user_id=user["user_id"])
         return self._token_pair(session, refresh, now)
 
@@ -408,10 +408,12 @@ class IdentityService:
         if not ok:
             raise self._wrong_code(ch)
         session, refresh = self._new_session(user, req.device, now, ch["method"])
-        ops = [store.consume_challenge_op(ch["challenge_id"], ch["attempts"]), store.put_session_op(session)]
+        tx = db.Tx()
+        store.tx_consume_challenge(tx, ch["challenge_id"], ch["attempts"])
+        store.tx_open_session(tx, session)
         if changes:
-            ops.append(store.update_user_op(user["user_id"], changes, user["version"]))
-        db.transact_or(ops, AppError(code="challenge_closed", status=400))
+            store.tx_update_user(tx, user["user_id"], changes, user["version"])
+        self._commit_spending_code(tx)
         ratelimit.clear(self.login_failures, user["phone"], now)
         self._tidy_sessions(user["user_id"], session, now)
         log.event("login.completed", user_id=user["user_id"], session_id=session["session_id"],
@@ -439,17 +441,24 @@ class IdentityService:
         ok, _ = self._second_factor_ok(ch, req.code, None, now)
         if not ok:
             raise self._wrong_code(ch)
-        user = store.get_user(ch["user_id"])
-        if user is None:
-            raise AppError(code="challenge_closed", status=400)
-        try:
-            db.transact([store.consume_challenge_op(ch["challenge_id"], ch["attempts"]),
-                         store.update_user_op(user["user_id"], {"password_hash": hash_password(req.new_password),
-                                                                "updated_at": now}, user["version"])])
-        except Exception as exc:
-            if not db.cancellation_codes(exc):
-                raise
-            raise AppError(code="challenge_closed", status=400)
+        password_hash = hash_password(req.new_password)
+        for _ in range(3):
+            user = store.get_user(ch["user_id"])
+            if user is None:
+                raise AppError(code="challenge_closed", status=400)
+            tx = db.Tx()
+            store.tx_consume_challenge(tx, ch["challenge_id"], ch["attempts"])
+            store.tx_update_user(tx, user["user_id"], {"password_hash": password_hash, "updated_at": now},
+                                 user["version"])
+            try:
+                tx.commit()
+                break
+            except db.TxCancelled as exc:
+                if exc.any("challenge") or not exc.any("user"):
+                    raise AppError(code="challenge_closed", status=400) from None
+                # the profile changed meanwhile (another device): read it again, the code still holds
+        else:
+            raise conflict("version_conflict")
         self._revoke_all(user["user_id"], "password_reset", now)
         log.event("password_reset.completed", user_id=user["user_id"])
 
@@ -528,12 +537,19 @@ class IdentityService:
         if not ok:
             raise self._wrong_code(ch)
         until = now + self.s.step_up_ttl_s
-        ops = [store.consume_challenge_op(ch["challenge_id"], ch["attempts"]),
-               store.grant_step_up_op(caller.session_id, until)]
+        tx = db.Tx()
+        store.tx_consume_challenge(tx, ch["challenge_id"], ch["attempts"])
+        store.tx_grant_step_up(tx, caller.session_id, until)
         if changes:
-            ops.append(store.update_user_op(user["user_id"], changes, user["version"]))
-        db.transact_or(ops, AppError(code="challenge_closed", status=400))
+            store.tx_update_user(tx, user["user_id"], changes, user["version"])
+        self._commit_spending_code(tx)
         return {"step_up_until": _iso(until)}
+
+    @staticmethod
+    def _commit_spending_code(tx: db.Tx) -> None:
+        """Commit a transaction that consumes a code; any cancellation means the code can no longer
+        complete it (used, raced, or the session or account moved on)."""
+        tx.commit_or(AppError(code="challenge_closed", status=400))
 
     def _require_step_up(self, caller: Any) -> None:
         if not store.consume_step_up(caller.session_id, self._now()):
@@ -570,20 +586,18 @@ class IdentityService:
         new_phone = ch["phone"]
         if new_phone == user["phone"]:
             raise conflict("phone_taken")
+        tx = db.Tx()
+        store.tx_consume_challenge(tx, ch["challenge_id"], ch["attempts"])
+        store.tx_move_phone(tx, caller.user_id, user["phone"], new_phone)
+        store.tx_update_user(tx, caller.user_id, {"phone": new_phone, "updated_at": now}, user["version"])
         try:
-            db.transact([store.consume_challenge_op(ch["challenge_id"], ch["attempts"]),
-                         *store.move_phone_ops(caller.user_id, user["phone"], new_phone),
-                         store.update_user_op(caller.user_id, {"phone": new_phone, "updated_at": now},
-                                              user["version"])])
-        except Exception as exc:
-            reasons = db.cancellation_codes(exc)
-            if not reasons:
-                raise
-            if reasons[0] == "ConditionalCheckFailed":
-                raise AppError(code="challenge_closed", status=400)
-            if reasons[2] == "ConditionalCheckFailed":
-                raise conflict("phone_taken")
-            raise conflict("version_conflict")
+            tx.commit()
+        except db.TxCancelled as exc:
+            if exc.any("challenge"):
+                raise AppError(code="challenge_closed", status=400) from None
+            if exc.any("phone"):
+                raise conflict("phone_taken") from None
+            raise conflict("version_conflict") from None
         log.event("phone.changed", user_id=caller.user_id)
         return self.me(caller)
 

@@ -85,6 +85,39 @@ def move_phone_ops(user_id: str, old_phone: str, new_phone: str) -> list[dict[st
     ]
 
 
+# ------------------------------------------------------------------ named transaction items
+# Each adds its items to a ``db.Tx`` under a fixed name, so a service maps a cancellation to what
+# failed with ``TxCancelled.any(name)``: "challenge", "phone", "old_phone", "user", "session".
+
+def tx_consume_challenge(tx: db.Tx, challenge_id: str, attempts_seen: int) -> db.Tx:
+    return tx.add("challenge", consume_challenge_op(challenge_id, attempts_seen))
+
+
+def tx_create_user(tx: db.Tx, user: dict[str, Any]) -> db.Tx:
+    """Claim the phone ("phone", fails if taken) and create the user ("user")."""
+    phone_op, user_op = put_user_with_phone_ops(user)
+    return tx.add("phone", phone_op).add("user", user_op)
+
+
+def tx_open_session(tx: db.Tx, session: dict[str, Any]) -> db.Tx:
+    return tx.add("session", put_session_op(session))
+
+
+def tx_update_user(tx: db.Tx, user_id: str, changes: dict[str, Any], expected_version: int) -> db.Tx:
+    """"user": fails if the stored version is no longer ``expected_version``."""
+    return tx.add("user", update_user_op(user_id, changes, expected_version))
+
+
+def tx_move_phone(tx: db.Tx, user_id: str, old_phone: str, new_phone: str) -> db.Tx:
+    """"old_phone" (still this user's) leaves, "phone" (fails if taken) is claimed."""
+    release, claim = move_phone_ops(user_id, old_phone, new_phone)
+    return tx.add("old_phone", release).add("phone", claim)
+
+
+def tx_grant_step_up(tx: db.Tx, session_id: str, until: int) -> db.Tx:
+    return tx.add("session", grant_step_up_op(session_id, until))
+
+
 # ------------------------------------------------------------------ challenges
 
 def put_challenge(challenge: dict[str, Any]) -> None:

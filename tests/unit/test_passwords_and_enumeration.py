@@ -130,3 +130,28 @@ def fixed_clock_epoch(fixed_clock) -> int:
 def test_unknown_phones_are_throttled_too_so_throttling_reveals_nothing(client):
     codes = [jpost(client, "/auth/login", {"phone": UNKNOWN, "password": "guess"}).status_code for _ in range(11)]
     assert codes == [401] * 10 + [429]
+
+
+def test_password_reset_succeeds_when_the_profile_is_edited_at_the_same_moment(client, outbox, fixed_clock,
+                                                                              monkeypatch):
+    """The reset's transaction names its items: a profile edit racing it is the user item's
+    version, not the code, so the reset is tried again with the fresh profile instead of
+    answering 'challenge_closed' for a code that was right and never used."""
+    tokens = sign_up(client, outbox, PHONE)
+    fixed_clock.advance(seconds=61)
+    ch = body(jpost(client, "/auth/password-reset", {"phone": PHONE}))["challenge_id"]
+    real = identity_service.hash_password
+    raced = []
+
+    def hash_while_the_profile_changes(password):
+        if not raced:  # another device saves the profile while the new hash is computed
+            raced.append(jpost(client, "/me", {"language": "ru"}, token=tokens["access_token"], method="patch"))
+        return real(password)
+
+    monkeypatch.setattr(identity_service, "hash_password", hash_while_the_profile_changes)
+    r = jpost(client, "/auth/password-reset/confirm",
+              {"challenge_id": ch, "code": outbox.last_code(PHONE), "new_password": "a brand new secret"})
+    assert raced and raced[0].status_code == 200, raced
+    assert r.status_code == 204, r.body
+    fixed_clock.advance(seconds=61)
+    log_in(client, outbox, PHONE, password="a brand new secret")
