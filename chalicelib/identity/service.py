@@ -24,11 +24,12 @@ from typing import Any, Optional
 
 from chalicelib.core import clock, db, i18n, log, ratelimit
 from chalicelib.core.crypto import keyed_hash, new_code, new_token, same
-from chalicelib.core.errors import AppError, conflict, forbidden, not_found, unauthorized
+from chalicelib.core.errors import AppError, conflict, not_found, unauthorized
 from chalicelib.core.ids import is_ulid, new_id
 from chalicelib.core.settings import Settings
 from chalicelib.core.sms import SmsGateway
 from chalicelib.core.tokens import TokenError, sign, verify
+from chalicelib.identity import access
 from chalicelib.identity import models as m
 from chalicelib.identity import store
 
@@ -499,7 +500,7 @@ class IdentityService:
 
     def set_role(self, phone: str, role: str) -> str:
         """Operator action (no HTTP route): give an account a role, effective at once in its sessions."""
-        if role not in m.ROLES:
+        if role not in access.ROLES:
             raise ValueError(f"unknown role {role}")
         uid = store.user_id_for_phone(phone)
         user = store.get_user(uid) if uid else None
@@ -552,8 +553,7 @@ class IdentityService:
         tx.commit_or(AppError(code="challenge_closed", status=400))
 
     def _require_step_up(self, caller: Any) -> None:
-        if not store.consume_step_up(caller.session_id, self._now()):
-            raise forbidden("step_up_required")
+        access.require_step_up(caller, self._now())
 
     def change_password(self, caller: Any, req: m.PasswordChange) -> None:
         self._require_step_up(caller)
