@@ -272,3 +272,53 @@ def test_the_agenda_and_the_calendar_page_with_a_cursor(client, w):
     r = jpost(client, f"/me/agenda?date_from={MONDAY}&date_to={MONDAY}&cursor={cal['next_cursor']}",
               token=w["doctor"]["token"], method="get")
     assert r.status_code == 400
+
+
+# ------------------------------------------------------------------ local days that are local
+
+def test_a_monday_morning_in_sakhalin_is_on_monday_in_the_agenda_and_the_calendar(client, w):
+    """09:00 on Monday in Asia/Sakhalin is 22:00 UTC on Sunday: today it fell out of Monday's agenda."""
+    from tests.unit.clinic_setup import branch
+
+    cid, tok, did = w["a"]["clinic_id"], w["admin_a"]["token"], w["doctor"]["user_id"]
+    far = ok(jpost(client, f"/clinics/{cid}/branches", branch("Южно-Сахалинск", "Asia/Sakhalin", "Сахалин"),
+                   token=tok), 201)
+    ok(jpost(client, f"/clinics/{cid}/branches/{far['branch_id']}/resources",
+             {"kind": "mri", "name": "MRI 3T", "capacity": 1}, token=tok), 201)
+    ok(jpost(client, f"/clinics/{cid}/doctors/{did}/templates",
+             {"branch_id": far["branch_id"], "modality": "in_person", "weekday": "mon", "start": "08:00",
+              "end": "10:00"}, token=tok), 201)
+    ok(jpost(client, f"/clinics/{cid}/doctors/{did}/templates",
+             {"branch_id": far["branch_id"], "modality": "in_person", "weekday": "tue", "start": "22:35",
+              "end": "23:55"}, token=tok), 201)
+    monday = slots(client, w)
+    sakhalin = [s for s in monday if s["time_zone"] == "Asia/Sakhalin" and s["local"].startswith("2026-11-30T09:")]
+    assert sakhalin and sakhalin[0]["start"].startswith("2026-11-29T22:")  # Sunday in UTC
+    evening = [s for s in slots(client, w, day="2026-12-01") if s["local"].startswith("2026-12-01T23:")]
+    assert evening and evening[0]["start"].startswith("2026-12-01T12:")
+    morning = ok(book(client, w, w["patient"]["token"], sakhalin[0]["start"]), 201)
+    late = ok(book(client, w, w["patient"]["token"], evening[0]["start"]), 201)
+    kaliningrad = ok(book(client, w, w["patient"]["token"],
+                          [s for s in monday if s["time_zone"] == "Europe/Kaliningrad"][0]["start"]), 201)
+
+    def agenda(day, extra=""):
+        page = ok(jpost(client, f"/me/agenda?date_from={day}&date_to={day}{extra}", token=w["doctor"]["token"],
+                        method="get"))
+        return {b["booking_id"] for b in page["items"]}
+
+    def calendar(day, extra=""):
+        page = ok(jpost(client, f"/clinics/{cid}/calendar?date_from={day}&date_to={day}{extra}", token=tok,
+                        method="get"))
+        return {b["booking_id"] for b in page["items"]}
+
+    for view in (agenda, calendar):
+        assert view("2026-11-30") == {morning["booking_id"], kaliningrad["booking_id"]}
+        assert view("2026-11-29") == set()
+        assert view("2026-12-01") == {late["booking_id"]}
+        # in one chosen zone a visit falls on that zone's day: 22:00 UTC on Sunday is 00:00 on Monday in
+        # Kaliningrad (UTC+2) and still Sunday in London
+        assert morning["booking_id"] in view("2026-11-30", "&time_zone=Europe/Kaliningrad")
+        assert view("2026-11-29", "&time_zone=Europe/London") == {morning["booking_id"]}
+    r = jpost(client, "/me/agenda?date_from=2026-11-30&date_to=2026-11-30&time_zone=MSK", token=w["doctor"]["token"],
+              method="get")
+    assert r.status_code == 422 and body(r)["errors"][0]["field"] == "time_zone"
