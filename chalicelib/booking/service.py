@@ -477,16 +477,48 @@ class BookingService:
             raise conflict("too_late_to_reschedule", f"within {window} h of the visit, call the clinic or cancel")
         ctx = self._context(b["clinic_id"], b["service_id"], b["doctor_id"], b["branch_id"])
         slot = self._check_slot(ctx, m.parse_instant(req.start), b["branch_id"])
+        if _iso(slot[0][0]) == b["start_utc"]:
+            return self.view(b, caller)  # already at that time: nothing to move
         moved = self._new_booking(ctx, b["patient_id"], slot, b["status"], None, now, None)
         moved.update(booking_id=b["booking_id"])
         moved["locks"] = [store.doctor_lock(b["doctor_id"], blk) for blk in sl.blocks(slot[0])]
-        self._claim_resources(moved, ctx, set())
+        avoid: set[tuple[str, int]] = set()
+        for attempt in range(4):
+            self._claim_resources(moved, ctx, avoid)
+            changes = self._moved_changes(b, moved, now)
+            try:
+                self._move_tx(b, moved, changes).commit()
+                break
+            except db.TxTooLarge:
+                raise AppError(code="visit_too_long", status=422,
+                               detail="this visit needs more time blocks than one booking can claim") from None
+            except db.TxCancelled as exc:
+                if exc.any("booking"):
+                    raise conflict("version_conflict", "the booking changed meanwhile; reload it") from None
+                taken = {(r["resource_id"], r["unit"]) for r in moved["resources"]
+                         if exc.any(f"lock:LOCK#R#{r['resource_id']}#{r['unit']}#")}
+                if exc.any("lock:LOCK#D#") or not taken or attempt == 3:
+                    raise AppError(code="slot_taken", status=409,
+                                   detail="someone booked that time a moment ago") from None
+                avoid |= taken  # another unit of the same kind may be free: try it, as booking does
+        b = {**b, **changes, "version": b["version"] + 1}
+        log.event("booking.rescheduled", booking_id=bid)
+        return self.view(b, caller)
+
+    @staticmethod
+    def _moved_changes(b: dict[str, Any], moved: dict[str, Any], now: datetime) -> dict[str, Any]:
+        return {"start_utc": moved["start_utc"], "end_utc": moved["end_utc"], "locks": moved["locks"],
+                "resources": moved["resources"], "resource_ids": store.resource_ids(moved),
+                "rescheduled_at": _iso(now), "local_day": moved["local_day"],
+                **{k: v for k, v in store.index_keys({**b, **moved, "status": b["status"]}).items()
+                   if k in ("GSI1SK", "GSI3SK", "GSI4SK")}}
+
+    def _move_tx(self, b: dict[str, Any], moved: dict[str, Any], changes: dict[str, Any]) -> db.Tx:
+        """The booking's move in one transaction: its change, the new time's locks and resource uses, the old
+        ones released. A long visit with resources may not fit in 100 items: then the old time's locks that
+        do not fit are named in the event and released by its consumer (only while this booking still owns
+        them and no longer needs them)."""
         old_locks, new_locks = set(b["locks"]), set(moved["locks"])
-        changes = {"start_utc": moved["start_utc"], "end_utc": moved["end_utc"], "locks": moved["locks"],
-                   "resources": moved["resources"], "resource_ids": store.resource_ids(moved),
-                   "rescheduled_at": _iso(now), "local_day": moved["local_day"],
-                   **{k: v for k, v in store.index_keys({**b, **moved, "status": b["status"]}).items()
-                      if k in ("GSI1SK", "GSI3SK", "GSI4SK")}}
         expires = int(_dt(moved["end_utc"]).timestamp()) + 86400
         tx = db.Tx().add("booking", store.transition_op(b, ("held", "confirmed"), changes,
                                                         extra_condition="#v = :seen",
@@ -494,26 +526,12 @@ class BookingService:
         tx.extend(store.lock_ops({**moved, "locks": sorted(new_locks - old_locks)}, expires))
         tx.extend(store.unresuse_ops(b)).extend(store.resuse_ops(moved))
         release = store.unlock_ops(b, keep=frozenset(new_locks))
-        # A long visit with resources may need more than one transaction to move: the new time is claimed
-        # with the booking's change; locks of the old time that do not fit are named in the event and
-        # released by its consumer (only while this booking still owns them and no longer needs them).
-        room = db.Tx.MAX_ITEMS - len(tx) - 1
-        leftover = [name.removeprefix("unlock:") for name, _ in release[max(room, 0):]]
-        tx.extend(release[:max(room, 0)])
+        room = max(db.Tx.MAX_ITEMS - len(tx) - 1, 0)
+        leftover = [name.removeprefix("unlock:") for name, _ in release[room:]]
+        tx.extend(release[:room])
         tx.event("booking.rescheduled", {**self._snapshot(b), "offer": True, "leftover_locks": leftover,
                                          "new_start_utc": moved["start_utc"]})
-        try:
-            tx.commit()
-        except db.TxTooLarge:
-            raise AppError(code="visit_too_long", status=422,
-                           detail="this visit needs more time blocks than one booking can claim") from None
-        except db.TxCancelled as exc:
-            if exc.any("booking"):
-                raise conflict("version_conflict", "the booking changed meanwhile; reload it") from None
-            raise AppError(code="slot_taken", status=409, detail="someone booked that time a moment ago") from None
-        b = {**b, **changes, "version": b["version"] + 1}
-        log.event("booking.rescheduled", booking_id=bid)
-        return self.view(b, caller)
+        return tx
 
     def expire(self, b: dict[str, Any], offer_freed_time: bool = True) -> bool:
         """Release a lapsed hold (prepayment not made, offer or invitation not answered)."""

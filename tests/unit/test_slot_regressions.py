@@ -1,7 +1,6 @@
 """Regressions the slot model pointed at in booking/service.py (owned by the booking engineer)."""
 from datetime import date, datetime, time, timedelta, timezone
 
-import pytest
 
 from tests.unit.test_slot_properties import App, check_scenario, w  # noqa: F401  (the fixture)
 
@@ -30,10 +29,9 @@ def test_reschedule_to_its_own_start_with_a_resource(w, fixed_clock):
     check_scenario(prepared(w, fixed_clock, sc), sc)
 
 
-@pytest.mark.xfail(strict=True, reason="BookingService.reschedule claims resources with _claim_resources(moved, ctx, "
-                   "set()), i.e. always the first unit, and has no retry on a taken unit (book() retries via "
-                   "_claim): a slot free_slots offers because unit 2 is free is refused 409 slot_taken")
 def test_reschedule_takes_the_second_unit_when_the_first_is_busy(w, fixed_clock):
+    """Found by the slot model: reschedule always took the first unit of a resource and never retried, so a
+    slot that free slots offered (unit 2 free) was refused 409 slot_taken."""
     # doctor 0 holds unit 0 at 09:00; doctor 1 books 09:30 (unit 0), then moves to 09:00 where only unit 1 is free
     sc = scenario(2, [("book", 0, 0, 0, True), ("book", 1, 1, 1, True), ("reschedule", 1, 0, False)])
     check_scenario(prepared(w, fixed_clock, sc), sc)
