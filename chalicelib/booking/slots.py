@@ -48,10 +48,10 @@ def working_intervals(schedule_items: list[dict[str, Any]], clinic_id: str, moda
             lo = max(d_from, date.fromisoformat(item["date_from"]))
             hi = min(d_to, date.fromisoformat(item["date_until"]))
             for day in _local_days(lo, hi):
-                iv = local_interval(day, time.fromisoformat(item["start"]), time.fromisoformat(item["end"]),
-                                    item["time_zone"])
-                if iv:
-                    work.append((iv, item["branch_id"], item["time_zone"]))
+                extra = local_interval(day, time.fromisoformat(item["start"]), time.fromisoformat(item["end"]),
+                                       item["time_zone"])
+                if extra:
+                    work.append((extra, item["branch_id"], item["time_zone"]))
     out = []
     for iv, bid, tz in work:
         for piece in subtract([iv], [lv for leave in leaves for lv in leave_intervals(leave, iv, tz)]):

@@ -29,9 +29,8 @@ from chalicelib.core.ids import is_ulid, new_id
 from chalicelib.core.settings import Settings
 from chalicelib.core.sms import SmsGateway
 from chalicelib.core.tokens import TokenError, sign, verify
-from chalicelib.identity import access
+from chalicelib.identity import access, store
 from chalicelib.identity import models as m
-from chalicelib.identity import store
 
 MAX_SESSIONS = 10
 RECOVERY_CODES = 10
@@ -274,7 +273,8 @@ class IdentityService:
         return m.SessionList(items=items)
 
     def revoke(self, caller: Any, session_id: str) -> None:
-        if not is_ulid(session_id) or not store.revoke_session(session_id, "revoked_by_user", self._now(), user_id=caller.user_id):
+        if not is_ulid(session_id) or not store.revoke_session(session_id, "revoked_by_user", self._now(),
+                                                               user_id=caller.user_id):
             raise not_found()
         log.event("session.revoked", user_id=caller.user_id, session_id=session_id)
 
