@@ -372,3 +372,15 @@ class CatalogDoctorsQuery(Page):
 
 class AdminClinicsQuery(Page):
     status: ClinicStatus = "submitted"
+
+
+class StaffPage(Page):
+    """A page of a staff list; at most 100, and 100 unless asked (the portal shows one page)."""
+
+    limit: int = Field(default=100, ge=1, le=100)
+
+
+class DoctorRemoval(Strict):
+    """What happens to the doctor's future bookings in this clinic (required when there are any)."""
+
+    future_bookings: Optional[Literal["cancel", "keep_for_reassignment"]] = None
