@@ -35,6 +35,13 @@ def _utc(iso: str) -> datetime:
     return datetime.fromisoformat(iso.replace("Z", "+00:00"))
 
 
+def _schedule_out(item: dict[str, Any]) -> dict[str, Any]:
+    """A template, exception or duty shift as staff see it (no TTL, no internal bounds of an exception)."""
+    if item["type"] == "schedule_exception":
+        return _strip(item, "expires_at", "starts_at_utc", "ends_at_utc")
+    return _strip(item, "expires_at")
+
+
 def _iso(epoch_s: int) -> str:
     return clock.iso(datetime.fromtimestamp(epoch_s, tz=timezone.utc))
 
@@ -624,7 +631,7 @@ class ClinicService:
         tx = store.schedule_guard(db.Tx(), did, version)
         store.add_schedule_item(tx, item).commit_or(
             conflict("version_conflict", "the schedule changed meanwhile; retry"))
-        return _strip(item, "expires_at")
+        return _schedule_out(item)
 
     def add_template(self, caller: Any, cid: str, did: str, req: m.TemplateIn) -> dict[str, Any]:
         self._schedule_target(caller, cid, did)
@@ -645,7 +652,7 @@ class ClinicService:
         if req.kind == "extra":
             return self._add_schedule_item(did, cid, item)
         store.add_schedule_item(db.Tx(), item).commit()  # leave only removes time; it cannot clash
-        return _strip(item, "expires_at")
+        return _schedule_out(item)
 
     def add_duty_shift(self, caller: Any, cid: str, did: str, req: m.DutyShiftIn) -> dict[str, Any]:
         self._schedule_target(caller, cid, did)
@@ -681,8 +688,7 @@ class ClinicService:
         key = {"schedule_template": "templates", "schedule_exception": "exceptions", "duty_shift": "duty_shifts"}
         for x in store.schedule_for(did, clock.iso(clock.now()), store.FOREVER):
             if cid is None or x["clinic_id"] == cid:
-                out[key[x["type"]]].append(_strip(x, "expires_at", "starts_at_utc", "ends_at_utc")
-                                           if x["type"] == "schedule_exception" else _strip(x, "expires_at"))
+                out[key[x["type"]]].append(_schedule_out(x))
         return out
 
     def my_schedule(self, caller: Any) -> dict[str, Any]:
