@@ -610,6 +610,30 @@ def schedule_for(did: str, from_iso: str, to_iso: str) -> list[dict[str, Any]]:
     return out
 
 
+def rekey_legacy_schedule(did: str) -> int:
+    """A one-off migration: exceptions and duty shifts written under the old keys (``DUTY#<id>``,
+    ``EXCEPTION#<id>``, invisible to ``schedule_for``) move to their dated keys, with TTL and a
+    reference. Idempotent; returns how many items moved."""
+    moved = 0
+    for kind in DATED_KINDS:
+        # an old sort key holds a ULID (today "01..."), a dated one an ISO year ("2...")
+        legacy = [i for i in db.query_all("PK = :pk AND SK BETWEEN :a AND :b",
+                                          db.values(pk=doctor_pk(did), a=f"{kind}#0", b=f"{kind}#1~"))
+                  if i["SK"].count("#") == 1]
+        for old in legacy:
+            if kind == "DUTY":
+                end = datetime.fromisoformat(old["ends_at_utc"].replace("Z", "+00:00"))
+                extra: dict[str, Any] = {}
+            else:
+                start, end = exception_bounds(old, old.get("time_zone"))
+                extra = {"starts_at_utc": clock.iso(start), "ends_at_utc": clock.iso(end)}
+            item = {**old, **extra, "SK": dated_sk(kind, clock.iso(end), old["item_id"]), "expires_at": _expires(end)}
+            db.Tx().put("item", item).put("ref", _ref_item(item)) \
+                .delete("legacy", old["PK"], old["SK"]).commit()
+            moved += 1
+    return moved
+
+
 def delete(pk: str, sk: str, condition: Optional[str] = None, vals: Optional[dict[str, Any]] = None) -> bool:
     params: dict[str, Any] = {"TableName": db.table_name(), "Key": db.item_key(pk, sk)}
     if condition:

@@ -66,3 +66,28 @@ def test_exceptions_are_dated_and_deleted_by_id(client, outbox, fixed_clock):
     assert store.get_schedule_item(did, "EXCEPTION", leave["item_id"]) is None
     assert jpost(client, f"/clinics/{cid}/doctors/{did}/exceptions/{leave['item_id']}", token=tok,
                  method="delete").status_code == 404
+
+
+def test_items_under_the_old_keys_are_moved_once(client, outbox, fixed_clock):
+    """Shifts and exceptions written before the dated keys are invisible to a dated read until moved."""
+    from chalicelib.clinics import store
+    from chalicelib.core import db
+    from chalicelib.core.ids import new_id
+
+    w = world(client, outbox, fixed_clock)
+    cid, did, bid = w["a"]["clinic_id"], w["doctor"]["user_id"], w["a"]["branch_id"]
+    sid, xid = new_id(), new_id()
+    db.put_new({"PK": store.doctor_pk(did), "SK": f"DUTY#{sid}", "type": "duty_shift", "item_id": sid,
+                "doctor_id": did, "clinic_id": cid, "branch_id": bid, "specialty": "cardiologist",
+                "time_zone": "Europe/Kaliningrad", "starts_at": "2026-12-02T20:00", "ends_at": "2026-12-03T06:00",
+                "starts_at_utc": "2026-12-02T18:00:00Z", "ends_at_utc": "2026-12-03T04:00:00Z", "created_at": 1})
+    db.put_new({"PK": store.doctor_pk(did), "SK": f"EXCEPTION#{xid}", "type": "schedule_exception", "item_id": xid,
+                "doctor_id": did, "clinic_id": cid, "kind": "leave", "date_from": "2027-01-01",
+                "date_until": "2027-01-02", "created_at": 1})
+    now = clock.iso(fixed_clock.now())
+    assert [i["type"] for i in store.schedule_for(did, now, store.FOREVER)] == ["schedule_template"]
+    assert store.rekey_legacy_schedule(did) == 2
+    assert store.rekey_legacy_schedule(did) == 0
+    found = store.schedule_for(did, now, store.FOREVER)
+    assert sorted(i["item_id"] for i in found if i["type"] != "schedule_template") == sorted([sid, xid])
+    assert store.get_schedule_item(did, "DUTY", sid)["SK"] == f"DUTY#2026-12-03T04:00:00Z#{sid}"
