@@ -138,8 +138,7 @@ class ClinicService:
     def my_clinics(self, caller: Any, q: m.Page) -> dict[str, Any]:
         self._staff(caller, "clinic_admin")
         memberships, cursor = store.clinics_of_admin_page(caller.user_id, q.limit, q.cursor)
-        found = {c["clinic_id"]: c for c in db.batch_get([(store.clinic_pk(x["clinic_id"]), store.PROFILE)
-                                                           for x in memberships])}
+        found = store.get_clinics([x["clinic_id"] for x in memberships])
         clinics = [found[x["clinic_id"]] for x in memberships if x["clinic_id"] in found]
         return {"items": [{k: c[k] for k in ("clinic_id", "display_name", "status", "legal_name")}
                           for c in clinics], "next_cursor": cursor}
@@ -232,7 +231,7 @@ class ClinicService:
             "status": "pending", "invited_by": caller.user_id, "created_at": now,
             "expires_at": now + self.s.invitation_ttl_s,
         }
-        db.put_new(store.invitation_item(inv))
+        store.put_new(store.invitation_item(inv))
         name = clinic["display_name"]["ru" if lang == "ru" else "en"]
         days = self.s.invitation_ttl_s // 86400
         if lang == "ru":
@@ -420,7 +419,7 @@ class ClinicService:
         self._admin_clinic(caller, cid)
         self._child(cid, "BRANCH", bid)
         rid = new_id()
-        item = {"PK": store.clinic_pk(cid), "SK": db.key("RESOURCE", rid), "type": "resource", "clinic_id": cid,
+        item = {**store.resource_keys(cid, rid), "type": "resource", "clinic_id": cid,
                 "resource_id": rid, "branch_id": bid, **req.model_dump(), "created_at": self._now()}
         store.add_resource(db.Tx(), item, {"resource_id": rid, "kind": req.kind, "capacity": req.capacity}) \
             .commit_or(not_found())
@@ -566,8 +565,7 @@ class ClinicService:
         memberships = [x for x in store.doctor_memberships(did) if x.get("status") != store.REMOVING]
         if not memberships:
             return
-        clinics = {c["clinic_id"]: c for c in db.batch_get([(store.clinic_pk(x["clinic_id"]), store.PROFILE)
-                                                             for x in memberships])}
+        clinics = store.get_clinics([x["clinic_id"] for x in memberships])
         modalities: dict[str, set[str]] = {}
         for t in store.templates(did):
             modalities.setdefault(t["clinic_id"], set()).add(t["modality"])
@@ -583,7 +581,7 @@ class ClinicService:
             fields["modalities"] = sorted(modalities.get(cid, set()))
             if clinic:
                 fields["clinic_name"] = clinic["display_name"]
-            specs = list(profile.get("specialties", [])) if listed else []
+            specs = list((profile or {}).get("specialties", [])) if listed else []
             try:
                 store.write_listings(db.Tx(), member, fields, listed, specs).commit()
             except db.TxCancelled as exc:
@@ -734,25 +732,7 @@ class ClinicService:
                 "next_cursor": cursor}
 
     def catalog_doctors(self, q: m.CatalogDoctorsQuery) -> dict[str, Any]:
-        conditions, vals, names = [], {}, {}
-        if q.modality:
-            conditions.append("contains(modalities, :mod)")
-            vals["mod"] = q.modality
-        if q.language:
-            conditions.append("contains(#langs, :lang)")
-            vals["lang"] = q.language
-            names["#langs"] = "languages"
-        if q.specialty:
-            if q.clinic_id:
-                conditions.append("clinic_id = :cid")
-                vals["cid"] = q.clinic_id
-            items, cursor = store.doctors_by_specialty(q.specialty, q.limit, q.cursor,
-                                                       " AND ".join(conditions) or None,
-                                                       db.values(**vals) if vals else {}, names or None)
-        else:
-            items, cursor = store.clinic_doctors_page(q.clinic_id or "", q.limit, q.cursor, listed_only=True,
-                                                      flt=" AND ".join(conditions) or None,
-                                                      vals=db.values(**vals) if vals else None, names=names or None)
+        items, cursor = store.catalog_doctors(q.specialty, q.clinic_id, q.modality, q.language, q.limit, q.cursor)
         keys = ("doctor_id", "clinic_id", "clinic_name", "first_name", "last_name", "specialties", "category",
                 "years_of_experience", "languages", "photo_url", "modalities", "takes_duty")
         return {"items": [{k: d[k] for k in keys if k in d} for d in items], "next_cursor": cursor}

@@ -78,6 +78,11 @@ def register_clinic(tx: db.Tx, clinic: dict[str, Any], updated_iso: str, uid: st
              .put_new("admin", admin_item(clinic["clinic_id"], uid, now))
 
 
+def get_clinics(cids: list[str]) -> dict[str, dict[str, Any]]:
+    """Clinic profiles by id (BatchGetItem, 100 at a time, never a part)."""
+    return {c["clinic_id"]: c for c in db.batch_get([(clinic_pk(cid), PROFILE) for cid in cids])}
+
+
 def update_clinic(cid: str, changes: dict[str, Any], version: int) -> dict[str, Any]:
     return db.update_versioned(clinic_pk(cid), PROFILE, changes, version)
 
@@ -217,6 +222,10 @@ def branch_keys(cid: str, bid: str, city: str) -> dict[str, str]:
 
 def service_keys(cid: str, sid: str) -> dict[str, str]:
     return {"PK": clinic_pk(cid), "SK": db.key("SERVICE", sid)}
+
+
+def resource_keys(cid: str, rid: str) -> dict[str, str]:
+    return {"PK": clinic_pk(cid), "SK": db.key("RESOURCE", rid)}
 
 
 def list_branch(branch: dict[str, Any], fields: dict[str, Any]) -> None:
@@ -453,6 +462,30 @@ def future_bookings(cid: str, did: str, from_iso: str, to_iso: str) -> list[dict
         "GSI4PK = :pk AND GSI4SK BETWEEN :a AND :b",
         db.values(pk=db.key("CAL", cid), a=from_iso, b=to_iso, d=did, **statuses), index="GSI4", names=names,
         filter_expression=f"doctor_id = :d AND #st IN ({', '.join(':' + k for k in statuses)})")
+
+
+def catalog_doctors(specialty: Optional[str], cid: Optional[str], modality: Optional[str], language: Optional[str],
+                    limit: int, cursor: Optional[str]) -> tuple[list[dict], Optional[str]]:
+    """A page of the doctor catalogue: by specialty (optionally in one clinic), or a clinic's listed doctors;
+    filtered by modality and language."""
+    conditions: list[str] = []
+    vals: dict[str, Any] = {}
+    names: dict[str, str] = {}
+    if modality:
+        conditions.append("contains(modalities, :mod)")
+        vals["mod"] = modality
+    if language:
+        conditions.append("contains(#langs, :lang)")
+        vals["lang"] = language
+        names["#langs"] = "languages"
+    if specialty:
+        if cid:
+            conditions.append("clinic_id = :cid")
+            vals["cid"] = cid
+        return doctors_by_specialty(specialty, limit, cursor, " AND ".join(conditions) or None,
+                                    db.values(**vals) if vals else {}, names or None)
+    return clinic_doctors_page(cid or "", limit, cursor, listed_only=True, flt=" AND ".join(conditions) or None,
+                               vals=db.values(**vals) if vals else None, names=names or None)
 
 
 def doctors_by_specialty(specialty: str, limit: int, cursor: Optional[str], flt: Optional[str],
