@@ -56,9 +56,15 @@ test-e2e: venv tools
 test-infra:
 	bash infra/check.sh
 
-# Unit and integration tests on both cores; then the browser and fuzz tests, with the offline
+# ruff (style, imports, bugbear) and mypy on chalicelib/; settings in pyproject.toml.
+# Both always run, so one pass reports every finding; either failing fails the target.
+lint: venv
+	@rc=0; $(PY) -m ruff check chalicelib || rc=1; $(PY) -m mypy chalicelib || rc=1; exit $$rc
+
+# Lint first; then unit and integration tests on both cores; then the browser and fuzz tests, with the offline
 # infrastructure checks (cdk synth, cfn-lint, cdk-nag) running beside them and awaited.
 test: venv tools
+	$(MAKE) --no-print-directory lint
 	$(PY) -m pytest -q -p no:cacheprovider -n 2 tests/unit tests/integration
 	@mkdir -p .tools; rm -f .tools/infra-check.rc; \
 	if [ -f infra/check.sh ]; then \

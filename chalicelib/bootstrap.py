@@ -15,7 +15,7 @@ _built: dict[str, Any] = {}
 def _once(name: str, make: Callable[[], T]) -> T:
     if name not in _built:
         _built[name] = make()
-    return _built[name]  # type: ignore[no-any-return]
+    return _built[name]
 
 
 def provide(name: str, value: Any) -> None:

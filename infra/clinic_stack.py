@@ -7,6 +7,9 @@ Design notes (the why lives here, the how-to in docs/deploy.md):
 - The Lambda role is owned by CDK (``manage_iam_role: false``) and lists every
   action and resource explicitly: no ``*`` action, and the only ``*`` resource is
   ``sns:Publish`` for SMS to phone numbers (an SMS target has no ARN).
+- The stream consumer (``event_consumer``) is the one function with a second role: the
+  app policy plus reading this table's stream and sending failed batches to its DLQ.
+  No other function can read the stream.
 - The table is built from ``chalicelib/core/table.py``; keys are never retyped here.
 """
 from __future__ import annotations
@@ -31,6 +34,7 @@ from aws_cdk import (
     aws_dynamodb as dynamodb,
     aws_iam as iam,
     aws_kms as kms,
+    aws_lambda as lambda_,
     aws_logs as logs,
     aws_s3 as s3,
     aws_secretsmanager as secretsmanager,
@@ -103,6 +107,12 @@ SECRETS = {
     "Stripe": ("STRIPE_SECRET_ARN", "Stripe keys as JSON: secret_key, publishable_key, webhook_secret"),
     "Firebase": ("FIREBASE_SECRET_ARN", "Firebase service account JSON for FCM push"),
 }
+
+# The Chalice function fed by the table's stream (chalicelib/meta/jobs.py, @lambda_function
+# name "event_consumer") and what of the stream reaches it: new event items only.
+EVENT_CONSUMER = "EventConsumer"
+EVENT_STREAM_DLQ = "event-stream"
+EVENT_STREAM_FILTER = {"eventName": ["INSERT"], "dynamodb": {"NewImage": {"type": {"S": ["event"]}}}}
 
 QUEUES = {
     # construct id -> (queue name suffix, env var)
@@ -189,6 +199,7 @@ class ClinicBackendStack(Stack):
         self.rest_api = self.chalice.get_resource("RestAPI")
         self._lambda_log_groups()
         self._lambda_policy()
+        self._event_stream_consumer()
         self._api_gateway()
 
         # ---- SMS, alarms ------------------------------------------------------------------
@@ -561,6 +572,93 @@ class ClinicBackendStack(Stack):
             "one bucket and to get/put/delete.")
         self.lambda_policy = policy
 
+    # ---- the outbox's stream consumer ------------------------------------------------------
+    def _event_stream_consumer(self) -> None:
+        """Feed new event items from the table's stream to ``event_consumer``.
+
+        The filter drops every other write before Lambda is invoked (no cost, no cold start).
+        A failing batch is split (bisect) and retried a bounded number of times; what still
+        fails is recorded in an encrypted dead-letter queue (the record *metadata*: shard and
+        sequence numbers, never the item) and alarms. Nothing is lost either way: an event
+        stays pending in the outbox index and the scheduled ``drain_events`` retries it.
+        """
+        if EVENT_CONSUMER not in self.functions:
+            raise RuntimeError(f"the Chalice app has no {EVENT_CONSUMER} function (chalicelib/meta/jobs.py)")
+        consumer = self.functions[EVENT_CONSUMER]
+        dlq = sqs.Queue(
+            self,
+            "EventStreamDeadLetterQueue",
+            queue_name=f"{APP_NAME}-{self.stage.name}-{EVENT_STREAM_DLQ}-dlq",
+            encryption=sqs.QueueEncryption.KMS,
+            encryption_master_key=self.data_key,
+            data_key_reuse=Duration.minutes(5),
+            enforce_ssl=True,
+            retention_period=Duration.days(14),
+        )
+        ack(dlq, "AwsSolutions-SQS3",
+            "This queue is itself a dead-letter queue: the on-failure destination of the table-stream event "
+            "source mapping (Lambda writes failed batch metadata here). It is not an SQS redrive target, which "
+            "is all the rule can see.")
+        self.dlqs[EVENT_STREAM_DLQ] = dlq
+
+        role = iam.Role(
+            self,
+            "EventConsumerRole",
+            assumed_by=iam.ServicePrincipal("lambda.amazonaws.com"),
+            description=f"{APP_NAME} {self.stage.name}: the table-stream consumer of the event outbox",
+        )
+        # The handlers it runs need what the app needs; the stream is for it alone.
+        self.lambda_policy.attach_to_role(role)
+        stream_policy = iam.ManagedPolicy(
+            self,
+            "EventConsumerStreamPolicy",
+            roles=[role],
+            description=f"{APP_NAME} {self.stage.name}: read the table's stream, record failed batches",
+            statements=[
+                iam.PolicyStatement(
+                    sid="ReadTheTableStream",
+                    actions=["dynamodb:DescribeStream", "dynamodb:GetRecords", "dynamodb:GetShardIterator",
+                             "dynamodb:ListStreams"],
+                    resources=[self.table.table_stream_arn],
+                ),
+                iam.PolicyStatement(
+                    sid="FailedBatchesToDeadLetterQueue",
+                    actions=["sqs:SendMessage"],
+                    resources=[dlq.queue_arn],
+                ),
+            ],
+        )
+        consumer.add_property_override("Role", role.role_arn)
+        self.event_consumer_role = role
+
+        mapping = lambda_.CfnEventSourceMapping(
+            self,
+            "EventStreamMapping",
+            function_name=consumer.ref,
+            event_source_arn=self.table.table_stream_arn,
+            # LATEST: events written before the mapping existed are the scheduled drain's.
+            starting_position="LATEST",
+            batch_size=10,
+            maximum_batching_window_in_seconds=1,
+            bisect_batch_on_function_error=True,
+            maximum_retry_attempts=3,
+            # Past an hour the drain has long retried the event; do not block the shard for it.
+            maximum_record_age_in_seconds=3600,
+            parallelization_factor=1,
+            filter_criteria=lambda_.CfnEventSourceMapping.FilterCriteriaProperty(
+                filters=[lambda_.CfnEventSourceMapping.FilterProperty(
+                    pattern=json.dumps(EVENT_STREAM_FILTER, separators=(",", ":"))
+                )]
+            ),
+            destination_config=lambda_.CfnEventSourceMapping.DestinationConfigProperty(
+                on_failure=lambda_.CfnEventSourceMapping.OnFailureProperty(destination=dlq.queue_arn)
+            ),
+        )
+        # Lambda checks the role's stream and queue permissions when it creates the mapping.
+        mapping.node.add_dependency(stream_policy)
+        mapping.node.add_dependency(self.lambda_policy)
+        self.event_stream_mapping = mapping
+
     # ---- API Gateway ----------------------------------------------------------------------
     def _api_gateway(self) -> None:
         access_logs = logs.LogGroup(
@@ -727,6 +825,14 @@ class ClinicBackendStack(Stack):
                 label="Read + write throttle events",
             ),
             "DynamoDB throttled reads or writes on the table.",
+        )
+        alarm(
+            "EventStreamIteratorAgeAlarm",
+            cw.Metric(namespace="AWS/Lambda", metric_name="IteratorAge",
+                      dimensions_map={"FunctionName": self.functions[EVENT_CONSUMER].ref},
+                      statistic="Maximum", period=period),
+            "The event stream consumer is more than 5 minutes behind the table's stream.",
+            threshold=5 * 60 * 1000,  # milliseconds
         )
         for suffix, dlq in self.dlqs.items():
             alarm(

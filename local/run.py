@@ -112,7 +112,9 @@ def main() -> int:
         from app import app
         from local.scheduler import Scheduler, describe
 
-        scheduler = Scheduler(app, sqs_client=aws.client("sqs"))
+        from chalicelib import bootstrap
+
+        scheduler = Scheduler(app, sqs_client=aws.client("sqs"), events=lambda: bootstrap.outbox().drain())
         scheduler.start()
         jobs = describe(app) or ["(none declared yet)"]
         print(f"""

@@ -111,6 +111,9 @@ class LambdaContext:
 class Scheduler:
     app: Any
     sqs_client: Optional[Any] = None
+    # Stands in for the table's stream: called every tick, it runs the consumers of new events
+    # (in AWS the stream invokes ``event_consumer`` within a second of the write).
+    events: Optional[Callable[[], Any]] = None
     now: Callable[[], datetime] = lambda: datetime.now(timezone.utc)
     report: Callable[[str], None] = print
     _due: dict[str, datetime] = field(default_factory=dict)
@@ -136,6 +139,14 @@ class Scheduler:
         if self.sqs_client is not None:
             for source in self._sources("SQSEventConfig"):
                 calls += self._feed(source)
+        if self.events is not None:
+            try:
+                result = self.events()
+                if getattr(result, "done", 0) or getattr(result, "dead", 0):
+                    self.report(f"[events] {result.done} handled, {result.retried} to retry, {result.dead} dead")
+            except Exception as exc:
+                self.report(f"[events] consumer failed: {type(exc).__name__}; events stay pending")
+            calls += 1
         return calls
 
     def _feed(self, source: Any) -> int:

@@ -99,6 +99,14 @@ def backend_env(request, monkeypatch, ddb_endpoint) -> Iterator[dict[str, str]]:
 
 
 @pytest.fixture
+def drain(backend_env):
+    """Run the event consumers as AWS would after a request: ``drain()`` dispatches every due event."""
+    from chalicelib import bootstrap
+
+    return lambda: bootstrap.outbox().drain()
+
+
+@pytest.fixture
 def client(backend_env, fixed_clock):
     from chalice.test import Client
 

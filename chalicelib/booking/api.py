@@ -4,7 +4,6 @@ from __future__ import annotations
 from chalice.app import Blueprint, Response
 
 from chalicelib import bootstrap
-
 from chalicelib.booking import models as m
 from chalicelib.core.errors import field_invalid
 from chalicelib.core.web import json_response, no_content, parse_query, route
@@ -147,7 +146,7 @@ def join_waitlist(request, caller):
 
 @route(bp, "/me/waitlist", **AUTH)
 def my_waitlist(request, caller):
-    return service().my_waitlist(caller)
+    return service().my_waitlist(caller, parse_query(request, m.Page))
 
 
 @route(bp, "/waitlist/{waitlist_id}", methods=("DELETE",), **AUTH)

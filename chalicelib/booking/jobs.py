@@ -1,5 +1,7 @@
-"""Scheduled work of the booking feature."""
+"""Scheduled work and event consumers of the booking feature."""
 from __future__ import annotations
+
+from typing import Any, Callable
 
 from chalice.app import Blueprint
 
@@ -19,6 +21,37 @@ def expire_holds(event):
     return {"released": released}
 
 
-def event_handlers(service) -> dict:
-    """Follow-ups of booking events, by kind: (handler name, callable taking the event)."""
-    return {}
+def event_handlers(service: Any) -> dict[str, list[tuple[str, Callable[[dict[str, Any]], None]]]]:
+    """Follow-ups of booking events, by kind: (handler name, callable taking the event). Each runs in a
+    consumer of the outbox, at most once to success per event, and may be retried."""
+
+    def offer_freed_time(event: dict[str, Any]) -> None:
+        data = event["data"]
+        if data.get("offer"):
+            service.offer_freed(data)
+
+    def entry_waits_again(event: dict[str, Any]) -> None:
+        service.settle_waitlist(event["data"].get("waitlist_entry"), "waiting")
+
+    def entry_booked(event: dict[str, Any]) -> None:
+        service.settle_waitlist(event["data"].get("waitlist_entry"), "booked")
+
+    def release_old_time(event: dict[str, Any]) -> None:
+        data = event["data"]
+        service.release_leftover_locks(data["booking_id"], data.get("leftover_locks") or [])
+
+    def tell_offer(event: dict[str, Any]) -> None:
+        service.notify(event["data"]["patient_id"], "offer")
+
+    def tell_invitation(event: dict[str, Any]) -> None:
+        service.notify(event["data"]["patient_id"], "invitation")
+
+    return {
+        "booking.cancelled": [("waitlist_offer", offer_freed_time)],
+        "booking.declined": [("waitlist_settle", entry_waits_again), ("waitlist_offer", offer_freed_time)],
+        "booking.expired": [("waitlist_settle", entry_waits_again), ("waitlist_offer", offer_freed_time)],
+        "booking.rescheduled": [("release_old_time", release_old_time), ("waitlist_offer", offer_freed_time)],
+        "booking.accepted": [("waitlist_settle", entry_booked)],
+        "booking.invited": [("notify_patient", tell_invitation)],
+        "waitlist.offered": [("notify_patient", tell_offer)],
+    }

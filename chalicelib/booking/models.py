@@ -26,7 +26,7 @@ def parse_instant(value: str) -> datetime:
     try:
         parsed = datetime.fromisoformat(value.replace("Z", "+00:00"))
     except ValueError:
-        raise ValueError("an ISO 8601 instant such as 2026-12-01T06:00:00Z")
+        raise ValueError("an ISO 8601 instant such as 2026-12-01T06:00:00Z") from None
     if parsed.tzinfo is None:
         raise ValueError("give the offset or Z, e.g. 2026-12-01T09:00:00+03:00")
     if not 2000 <= parsed.year <= 2100:
@@ -87,30 +87,38 @@ class ListQuery(BaseModel):
     cursor: Optional[str] = Field(default=None, max_length=2000)
 
 
-class RangeQuery(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-    date_from: date
-    date_to: date
-    doctor_id: Optional[str] = Id(default=None)
-    resource_id: Optional[str] = Id(default=None)
-    limit: int = Field(default=100, ge=1, le=100)
-    cursor: Optional[str] = Field(default=None, max_length=2000)
+def _zone_name(value: Optional[str]) -> Optional[str]:
+    if value is None:
+        return None
+    from chalicelib.core.tz import TimeZoneError, zone
 
-    @model_validator(mode="after")
-    def _range(self):
-        check_range(self.date_from, self.date_to, 31)
-        return self
+    try:
+        zone(value)
+    except TimeZoneError:
+        raise ValueError("an IANA time zone such as Europe/Kaliningrad") from None
+    return value
 
 
 class AgendaQuery(BaseModel):
+    """Local days: in ``time_zone`` if given, otherwise each visit on its own clinic's local day."""
     model_config = ConfigDict(extra="forbid")
     date_from: date
     date_to: date
+    time_zone: Optional[str] = Field(default=None, max_length=64)
+    limit: int = Field(default=100, ge=1, le=100)
+    cursor: Optional[str] = Field(default=None, max_length=2000)
+
+    _zone = field_validator("time_zone")(classmethod(lambda cls, v: _zone_name(v)))
 
     @model_validator(mode="after")
     def _range(self):
         check_range(self.date_from, self.date_to, 31)
         return self
+
+
+class RangeQuery(AgendaQuery):
+    doctor_id: Optional[str] = Id(default=None)
+    resource_id: Optional[str] = Id(default=None)
 
 
 class WaitlistIn(Strict):

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import hashlib
 import json
-from datetime import date, datetime, timedelta
+from datetime import date, datetime, time, timedelta
 from typing import Any, Optional
 
 from chalicelib.booking import models as m
@@ -24,7 +24,7 @@ from chalicelib.core.errors import AppError, conflict, field_invalid, forbidden,
 from chalicelib.core.ids import is_ulid, new_id
 from chalicelib.core.money import Money
 from chalicelib.core.settings import Settings
-from chalicelib.core.tz import present, zone
+from chalicelib.core.tz import local_to_utc, present, zone
 
 WAITLIST_HOLD_MINUTES = 15
 INVITATION_HOLD_HOURS = 24
@@ -137,6 +137,8 @@ class BookingService:
             for kind in kinds:
                 per_unit: dict[tuple[str, int], list[sl.Interval]] = {}
                 for u in store.resource_use(bid, kind, _iso(lo - timedelta(hours=4)), _iso(hi)):
+                    if u.get("hold_until") and _dt(u["hold_until"]) <= now:
+                        continue  # a lapsed hold, not yet released by the job: the time is free
                     per_unit.setdefault((u["resource_id"], int(u["unit"])), []).append(
                         (_dt(u["start_utc"]), _dt(u["end_utc"])))
                 resource_busy[(bid, kind)] = per_unit
@@ -202,6 +204,7 @@ class BookingService:
                         "resource_kinds": svc.get("resource_kinds", [])},
             "doctor_name": " ".join(x for x in (ctx["member"].get("first_name"), ctx["member"].get("last_name")) if x),
             "clinic_name": clinic["display_name"], "time_zone": tz, "start_utc": _iso(s), "end_utc": _iso(e),
+            "local_day": s.astimezone(zone(tz)).date().isoformat(),
             "status": status, "created_at": int(now.timestamp()), "version": 1,
             "policy": {"cancellation_window_hours": int(clinic["policies"].get("cancellation_window_hours", 24))},
             "locks": [store.doctor_lock(doctor_id, blk) for blk in sl.blocks((s, e))], "resources": [],
@@ -229,47 +232,50 @@ class BookingService:
             b["resources"].append({"kind": kind, "resource_id": rid, "unit": unit})
             b["locks"] += [store.resource_lock(rid, unit, blk) for blk in sl.blocks(interval)]
 
-    def _write_new(self, b: dict[str, Any], extra_ops: list[dict[str, Any]]) -> None:
+    def _new_tx(self, b: dict[str, Any], extra: Optional[db.Tx] = None) -> db.Tx:
+        """The booking, its extra items (idempotency record, care, waitlist entry, events) and its time locks."""
         expires = int(_dt(b["end_utc"]).timestamp()) + 86400
-        db.transact([db.put_new_op(store.booking_item(b)), *extra_ops, *store.lock_ops(b, expires),
-                     *store.resuse_ops(b)])
+        tx = db.Tx().add("booking", store.new_booking_op(b))
+        if extra is not None:
+            tx.extend(extra.items())
+        return tx.extend(store.lock_ops(b, expires)).extend(store.resuse_ops(b))
 
-    def _claim(self, b: dict[str, Any], ctx: dict[str, Any], extra_ops: list[dict[str, Any]]) -> None:
+    def _claim(self, b: dict[str, Any], ctx: dict[str, Any], extra: Optional[db.Tx] = None) -> None:
         """Write a new booking with its time locks; on a lock held by a lapsed hold, release it and retry;
-        on a resource unit taken meanwhile, try the next unit."""
+        on a resource unit taken meanwhile, try the next unit. A failed extra item raises ``TxCancelled``."""
         avoid: set[tuple[str, int]] = set()
         self._claim_resources(b, ctx, avoid)
         for attempt in range(4):
+            tx = self._new_tx(b, extra)
             try:
-                self._write_new(b, extra_ops)
+                tx.commit()
                 return
-            except Exception as exc:
-                reasons = db.cancellation_codes(exc)
-                if not reasons:
+            except db.TxTooLarge:
+                raise AppError(code="visit_too_long", status=422,
+                               detail="this visit needs more time blocks than one booking can claim; "
+                                      "ask the clinic to split the service") from None
+            except db.TxCancelled as exc:
+                if not exc.only("lock:"):
                     raise
-                failed = [i for i, r in enumerate(reasons) if r == "ConditionalCheckFailed"]
-                first_lock = 1 + len(extra_ops)
-                if any(i < first_lock for i in failed):
-                    raise _ExtraOpFailed(failed)
                 if attempt < 3 and self._release_lapsed(b):
                     continue
-                taken_resources = {(r["resource_id"], r["unit"]) for r in b["resources"]
-                                   for i in failed if b["locks"][i - first_lock].startswith(
-                                       f"LOCK#R#{r['resource_id']}#{r['unit']}#")}
-                doctor_taken = any(b["locks"][i - first_lock].startswith("LOCK#D#") for i in failed)
-                if doctor_taken or not taken_resources or attempt == 3:
-                    raise AppError(code="slot_taken", status=409, detail="someone booked this time a moment ago")
-                avoid |= taken_resources
+                taken = {(r["resource_id"], r["unit"]) for r in b["resources"]
+                         if exc.any(f"lock:LOCK#R#{r['resource_id']}#{r['unit']}#")}
+                if exc.any("lock:LOCK#D#") or not taken or attempt == 3:
+                    raise AppError(code="slot_taken", status=409,
+                                   detail="someone booked this time a moment ago") from None
+                avoid |= taken
                 self._claim_resources(b, ctx, avoid)
 
     def _release_lapsed(self, b: dict[str, Any]) -> bool:
-        """Expire lapsed holds on this doctor's time around ``b``; True if any was released."""
+        """Expire lapsed holds on this doctor's time around ``b``; True if any was released. The time goes to
+        the patient booking it now, so these expiries offer nothing to the waitlist."""
         now = self._now()
         released = False
         for other in store.agenda(b["doctor_id"], _iso(_dt(b["start_utc"]) - timedelta(hours=4)), b["end_utc"]):
             if other["status"] in ("held", "offered", "proposed") and other.get("hold_until") \
                     and _dt(other["hold_until"]) <= now:
-                released = self.expire(other) or released
+                released = self.expire(other, offer_freed_time=False) or released
         return released
 
     def book(self, caller: Any, req: m.BookingIn, idempotency_key: Optional[str]) -> tuple[dict[str, Any], bool]:
@@ -278,7 +284,13 @@ class BookingService:
         now = self._now()
         request_hash = hashlib.sha256(json.dumps(req.model_dump(), sort_keys=True).encode()).hexdigest()
         ctx = self._context(req.clinic_id, req.service_id, req.doctor_id, req.branch_id, caller.user_id)
-        slot = self._check_slot(ctx, m.parse_instant(req.start), req.branch_id)
+        try:
+            slot = self._check_slot(ctx, m.parse_instant(req.start), req.branch_id)
+        except AppError as exc:
+            # a retry of a booking that was made: the answer is the booking, even if the slot's notice passed
+            if idempotency_key and exc.code == "slot_unavailable" and store.get_idem(caller.user_id, idempotency_key):
+                return self._replay(caller, idempotency_key, request_hash), False
+            raise
         prepayment = self._prepayment(ctx, int(now.timestamp()))
         hold_until = None
         if prepayment:
@@ -286,17 +298,28 @@ class BookingService:
                              slot[0][0])
         b = self._new_booking(ctx, caller.user_id, slot, "held" if prepayment else "confirmed", hold_until, now,
                               prepayment)
-        extra = [store.idem_op(caller.user_id, idempotency_key, request_hash, b["booking_id"], int(now.timestamp()))] \
-            if idempotency_key else []
+        extra = db.Tx()
+        if idempotency_key:
+            extra.add("idem", store.idem_op(caller.user_id, idempotency_key, request_hash, b["booking_id"],
+                                            int(now.timestamp())))
         if not prepayment:
-            extra.append(store.care_op(req.doctor_id, caller.user_id, int(now.timestamp())))
+            extra.add("care", store.care_op(req.doctor_id, caller.user_id, int(now.timestamp())))
+        extra.event("booking.created", self._snapshot(b))
         try:
             self._claim(b, ctx, extra)
-        except _ExtraOpFailed:
+        except db.TxCancelled as exc:
+            if not exc.any("idem"):
+                raise
             assert idempotency_key
             return self._replay(caller, idempotency_key, request_hash), False
         log.event("booking.created", booking_id=b["booking_id"], status=b["status"], clinic_id=b["clinic_id"])
         return self.view(b, caller), True
+
+    @staticmethod
+    def _snapshot(b: dict[str, Any]) -> dict[str, Any]:
+        """What an event says about a booking: who, where and when (never a complaint or a note)."""
+        return {k: b[k] for k in ("booking_id", "kind", "status", "patient_id", "doctor_id", "clinic_id", "branch_id",
+                                  "service_id", "start_utc", "end_utc", "time_zone") if k in b}
 
     def _replay(self, caller: Any, key: str, request_hash: str) -> dict[str, Any]:
         record = store.get_idem(caller.user_id, key)
@@ -306,6 +329,8 @@ class BookingService:
             raise AppError(code="idempotency_key_reused", status=422,
                            detail="this Idempotency-Key was used for a different booking request")
         existing = store.get_booking(record["booking_id"])
+        if existing is None:
+            raise conflict("slot_taken")
         return self.view(existing, caller)
 
     # ------------------------------------------------------------------ who may see and change a booking
@@ -336,9 +361,9 @@ class BookingService:
 
     def view(self, b: dict[str, Any], caller: Any = None) -> dict[str, Any]:
         start, end = _dt(b["start_utc"]), _dt(b["end_utc"])
-        out = {k: b[k] for k in ("booking_id", "kind", "status", "patient_id", "doctor_id", "doctor_name", "clinic_id",
-                                 "clinic_name", "branch_id", "service_id", "service", "time_zone", "version")
-               if k in b}
+        shown = ("booking_id", "kind", "status", "patient_id", "doctor_id", "doctor_name", "clinic_id", "clinic_name",
+                 "branch_id", "service_id", "service", "time_zone", "version")
+        out: dict[str, Any] = {k: b[k] for k in shown if k in b}
         out["start"] = present(start, b["time_zone"])
         out["end"] = present(end, b["time_zone"])
         if b.get("hold_until"):
@@ -359,23 +384,22 @@ class BookingService:
 
     # ------------------------------------------------------------------ state changes
 
-    def _release_ops(self, b: dict[str, Any]) -> list[dict[str, Any]]:
-        return [*store.unlock_ops(b), *store.unresuse_ops(b)]
-
     def _change(self, b: dict[str, Any], allowed: tuple[str, ...], changes: dict[str, Any], release: bool,
-                extra_ops: Optional[list[dict[str, Any]]] = None, extra_condition: str = "",
-                extra_values: Optional[dict[str, Any]] = None) -> dict[str, Any]:
-        ops = [store.transition_op(b, allowed, changes, remove=("GSI2PK", "GSI2SK"), extra_condition=extra_condition,
-                                   extra_values=extra_values)]
-        ops += self._release_ops(b) if release else []
-        ops += extra_ops or []
+                event: str, event_data: Optional[dict[str, Any]] = None, extra: Optional[db.Tx] = None,
+                extra_condition: str = "", extra_values: Optional[dict[str, Any]] = None) -> dict[str, Any]:
+        """One conditional state change, its released time and its event, in one transaction."""
+        tx = db.Tx().add("booking", store.transition_op(b, allowed, changes, remove=("GSI2PK", "GSI2SK"),
+                                                        extra_condition=extra_condition, extra_values=extra_values))
+        if release:
+            tx.extend(store.unlock_ops(b)).extend(store.unresuse_ops(b))
+        if extra is not None:
+            tx.extend(extra.items())
+        tx.event(event, {**self._snapshot(b), **(event_data or {}), "status": changes.get("status", b["status"])})
         try:
-            db.transact(ops)
-        except Exception as exc:
-            if not db.cancellation_codes(exc):
-                raise
+            tx.commit()
+        except db.TxCancelled:
             current = store.get_booking(b["booking_id"])
-            raise conflict("wrong_status", f"the booking is {current['status'] if current else 'gone'}")
+            raise conflict("wrong_status", f"the booking is {current['status'] if current else 'gone'}") from None
         b = {**b, **changes, "version": b["version"] + 1}
         b.pop("GSI2PK", None)
         return b
@@ -395,13 +419,15 @@ class BookingService:
             late = b["status"] == "confirmed" and now > _dt(b["start_utc"]) - timedelta(hours=window)
         if now >= _dt(b["end_utc"]):
             raise conflict("wrong_status", "the visit is over")
-        extra = [store.add_strike_op(b["patient_id"], b["clinic_id"], int(now.timestamp()))] if late else []
+        extra = db.Tx()
+        if late:
+            extra.add("strike", store.add_strike_op(b["patient_id"], b["clinic_id"], int(now.timestamp())))
         b = self._change(b, ("offered", "proposed", "held", "confirmed"), {
             "status": status, "cancellation": {"by": relation, "at": _iso(now), "late": late,
                                                **({"reason": req.reason} if req.reason else {})}},
-            release=True, extra_ops=extra)
+            release=True, event="booking.cancelled", event_data={"by": relation, "late": late, "offer": True},
+            extra=extra)
         log.event("booking.cancelled", booking_id=bid, by=relation, late=late)
-        self.offer_freed(b)
         return self.view(b, caller)
 
     def confirm_payment(self, caller: Any, bid: str) -> dict[str, Any]:
@@ -410,8 +436,10 @@ class BookingService:
         if relation != "clinic":
             raise forbidden("role_not_allowed", "the clinic records payments")
         now = self._now()
+        extra = db.Tx().add("care", store.care_op(b["doctor_id"], b["patient_id"], int(now.timestamp())))
+        extra.extend(store.resuse_hold_ops(b, None))
         b = self._change(b, ("held",), {"status": "confirmed", "paid_at": _iso(now)}, release=False,
-                         extra_ops=[store.care_op(b["doctor_id"], b["patient_id"], int(now.timestamp()))])
+                         event="booking.paid", extra=extra)
         return self.view(b, caller)
 
     def _mark_visit(self, caller: Any, bid: str, status: str) -> dict[str, Any]:
@@ -421,9 +449,11 @@ class BookingService:
         now = self._now()
         if now < _dt(b["start_utc"]):
             raise conflict("too_early", "a visit is marked once it has started")
-        extra = [store.add_strike_op(b["patient_id"], b["clinic_id"], int(now.timestamp()))] \
-            if status == "no_show" else []
-        b = self._change(b, ("confirmed",), {"status": status, "marked_at": _iso(now)}, release=False, extra_ops=extra)
+        extra = db.Tx()
+        if status == "no_show":
+            extra.add("strike", store.add_strike_op(b["patient_id"], b["clinic_id"], int(now.timestamp())))
+        b = self._change(b, ("confirmed",), {"status": status, "marked_at": _iso(now)}, release=False,
+                         event=f"booking.{status}", extra=extra)
         log.event("booking.marked", booking_id=bid, status=status)
         return self.view(b, caller)
 
@@ -447,52 +477,86 @@ class BookingService:
             raise conflict("too_late_to_reschedule", f"within {window} h of the visit, call the clinic or cancel")
         ctx = self._context(b["clinic_id"], b["service_id"], b["doctor_id"], b["branch_id"])
         slot = self._check_slot(ctx, m.parse_instant(req.start), b["branch_id"])
+        if _iso(slot[0][0]) == b["start_utc"]:
+            return self.view(b, caller)  # already at that time: nothing to move
         moved = self._new_booking(ctx, b["patient_id"], slot, b["status"], None, now, None)
         moved.update(booking_id=b["booking_id"])
         moved["locks"] = [store.doctor_lock(b["doctor_id"], blk) for blk in sl.blocks(slot[0])]
-        self._claim_resources(moved, ctx, set())
-        old_locks, new_locks = set(b["locks"]), set(moved["locks"])
-        changes = {"start_utc": moved["start_utc"], "end_utc": moved["end_utc"], "locks": moved["locks"],
-                   "resources": moved["resources"], "rescheduled_at": _iso(now),
-                   **{k: v for k, v in store.index_keys({**b, **moved, "status": b["status"]}).items()
-                      if k in ("GSI1SK", "GSI3SK", "GSI4SK")}}
-        expires = int(_dt(moved["end_utc"]).timestamp()) + 86400
-        ops = [store.transition_op(b, ("held", "confirmed"), changes, extra_condition="#v = :seen",
-                                   extra_values={"seen": b["version"]}),
-               *store.unlock_ops(b, keep=frozenset(new_locks)), *store.unresuse_ops(b),
-               *store.lock_ops({**moved, "locks": sorted(new_locks - old_locks)}, expires), *store.resuse_ops(moved)]
-        try:
-            db.transact(ops)
-        except Exception as exc:
-            reasons = db.cancellation_codes(exc)
-            if not reasons:
-                raise
-            if reasons[0] == "ConditionalCheckFailed":
-                raise conflict("version_conflict", "the booking changed meanwhile; reload it")
-            raise AppError(code="slot_taken", status=409, detail="someone booked that time a moment ago")
-        old = dict(b)
+        avoid: set[tuple[str, int]] = set()
+        for attempt in range(4):
+            self._claim_resources(moved, ctx, avoid)
+            changes = self._moved_changes(b, moved, now)
+            try:
+                self._move_tx(b, moved, changes).commit()
+                break
+            except db.TxTooLarge:
+                raise AppError(code="visit_too_long", status=422,
+                               detail="this visit needs more time blocks than one booking can claim") from None
+            except db.TxCancelled as exc:
+                if exc.any("booking"):
+                    raise conflict("version_conflict", "the booking changed meanwhile; reload it") from None
+                taken = {(r["resource_id"], r["unit"]) for r in moved["resources"]
+                         if exc.any(f"lock:LOCK#R#{r['resource_id']}#{r['unit']}#")}
+                if exc.any("lock:LOCK#D#") or not taken or attempt == 3:
+                    raise AppError(code="slot_taken", status=409,
+                                   detail="someone booked that time a moment ago") from None
+                avoid |= taken  # another unit of the same kind may be free: try it, as booking does
         b = {**b, **changes, "version": b["version"] + 1}
         log.event("booking.rescheduled", booking_id=bid)
-        self.offer_freed(old)
         return self.view(b, caller)
 
-    def expire(self, b: dict[str, Any]) -> bool:
+    @staticmethod
+    def _moved_changes(b: dict[str, Any], moved: dict[str, Any], now: datetime) -> dict[str, Any]:
+        return {"start_utc": moved["start_utc"], "end_utc": moved["end_utc"], "locks": moved["locks"],
+                "resources": moved["resources"], "resource_ids": store.resource_ids(moved),
+                "rescheduled_at": _iso(now), "local_day": moved["local_day"],
+                **{k: v for k, v in store.index_keys({**b, **moved, "status": b["status"]}).items()
+                   if k in ("GSI1SK", "GSI3SK", "GSI4SK")}}
+
+    def _move_tx(self, b: dict[str, Any], moved: dict[str, Any], changes: dict[str, Any]) -> db.Tx:
+        """The booking's move in one transaction: its change, the new time's locks and resource uses, the old
+        ones released. A long visit with resources may not fit in 100 items: then the old time's locks that
+        do not fit are named in the event and released by its consumer (only while this booking still owns
+        them and no longer needs them)."""
+        old_locks, new_locks = set(b["locks"]), set(moved["locks"])
+        expires = int(_dt(moved["end_utc"]).timestamp()) + 86400
+        tx = db.Tx().add("booking", store.transition_op(b, ("held", "confirmed"), changes,
+                                                        extra_condition="#v = :seen",
+                                                        extra_values={"seen": b["version"]}))
+        tx.extend(store.lock_ops({**moved, "locks": sorted(new_locks - old_locks)}, expires))
+        tx.extend(store.unresuse_ops(b)).extend(store.resuse_ops(moved))
+        release = store.unlock_ops(b, keep=frozenset(new_locks))
+        room = max(db.Tx.MAX_ITEMS - len(tx) - 1, 0)
+        leftover = [name.removeprefix("unlock:") for name, _ in release[room:]]
+        tx.extend(release[:room])
+        tx.event("booking.rescheduled", {**self._snapshot(b), "offer": True, "leftover_locks": leftover,
+                                         "new_start_utc": moved["start_utc"]})
+        return tx
+
+    def expire(self, b: dict[str, Any], offer_freed_time: bool = True) -> bool:
         """Release a lapsed hold (prepayment not made, offer or invitation not answered)."""
         now = self._now()
         try:
             self._change(b, ("held", "offered", "proposed"), {"status": "expired", "expired_at": _iso(now)},
-                         release=True, extra_condition="hold_until <= :now", extra_values={"now": _iso(now)})
+                         release=True, event="booking.expired",
+                         event_data={"offer": offer_freed_time, "waitlist_entry": b.get("waitlist_entry")},
+                         extra_condition="hold_until <= :now", extra_values={"now": _iso(now)})
         except AppError:
             return False
         log.event("booking.expired", booking_id=b["booking_id"], was=b["status"])
-        if b.get("waitlist_entry"):
-            self._mark_waitlist(b, "offer_lapsed")
-        self.offer_freed(b)
         return True
 
     def expire_due_holds(self, limit: int = 100) -> int:
-        """The scheduled job: read only the holds that are due (a sparse index) and release them."""
-        return sum(1 for b in store.due_holds(store.now_iso(), limit) if self.expire(b))
+        """The scheduled job: read only the holds that are due (a sparse index) and release them, a batch at a
+        time until none is due (or ``limit`` batches: the next run takes the rest)."""
+        released = 0
+        for _ in range(limit):
+            batch = store.due_holds(store.now_iso(), 100)
+            done = sum(1 for b in batch if self.expire(b))
+            released += done
+            if len(batch) < 100 or not done:
+                break
+        return released
 
     # ------------------------------------------------------------------ lists and calendars
 
@@ -507,27 +571,57 @@ class BookingService:
         items, cursor = db.page(cond, vals, q.limit, q.cursor, index="GSI1", forward=q.when == "upcoming")
         return {"items": [self.view(b) for b in items if b.get("type") == "booking"], "next_cursor": cursor}
 
+    @staticmethod
+    def _local_range(d_from: date, d_to: date, tz: Optional[str]) -> tuple[str, str, Optional[str], dict[str, Any]]:
+        """The UTC key range that holds local days [d_from, d_to], and the filter that keeps exactly them.
+
+        With a zone, the range is exact: from local midnight of ``d_from`` to local midnight after ``d_to``.
+        Without one, every visit counts on the local day of its own clinic (a doctor working in
+        Kaliningrad and Sakhalin sees each visit on the day it is there): the key range spans every zone
+        on Earth (UTC-12 to UTC+14) and the stored local day of each booking filters it."""
+        if tz:
+            lo = local_to_utc(d_from, time(0), tz)
+            hi = local_to_utc(d_to + timedelta(days=1), time(0), tz)
+            return _iso(lo), _iso(hi - timedelta(seconds=1)), None, {}
+        lo_utc = datetime(d_from.year, d_from.month, d_from.day) - timedelta(hours=14)
+        hi_utc = datetime(d_to.year, d_to.month, d_to.day) + timedelta(days=1, hours=12)
+        return (lo_utc.strftime("%Y-%m-%dT%H:%M:%SZ"), hi_utc.strftime("%Y-%m-%dT%H:%M:%SZ"),
+                "local_day BETWEEN :dfrom AND :dto", {"dfrom": d_from.isoformat(), "dto": d_to.isoformat()})
+
     def agenda(self, caller: Any, q: m.AgendaQuery) -> dict[str, Any]:
+        """The doctor's visits of local days across clinics, earliest first, a page at a time."""
         if caller.role != "doctor":
             raise forbidden("role_not_allowed")
         self._staff_ok(caller)
-        items = store.agenda(caller.user_id, q.date_from.isoformat(), (q.date_to + timedelta(days=1)).isoformat())
-        return {"items": [self.view(b) for b in items if b["status"] in m.ACTIVE + ("completed", "no_show")]}
+        lo, hi, flt, fvals = self._local_range(q.date_from, q.date_to, q.time_zone)
+        statuses = m.ACTIVE + ("completed", "no_show")
+        status_keys = {f"st{i}": s for i, s in enumerate(statuses)}
+        cond = f"#st IN ({', '.join(':' + k for k in status_keys)})" + (f" AND {flt}" if flt else "")
+        items, cursor = db.page("GSI3PK = :pk AND GSI3SK BETWEEN :a AND :b",
+                                db.values(pk=db.key("AGENDA", caller.user_id), a=lo, b=hi + "~", **fvals,
+                                          **status_keys),
+                                q.limit, q.cursor, index="GSI3", names={"#st": "status"}, filter_expression=cond)
+        return {"items": [self.view(b) for b in items], "next_cursor": cursor}
 
     def clinic_calendar(self, caller: Any, cid: str, q: m.RangeQuery) -> dict[str, Any]:
+        """The clinic's bookings of local days (each in its branch's zone, or in ``time_zone``)."""
         if caller.role != "clinic_admin" or not is_ulid(cid) or not clinic_store.is_admin(cid, caller.user_id):
             if caller.role != "clinic_admin":
                 raise forbidden("role_not_allowed")
             raise not_found()
         self._staff_ok(caller)
-        items, cursor = db.page(
-            "GSI4PK = :pk AND GSI4SK BETWEEN :a AND :b",
-            db.values(pk=db.key("CAL", cid), a=q.date_from.isoformat(), b=(q.date_to + timedelta(days=1)).isoformat()),
-            q.limit, q.cursor, index="GSI4")
-        out = [b for b in items if not q.doctor_id or b["doctor_id"] == q.doctor_id]
+        lo, hi, flt, fvals = self._local_range(q.date_from, q.date_to, q.time_zone)
+        parts = [flt] if flt else []
+        if q.doctor_id:
+            parts.append("doctor_id = :doc")
+            fvals["doc"] = q.doctor_id
         if q.resource_id:
-            out = [b for b in out if any(r["resource_id"] == q.resource_id for r in b.get("resources", []))]
-        return {"items": [self.view(b) for b in out], "next_cursor": cursor}
+            parts.append("contains(resource_ids, :res)")
+            fvals["res"] = q.resource_id
+        items, cursor = db.page("GSI4PK = :pk AND GSI4SK BETWEEN :a AND :b",
+                                db.values(pk=db.key("CAL", cid), a=lo, b=hi + "~", **fvals), q.limit, q.cursor,
+                                index="GSI4", filter_expression=" AND ".join(parts) or None)
+        return {"items": [self.view(b) for b in items], "next_cursor": cursor}
 
     def ics(self, caller: Any, bid: str) -> str:
         b, _ = self._load(caller, bid)
@@ -559,12 +653,10 @@ class BookingService:
         self._patient(caller)
         self._context(req.clinic_id, req.service_id, req.doctor_id, None)
         now = self._now()
-        wid = new_id()
-        item = {"PK": db.key("WAIT", req.doctor_id), "SK": f"{_iso(now)}#{wid}", "type": "waitlist",
-                "waitlist_id": wid, "patient_id": caller.user_id, "doctor_id": req.doctor_id,
-                "clinic_id": req.clinic_id, "service_id": req.service_id, "date_from": req.date_from.isoformat(),
-                "date_to": req.date_to.isoformat(), "status": "waiting", "offered_starts": [],
-                "GSI1PK": db.key("PATIENT", caller.user_id), "GSI1SK": db.key("WAIT", wid), "created_at": _iso(now)}
+        item = store.waitlist_item({
+            "waitlist_id": new_id(), "patient_id": caller.user_id, "doctor_id": req.doctor_id,
+            "clinic_id": req.clinic_id, "service_id": req.service_id, "date_from": req.date_from.isoformat(),
+            "date_to": req.date_to.isoformat(), "created_at": _iso(now)})
         db.put_new(item)
         return self._wait_view(item)
 
@@ -573,66 +665,70 @@ class BookingService:
         return {k: w[k] for k in ("waitlist_id", "doctor_id", "clinic_id", "service_id", "date_from", "date_to",
                                   "status", "created_at") if k in w}
 
-    def my_waitlist(self, caller: Any) -> dict[str, Any]:
+    def my_waitlist(self, caller: Any, q: m.Page) -> dict[str, Any]:
         self._patient(caller)
-        items, _ = db.query_page(db.key("PATIENT", caller.user_id), "WAIT#", 100, None, index="GSI1")
-        return {"items": [self._wait_view(w) for w in items]}
+        items, cursor = store.patient_waitlist_page(caller.user_id, q.limit, q.cursor)
+        return {"items": [self._wait_view(w) for w in items], "next_cursor": cursor}
 
     def leave_waitlist(self, caller: Any, wid: str) -> None:
         self._patient(caller)
-        items, _ = db.query_page(db.key("PATIENT", caller.user_id), db.key("WAIT", wid) if is_ulid(wid) else "-",
-                                 1, None, index="GSI1")
-        if not items:
+        entry = store.patient_waitlist_entry(caller.user_id, wid) if is_ulid(wid) else None
+        if entry is None or not store.delete_waitlist_entry(entry):
             raise not_found()
-        clinic_store.delete(items[0]["PK"], items[0]["SK"])
 
     def offer_freed(self, freed: dict[str, Any]) -> Optional[str]:
-        """Offer freed time to the first waiting patient it suits, with a 15-minute hold."""
+        """Offer freed time to the first waiting patient it suits, with a 15-minute hold. Runs as a consumer
+        of the event that freed the time; the offer, the entry's change and the offer's own event are one
+        transaction, so a retried event never offers the same time twice (the time is then locked)."""
         start = _dt(freed["start_utc"])
         now = self._now()
         if start <= now + timedelta(minutes=WAITLIST_HOLD_MINUTES):
             return None
-        for w in store.waitlist(freed["doctor_id"]):
-            if w["status"] != "waiting" or w["service_id"] != freed["service_id"] \
-                    or w["clinic_id"] != freed["clinic_id"] or freed["start_utc"] in w.get("offered_starts", []):
+        local_day = start.astimezone(zone(freed["time_zone"])).date().isoformat()
+        ctx: Optional[dict[str, Any]] = None
+        for w in store.open_waitlist(freed["doctor_id"], local_day):
+            if w["service_id"] != freed["service_id"] or w["clinic_id"] != freed["clinic_id"] \
+                    or freed["start_utc"] in w.get("offered_starts", []) or w["date_from"] > local_day \
+                    or w["patient_id"] == freed["patient_id"]:
                 continue
-            local_day = start.astimezone(zone(freed["time_zone"])).date().isoformat()
-            if not (w["date_from"] <= local_day <= w["date_to"]) or w["patient_id"] == freed["patient_id"]:
-                continue
-            try:
-                ctx = self._context(freed["clinic_id"], freed["service_id"], freed["doctor_id"], freed["branch_id"])
-            except AppError:
-                return None
+            if ctx is None:
+                try:
+                    ctx = self._context(freed["clinic_id"], freed["service_id"], freed["doctor_id"],
+                                        freed["branch_id"])
+                except AppError:
+                    return None  # the clinic, service or doctor is gone: nothing to offer
             slot = ((start, _dt(freed["end_utc"])), freed["branch_id"], freed["time_zone"])
             hold = min(now + timedelta(minutes=WAITLIST_HOLD_MINUTES), start)
             offer = self._new_booking(ctx, w["patient_id"], slot, "offered", hold, now,
                                       self._prepayment({**ctx, "strikes": []}, int(now.timestamp())), kind="waitlist")
             offer["waitlist_entry"] = {"PK": w["PK"], "SK": w["SK"]}
-            mark = {"Update": {"TableName": db.table_name(), "Key": {"PK": {"S": w["PK"]}, "SK": {"S": w["SK"]}},
-                               "UpdateExpression": "SET offered_starts = list_append(offered_starts, :s), "
-                                                   "#st = :offered",
-                               "ConditionExpression": "#st = :waiting",
-                               "ExpressionAttributeNames": {"#st": "status"},
-                               "ExpressionAttributeValues": db.values(s=[freed["start_utc"]], offered="offered",
-                                                                      waiting="waiting")}}
+            extra = db.Tx().add("waitlist", store.offer_waitlist_op(w, freed["start_utc"]))
+            extra.event("waitlist.offered", self._snapshot(offer))
             try:
-                self._claim(offer, ctx, [mark])
-            except (AppError, _ExtraOpFailed):
-                continue  # someone else took the time, or this entry changed: try the next patient
-            self._notify(w["patient_id"], "offer")
+                self._claim(offer, ctx, extra)
+            except AppError:
+                return None  # someone took the time meanwhile: the patient who clicked wins
+            except db.TxCancelled:
+                continue  # this entry changed meanwhile: try the next patient
             log.event("waitlist.offered", booking_id=offer["booking_id"], waitlist_id=w["waitlist_id"])
-            return offer["booking_id"]
+            return str(offer["booking_id"])
         return None
 
-    def _mark_waitlist(self, b: dict[str, Any], status: str) -> None:
-        entry = b["waitlist_entry"]
-        back = "waiting" if status in ("offer_lapsed", "offer_declined") else status
-        db.ddb().update_item(TableName=db.table_name(), Key={"PK": {"S": entry["PK"]}, "SK": {"S": entry["SK"]}},
-                             UpdateExpression="SET #st = :s", ExpressionAttributeNames={"#st": "status"},
-                             ExpressionAttributeValues=db.values(s=back))
+    def settle_waitlist(self, entry_key: Optional[dict[str, str]], outcome: str) -> bool:
+        """After an offer was answered or lapsed: close the entry ('booked') or let it wait again."""
+        return bool(entry_key) and store.settle_waitlist(entry_key, outcome)  # type: ignore[arg-type]
 
-    def _notify(self, user_id: str, kind: str) -> None:
-        """A short SMS with no medical detail; the app shows the rest after sign-in."""
+    def release_leftover_locks(self, booking_id: str, locks: list[str]) -> int:
+        """Locks of a rescheduled visit's old time that did not fit its transaction (a long visit)."""
+        if not locks:
+            return 0
+        current = store.get_booking(booking_id)
+        keep = frozenset(current["locks"]) if current and current["status"] in m.ACTIVE else frozenset()
+        return store.release_locks(booking_id, locks, keep)
+
+    def notify(self, user_id: str, kind: str) -> None:
+        """A short SMS with no medical detail; the app shows the rest after sign-in. Runs in an event
+        consumer: a provider failure raises, and the consumer retries it later."""
         from chalicelib.identity import store as identity_store
 
         user = identity_store.get_user(user_id)
@@ -645,10 +741,7 @@ class BookingService:
             "invitation": ("Врач приглашает вас на приём. Ответьте в приложении.",
                            "Your doctor invites you to a visit. Answer in the app."),
         }
-        try:
-            self.sms.send(user["phone"], texts[kind][0 if ru else 1])
-        except AppError:
-            log.warning("notify.failed", kind=kind)
+        self.sms.send(user["phone"], texts[kind][0 if ru else 1])
 
     # ------------------------------------------------------------------ accepting offers and invitations
 
@@ -659,22 +752,25 @@ class BookingService:
         now = self._now()
         if b["status"] not in ("offered", "proposed") or not self._live(b, now):
             raise conflict("wrong_status", "this offer is no longer open")
+        remove: tuple[str, ...] = ()
+        extra = db.Tx()
         if b.get("prepayment"):
             clinic = clinic_store.get_clinic(b["clinic_id"]) or {"policies": {}}
             hold = min(now + timedelta(minutes=int(clinic["policies"].get("hold_minutes", 30))), _dt(b["start_utc"]))
             changes: dict[str, Any] = {"status": "held", "hold_until": _iso(hold),
                                        "prepayment": {**b["prepayment"], "due_until": _iso(hold)},
                                        "GSI2PK": store.HOLD_INDEX, "GSI2SK": f"{_iso(hold)}#{b['booking_id']}"}
-            ops = [store.transition_op(b, ("offered", "proposed"), changes, extra_condition="hold_until > :now",
-                                       extra_values={"now": _iso(now)})]
         else:
             changes = {"status": "confirmed"}
-            ops = [store.transition_op(b, ("offered", "proposed"), changes, remove=("GSI2PK", "GSI2SK", "hold_until"),
-                                       extra_condition="hold_until > :now", extra_values={"now": _iso(now)}),
-                   store.care_op(b["doctor_id"], b["patient_id"], int(now.timestamp()))]
-        db.transact_or(ops, conflict("wrong_status", "this offer is no longer open"))
-        if b.get("waitlist_entry"):
-            self._mark_waitlist(b, "booked")
+            remove = ("GSI2PK", "GSI2SK", "hold_until")
+            extra.add("care", store.care_op(b["doctor_id"], b["patient_id"], int(now.timestamp())))
+        tx = db.Tx().add("booking", store.transition_op(b, ("offered", "proposed"), changes, remove=remove,
+                                                        extra_condition="hold_until > :now",
+                                                        extra_values={"now": _iso(now)}))
+        tx.extend(extra.items()).extend(store.resuse_hold_ops(b, changes.get("hold_until")))
+        tx.event("booking.accepted", {**self._snapshot(b), "status": changes["status"],
+                                      "waitlist_entry": b.get("waitlist_entry")})
+        tx.commit_or(conflict("wrong_status", "this offer is no longer open"))
         b = {**b, **changes, "version": b["version"] + 1}
         if b["status"] == "confirmed":
             b.pop("hold_until", None)
@@ -684,10 +780,8 @@ class BookingService:
         b, relation = self._load(caller, bid, as_clinic=False)
         if relation != "patient":
             raise forbidden("role_not_allowed")
-        b = self._change(b, ("offered", "proposed"), {"status": "declined"}, release=True)
-        if b.get("waitlist_entry"):
-            self._mark_waitlist(b, "offer_declined")
-        self.offer_freed(b)
+        b = self._change(b, ("offered", "proposed"), {"status": "declined"}, release=True, event="booking.declined",
+                         event_data={"offer": True, "waitlist_entry": b.get("waitlist_entry")})
         return self.view(b, caller)
 
     def invite(self, caller: Any, req: m.InviteIn) -> dict[str, Any]:
@@ -705,8 +799,9 @@ class BookingService:
                               self._prepayment({**ctx, "strikes": []}, int(now.timestamp())), kind="invitation")
         if req.note:
             b["note"] = req.note
-        self._claim(b, ctx, [])
-        self._notify(req.patient_id, "invitation")
+        extra = db.Tx()
+        extra.event("booking.invited", self._snapshot(b))
+        self._claim(b, ctx, extra)
         log.event("booking.invited", booking_id=b["booking_id"])
         return self.view(b, caller)
 
@@ -740,49 +835,40 @@ class BookingService:
             raise conflict("wrong_status", f"the booking is {b['status']}")
         if now > _dt(b["end_utc"]) + timedelta(hours=CHAT_OPEN_AFTER_HOURS):
             raise AppError(code="chat_closed", status=409, detail="the conversation closed a day after the visit")
-        mid = new_id()
-        msg = {"PK": store.booking_pk(bid), "SK": db.key("MSG", mid), "type": "message", "message_id": mid,
-               "booking_id": bid, "author_id": caller.user_id, "author_role": caller.role, "text": req.text,
-               "sent_at": _iso(now)}
+        msg = store.message_item(bid, new_id(), caller.user_id, caller.role, req.text, _iso(now))
         db.put_new(msg)
         return {k: msg[k] for k in ("message_id", "author_id", "author_role", "text", "sent_at")}
 
     def messages(self, caller: Any, bid: str, q: m.Page) -> dict[str, Any]:
         self._chat_booking(caller, bid)
-        items, cursor = db.query_page(store.booking_pk(bid), "MSG#", q.limit, q.cursor)
+        items, cursor = store.messages_page(bid, q.limit, q.cursor)
         return {"items": [{k: i[k] for k in ("message_id", "author_id", "author_role", "text", "sent_at")}
                           for i in items], "next_cursor": cursor}
 
     # ------------------------------------------------------------------ urgent queue
 
     def _on_shift(self, specialty: str, now: datetime) -> list[dict[str, Any]]:
-        items = db.query_all("GSI3PK = :pk AND GSI3SK > :now",
-                             db.values(pk=db.key("DUTY", specialty), now=_iso(now)), index="GSI3")
-        return [s for s in items if _dt(s["starts_at_utc"]) <= now]
+        return [s for s in store.duty_on_shift(specialty, _iso(now)) if _dt(s["starts_at_utc"]) <= now]
 
     def join_queue(self, caller: Any, specialty: str, req: m.UrgentJoin) -> dict[str, Any]:
         self._patient(caller)
         now = self._now()
         eid = new_id()
-        entry = {"PK": db.key("URGENT", specialty), "SK": eid, "type": "urgent_entry", "entry_id": eid,
-                 "specialty": specialty, "patient_id": caller.user_id, "modality": req.modality,
-                 "status": "waiting", "joined_at": _iso(now), "expires_at": int(now.timestamp()) + 7 * 86400,
-                 # only waiting entries are in the sparse index: position and "take next" read nobody else
-                 "GSI2PK": db.key("QUEUE", specialty), "GSI2SK": eid}
+        entry = {"entry_id": eid, "specialty": specialty, "patient_id": caller.user_id, "modality": req.modality,
+                 "joined_at": _iso(now), "expires_at": int(now.timestamp()) + 7 * 86400}
         if req.complaint:
             entry["complaint"] = req.complaint
-        pointer = {"PK": db.key("URGENTPATIENT", caller.user_id), "SK": "URGENT", "type": "urgent_pointer",
-                   "specialty": specialty, "entry_id": eid}
-        db.transact_or([db.put_new_op(entry), db.put_new_op(pointer)],
-                       conflict("already_queued", "you are already in a queue; leave it first"))
+        tx = db.Tx().put_new("entry", store.urgent_entry_item(entry))
+        tx.put_new("pointer", store.urgent_pointer_item(caller.user_id, specialty, eid))
+        tx.commit_or(conflict("already_queued", "you are already in a queue; leave it first"))
         log.event("urgent.joined", specialty=specialty, entry_id=eid)
         return self.queue_status(caller, specialty)
 
     def _my_entry(self, caller: Any, specialty: str) -> dict[str, Any]:
-        pointer = db.get(db.key("URGENTPATIENT", caller.user_id), "URGENT")
+        pointer = store.urgent_pointer(caller.user_id)
         if pointer is None or pointer["specialty"] != specialty:
             raise not_found()
-        entry = db.get(db.key("URGENT", specialty), pointer["entry_id"])
+        entry = store.urgent_entry(specialty, pointer["entry_id"])
         if entry is None:
             raise not_found()
         return entry
@@ -793,10 +879,7 @@ class BookingService:
         out = {"entry_id": entry["entry_id"], "specialty": specialty, "status": entry["status"],
                "joined_at": entry["joined_at"]}
         if entry["status"] == "waiting":
-            ahead = db.ddb().query(
-                TableName=db.table_name(), IndexName="GSI2", KeyConditionExpression="GSI2PK = :pk AND GSI2SK < :me",
-                ExpressionAttributeValues=db.values(pk=db.key("QUEUE", specialty), me=entry["SK"]), Select="COUNT",
-            )["Count"]
+            ahead = store.queue_ahead(specialty, entry["SK"])
             doctors = max(1, len(self._on_shift(specialty, self._now())))
             out.update(position=ahead + 1, estimated_wait_minutes=(ahead + 1) * URGENT_AVERAGE_MINUTES // doctors)
         else:
@@ -806,15 +889,9 @@ class BookingService:
     def leave_queue(self, caller: Any, specialty: str) -> None:
         self._patient(caller)
         entry = self._my_entry(caller, specialty)
-        ops: list[dict[str, Any]] = [{"Delete": {"TableName": db.table_name(), "Key": {
-            "PK": {"S": db.key("URGENTPATIENT", caller.user_id)}, "SK": {"S": "URGENT"}}}}]
-        if entry["status"] == "waiting":
-            ops.append({"Update": {
-                "TableName": db.table_name(), "Key": {"PK": {"S": entry["PK"]}, "SK": {"S": entry["SK"]}},
-                "UpdateExpression": "SET #s = :left REMOVE GSI2PK, GSI2SK", "ConditionExpression": "#s = :waiting",
-                "ExpressionAttributeNames": {"#s": "status"},
-                "ExpressionAttributeValues": db.values(left="left", waiting="waiting")}})
-        db.transact_or(ops, conflict("wrong_status", "a doctor has just taken you; see your consultation"))
+        tx = db.Tx()
+        store.leave_queue_tx(tx, caller.user_id, entry)
+        tx.commit_or(conflict("wrong_status", "a doctor has just taken you; see your consultation"))
 
     def take_next(self, caller: Any, specialty: str) -> dict[str, Any]:
         """A duty doctor on shift takes the first waiting patient. Two doctors taking at once get
@@ -829,22 +906,17 @@ class BookingService:
         shift = shifts[0]
         cursor = None
         while True:
-            items, cursor = db.query_page(db.key("QUEUE", specialty), "", 10, cursor, index="GSI2")
+            items, cursor = store.queue_page(specialty, cursor)
             for entry in items:
                 booking = self._urgent_booking(entry, shift, caller.user_id, now)
+                tx = db.Tx()
+                store.take_entry_tx(tx, entry, caller.user_id, booking["booking_id"], _iso(now))
+                tx.add("booking", store.new_booking_op(booking))
+                tx.add("care", store.care_op(caller.user_id, entry["patient_id"], int(now.timestamp())))
+                tx.event("booking.created", self._snapshot(booking))
                 try:
-                    db.transact([{"Update": {
-                        "TableName": db.table_name(), "Key": {"PK": {"S": entry["PK"]}, "SK": {"S": entry["SK"]}},
-                        "UpdateExpression": "SET #s = :taken, doctor_id = :d, booking_id = :b, taken_at = :now "
-                                            "REMOVE GSI2PK, GSI2SK",
-                        "ConditionExpression": "#s = :w", "ExpressionAttributeNames": {"#s": "status"},
-                        "ExpressionAttributeValues": db.values(taken="taken", d=caller.user_id,
-                                                               b=booking["booking_id"], now=_iso(now), w="waiting")}},
-                        db.put_new_op(store.booking_item(booking)),
-                        store.care_op(caller.user_id, entry["patient_id"], int(now.timestamp()))])
-                except Exception as exc:
-                    if not db.cancellation_codes(exc):
-                        raise
+                    tx.commit()
+                except db.TxCancelled:
                     continue  # another doctor took this patient a moment ago
                 log.event("urgent.taken", specialty=specialty, entry_id=entry["entry_id"],
                           booking_id=booking["booking_id"])
@@ -863,17 +935,10 @@ class BookingService:
                         "duration_minutes": URGENT_CONSULT_MINUTES, "modality": entry["modality"],
                         "resource_kinds": [], "price": None},
             "time_zone": shift["time_zone"], "start_utc": _iso(now), "end_utc": _iso(end), "status": "confirmed",
+            "local_day": now.astimezone(zone(shift["time_zone"])).date().isoformat(),
             "created_at": int(now.timestamp()), "version": 1, "locks": [], "resources": [],
             "policy": {"cancellation_window_hours": 0},
         }
-
-
-class _ExtraOpFailed(Exception):
-    """An extra item of a booking transaction (idempotency record, waitlist entry) failed its condition."""
-
-    def __init__(self, indexes: list[int]) -> None:
-        super().__init__(indexes)
-        self.indexes = indexes
 
 
 def to_ics(bookings: list[dict[str, Any]], uid_prefix: str, private: bool = False) -> str:

@@ -1,13 +1,18 @@
 """Free slots: a doctor's working time minus leave, busy time, busy resources and notice.
 
 Pure functions over items already read; no I/O here.
+
+Local days and wall times are the clinic's (the template's zone); every interval is a pair of
+real UTC instants, converted by ``core.tz.local_to_utc`` (gap: forward to the end of the gap;
+fold: first occurrence). Slots step through real time, so each is exactly the service's length
+even on a night the clocks change.
 """
 from __future__ import annotations
 
 from datetime import date, datetime, time, timedelta
 from typing import Any, Iterable, Optional
 
-from chalicelib.clinics.schedule import template_occurrences
+from chalicelib.clinics.schedule import local_interval, template_occurrences
 from chalicelib.core.tz import local_to_utc, zone
 
 BLOCK_MINUTES = 5
@@ -43,9 +48,10 @@ def working_intervals(schedule_items: list[dict[str, Any]], clinic_id: str, moda
             lo = max(d_from, date.fromisoformat(item["date_from"]))
             hi = min(d_to, date.fromisoformat(item["date_until"]))
             for day in _local_days(lo, hi):
-                iv = (local_to_utc(day, time.fromisoformat(item["start"]), item["time_zone"]),
-                      local_to_utc(day, time.fromisoformat(item["end"]), item["time_zone"]))
-                work.append((iv, item["branch_id"], item["time_zone"]))
+                extra = local_interval(day, time.fromisoformat(item["start"]), time.fromisoformat(item["end"]),
+                                       item["time_zone"])
+                if extra:
+                    work.append((extra, item["branch_id"], item["time_zone"]))
     out = []
     for iv, bid, tz in work:
         for piece in subtract([iv], [lv for leave in leaves for lv in leave_intervals(leave, iv, tz)]):
@@ -63,9 +69,10 @@ def leave_intervals(leave: dict[str, Any], around: Interval, tz: str) -> list[In
     out = []
     for day in _local_days(lo, hi):
         if leave.get("start") and leave.get("end"):
-            out.append((local_to_utc(day, time.fromisoformat(leave["start"]), tz),
-                        local_to_utc(day, time.fromisoformat(leave["end"]), tz)))
-        else:
+            iv = local_interval(day, time.fromisoformat(leave["start"]), time.fromisoformat(leave["end"]), tz)
+            if iv:
+                out.append(iv)
+        else:  # whole local days, midnight to midnight (a midnight in a gap moves forward too)
             out.append((local_to_utc(day, time(0), tz), local_to_utc(day + timedelta(days=1), time(0), tz)))
     return out
 

@@ -1,18 +1,29 @@
 """DynamoDB items of bookings. All key building for the feature lives here.
 
-| item                | PK                                 | SK            | indexes |
-|---------------------|------------------------------------|---------------|---------|
-| booking             | BOOKING#<bid>                      | BOOKING       | GSI1 PATIENT#<pid> / <start>#<bid>; GSI2 HOLDS / <hold until>#<bid> (only while held, offered or proposed); GSI3 AGENDA#<did> / <start>#<bid>; GSI4 CAL#<cid> / <start>#<bid> |
-| doctor time lock    | LOCK#D#<did>#<block start>         | LOCK          | |
-| resource time lock  | LOCK#R#<rid>#<unit>#<block start>  | LOCK          | |
-| resource use        | RESUSE#<branch>#<kind>             | <start>#<bid> | |
-| idempotency record  | IDEM#<patient>#<key>               | IDEM          | |
-| no-show strikes     | PATIENT#<pid>                      | STRIKES#<cid> | |
-| care relationship   | CARE#<did>                         | PATIENT#<pid> | |
-| waitlist entry      | WAIT#<did>                         | <created>#<wid> | GSI1 PATIENT#<pid> / WAIT#<wid> |
-| chat message        | BOOKING#<bid>                      | MSG#<ulid>    | |
-| urgent queue entry  | URGENT#<specialty>                 | <ulid>        | |
-| urgent pointer      | URGENTPATIENT#<pid>                | URGENT        | |
+| item                | PK                                 | SK              |
+|---------------------|------------------------------------|-----------------|
+| booking             | BOOKING#<bid>                      | BOOKING         |
+| doctor time lock    | LOCK#D#<did>#<block start>         | LOCK            |
+| resource time lock  | LOCK#R#<rid>#<unit>#<block start>  | LOCK            |
+| resource use        | RESUSE#<branch>#<kind>             | <start>#<bid>   |
+| idempotency record  | IDEM#<patient>#<key>               | IDEM            |
+| no-show strikes     | PATIENT#<pid>                      | STRIKES#<cid>   |
+| care relationship   | CARE#<did>                         | PATIENT#<pid>   |
+| waitlist entry      | WAIT#<did>                         | <created>#<wid> |
+| chat message        | BOOKING#<bid>                      | MSG#<ulid>      |
+| urgent queue entry  | URGENT#<specialty>                 | <ulid>          |
+| urgent pointer      | URGENTPATIENT#<pid>                | URGENT          |
+
+Indexes:
+- booking: GSI1 PATIENT#<pid> / <start>#<bid>; GSI2 HOLDS / <hold until>#<bid> (only while held, offered
+  or proposed); GSI3 AGENDA#<did> / <start>#<bid>; GSI4 CAL#<cid> / <start>#<bid>
+- waitlist entry: GSI1 PATIENT#<pid> / WAIT#<wid>; GSI3 WAITING#<did> / <date_to>#<created>#<wid> (only
+  while waiting)
+- urgent queue entry: GSI2 QUEUE#<specialty> / <ulid> (only while waiting)
+
+A waitlist entry is in the GSI3 "waiting" index only while it waits, keyed by its last local day, so
+offering freed time reads only entries that still wait and whose dates have not passed; closed
+entries (booked, left) drop out and expire (TTL) after their dates.
 
 Time locks are one item per 5-minute block: claiming time is a set of
 ``attribute_not_exists`` puts in the booking's transaction, so two bookings can
@@ -61,38 +72,77 @@ def index_keys(b: dict[str, Any]) -> dict[str, Any]:
 
 
 def booking_item(b: dict[str, Any]) -> dict[str, Any]:
-    return {"PK": booking_pk(b["booking_id"]), "SK": "BOOKING", "type": "booking", **b, **index_keys(b)}
+    return {"PK": booking_pk(b["booking_id"]), "SK": "BOOKING", "type": "booking", **b, **index_keys(b),
+            "resource_ids": resource_ids(b)}
+
+
+def resource_ids(b: dict[str, Any]) -> list[str]:
+    """Kept beside ``resources`` so a calendar can filter by resource in DynamoDB (``contains``)."""
+    return sorted({r["resource_id"] for r in b.get("resources", [])})
 
 
 def get_booking(bid: str) -> Optional[dict[str, Any]]:
     return db.get(booking_pk(bid), "BOOKING")
 
 
-def lock_ops(b: dict[str, Any], expires_at: int) -> list[dict[str, Any]]:
-    return [{"Put": {"TableName": db.table_name(),
-                     "Item": db.to_item({"PK": pk, "SK": "LOCK", "type": "time_lock", "booking_id": b["booking_id"],
-                                         "expires_at": expires_at}),
-                     "ConditionExpression": "attribute_not_exists(PK)"}} for pk in b["locks"]]
+def lock_ops(b: dict[str, Any], expires_at: int) -> list[tuple[str, dict[str, Any]]]:
+    return [(f"lock:{pk}", {"Put": {
+        "TableName": db.table_name(),
+        "Item": db.to_item({"PK": pk, "SK": "LOCK", "type": "time_lock", "booking_id": b["booking_id"],
+                            "expires_at": expires_at}),
+        "ConditionExpression": "attribute_not_exists(PK)"}}) for pk in b["locks"]]
 
 
-def unlock_ops(b: dict[str, Any], keep: frozenset[str] = frozenset()) -> list[dict[str, Any]]:
-    return [{"Delete": {"TableName": db.table_name(), "Key": db.item_key(pk, "LOCK"),
-                        "ConditionExpression": "booking_id = :b",
-                        "ExpressionAttributeValues": db.values(b=b["booking_id"])}}
-            for pk in b["locks"] if pk not in keep]
+def unlock_ops(b: dict[str, Any], keep: frozenset[str] = frozenset(),
+               locks: Optional[list[str]] = None) -> list[tuple[str, dict[str, Any]]]:
+    """Delete the booking's own locks (never another booking's: the condition names the owner)."""
+    return [(f"unlock:{pk}", {"Delete": {"TableName": db.table_name(), "Key": db.item_key(pk, "LOCK"),
+                                         "ConditionExpression": "attribute_not_exists(PK) OR booking_id = :b",
+                                         "ExpressionAttributeValues": db.values(b=b["booking_id"])}})
+            for pk in (b["locks"] if locks is None else locks) if pk not in keep]
 
 
-def resuse_ops(b: dict[str, Any]) -> list[dict[str, Any]]:
-    return [{"Put": {"TableName": db.table_name(), "Item": db.to_item({
+def resuse_ops(b: dict[str, Any]) -> list[tuple[str, dict[str, Any]]]:
+    return [(f"resuse:{r['kind']}", {"Put": {"TableName": db.table_name(), "Item": db.to_item({
         "PK": resuse_pk(b["branch_id"], r["kind"]), "SK": f"{b['start_utc']}#{b['booking_id']}", "type": "resource_use",
         "booking_id": b["booking_id"], "resource_id": r["resource_id"], "unit": r["unit"],
-        "start_utc": b["start_utc"], "end_utc": b["end_utc"]})}} for r in b.get("resources", [])]
+        "start_utc": b["start_utc"], "end_utc": b["end_utc"],
+        # a hold's use of a room lapses with the hold, so free slots can tell without reading the booking
+        "hold_until": b.get("hold_until") if b["status"] in ("held", "offered", "proposed") else None})}})
+        for r in b.get("resources", [])]
 
 
-def unresuse_ops(b: dict[str, Any]) -> list[dict[str, Any]]:
-    return [{"Delete": {"TableName": db.table_name(),
-                        "Key": db.item_key(resuse_pk(b["branch_id"], r["kind"]), f"{b['start_utc']}#{b['booking_id']}")}}
-            for r in b.get("resources", [])]
+def resuse_hold_ops(b: dict[str, Any], hold_until: Optional[str]) -> list[tuple[str, dict[str, Any]]]:
+    """Keep the resource uses' hold in step with the booking's (a new hold, or none once confirmed)."""
+    ops = []
+    for r in b.get("resources", []):
+        key = db.item_key(resuse_pk(b["branch_id"], r["kind"]), f"{b['start_utc']}#{b['booking_id']}")
+        update: dict[str, Any] = {"TableName": db.table_name(), "Key": key,
+                                  "ConditionExpression": "attribute_exists(PK)"}
+        if hold_until:
+            update.update(UpdateExpression="SET hold_until = :h", ExpressionAttributeValues=db.values(h=hold_until))
+        else:
+            update["UpdateExpression"] = "REMOVE hold_until"
+        ops.append((f"resuse_hold:{r['kind']}", {"Update": update}))
+    return ops
+
+
+def unresuse_ops(b: dict[str, Any]) -> list[tuple[str, dict[str, Any]]]:
+    return [(f"unresuse:{r['kind']}", {"Delete": {
+        "TableName": db.table_name(),
+        "Key": db.item_key(resuse_pk(b["branch_id"], r["kind"]), f"{b['start_utc']}#{b['booking_id']}")}})
+        for r in b.get("resources", [])]
+
+
+def release_locks(booking_id: str, locks: list[str], keep: frozenset[str]) -> int:
+    """Delete leftover locks of a booking (after a reschedule too long for one transaction), 100 at a
+    time, each only if the booking still owns it and no longer needs it. Idempotent."""
+    todo = [pk for pk in locks if pk not in keep]
+    for at in range(0, len(todo), db.Tx.MAX_ITEMS):
+        tx = db.Tx()
+        tx.extend(unlock_ops({"booking_id": booking_id, "locks": todo[at:at + db.Tx.MAX_ITEMS]}))
+        tx.commit()
+    return len(todo)
 
 
 def transition_op(b: dict[str, Any], allowed: tuple[str, ...], changes: dict[str, Any],
@@ -119,6 +169,10 @@ def transition_op(b: dict[str, Any], allowed: tuple[str, ...], changes: dict[str
     return {"Update": {"TableName": db.table_name(), "Key": db.item_key(booking_pk(b["booking_id"]), "BOOKING"),
                        "UpdateExpression": expr, "ConditionExpression": cond,
                        "ExpressionAttributeNames": names, "ExpressionAttributeValues": db.values(**vals)}}
+
+
+def new_booking_op(b: dict[str, Any]) -> dict[str, Any]:
+    return db.put_new_op(booking_item(b))
 
 
 def agenda(did: str, start_iso: str, end_iso: str) -> list[dict[str, Any]]:
@@ -178,8 +232,157 @@ def is_patient_of(did: str, pid: str) -> bool:
     return db.get(db.key("CARE", did), db.key("PATIENT", pid)) is not None
 
 
-def waitlist(did: str) -> list[dict[str, Any]]:
-    return db.query_prefix(db.key("WAIT", did), "")
+# ------------------------------------------------------------------ waitlist
+
+def waitlist_item(entry: dict[str, Any]) -> dict[str, Any]:
+    """``entry``: waitlist_id, patient_id, doctor_id, clinic_id, service_id, date_from, date_to, created_at."""
+    return {"PK": db.key("WAIT", entry["doctor_id"]), "SK": f"{entry['created_at']}#{entry['waitlist_id']}",
+            "type": "waitlist", **entry, "status": "waiting", "offered_starts": [],
+            "GSI1PK": db.key("PATIENT", entry["patient_id"]), "GSI1SK": db.key("WAIT", entry["waitlist_id"]),
+            **_waiting_keys(entry), "expires_at": _day_end_epoch(entry["date_to"]) + 30 * 86400}
+
+
+def _waiting_keys(w: dict[str, Any]) -> dict[str, str]:
+    return {"GSI3PK": db.key("WAITING", w["doctor_id"]),
+            "GSI3SK": f"{w['date_to']}#{w['created_at']}#{w['waitlist_id']}"}
+
+
+def _day_end_epoch(day_iso: str) -> int:
+    from datetime import date, timezone
+
+    d = date.fromisoformat(day_iso)
+    return int(datetime(d.year, d.month, d.day, tzinfo=timezone.utc).timestamp()) + 2 * 86400
+
+
+def open_waitlist(did: str, from_day: str) -> list[dict[str, Any]]:
+    """Entries of a doctor that still wait and whose last day is not before ``from_day``, oldest first
+    within the index order; bounded by the key range, paged to the end."""
+    items = db.query_all("GSI3PK = :pk AND GSI3SK >= :d", db.values(pk=db.key("WAITING", did), d=from_day),
+                         index="GSI3")
+    return sorted(items, key=lambda w: (w["created_at"], w["waitlist_id"]))
+
+
+def offer_waitlist_op(w: dict[str, Any], start_utc: str) -> dict[str, Any]:
+    """Take an entry out of the waiting index for an offer, only if it still waits."""
+    return {"Update": {"TableName": db.table_name(), "Key": db.item_key(w["PK"], w["SK"]),
+                       "UpdateExpression": "SET offered_starts = list_append(offered_starts, :s), #st = :offered "
+                                           "REMOVE GSI3PK, GSI3SK",
+                       "ConditionExpression": "#st = :waiting",
+                       "ExpressionAttributeNames": {"#st": "status"},
+                       "ExpressionAttributeValues": db.values(s=[start_utc], offered="offered", waiting="waiting")}}
+
+
+def settle_waitlist(entry_key: dict[str, str], outcome: str) -> bool:
+    """After an offer: 'booked' closes the entry; 'waiting' puts it back in the index. Conditional on the
+    entry still existing and being offered, so a patient who left the list is never resurrected."""
+    names = {"#st": "status"}
+    if outcome == "waiting":
+        current = db.get(entry_key["PK"], entry_key["SK"])
+        if current is None or current.get("status") != "offered":
+            return False
+        expr = "SET #st = :new, GSI3PK = :gpk, GSI3SK = :gsk"
+        vals = db.values(new="waiting", offered="offered", gpk=_waiting_keys(current)["GSI3PK"],
+                         gsk=_waiting_keys(current)["GSI3SK"])
+    else:
+        expr = "SET #st = :new"
+        vals = db.values(new=outcome, offered="offered")
+    try:
+        db.ddb().update_item(TableName=db.table_name(), Key=db.item_key(entry_key["PK"], entry_key["SK"]),
+                             UpdateExpression=expr, ConditionExpression="attribute_exists(PK) AND #st = :offered",
+                             ExpressionAttributeNames=names, ExpressionAttributeValues=vals)
+    except Exception as exc:
+        if db.is_condition_failure(exc):
+            return False
+        raise
+    return True
+
+
+def patient_waitlist_page(pid: str, limit: int, cursor: Optional[str]) -> tuple[list[dict[str, Any]], Optional[str]]:
+    return db.query_page(db.key("PATIENT", pid), "WAIT#", limit, cursor, index="GSI1")
+
+
+def patient_waitlist_entry(pid: str, wid: str) -> Optional[dict[str, Any]]:
+    items = db.query_prefix(db.key("PATIENT", pid), db.key("WAIT", wid), index="GSI1", cap=1)
+    return items[0] if items else None
+
+
+def delete_waitlist_entry(w: dict[str, Any]) -> bool:
+    try:
+        db.ddb().delete_item(TableName=db.table_name(), Key=db.item_key(w["PK"], w["SK"]),
+                             ConditionExpression="patient_id = :p",
+                             ExpressionAttributeValues=db.values(p=w["patient_id"]))
+    except Exception as exc:
+        if db.is_condition_failure(exc):
+            return False
+        raise
+    return True
+
+
+# ------------------------------------------------------------------ chat
+
+def message_item(bid: str, mid: str, author_id: str, author_role: str, text: str, sent_at: str) -> dict[str, Any]:
+    return {"PK": booking_pk(bid), "SK": db.key("MSG", mid), "type": "message", "message_id": mid,
+            "booking_id": bid, "author_id": author_id, "author_role": author_role, "text": text, "sent_at": sent_at}
+
+
+def messages_page(bid: str, limit: int, cursor: Optional[str]) -> tuple[list[dict[str, Any]], Optional[str]]:
+    return db.query_page(booking_pk(bid), "MSG#", limit, cursor)
+
+
+# ------------------------------------------------------------------ urgent queue
+
+def duty_on_shift(specialty: str, now_iso: str) -> list[dict[str, Any]]:
+    """Duty shifts of a specialty that have not ended (a timeline keyed by the shift's end)."""
+    return db.query_all("GSI3PK = :pk AND GSI3SK > :now", db.values(pk=db.key("DUTY", specialty), now=now_iso),
+                        index="GSI3")
+
+
+def urgent_entry_item(entry: dict[str, Any]) -> dict[str, Any]:
+    return {"PK": db.key("URGENT", entry["specialty"]), "SK": entry["entry_id"], "type": "urgent_entry", **entry,
+            "status": "waiting",
+            # only waiting entries are in the sparse index: position and "take next" read nobody else
+            "GSI2PK": db.key("QUEUE", entry["specialty"]), "GSI2SK": entry["entry_id"]}
+
+
+def urgent_pointer_key(pid: str) -> tuple[str, str]:
+    return db.key("URGENTPATIENT", pid), "URGENT"
+
+
+def urgent_pointer_item(pid: str, specialty: str, eid: str) -> dict[str, Any]:
+    pk, sk = urgent_pointer_key(pid)
+    return {"PK": pk, "SK": sk, "type": "urgent_pointer", "specialty": specialty, "entry_id": eid}
+
+
+def urgent_entry(specialty: str, eid: str) -> Optional[dict[str, Any]]:
+    return db.get(db.key("URGENT", specialty), eid)
+
+
+def urgent_pointer(pid: str) -> Optional[dict[str, Any]]:
+    return db.get(*urgent_pointer_key(pid))
+
+
+def queue_ahead(specialty: str, entry_sk: str) -> int:
+    return db.query_count("GSI2PK = :pk AND GSI2SK < :me",
+                          db.values(pk=db.key("QUEUE", specialty), me=entry_sk), index="GSI2")
+
+
+def queue_page(specialty: str, cursor: Optional[str], limit: int = 10) -> tuple[list[dict[str, Any]], Optional[str]]:
+    return db.query_page(db.key("QUEUE", specialty), "", limit, cursor, index="GSI2")
+
+
+def leave_queue_tx(tx: db.Tx, pid: str, entry: dict[str, Any]) -> None:
+    tx.delete("pointer", *urgent_pointer_key(pid))
+    if entry["status"] == "waiting":
+        tx.update("entry", entry["PK"], entry["SK"], "SET #s = :left REMOVE GSI2PK, GSI2SK",
+                  condition="#s = :waiting", names={"#s": "status"},
+                  expr_values=db.values(left="left", waiting="waiting"))
+
+
+def take_entry_tx(tx: db.Tx, entry: dict[str, Any], doctor_id: str, booking_id: str, now_iso: str) -> None:
+    tx.update("entry", entry["PK"], entry["SK"],
+              "SET #s = :taken, doctor_id = :d, booking_id = :b, taken_at = :now REMOVE GSI2PK, GSI2SK",
+              condition="#s = :w", names={"#s": "status"},
+              expr_values=db.values(taken="taken", d=doctor_id, b=booking_id, now=now_iso, w="waiting"))
 
 
 def now_iso() -> str:

@@ -35,8 +35,8 @@ class ChimeVideoGateway:
             meeting = client.create_meeting(ClientRequestToken=booking_id, ExternalMeetingId=booking_id,
                                             MediaRegion=get_settings().aws_region)["Meeting"]
             attendee = client.create_attendee(MeetingId=meeting["MeetingId"], ExternalUserId=user_id)["Attendee"]
-        except Exception:
-            raise AppError(code="video_unavailable", status=503, headers={"Retry-After": "15"})
+        except Exception as exc:
+            raise AppError(code="video_unavailable", status=503, headers={"Retry-After": "15"}) from exc
         return {"provider": "chime", "meeting_id": meeting["MeetingId"],
                 "meeting": {k: meeting.get(k) for k in ("MeetingId", "MediaRegion", "MediaPlacement")},
                 "attendee": {"role": role, "attendee_id": attendee["AttendeeId"], "join_token": attendee["JoinToken"]}}

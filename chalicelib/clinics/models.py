@@ -3,9 +3,7 @@ from __future__ import annotations
 
 import re
 from datetime import date, time
-from typing import Literal, Optional
-
-from typing import Annotated
+from typing import Annotated, Literal, Optional
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, field_validator, model_validator
 
@@ -52,7 +50,7 @@ def check_zone(value: str) -> str:
     try:
         zone(value)
     except TimeZoneError:
-        raise ValueError("not an IANA time zone such as Europe/Moscow")
+        raise ValueError("not an IANA time zone such as Europe/Moscow") from None
     return value
 
 

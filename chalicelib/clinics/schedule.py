@@ -3,6 +3,11 @@
 Templates are kept as wall time plus zone, so a daylight-saving change moves
 nothing in the branch; comparing a doctor's commitments across clinics (and
 zones) is done on the concrete UTC intervals they produce.
+
+Wall times convert with ``core.tz.local_to_utc``: a time in a spring-forward gap moves
+forward to the end of the gap, a time in the autumn fold is its first occurrence. So a
+window's interval is real elapsed time, never ends before it starts, and a window wholly
+inside a gap gives no interval at all that day (never an empty or reversed one).
 """
 from __future__ import annotations
 
@@ -17,13 +22,22 @@ HORIZON_DAYS = 366
 Interval = tuple[datetime, datetime]
 
 
+def local_interval(day: date, start: time, end: time, zone: str) -> Optional[Interval]:
+    """The UTC interval of one day's wall-time window, or None when no real time is in it
+    (the window lies wholly inside a spring-forward gap)."""
+    s, e = local_to_utc(day, start, zone), local_to_utc(day, end, zone)
+    return (s, e) if s < e else None
+
+
 def template_occurrences(weekday: str, start: time, end: time, zone: str, window_from: date,
                          window_until: date) -> Iterator[Interval]:
-    """UTC intervals of a weekly template between two dates (inclusive)."""
+    """UTC intervals of a weekly template between two local dates (inclusive)."""
     wd = WEEKDAYS.index(weekday)
     day = window_from + timedelta(days=(wd - window_from.weekday()) % 7)
     while day <= window_until:
-        yield local_to_utc(day, start, zone), local_to_utc(day, end, zone)
+        iv = local_interval(day, start, end, zone)
+        if iv:
+            yield iv
         day += timedelta(days=7)
 
 
@@ -44,8 +58,10 @@ def intervals_of(item: dict, today: date) -> list[Interval]:
         day = date.fromisoformat(item["date_from"])
         last = date.fromisoformat(item["date_until"])
         while day <= last:
-            out.append((local_to_utc(day, time.fromisoformat(item["start"]), item["time_zone"]),
-                        local_to_utc(day, time.fromisoformat(item["end"]), item["time_zone"])))
+            iv = local_interval(day, time.fromisoformat(item["start"]), time.fromisoformat(item["end"]),
+                                item["time_zone"])
+            if iv:
+                out.append(iv)
             day += timedelta(days=1)
         return out
     if item["type"] == "duty_shift":

@@ -12,17 +12,22 @@ from __future__ import annotations
 from datetime import datetime, timedelta, timezone
 from typing import Any, Optional
 
+from chalicelib.clinics import access, schedule, store
+from chalicelib.clinics import models as m
 from chalicelib.core import clock, db, log, ratelimit
 from chalicelib.core.crypto import keyed_hash, new_code, same
-from chalicelib.core.errors import AppError, FieldError, conflict, field_invalid, forbidden, not_found, \
-    validation_failed
+from chalicelib.core.errors import (
+    AppError,
+    FieldError,
+    conflict,
+    field_invalid,
+    forbidden,
+    not_found,
+    validation_failed,
+)
 from chalicelib.core.ids import is_ulid, new_id
 from chalicelib.core.settings import Settings
 from chalicelib.core.tz import present
-from chalicelib.clinics import access
-from chalicelib.clinics import models as m
-from chalicelib.clinics import schedule
-from chalicelib.clinics import store
 
 STAFF_ROLES = ("clinic_admin", "doctor", "platform_admin")
 INVITE_ATTEMPTS = 5
@@ -435,7 +440,8 @@ class ClinicService:
     def set_policies(self, caller: Any, cid: str, req: m.Policies) -> dict[str, Any]:
         clinic = self._admin_clinic(caller, cid)
         if req.cashback_cap and req.cashback_cap.currency != clinic["currency"]:
-            raise field_invalid("cashback_cap.currency", "currency_mismatch", f"the clinic bills in {clinic['currency']}")
+            raise field_invalid("cashback_cap.currency", "currency_mismatch",
+                                f"the clinic bills in {clinic['currency']}")
         policies = req.model_dump(mode="json", exclude={"version"}, exclude_none=True)
         clinic = store.update_clinic(cid, {"policies": policies, "updated_at": self._now()},
                                      req.version or clinic["version"])

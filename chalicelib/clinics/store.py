@@ -5,7 +5,7 @@
 | clinic               | CLINIC#<cid>         | PROFILE                     | CLINICS#<status> / <updated>#<cid>       |
 | admin membership     | CLINIC#<cid>         | ADMIN#<uid>                 | USER#<uid> / ADMINOF#<cid>               |
 | doctor membership    | CLINIC#<cid>         | DOCTOR#<did>                | USER#<did> / DOCTOROF#<cid>              |
-| branch               | CLINIC#<cid>         | BRANCH#<bid>                | CITY#<city> / CLINIC#<cid>#BRANCH#<bid> (active clinics only) |
+| branch               | CLINIC#<cid>         | BRANCH#<bid>                | CITY#<city> / CLINIC#<cid>#BRANCH#<bid>  |
 | service              | CLINIC#<cid>         | SERVICE#<sid>               |                                          |
 | resource             | CLINIC#<cid>         | RESOURCE#<rid>              |                                          |
 | invitation           | INVITE#<iid>         | INVITE                      | CLINIC#<cid> / INVITE#<iid>              |
@@ -13,10 +13,13 @@
 | schedule guard       | DOCTOR#<did>         | SCHEDULE                    |                                          |
 | template             | DOCTOR#<did>         | TEMPLATE#<tid>              |                                          |
 | exception            | DOCTOR#<did>         | EXCEPTION#<end utc>#<xid>   | (TTL: end + 30 days)                     |
-| duty shift           | DOCTOR#<did>         | DUTY#<end utc>#<sid>        | GSI3 DUTY#<spec> / <end>#<sid> (TTL: end + 30 days) |
+| duty shift           | DOCTOR#<did>         | DUTY#<end utc>#<sid>        | GSI3 DUTY#<spec> / <end>#<sid>; TTL     |
 | dated item reference | DOCTOR#<did>         | REF#<id>                    | (points to the SK above; same TTL)       |
 | doctor listing       | SPECIALTY#<spec>     | DOCTOR#<did>#CLINIC#<cid>   |                                          |
 | Stripe account map   | STRIPEACCT#<acct>    | MAP                         |                                          |
+
+A branch is in the city index only while its clinic is active. Exceptions and duty shifts
+expire (TTL) 30 days after their end.
 
 The clinic profile keeps ``admin_count``: the number of administrators, changed only in the transaction
 that adds or removes one (``admin_count > 1`` for a removal), so the last administrator always stays.

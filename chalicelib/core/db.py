@@ -84,8 +84,8 @@ class ReadCapExceeded(Exception):
         self.cap = cap
 
 
-def _query_params(key_condition: str, expr_values: dict[str, Any], index: Optional[str], names: Optional[dict[str, str]],
-                  filter_expression: Optional[str], forward: bool) -> dict[str, Any]:
+def _query_params(key_condition: str, expr_values: dict[str, Any], index: Optional[str],
+                  names: Optional[dict[str, str]], filter_expression: Optional[str], forward: bool) -> dict[str, Any]:
     params: dict[str, Any] = {
         "TableName": table_name(),
         "KeyConditionExpression": key_condition,
@@ -213,6 +213,9 @@ class Tx:
     def names(self) -> list[str]:
         return [n for n, _ in self._ops]
 
+    def items(self) -> list[tuple[str, dict[str, Any]]]:
+        return list(self._ops)
+
     def add(self, name: str, op: dict[str, Any]) -> "Tx":
         self._ops.append((name, op))
         return self
@@ -286,7 +289,8 @@ class Tx:
             codes = cancellation_codes(exc)
             if not codes:
                 raise
-            reasons = {name: code for (name, _), code in zip(self._ops, codes) if code not in ("None", "")}
+            pairs = zip(self._ops, codes, strict=False)
+            reasons = {name: code for (name, _), code in pairs if code not in ("None", "")}
             raise TxCancelled(list(reasons), reasons) from None
 
     def commit_or(self, error: Exception) -> None:
@@ -394,7 +398,7 @@ def update_versioned(pk: str, sk: str, changes: dict[str, Any], expected_version
                                  ReturnValues="ALL_NEW")
     except Exception as exc:
         if is_condition_failure(exc):
-            raise conflict("version_conflict")
+            raise conflict("version_conflict") from None
         raise
     return from_item(resp["Attributes"])  # type: ignore[return-value]
 
@@ -405,7 +409,8 @@ def update_versioned_op(pk: str, sk: str, changes: dict[str, Any], expected_vers
 
 
 def put_new_op(item: dict[str, Any]) -> dict[str, Any]:
-    return {"Put": {"TableName": table_name(), "Item": to_item(item), "ConditionExpression": "attribute_not_exists(PK)"}}
+    return {"Put": {"TableName": table_name(), "Item": to_item(item),
+                    "ConditionExpression": "attribute_not_exists(PK)"}}
 
 
 def put_new(item: dict[str, Any]) -> None:
@@ -414,7 +419,8 @@ def put_new(item: dict[str, Any]) -> None:
 
 def query_page(pk: str, sk_prefix: str, limit: int, cursor: Optional[str], index: Optional[str] = None,
                filter_expression: Optional[str] = None, filter_values: Optional[dict[str, Any]] = None,
-               filter_names: Optional[dict[str, str]] = None, forward: bool = True) -> tuple[list[dict[str, Any]], Optional[str]]:
+               filter_names: Optional[dict[str, str]] = None,
+               forward: bool = True) -> tuple[list[dict[str, Any]], Optional[str]]:
     """One page of items under a partition key whose sort key starts with a prefix."""
     condition, key_values = prefix_condition(pk, sk_prefix, index)
     return page(condition, {**key_values, **(filter_values or {})}, limit, cursor, index=index, names=filter_names,

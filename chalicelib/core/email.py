@@ -25,7 +25,7 @@ class SesEmailGateway:
             )
         except Exception as exc:
             log.error("email.failed", error=type(exc).__name__)
-            raise AppError(code="email_unavailable", status=503, headers={"Retry-After": "60"})
+            raise AppError(code="email_unavailable", status=503, headers={"Retry-After": "60"}) from exc
 
 
 class ConsoleEmailGateway:

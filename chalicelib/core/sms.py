@@ -33,7 +33,7 @@ class SnsSmsGateway:
             )
         except Exception as exc:
             log.error("sms.failed", error=type(exc).__name__)
-            raise AppError(code="sms_unavailable", status=503, headers={"Retry-After": "30"})
+            raise AppError(code="sms_unavailable", status=503, headers={"Retry-After": "30"}) from exc
 
 
 class ConsoleSmsGateway:

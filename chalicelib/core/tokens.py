@@ -58,17 +58,18 @@ def verify(token: str, now: int) -> dict[str, Any]:
     try:
         header = jwt.get_unverified_header(token)
     except jwt.PyJWTError:
-        raise TokenError("token_invalid")
+        raise TokenError("token_invalid") from None
     key = _public_keys().get(header.get("kid", ""))
     if key is None or header.get("alg") != ALGORITHM:
         raise TokenError("token_invalid")
     try:
         claims = jwt.decode(
             token, key, algorithms=[ALGORITHM], audience=s.token_audience, issuer=s.token_issuer,
-            options={"require": ["exp", "iat", "sub", "sid", "role"], "verify_exp": False, "verify_iat": False, "verify_nbf": False},
+            options={"require": ["exp", "iat", "sub", "sid", "role"],
+                     "verify_exp": False, "verify_iat": False, "verify_nbf": False},
         )
     except jwt.PyJWTError:
-        raise TokenError("token_invalid")
+        raise TokenError("token_invalid") from None
     # Expiry against the injectable clock, not the machine's.
     if int(claims["exp"]) <= now:
         raise TokenError("token_expired")

@@ -12,12 +12,11 @@ import functools
 import json
 import time
 from dataclasses import dataclass
-from typing import Any, Callable, Optional, Type, TypeVar
+from typing import Any, Callable, Mapping, Optional, Type, TypeVar
 
 from chalice.app import Blueprint, Request, Response
 
-from chalicelib.core import i18n
-from chalicelib.core import log
+from chalicelib.core import i18n, log
 from chalicelib.core.errors import AppError, FieldError, validation_failed
 
 PROBLEM = "application/problem+json"
@@ -63,7 +62,7 @@ def problem_body(code: str, status: int, lang: str, detail: Optional[str] = None
 def problem_response(exc: BaseException, lang: str) -> Response:
     """The one mapping from an exception to what a client receives."""
     if isinstance(exc, AppError):
-        headers = {"Content-Type": PROBLEM, **exc.headers}
+        headers: dict[str, str | list[str]] = {"Content-Type": PROBLEM, **exc.headers}
         body = problem_body(exc.code, exc.status, lang, exc.detail, exc.errors, exc.extra)
         return Response(body=json.dumps(body, ensure_ascii=False), status_code=exc.status, headers=headers)
     # Anything else is a bug: log it with its stack, show nothing of it.
@@ -119,14 +118,14 @@ def parse_body(request: Request, model: Type[T], max_bytes: int) -> T:
         try:
             data = json.loads(raw)
         except (ValueError, UnicodeDecodeError):
-            raise AppError(code="malformed_json", status=400)
+            raise AppError(code="malformed_json", status=400) from None
     if not isinstance(data, dict):
         raise validation_failed([FieldError("body", "type_error", "the body must be a JSON object")])
     try:
         # Strict JSON mode: 1 is not true, 1.0 is not an integer, a date-time is not a date.
         return model.model_validate_json(raw or b"{}", strict=True)  # type: ignore[attr-defined]
     except ValidationError as exc:
-        raise validation_failed(pydantic_errors(exc))
+        raise validation_failed(pydantic_errors(exc)) from None
 
 
 def parse_query(request: Request, model: Type[T]) -> T:
@@ -136,7 +135,7 @@ def parse_query(request: Request, model: Type[T]) -> T:
     try:
         return model.model_validate(params)  # type: ignore[attr-defined]
     except ValidationError as exc:
-        raise validation_failed(pydantic_errors(exc))
+        raise validation_failed(pydantic_errors(exc)) from None
 
 
 def client_ip(request: Request) -> str:
@@ -147,7 +146,8 @@ def client_ip(request: Request) -> str:
 def language(request: Optional[Request]) -> str:
     if request is None:
         return i18n.DEFAULT
-    return i18n.pick_language((request.headers or {}).get("accept-language"))
+    headers: Mapping[str, str] = request.headers or {}
+    return i18n.pick_language(headers.get("accept-language"))
 
 
 def caller_from(request: Request) -> Caller:
@@ -216,7 +216,7 @@ def http_middleware(event: Request, get_response: Callable[[Request], Response])
     """Correlation id, request log line, security headers, and problem+json for
     the errors Chalice itself produces before a view runs (405, 415)."""
     request = event
-    headers = request.headers or {}
+    headers: Mapping[str, str] = request.headers or {}
     ctx = request.context or {}
     correlation_id = headers.get("x-correlation-id") or ctx.get("requestId") or ""
     correlation_id = "".join(c for c in correlation_id if c.isalnum() or c in "-_")[:64] or None
@@ -229,7 +229,7 @@ def http_middleware(event: Request, get_response: Callable[[Request], Response])
     ctype = ""
     for k, v in response.headers.items():
         if k.lower() == "content-type":
-            ctype = v
+            ctype = v if isinstance(v, str) else ",".join(v)
     if response.status_code >= 400 and ctype in ("", "application/json") and isinstance(response.body, dict) \
             and "Code" in response.body:
         code = _CHALICE_CODES.get(response.status_code, "internal_error")

@@ -4,7 +4,6 @@ from __future__ import annotations
 from chalice.app import Blueprint
 
 from chalicelib import bootstrap
-
 from chalicelib.core.web import client_ip, json_response, no_content, parse_body, route
 from chalicelib.identity import models as m
 from chalicelib.identity.authorizer import token_authorizer

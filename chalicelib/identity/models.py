@@ -26,7 +26,7 @@ def normalize_phone(value: str) -> str:
     try:
         parsed = phonenumbers.parse(value, None)
     except phonenumbers.NumberParseException:
-        raise ValueError("not a phone number")
+        raise ValueError("not a phone number") from None
     if not phonenumbers.is_valid_number(parsed):
         raise ValueError("not a valid phone number")
     return phonenumbers.format_number(parsed, phonenumbers.PhoneNumberFormat.E164)

@@ -7,7 +7,8 @@ The rules (OWASP ASVS 5 V6, NIST 800-63B) and where each is enforced:
 - sending: 60 s resend cooldown and 5 SMS per phone per hour (one limiter),
   a per-client limit; 429 with Retry-After beyond them;
 - passwords: argon2id; at least 8 characters; account throttling after 10
-  failures in 15 minutes (40 an hour at most), with an event logged;
+  failures in a quarter of the clock hour (40 a clock hour at most; fixed
+  windows, core.ratelimit), with an event logged;
 - no enumeration: sign-up, login and code requests answer alike for a phone
   that exists and one that does not (same status, same shape, same work);
 - sessions: 15-minute ES256 access token, rotating opaque refresh token, reuse
@@ -23,13 +24,13 @@ from typing import Any, Optional
 
 from chalicelib.core import clock, db, i18n, log, ratelimit
 from chalicelib.core.crypto import keyed_hash, new_code, new_token, same
-from chalicelib.core.errors import AppError, conflict, forbidden, not_found, unauthorized
+from chalicelib.core.errors import AppError, conflict, not_found, unauthorized
 from chalicelib.core.ids import is_ulid, new_id
 from chalicelib.core.settings import Settings
 from chalicelib.core.sms import SmsGateway
 from chalicelib.core.tokens import TokenError, sign, verify
+from chalicelib.identity import access, store
 from chalicelib.identity import models as m
-from chalicelib.identity import store
 
 MAX_SESSIONS = 10
 RECOVERY_CODES = 10
@@ -195,17 +196,28 @@ class IdentityService:
         return m.TokenPair(access_token=access, expires_in=ttl, refresh_token=refresh,
                            refresh_expires_at=_iso(session["absolute_expiry"]), session_id=session["session_id"])
 
+    @staticmethod
+    def _alive(s: dict[str, Any], now: int) -> bool:
+        return not s["revoked"] and s["absolute_expiry"] > now and s["idle_expiry"] > now
+
+    def _live_sessions(self, user_id: str, now: int) -> list[dict[str, Any]]:
+        """The user's live sessions. Lapsed ones found in the index are taken out of it on the way,
+        so history never piles up in what logic reads."""
+        indexed = store.user_sessions(user_id)
+        lapsed = [s["session_id"] for s in indexed if not self._alive(s, now)]
+        if lapsed:
+            store.revoke_sessions(lapsed, "expired", now)
+        return [s for s in indexed if self._alive(s, now)]
+
     def _tidy_sessions(self, user_id: str, keep: dict[str, Any], now: int) -> None:
         """One session per device, and at most MAX_SESSIONS live ones (oldest go first)."""
-        live = [s for s in store.user_sessions(user_id)
-                if not s["revoked"] and s["absolute_expiry"] > now and s["session_id"] != keep["session_id"]]
+        live = [s for s in self._live_sessions(user_id, now) if s["session_id"] != keep["session_id"]]
         drop = [s for s in live if keep.get("device_id") and s.get("device_id") == keep["device_id"]]
         rest = sorted((s for s in live if s not in drop), key=lambda s: s["created_at"])
         overflow = len(rest) + 1 - MAX_SESSIONS
         if overflow > 0:
             drop += rest[:overflow]
-        for s in drop:
-            store.revoke_session(s["session_id"], "replaced", now)
+        store.revoke_sessions([s["session_id"] for s in drop], "replaced", now)
 
     def authorize(self, token: str) -> tuple[dict[str, Any], dict[str, Any]]:
         """Claims of a usable access token and its live session; TokenError naming why not.
@@ -255,21 +267,22 @@ class IdentityService:
             m.SessionView(session_id=s["session_id"], device_name=s.get("device_name"),
                           created_at=_iso(s["created_at"]), last_used_at=_iso(s["last_used_at"]),
                           expires_at=_iso(s["absolute_expiry"]), current=s["session_id"] == caller.session_id)
-            for s in store.user_sessions(caller.user_id)
-            if not s["revoked"] and s["absolute_expiry"] > now
+            for s in self._live_sessions(caller.user_id, now)
         ]
         items.sort(key=lambda v: v.last_used_at, reverse=True)
         return m.SessionList(items=items)
 
     def revoke(self, caller: Any, session_id: str) -> None:
-        if not is_ulid(session_id) or not store.revoke_session(session_id, "revoked_by_user", self._now(), user_id=caller.user_id):
+        if not is_ulid(session_id) or not store.revoke_session(session_id, "revoked_by_user", self._now(),
+                                                               user_id=caller.user_id):
             raise not_found()
         log.event("session.revoked", user_id=caller.user_id, session_id=session_id)
 
-    def _revoke_all(self, user_id: str, reason: str, now: int, except_sid: Optional[str] = None) -> None:
-        for s in store.user_sessions(user_id):
-            if not s["revoked"] and s["session_id"] != except_sid:
-                store.revoke_session(s["session_id"], reason, now)
+    def _revoke_all(self, user_id: str, reason: str, now: int, except_sid: Optional[str] = None) -> int:
+        """Revoke every live session of a user (but ``except_sid``), however many: batched, paged."""
+        indexed = store.user_sessions(user_id)
+        return store.revoke_sessions([s["session_id"] for s in indexed
+                                      if not s["revoked"] and s["session_id"] != except_sid], reason, now)
 
     # ------------------------------------------------------------------ sign-up
 
@@ -317,16 +330,16 @@ class IdentityService:
         # The phone's code was verified this moment: a fresh second factor, so the new account can
         # enrol an authenticator app at once (staff must) without a second SMS inside the cooldown.
         session["step_up_until"] = now + self.s.step_up_ttl_s
+        tx = db.Tx()
+        store.tx_consume_challenge(tx, ch["challenge_id"], ch["attempts"])
+        store.tx_create_user(tx, user)
+        store.tx_open_session(tx, session)
         try:
-            db.transact([store.consume_challenge_op(ch["challenge_id"], ch["attempts"]),
-                         *store.put_user_with_phone_ops(user), store.put_session_op(session)])
-        except Exception as exc:
-            reasons = db.cancellation_codes(exc)
-            if not reasons:
-                raise
-            if reasons[0] == "ConditionalCheckFailed":
-                raise AppError(code="challenge_closed", status=400)
-            raise conflict("account_exists")
+            tx.commit()
+        except db.TxCancelled as exc:
+            if exc.any("challenge"):
+                raise AppError(code="challenge_closed", status=400) from None
+            raise conflict("account_exists") from None
         log.event("signup.completed", user_id=user["user_id"])
         return self._token_pair(session, refresh, now)
 
@@ -396,11 +409,13 @@ class IdentityService:
         if not ok:
             raise self._wrong_code(ch)
         session, refresh = self._new_session(user, req.device, now, ch["method"])
-        ops = [store.consume_challenge_op(ch["challenge_id"], ch["attempts"]), store.put_session_op(session)]
+        tx = db.Tx()
+        store.tx_consume_challenge(tx, ch["challenge_id"], ch["attempts"])
+        store.tx_open_session(tx, session)
         if changes:
-            ops.append(store.update_user_op(user["user_id"], changes, user["version"]))
-        db.transact_or(ops, AppError(code="challenge_closed", status=400))
-        ratelimit.clear(self.login_failures, user["phone"])
+            store.tx_update_user(tx, user["user_id"], changes, user["version"])
+        self._commit_spending_code(tx)
+        ratelimit.clear(self.login_failures, user["phone"], now)
         self._tidy_sessions(user["user_id"], session, now)
         log.event("login.completed", user_id=user["user_id"], session_id=session["session_id"],
                   second_factor=ch["method"])
@@ -427,17 +442,24 @@ class IdentityService:
         ok, _ = self._second_factor_ok(ch, req.code, None, now)
         if not ok:
             raise self._wrong_code(ch)
-        user = store.get_user(ch["user_id"])
-        if user is None:
-            raise AppError(code="challenge_closed", status=400)
-        try:
-            db.transact([store.consume_challenge_op(ch["challenge_id"], ch["attempts"]),
-                         store.update_user_op(user["user_id"], {"password_hash": hash_password(req.new_password),
-                                                                "updated_at": now}, user["version"])])
-        except Exception as exc:
-            if not db.cancellation_codes(exc):
-                raise
-            raise AppError(code="challenge_closed", status=400)
+        password_hash = hash_password(req.new_password)
+        for _ in range(3):
+            user = store.get_user(ch["user_id"])
+            if user is None:
+                raise AppError(code="challenge_closed", status=400)
+            tx = db.Tx()
+            store.tx_consume_challenge(tx, ch["challenge_id"], ch["attempts"])
+            store.tx_update_user(tx, user["user_id"], {"password_hash": password_hash, "updated_at": now},
+                                 user["version"])
+            try:
+                tx.commit()
+                break
+            except db.TxCancelled as exc:
+                if exc.any("challenge") or not exc.any("user"):
+                    raise AppError(code="challenge_closed", status=400) from None
+                # the profile changed meanwhile (another device): read it again, the code still holds
+        else:
+            raise conflict("version_conflict")
         self._revoke_all(user["user_id"], "password_reset", now)
         log.event("password_reset.completed", user_id=user["user_id"])
 
@@ -478,14 +500,15 @@ class IdentityService:
 
     def set_role(self, phone: str, role: str) -> str:
         """Operator action (no HTTP route): give an account a role, effective at once in its sessions."""
-        if role not in m.ROLES:
+        if role not in access.ROLES:
             raise ValueError(f"unknown role {role}")
         uid = store.user_id_for_phone(phone)
         user = store.get_user(uid) if uid else None
         if user is None:
             raise not_found()
         store.update_user(user["user_id"], {"role": role, "updated_at": self._now()}, user["version"])
-        store.set_user_sessions_role(user["user_id"], role)
+        store.set_sessions_role([s["session_id"] for s in store.user_sessions(user["user_id"])
+                                 if not s["revoked"]], role)
         log.event("account.role_changed", user_id=user["user_id"], role=role)
         return user["user_id"]
 
@@ -515,16 +538,22 @@ class IdentityService:
         if not ok:
             raise self._wrong_code(ch)
         until = now + self.s.step_up_ttl_s
-        ops = [store.consume_challenge_op(ch["challenge_id"], ch["attempts"]),
-               store.grant_step_up_op(caller.session_id, until)]
+        tx = db.Tx()
+        store.tx_consume_challenge(tx, ch["challenge_id"], ch["attempts"])
+        store.tx_grant_step_up(tx, caller.session_id, until)
         if changes:
-            ops.append(store.update_user_op(user["user_id"], changes, user["version"]))
-        db.transact_or(ops, AppError(code="challenge_closed", status=400))
+            store.tx_update_user(tx, user["user_id"], changes, user["version"])
+        self._commit_spending_code(tx)
         return {"step_up_until": _iso(until)}
 
+    @staticmethod
+    def _commit_spending_code(tx: db.Tx) -> None:
+        """Commit a transaction that consumes a code; any cancellation means the code can no longer
+        complete it (used, raced, or the session or account moved on)."""
+        tx.commit_or(AppError(code="challenge_closed", status=400))
+
     def _require_step_up(self, caller: Any) -> None:
-        if not store.consume_step_up(caller.session_id, self._now()):
-            raise forbidden("step_up_required")
+        access.require_step_up(caller, self._now())
 
     def change_password(self, caller: Any, req: m.PasswordChange) -> None:
         self._require_step_up(caller)
@@ -557,20 +586,18 @@ class IdentityService:
         new_phone = ch["phone"]
         if new_phone == user["phone"]:
             raise conflict("phone_taken")
+        tx = db.Tx()
+        store.tx_consume_challenge(tx, ch["challenge_id"], ch["attempts"])
+        store.tx_move_phone(tx, caller.user_id, user["phone"], new_phone)
+        store.tx_update_user(tx, caller.user_id, {"phone": new_phone, "updated_at": now}, user["version"])
         try:
-            db.transact([store.consume_challenge_op(ch["challenge_id"], ch["attempts"]),
-                         *store.move_phone_ops(caller.user_id, user["phone"], new_phone),
-                         store.update_user_op(caller.user_id, {"phone": new_phone, "updated_at": now},
-                                              user["version"])])
-        except Exception as exc:
-            reasons = db.cancellation_codes(exc)
-            if not reasons:
-                raise
-            if reasons[0] == "ConditionalCheckFailed":
-                raise AppError(code="challenge_closed", status=400)
-            if reasons[2] == "ConditionalCheckFailed":
-                raise conflict("phone_taken")
-            raise conflict("version_conflict")
+            tx.commit()
+        except db.TxCancelled as exc:
+            if exc.any("challenge"):
+                raise AppError(code="challenge_closed", status=400) from None
+            if exc.any("phone"):
+                raise conflict("phone_taken") from None
+            raise conflict("version_conflict") from None
         log.event("phone.changed", user_id=caller.user_id)
         return self.me(caller)
 

@@ -5,7 +5,7 @@
 | user      | USER#<id>          | PROFILE   |                               |
 | phone     | PHONE#<e164>       | PHONE     |                               |
 | challenge | CHALLENGE#<id>     | CHALLENGE |                               |
-| session   | SESSION#<id>       | SESSION   | USER#<user id> / SESSION#<id> |
+| session   | SESSION#<id>       | SESSION   | USER#<user id> / SESSION#<id> while live (revocation removes them) |
 """
 from __future__ import annotations
 
@@ -83,6 +83,39 @@ def move_phone_ops(user_id: str, old_phone: str, new_phone: str) -> list[dict[st
             "ConditionExpression": "attribute_not_exists(PK)",
         }},
     ]
+
+
+# ------------------------------------------------------------------ named transaction items
+# Each adds its items to a ``db.Tx`` under a fixed name, so a service maps a cancellation to what
+# failed with ``TxCancelled.any(name)``: "challenge", "phone", "old_phone", "user", "session".
+
+def tx_consume_challenge(tx: db.Tx, challenge_id: str, attempts_seen: int) -> db.Tx:
+    return tx.add("challenge", consume_challenge_op(challenge_id, attempts_seen))
+
+
+def tx_create_user(tx: db.Tx, user: dict[str, Any]) -> db.Tx:
+    """Claim the phone ("phone", fails if taken) and create the user ("user")."""
+    phone_op, user_op = put_user_with_phone_ops(user)
+    return tx.add("phone", phone_op).add("user", user_op)
+
+
+def tx_open_session(tx: db.Tx, session: dict[str, Any]) -> db.Tx:
+    return tx.add("session", put_session_op(session))
+
+
+def tx_update_user(tx: db.Tx, user_id: str, changes: dict[str, Any], expected_version: int) -> db.Tx:
+    """"user": fails if the stored version is no longer ``expected_version``."""
+    return tx.add("user", update_user_op(user_id, changes, expected_version))
+
+
+def tx_move_phone(tx: db.Tx, user_id: str, old_phone: str, new_phone: str) -> db.Tx:
+    """"old_phone" (still this user's) leaves, "phone" (fails if taken) is claimed."""
+    release, claim = move_phone_ops(user_id, old_phone, new_phone)
+    return tx.add("old_phone", release).add("phone", claim)
+
+
+def tx_grant_step_up(tx: db.Tx, session_id: str, until: int) -> db.Tx:
+    return tx.add("session", grant_step_up_op(session_id, until))
 
 
 # ------------------------------------------------------------------ challenges
@@ -163,8 +196,54 @@ def get_session(session_id: str, consistent: bool = True) -> Optional[dict[str, 
 
 
 def user_sessions(user_id: str) -> list[dict[str, Any]]:
-    """Every session of a user still in the index (paged to the end)."""
+    """Every session of a user still in the index, paged to the end. Revoking a session removes its
+    index keys, so this reads live sessions only (plus any that lapsed since their last use; callers
+    check expiry and drop those with ``revoke_sessions``)."""
     return db.query_prefix(user_pk(user_id), "SESSION#", index="GSI1")
+
+
+def _update_sessions(session_ids: list[str], expression: str, condition: str, expr_values: dict[str, Any],
+                     names: Optional[dict[str, str]] = None) -> int:
+    """Apply one update to many sessions in transactions of at most 100 named items
+    (``session:<id>``). A session whose condition fails (revoked or deleted meanwhile) is left out;
+    one caught in a concurrent write (TransactionConflict) is tried again. Returns how many changed."""
+    pending = list(dict.fromkeys(session_ids))
+    changed = 0
+    for _ in range(5):
+        retry: list[str] = []
+        for at in range(0, len(pending), db.Tx.MAX_ITEMS):
+            chunk = pending[at:at + db.Tx.MAX_ITEMS]
+            while chunk:
+                tx = db.Tx()
+                for sid in chunk:
+                    tx.update(f"session:{sid}", session_pk(sid), "SESSION", expression, condition=condition,
+                              expr_values=expr_values, names=names)
+                try:
+                    tx.commit()
+                    changed += len(chunk)
+                    break
+                except db.TxCancelled as exc:
+                    gone = {n.split(":", 1)[1] for n, code in exc.reasons.items() if code == "ConditionalCheckFailed"}
+                    busy = {n.split(":", 1)[1] for n, code in exc.reasons.items() if code != "ConditionalCheckFailed"}
+                    if not gone and not busy:
+                        raise
+                    retry += [sid for sid in chunk if sid in busy]
+                    chunk = [sid for sid in chunk if sid not in gone and sid not in busy]
+        if not retry:
+            return changed
+        pending = retry
+    raise RuntimeError(f"{len(pending)} sessions stayed in conflicting writes")
+
+
+_REVOKE = "SET revoked = :t, revoked_reason = :r, revoked_at = :now REMOVE step_up_until, GSI1PK, GSI1SK"
+
+
+def revoke_sessions(session_ids: list[str], reason: str, now: int) -> int:
+    """Revoke many sessions at once (revoke-all, tidying): 100 per transaction, each leaving the
+    user's index so no later list or revoke-all reads it again. The item stays (refresh-reuse and
+    the authorizer see it revoked) until its TTL ``expires_at``."""
+    return _update_sessions(session_ids, _REVOKE, "attribute_exists(PK) AND revoked = :f",
+                            db.values(t=True, f=False, r=reason, now=now))
 
 
 def rotate_refresh(session_id: str, presented_hash: str, new_hash: str, previous: list[str],
@@ -197,8 +276,7 @@ def revoke_session(session_id: str, reason: str, now: int, user_id: Optional[str
     try:
         db.ddb().update_item(
             TableName=db.table_name(), Key=db.item_key(session_pk(session_id), "SESSION"),
-            UpdateExpression="SET revoked = :t, revoked_reason = :r, revoked_at = :now REMOVE step_up_until",
-            ConditionExpression=cond, ExpressionAttributeValues=db.values(**vals),
+            UpdateExpression=_REVOKE, ConditionExpression=cond, ExpressionAttributeValues=db.values(**vals),
         )
         return True
     except Exception as exc:
@@ -239,12 +317,7 @@ def set_session_factor(session_id: str, factor: str) -> None:
     )
 
 
-def set_user_sessions_role(user_id: str, role: str) -> None:
-    """Apply a role change to the user's live sessions (the authorizer reads the role from there)."""
-    for s in user_sessions(user_id):
-        if not s["revoked"]:
-            db.ddb().update_item(
-                TableName=db.table_name(), Key=db.item_key(session_pk(s["session_id"]), "SESSION"),
-                UpdateExpression="SET #r = :r", ExpressionAttributeNames={"#r": "role"},
-                ExpressionAttributeValues=db.values(r=role),
-            )
+def set_sessions_role(session_ids: list[str], role: str) -> int:
+    """Apply a role change to live sessions (the authorizer reads the role from there), batched."""
+    return _update_sessions(session_ids, "SET #r = :r", "attribute_exists(PK) AND revoked = :f",
+                            db.values(r=role, f=False), names={"#r": "role"})

@@ -54,7 +54,7 @@ def _asset(name: str) -> Response:
     try:
         text = _read(name)
     except FileNotFoundError:
-        raise not_found()
+        raise not_found() from None
     return Response(body=text, status_code=200, headers={"Content-Type": ASSETS[name], **HEADERS})
 
 

@@ -46,7 +46,7 @@ class StripeGateway:
             return fn(*args, **kwargs)
         except stripe.StripeError as exc:
             raise AppError(code="payment_provider_unavailable", status=503, headers={"Retry-After": "30"},
-                           detail=type(exc).__name__)
+                           detail=type(exc).__name__) from exc
 
     def create_connected_account(self, clinic_id: str, country: str, email: Optional[str],
                                  idempotency_key: str) -> ConnectedAccount:
@@ -87,11 +87,11 @@ class StripeGateway:
         try:
             stripe.WebhookSignature.verify_header(payload.decode("utf-8"), signature, secret, tolerance=300)
         except (stripe.SignatureVerificationError, UnicodeDecodeError, ValueError):
-            raise AppError(code="invalid_signature", status=400)
+            raise AppError(code="invalid_signature", status=400) from None
         try:
             event = json.loads(payload)
         except ValueError:
-            raise AppError(code="malformed_json", status=400)
+            raise AppError(code="malformed_json", status=400) from None
         if not isinstance(event, dict) or "type" not in event or "data" not in event:
             raise AppError(code="invalid_event", status=400)
         return event

@@ -162,13 +162,24 @@ def test_access_log_bucket_is_locked_down(template: Template) -> None:
 
 
 # ---- SQS ------------------------------------------------------------------------------------
-def test_every_queue_is_encrypted_tls_only_and_redriven(template: Template) -> None:
+def dead_letter_queue_ids(template: Template) -> set[str]:
+    """Queues that catch what failed: SQS redrive targets and event-source-mapping destinations."""
     queues = resources(template, "AWS::SQS::Queue")
-    dlq_ids = {
+    ids = {
         ref_id(q["Properties"]["RedrivePolicy"]["deadLetterTargetArn"])
         for q in queues.values()
         if "RedrivePolicy" in q["Properties"]
     }
+    for mapping in resources(template, "AWS::Lambda::EventSourceMapping").values():
+        on_failure = mapping["Properties"].get("DestinationConfig", {}).get("OnFailure")
+        if on_failure:
+            ids.add(ref_id(on_failure["Destination"]))
+    return ids
+
+
+def test_every_queue_is_encrypted_tls_only_and_redriven(template: Template) -> None:
+    queues = resources(template, "AWS::SQS::Queue")
+    dlq_ids = dead_letter_queue_ids(template)
     names = set()
     for qid, q in queues.items():
         props = q["Properties"]
@@ -180,33 +191,64 @@ def test_every_queue_is_encrypted_tls_only_and_redriven(template: Template) -> N
         assert redrive["maxReceiveCount"] == 5, qid
         assert queues[ref_id(redrive["deadLetterTargetArn"])]["Type"] == "AWS::SQS::Queue"
         names.add(props["QueueName"])
-    assert len(dlq_ids) == 2
+    assert len(dlq_ids) == 3  # notifications, payments events, the event stream's failed batches
     assert any(n.endswith("-notifications") for n in names)
     assert any(n.endswith("-payments-events") for n in names)
 
 
-# ---- the Lambda role --------------------------------------------------------------------------
-def lambda_role_documents(template: Template) -> list[dict[str, Any]]:
-    functions = resources(template, "AWS::Serverless::Function")
-    assert functions, "no Chalice functions in the template"
-    role_ids = {ref_id(f["Properties"]["Role"]) for f in functions.values()}
-    assert len(role_ids) == 1, f"every Chalice function should use the one CDK role, got {role_ids}"
-    (role_id,) = role_ids
+# ---- the Lambda roles --------------------------------------------------------------------------
+CONSUMER = "EventConsumer"  # the Chalice function fed by the table's stream
+
+
+def role_documents(template: Template, role_id: str) -> list[dict[str, Any]]:
     role = template["Resources"][role_id]
     assert role["Type"] == "AWS::IAM::Role"
-    assert not role["Properties"].get("ManagedPolicyArns"), "no AWS-managed policies on the Lambda role"
+    assert not role["Properties"].get("ManagedPolicyArns"), f"no AWS-managed policies on {role_id}"
     docs = [p["PolicyDocument"] for p in role["Properties"].get("Policies", [])]
     for ptype in ("AWS::IAM::Policy", "AWS::IAM::ManagedPolicy"):
         for policy in resources(template, ptype).values():
             if role_id in [ref_id(r) for r in policy["Properties"].get("Roles", [])]:
                 docs.append(policy["Properties"]["PolicyDocument"])
-    assert docs, "the Lambda role has no policy"
+    assert docs, f"{role_id} has no policy"
     return docs
 
 
-def test_lambda_role_has_no_wildcards_but_sms_publish(template: Template) -> None:
+def function_role_ids(template: Template) -> dict[str, str]:
+    functions = resources(template, "AWS::Serverless::Function")
+    assert functions, "no Chalice functions in the template"
+    return {fid: ref_id(f["Properties"]["Role"]) for fid, f in functions.items()}
+
+
+def app_role_id(template: Template) -> str:
+    """The one CDK role of every Chalice function but the stream consumer."""
+    role_ids = {rid for fid, rid in function_role_ids(template).items() if fid != CONSUMER}
+    assert len(role_ids) == 1, f"every Chalice function but {CONSUMER} should use the one CDK role, got {role_ids}"
+    return role_ids.pop()
+
+
+def lambda_role_documents(template: Template) -> list[dict[str, Any]]:
+    return role_documents(template, app_role_id(template))
+
+
+def consumer_role_documents(template: Template) -> list[dict[str, Any]]:
+    return role_documents(template, function_role_ids(template)[CONSUMER])
+
+
+def allowed(docs: list[dict[str, Any]]) -> Iterator[tuple[str, Any]]:
+    """(action, resource) pairs that the documents allow."""
+    for doc in docs:
+        for st in statements(doc):
+            if st["Effect"] == "Allow":
+                for action in as_list(st["Action"]):
+                    for resource in as_list(st["Resource"]):
+                        yield action, resource
+
+
+@pytest.mark.parametrize("which", ["app", "consumer"])
+def test_lambda_role_has_no_wildcards_but_sms_publish(template: Template, which: str) -> None:
+    docs = lambda_role_documents(template) if which == "app" else consumer_role_documents(template)
     wildcard_resources = []
-    for doc in lambda_role_documents(template):
+    for doc in docs:
         for st in statements(doc):
             if st["Effect"] != "Allow":
                 continue
@@ -241,6 +283,89 @@ def test_lambda_role_reaches_exactly_the_app_resources(template: Template) -> No
     assert {"dynamodb:CreateTable", "dynamodb:DeleteTable", "s3:DeleteBucket", "kms:ScheduleKeyDeletion"}.isdisjoint(
         actions
     )
+
+
+# ---- the outbox: stream consumer and scheduled drain ------------------------------------------
+STREAM_READ = {"dynamodb:DescribeStream", "dynamodb:GetRecords", "dynamodb:GetShardIterator", "dynamodb:ListStreams"}
+
+
+def stream_mapping(template: Template) -> dict[str, Any]:
+    _, mapping = only(template, "AWS::Lambda::EventSourceMapping")
+    return mapping["Properties"]
+
+
+def test_table_stream_feeds_the_event_consumer(template: Template) -> None:
+    props = stream_mapping(template)
+    table_id, _ = only(template, "AWS::DynamoDB::Table")
+    assert props["EventSourceArn"] == {"Fn::GetAtt": [table_id, "StreamArn"]}
+    assert props["FunctionName"] == {"Ref": CONSUMER}
+    consumer = template["Resources"][CONSUMER]
+    assert consumer["Type"] == "AWS::Serverless::Function"
+    assert consumer["Properties"]["Handler"] == "chalicelib.meta.jobs.event_consumer"
+    assert props["StartingPosition"] in {"LATEST", "TRIM_HORIZON"}
+    assert props.get("Enabled", True) is True
+
+
+def test_only_new_event_items_invoke_the_consumer(template: Template) -> None:
+    (flt,) = stream_mapping(template)["FilterCriteria"]["Filters"]
+    assert json.loads(flt["Pattern"]) == {
+        "eventName": ["INSERT"],
+        "dynamodb": {"NewImage": {"type": {"S": ["event"]}}},
+    }
+
+
+def test_failing_stream_batches_are_split_bounded_and_dead_lettered(template: Template) -> None:
+    props = stream_mapping(template)
+    assert 1 <= props["BatchSize"] <= 100
+    assert props["BisectBatchOnFunctionError"] is True
+    assert 0 <= props["MaximumRetryAttempts"] <= 10  # -1 (the default) retries until the record expires
+    assert 0 < props.get("MaximumRecordAgeInSeconds", -1) <= 6 * 3600
+    dlq_id = ref_id(props["DestinationConfig"]["OnFailure"]["Destination"])
+    dlq = template["Resources"][dlq_id]
+    assert dlq["Type"] == "AWS::SQS::Queue"
+    assert_customer_managed_key(template, dlq["Properties"]["KmsMasterKeyId"])
+    assert tls_only_statement_for(template, "AWS::SQS::QueuePolicy", "Queues", dlq_id)
+    watched = [
+        a for a in alarms(template)
+        if a.get("MetricName") == "ApproximateNumberOfMessagesVisible"
+        and any(d["Name"] == "QueueName" and ref_id(d["Value"]) == dlq_id for d in a["Dimensions"])
+    ]
+    assert len(watched) == 1
+    lag = [a for a in alarms(template) if a.get("MetricName") == "IteratorAge"]
+    assert len(lag) == 1 and {"Name": "FunctionName", "Value": {"Ref": CONSUMER}} in lag[0]["Dimensions"]
+
+
+def test_consumer_alone_reads_the_stream_and_only_this_tables(template: Template) -> None:
+    table_id, _ = only(template, "AWS::DynamoDB::Table")
+    stream_arn = {"Fn::GetAtt": [table_id, "StreamArn"]}
+    consumer_grants = list(allowed(consumer_role_documents(template)))
+    stream_grants = {(a, json.dumps(r, sort_keys=True)) for a, r in consumer_grants if a in STREAM_READ}
+    assert stream_grants == {(a, json.dumps(stream_arn, sort_keys=True)) for a in STREAM_READ}
+    # Nothing else of the stream API, and none of it on another resource.
+    assert not [a for a, _ in consumer_grants if a.startswith("dynamodb:") and "Stream" in a and a not in STREAM_READ]
+    # The mapping's on-failure destination is written with the function's role.
+    dlq_id = ref_id(stream_mapping(template)["DestinationConfig"]["OnFailure"]["Destination"])
+    assert ("sqs:SendMessage", {"Fn::GetAtt": [dlq_id, "Arn"]}) in consumer_grants
+    # The other functions cannot read the stream at all.
+    assert not [a for a, _ in allowed(lambda_role_documents(template)) if a in STREAM_READ]
+
+
+def test_mapping_waits_for_the_consumer_permissions(template: Template) -> None:
+    (mapping_id, mapping) = only(template, "AWS::Lambda::EventSourceMapping")
+    consumer_role = function_role_ids(template)[CONSUMER]
+    policies = {
+        pid for pid, p in resources(template, "AWS::IAM::ManagedPolicy").items()
+        if consumer_role in [ref_id(r) for r in p["Properties"].get("Roles", [])]
+    }
+    assert policies <= set(as_list(mapping.get("DependsOn", []))), mapping_id
+
+
+def test_drain_events_runs_every_minute(template: Template) -> None:
+    fn = template["Resources"]["DrainEvents"]
+    assert fn["Type"] == "AWS::Serverless::Function"
+    assert fn["Properties"]["Handler"] == "chalicelib.meta.jobs.drain_events"
+    (event,) = fn["Properties"]["Events"].values()
+    assert event == {"Type": "Schedule", "Properties": {"Schedule": "rate(1 minute)"}}
 
 
 # ---- Lambda environment ------------------------------------------------------------------------
@@ -340,11 +465,7 @@ def test_alarm_on_dynamodb_throttles(template: Template) -> None:
 
 
 def test_alarm_on_every_dead_letter_queue(template: Template) -> None:
-    queues = resources(template, "AWS::SQS::Queue")
-    dlq_ids = {
-        ref_id(q["Properties"]["RedrivePolicy"]["deadLetterTargetArn"])
-        for q in queues.values() if "RedrivePolicy" in q["Properties"]
-    }
+    dlq_ids = dead_letter_queue_ids(template)
     watched = set()
     for a in alarms(template):
         if a.get("MetricName") == "ApproximateNumberOfMessagesVisible":

@@ -10,9 +10,9 @@ PHONE = "+79168889900"
 
 # DynamoDB calls per request, counted with a botocore before-call hook.
 BUDGET = {
-    "signup": 6,        # 2 limiters x (read + conditional write), phone lookup, challenge put
+    "signup": 5,        # client counter, phone cooldown + counter (one conditional update each), phone lookup, challenge put
     "signup_verify": 2,  # attempt counter, one transaction (challenge, phone, user, session)
-    "login": 8,         # failure limiter read, phone + user, 2 limiters x 2, challenge put
+    "login": 7,         # failure counter read, phone + user, client counter, phone cooldown + counter, challenge put
     "login_verify": 5,  # attempt counter, user, transaction, sessions query, limiter clear
     "refresh": 2,       # session read, conditional rotation
     "me": 2,            # authorizer session check, user read

@@ -25,7 +25,7 @@ def my_offers(client, p):
             if b["status"] == "offered"]
 
 
-def test_freed_slot_goes_to_the_first_waiting_patient_then_the_next(client, outbox, fixed_clock, w):
+def test_freed_slot_goes_to_the_first_waiting_patient_then_the_next(client, outbox, fixed_clock, w, drain):
     start = slots(client, w)[0]["start"]
     booked = ok(book(client, w, w["patient"]["token"], start), 201)
     first = patient(client, outbox, "+79130000001")
@@ -34,6 +34,8 @@ def test_freed_slot_goes_to_the_first_waiting_patient_then_the_next(client, outb
     fixed_clock.advance(seconds=1)
     waitlist(client, w, second)
     ok(jpost(client, f"/bookings/{booked['booking_id']}/cancel", {}, token=w["patient"]["token"]))
+    assert my_offers(client, first) == []  # the request only cancels; the offer is the event's follow-up
+    drain()
     offers = my_offers(client, first)
     assert len(offers) == 1 and offers[0]["start"]["utc"] == start
     assert "doctor you waited for" in outbox.to(first["phone"])[-1] or "листа ожидания" in outbox.to(first["phone"])[-1]
@@ -44,6 +46,7 @@ def test_freed_slot_goes_to_the_first_waiting_patient_then_the_next(client, outb
     # unanswered for 15 minutes: the offer lapses and passes to the next patient
     fixed_clock.advance(minutes=16)
     assert service().expire_due_holds() == 1
+    drain()
     relogin_patient = [p for p in (first, second)]
     for p in relogin_patient:
         r = jpost(client, "/auth/refresh", {"refresh_token": p["refresh"]})
@@ -52,11 +55,12 @@ def test_freed_slot_goes_to_the_first_waiting_patient_then_the_next(client, outb
     assert len(offers) == 1
     accepted = ok(jpost(client, f"/bookings/{offers[0]['booking_id']}/accept", {}, token=second["token"]))
     assert accepted["status"] == "confirmed"
+    drain()
     assert [x["status"] for x in ok(jpost(client, "/me/waitlist", token=second["token"], method="get"))["items"]] == \
         ["booked"]
 
 
-def test_declining_an_offer_passes_it_on(client, outbox, fixed_clock, w):
+def test_declining_an_offer_passes_it_on(client, outbox, fixed_clock, w, drain):
     start = slots(client, w)[0]["start"]
     booked = ok(book(client, w, w["patient"]["token"], start), 201)
     first = patient(client, outbox, "+79130000011")
@@ -65,25 +69,28 @@ def test_declining_an_offer_passes_it_on(client, outbox, fixed_clock, w):
     fixed_clock.advance(seconds=1)
     waitlist(client, w, second)
     ok(jpost(client, f"/bookings/{booked['booking_id']}/cancel", {}, token=w["patient"]["token"]))
+    drain()
     offer = my_offers(client, first)[0]
     assert jpost(client, f"/bookings/{offer['booking_id']}/accept", {}, token=second["token"]).status_code == 404
     ok(jpost(client, f"/bookings/{offer['booking_id']}/decline", {}, token=first["token"]))
+    drain()
     assert len(my_offers(client, second)) == 1
 
 
-def test_waitlist_outside_the_dates_gets_nothing_and_can_be_left(client, outbox, w):
+def test_waitlist_outside_the_dates_gets_nothing_and_can_be_left(client, outbox, w, drain):
     start = slots(client, w)[0]["start"]
     booked = ok(book(client, w, w["patient"]["token"], start), 201)
     later = patient(client, outbox, "+79130000021")
     entry = waitlist(client, w, later, "2026-12-07", "2026-12-20")
     ok(jpost(client, f"/bookings/{booked['booking_id']}/cancel", {}, token=w["patient"]["token"]))
+    drain()
     assert my_offers(client, later) == []
     assert start in [s["start"] for s in slots(client, w)]
     assert jpost(client, f"/waitlist/{entry['waitlist_id']}", token=later["token"], method="delete").status_code == 204
     assert ok(jpost(client, "/me/waitlist", token=later["token"], method="get"))["items"] == []
 
 
-def test_doctor_invites_their_patient_in_one_action(client, outbox, fixed_clock, w):
+def test_doctor_invites_their_patient_in_one_action(client, outbox, fixed_clock, w, drain):
     free = slots(client, w)
     first = ok(book(client, w, w["patient"]["token"], free[0]["start"]), 201)
     me = body(jpost(client, "/me", token=w["patient"]["token"], method="get"))
@@ -96,6 +103,7 @@ def test_doctor_invites_their_patient_in_one_action(client, outbox, fixed_clock,
     assert jpost(client, "/visit-invitations", invite, token=w["admin_a"]["token"]).status_code == 403
     proposed = ok(jpost(client, "/visit-invitations", invite, token=w["doctor"]["token"]), 201)
     assert proposed["status"] == "proposed" and proposed["note"].startswith("Контрольное")
+    drain()
     assert "invites you" in outbox.to(w["patient"]["phone"])[-1] or "приглашает" in outbox.to(w["patient"]["phone"])[-1]
     assert free[3]["start"] not in [s["start"] for s in slots(client, w)]
     accepted = ok(jpost(client, f"/bookings/{proposed['booking_id']}/accept", {}, token=w["patient"]["token"]))

@@ -139,3 +139,23 @@ def test_unverified_sign_up_can_be_retried_and_never_blocks_the_phone(client, ou
     assert r.status_code == 201
     me = body(jpost(client, "/me", token=body(r)["access_token"], method="get"))
     assert me["first_name"] == "Анна"
+
+
+def test_the_twenty_first_sign_up_from_one_address_in_the_hour_is_refused_until_the_hour_ends(client, outbox,
+                                                                                                fixed_clock):
+    # 20 sign-ups spread over the hour from one address, each to its own number: all go through.
+    for i in range(20):
+        r = jpost(client, "/auth/signup", signup_payload(f"+7916444{i:04d}"))
+        assert r.status_code == 202, (i, r.body)
+        fixed_clock.advance(seconds=170)  # 20 x 170 s = 56 min 40 s
+    r = jpost(client, "/auth/signup", signup_payload("+79164449999"))
+    assert r.status_code == 429 and body(r)["code"] == "client_sms_limit"
+    retry = int(r.headers["Retry-After"])
+    assert retry == 3600 - 20 * 170  # the counter of this hour ends at 07:00
+    assert len(outbox.all()) == 20
+    fixed_clock.advance(seconds=retry - 1)
+    assert jpost(client, "/auth/signup", signup_payload("+79164449999")).status_code == 429
+    fixed_clock.advance(seconds=1)
+    r = jpost(client, "/auth/signup", signup_payload("+79164449999"))
+    assert r.status_code == 202, r.body
+    assert len(outbox.all()) == 21

@@ -261,6 +261,7 @@ def test_query_parameters_mirror_the_pydantic_query_models(spec):
         ("/catalog/doctors/{doctor_id}/slots", "GET"): b.SlotsQuery, ("/me/bookings", "GET"): b.ListQuery,
         ("/me/agenda", "GET"): b.AgendaQuery, ("/clinics/{clinic_id}/calendar", "GET"): b.RangeQuery,
         ("/bookings/{booking_id}/messages", "GET"): b.Page,
+        ("/me/waitlist", "GET"): b.Page,
         **{(path, "GET"): c.StaffPage for path in (
             "/me/clinics", "/clinics/{clinic_id}/admins", "/clinics/{clinic_id}/invitations",
             "/clinics/{clinic_id}/branches", "/clinics/{clinic_id}/services", "/clinics/{clinic_id}/resources",

@@ -60,3 +60,23 @@ def test_scheduled_functions_fire_when_due_and_queues_are_drained():
         scheduler.tick()
         assert fired == ["Scheduled Event"]  # not again until the next five minutes
         assert sqs.receive_message(QueueUrl=url).get("Messages") is None  # deleted after success
+
+
+def test_the_event_consumer_runs_every_tick_and_a_failure_keeps_the_loop_alive():
+    from types import SimpleNamespace
+
+    calls, said = [], []
+
+    def consumer():
+        calls.append(1)
+        if len(calls) == 2:
+            raise RuntimeError("table unreachable")
+        return SimpleNamespace(done=len(calls), retried=0, dead=0)
+
+    scheduler = Scheduler(Chalice("demo"), events=consumer, now=lambda: T0, report=said.append)
+    for _ in range(3):
+        scheduler.tick()
+    assert len(calls) == 3
+    assert said == ["[events] 1 handled, 0 to retry, 0 dead",
+                    "[events] consumer failed: RuntimeError; events stay pending",
+                    "[events] 3 handled, 0 to retry, 0 dead"]

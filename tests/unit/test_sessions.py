@@ -129,3 +129,133 @@ def test_another_users_session_cannot_be_revoked(client, outbox, fixed_clock):
 
 def get_me_sessions(client, token):
     return jpost(client, "/me/sessions", token=token, method="get")
+
+
+# ------------------------------------------------------------------ hundreds of sessions
+
+def _plant_sessions(user_id: str, n: int, fixed_clock) -> list[tuple[dict, str]]:
+    """``n`` live sessions of one user written straight through the store (25 per BatchWriteItem),
+    oldest first; returns (session, refresh token) pairs."""
+    from chalicelib.bootstrap import identity
+    from chalicelib.core import db
+    from chalicelib.identity import store
+
+    svc = identity()
+    user = store.get_user(user_id)
+    now = fixed_clock_epoch(fixed_clock)
+    planted = [svc._new_session(user, None, now, "sms") for _ in range(n)]
+    planted.sort(key=lambda pair: pair[0]["session_id"])
+    for at in range(0, n, 25):
+        db.ddb().batch_write_item(RequestItems={db.table_name(): [
+            {"PutRequest": {"Item": db.to_item(store.session_item(s))}} for s, _ in planted[at:at + 25]]})
+    return planted
+
+
+def _reset_password(client, outbox, phone, new_password="a brand new secret", ddb_calls=None):
+    ch = body(jpost(client, "/auth/password-reset", {"phone": phone}))["challenge_id"]
+    if ddb_calls is not None:
+        ddb_calls.reset()
+    r = jpost(client, "/auth/password-reset/confirm",
+              {"challenge_id": ch, "code": outbox.last_code(phone), "new_password": new_password})
+    assert r.status_code == 204, r.body
+    return list(ddb_calls.calls) if ddb_calls is not None else None
+
+
+class ItemsRead:
+    """How many items each DynamoDB Query returned (an after-call hook)."""
+
+    def __init__(self):
+        self.per_query: list[int] = []
+
+    def __call__(self, model=None, parsed=None, **_):
+        if model.name == "Query":
+            self.per_query.append(len((parsed or {}).get("Items", [])))
+
+
+def test_password_reset_revokes_all_three_hundred_sessions_in_a_bounded_number_of_calls(
+        client, outbox, fixed_clock, ddb_calls):
+    from chalicelib.bootstrap import identity
+
+    first = sign_up(client, outbox, PHONE)
+    uid = body(get_me(client, first["access_token"]))["user_id"]
+    planted = _plant_sessions(uid, 299, fixed_clock)
+    attacker, attacker_refresh = planted[-1]  # the newest session: past any first page of 100
+    attacker_access = identity()._token_pair(attacker, attacker_refresh, fixed_clock_epoch(fixed_clock)).access_token
+    assert get_me(client, attacker_access).status_code == 200
+
+    fixed_clock.advance(seconds=61)
+    calls = _reset_password(client, outbox, PHONE, ddb_calls=ddb_calls)
+
+    r = get_me(client, attacker_access)
+    assert r.status_code == 401 and body(r)["code"] == "session_revoked"
+    r = jpost(client, "/auth/refresh", {"refresh_token": attacker_refresh})
+    assert r.status_code == 401 and body(r)["code"] == "refresh_invalid"
+    assert get_me(client, first["access_token"]).status_code == 401
+    for s, refresh in planted[:3] + planted[98:102]:
+        assert jpost(client, "/auth/refresh", {"refresh_token": refresh}).status_code == 401
+    # Budget: spend a try (1), read the user (1), the password transaction (1), the user's live
+    # sessions (1 query page), 300 revocations in transactions of at most 100 (3): 7 calls, not 300+.
+    assert calls.count("TransactWriteItems") == 4, calls
+    assert calls.count("UpdateItem") == 1, calls
+    assert len(calls) == 7, calls
+
+
+def fixed_clock_epoch(fixed_clock) -> int:
+    return int(fixed_clock.now().timestamp())
+
+
+def test_revoked_sessions_leave_the_index_so_lists_and_revoke_all_read_only_live_ones(
+        client, outbox, fixed_clock, ddb_calls):
+    from chalicelib.core import aws
+
+    first = sign_up(client, outbox, PHONE)
+    uid = body(get_me(client, first["access_token"]))["user_id"]
+    _plant_sessions(uid, 299, fixed_clock)
+    fixed_clock.advance(seconds=61)
+    _reset_password(client, outbox, PHONE)
+    fixed_clock.advance(seconds=61)
+    fresh = log_in(client, outbox, PHONE, password="a brand new secret", device="phone-2")
+
+    read = ItemsRead()
+    aws.add_hook("after-call.dynamodb", read)
+    try:
+        ddb_calls.reset()
+        r = get_me_sessions(client, fresh["access_token"])
+        assert r.status_code == 200
+        assert [s["session_id"] for s in body(r)["items"]] == [fresh["session_id"]]
+        assert read.per_query == [1]  # one live session read, not 301
+        assert ddb_calls.count == 2  # the authorizer's session check and one query
+
+        # A second revoke-all (a password change) reads only the live session too.
+        fixed_clock.advance(seconds=61)
+        step_up_ch = jpost(client, "/me/step-up", {}, token=fresh["access_token"])
+        assert step_up_ch.status_code == 202, step_up_ch.body
+        r = jpost(client, "/me/step-up/verify", {"challenge_id": body(step_up_ch)["challenge_id"],
+                                                 "code": outbox.last_code(PHONE)}, token=fresh["access_token"])
+        assert r.status_code == 200, r.body
+        read.per_query.clear()
+        ddb_calls.reset()
+        r = jpost(client, "/me/password", {"new_password": "another new secret"}, token=fresh["access_token"],
+                  method="put")
+        assert r.status_code == 204, r.body
+        assert read.per_query == [1]
+        assert "TransactWriteItems" not in ddb_calls.calls  # nothing else was live: nothing to revoke
+    finally:
+        aws.remove_hook("after-call.dynamodb", read)
+
+
+def test_a_role_change_reaches_every_session_even_past_the_first_hundred(client, outbox, fixed_clock, ddb_calls):
+    from chalicelib.bootstrap import identity
+
+    first = sign_up(client, outbox, PHONE)
+    uid = body(get_me(client, first["access_token"]))["user_id"]
+    planted = _plant_sessions(uid, 149, fixed_clock)
+    newest, refresh = planted[-1]
+    token = identity()._token_pair(newest, refresh, fixed_clock_epoch(fixed_clock)).access_token
+    ddb_calls.reset()
+    identity().set_role(PHONE, "doctor")
+    # the user's phone and profile (2), the profile update (1), one query page, 150 sessions in 2 transactions
+    assert ddb_calls.calls.count("TransactWriteItems") == 2 and ddb_calls.count == 6, ddb_calls.calls
+    for access in (token, first["access_token"]):
+        _, session = identity().authorize(access)
+        assert session["role"] == "doctor"
