@@ -4,7 +4,6 @@ from __future__ import annotations
 from chalice.app import Blueprint
 
 from chalicelib import bootstrap
-
 from chalicelib.clinics import models as m
 from chalicelib.core.web import json_response, language, no_content, parse_query, route
 from chalicelib.identity.api import body
