@@ -4,7 +4,6 @@ from __future__ import annotations
 from chalice.app import Blueprint
 
 from chalicelib import bootstrap
-
 from chalicelib.clinics import models as m
 from chalicelib.core.web import json_response, language, no_content, parse_query, route
 from chalicelib.identity.api import body
@@ -32,7 +31,7 @@ def create_clinic(request, caller):
 
 @route(bp, "/me/clinics", **AUTH)
 def my_clinics(request, caller):
-    return service().my_clinics(caller)
+    return service().my_clinics(caller, parse_query(request, m.StaffPage))
 
 
 @route(bp, C, **AUTH)
@@ -74,7 +73,7 @@ def review_queue(request, caller):
 
 @route(bp, C + "/admins", **AUTH)
 def list_admins(request, caller, clinic_id):
-    return service().list_admins(caller, clinic_id)
+    return service().list_admins(caller, clinic_id, parse_query(request, m.StaffPage))
 
 
 @route(bp, C + "/admins/{user_id}", methods=("DELETE",), **AUTH)
@@ -90,7 +89,7 @@ def invite(request, caller, clinic_id):
 
 @route(bp, C + "/invitations", **AUTH)
 def list_invitations(request, caller, clinic_id):
-    return service().list_invitations(caller, clinic_id)
+    return service().list_invitations(caller, clinic_id, parse_query(request, m.StaffPage))
 
 
 @route(bp, C + "/invitations/{invitation_id}", methods=("DELETE",), **AUTH)
@@ -113,7 +112,7 @@ def add_branch(request, caller, clinic_id):
 
 @route(bp, C + "/branches", **AUTH)
 def list_branches(request, caller, clinic_id):
-    return service().list_branches(caller, clinic_id)
+    return service().list_branches(caller, clinic_id, parse_query(request, m.StaffPage))
 
 
 @route(bp, C + "/branches/{branch_id}", methods=("PATCH",), **AUTH)
@@ -128,7 +127,7 @@ def add_resource(request, caller, clinic_id, branch_id):
 
 @route(bp, C + "/resources", **AUTH)
 def list_resources(request, caller, clinic_id):
-    return service().list_resources(caller, clinic_id)
+    return service().list_resources(caller, clinic_id, parse_query(request, m.StaffPage))
 
 
 @route(bp, C + "/services", methods=("POST",), **AUTH)
@@ -138,7 +137,7 @@ def add_service(request, caller, clinic_id):
 
 @route(bp, C + "/services", **AUTH)
 def list_services(request, caller, clinic_id):
-    return service().list_services(caller, clinic_id)
+    return service().list_services(caller, clinic_id, parse_query(request, m.StaffPage))
 
 
 @route(bp, C + "/services/{service_id}", methods=("PATCH",), **AUTH)
@@ -165,12 +164,12 @@ def payouts(request, caller, clinic_id):
 
 @route(bp, C + "/doctors", **AUTH)
 def list_doctors(request, caller, clinic_id):
-    return service().list_doctors(caller, clinic_id)
+    return service().list_doctors(caller, clinic_id, parse_query(request, m.StaffPage))
 
 
 @route(bp, C + "/doctors/{doctor_id}", methods=("DELETE",), **AUTH)
 def remove_doctor(request, caller, clinic_id, doctor_id):
-    service().remove_doctor(caller, clinic_id, doctor_id)
+    service().remove_doctor(caller, clinic_id, doctor_id, body(request, m.DoctorRemoval))
     return no_content()
 
 

@@ -3,9 +3,7 @@ from __future__ import annotations
 
 import re
 from datetime import date, time
-from typing import Literal, Optional
-
-from typing import Annotated
+from typing import Annotated, Literal, Optional
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, field_validator, model_validator
 
@@ -52,7 +50,7 @@ def check_zone(value: str) -> str:
     try:
         zone(value)
     except TimeZoneError:
-        raise ValueError("not an IANA time zone such as Europe/Moscow")
+        raise ValueError("not an IANA time zone such as Europe/Moscow") from None
     return value
 
 
@@ -372,3 +370,15 @@ class CatalogDoctorsQuery(Page):
 
 class AdminClinicsQuery(Page):
     status: ClinicStatus = "submitted"
+
+
+class StaffPage(Page):
+    """A page of a staff list; at most 100, and 100 unless asked (the portal shows one page)."""
+
+    limit: int = Field(default=100, ge=1, le=100)
+
+
+class DoctorRemoval(Strict):
+    """What happens to the doctor's future bookings in this clinic (required when there are any)."""
+
+    future_bookings: Optional[Literal["cancel", "keep_for_reassignment"]] = None

@@ -9,22 +9,42 @@ Who may do what (every call checks the caller against the object):
 """
 from __future__ import annotations
 
-from datetime import datetime, timezone
+from datetime import datetime, timedelta, timezone
 from typing import Any, Optional
 
+from chalicelib.clinics import access, schedule, store
+from chalicelib.clinics import models as m
 from chalicelib.core import clock, db, log, ratelimit
 from chalicelib.core.crypto import keyed_hash, new_code, same
-from chalicelib.core.errors import AppError, FieldError, conflict, field_invalid, forbidden, not_found, \
-    validation_failed
+from chalicelib.core.errors import (
+    AppError,
+    FieldError,
+    conflict,
+    field_invalid,
+    forbidden,
+    not_found,
+    validation_failed,
+)
 from chalicelib.core.ids import is_ulid, new_id
 from chalicelib.core.settings import Settings
-from chalicelib.clinics import models as m
-from chalicelib.clinics import schedule
-from chalicelib.clinics import store
+from chalicelib.core.tz import present
 
 STAFF_ROLES = ("clinic_admin", "doctor", "platform_admin")
 INVITE_ATTEMPTS = 5
+FUTURE_BOOKINGS_DAYS = 60
+CONFLICT_RETRIES = 5
 PUBLIC_CLINIC_FIELDS = ("clinic_id", "display_name", "country", "currency", "status")
+
+
+def _utc(iso: str) -> datetime:
+    return datetime.fromisoformat(iso.replace("Z", "+00:00"))
+
+
+def _schedule_out(item: dict[str, Any]) -> dict[str, Any]:
+    """A template, exception or duty shift as staff see it (no TTL, no internal bounds of an exception)."""
+    if item["type"] == "schedule_exception":
+        return _strip(item, "expires_at", "starts_at_utc", "ends_at_utc")
+    return _strip(item, "expires_at")
 
 
 def _iso(epoch_s: int) -> str:
@@ -64,29 +84,30 @@ class ClinicService:
 
     @staticmethod
     def _staff(caller: Any, *roles: str) -> None:
-        if caller.role not in roles:
-            raise forbidden("role_not_allowed")
-        if caller.mfa != "totp":
-            raise forbidden("totp_required", "Enrol an authenticator app and sign in with it first.")
+        access.require_staff(caller, *roles)
 
-    def _admin_clinic(self, caller: Any, cid: str) -> dict[str, Any]:
+    @staticmethod
+    def _admin_clinic(caller: Any, cid: str) -> dict[str, Any]:
         """The clinic, if the caller administers it; 404 otherwise (never reveal another tenant)."""
-        self._staff(caller, "clinic_admin")
-        if not is_ulid(cid) or not store.is_admin(cid, caller.user_id):
-            raise not_found()
-        clinic = store.get_clinic(cid)
-        if clinic is None:
-            raise not_found()
-        return clinic
+        return access.require_admin(caller, cid)
 
-    def _readable_clinic(self, caller: Any, cid: str) -> dict[str, Any]:
-        if caller.role == "platform_admin":
-            self._staff(caller, "platform_admin")
-            clinic = store.get_clinic(cid) if is_ulid(cid) else None
-            if clinic is None:
-                raise not_found()
-            return clinic
-        return self._admin_clinic(caller, cid)
+    @staticmethod
+    def _readable_clinic(caller: Any, cid: str) -> dict[str, Any]:
+        return access.readable_clinic(caller, cid)
+
+    @staticmethod
+    def _commit(build: Any) -> None:
+        """Commit the transaction ``build()`` makes; one that lost a race with another transaction on the
+        same items (TransactionConflict) is built again and retried, so its conditions decide."""
+        for attempt in range(CONFLICT_RETRIES):
+            tx = build()
+            try:
+                tx.commit()
+                return
+            except db.TxCancelled as exc:
+                lost_race = exc.reasons and all(r == "TransactionConflict" for r in exc.reasons.values())
+                if not lost_race or attempt == CONFLICT_RETRIES - 1:
+                    raise
 
     def _child(self, cid: str, kind: str, child_id: str) -> dict[str, Any]:
         item = store.get_child(cid, kind, child_id) if is_ulid(child_id) else None
@@ -115,18 +136,17 @@ class ClinicService:
             "payouts": {"status": "not_started", "charges_enabled": False, "payouts_enabled": False},
             "created_at": now, "updated_at": now, "created_by": caller.user_id, "version": 1,
         }
-        db.transact([db.put_new_op(store.clinic_item(clinic, _iso(now))),
-                     db.put_new_op(store.admin_item(cid, caller.user_id, now))])
+        store.register_clinic(db.Tx(), clinic, _iso(now), caller.user_id, now).commit()
         log.event("clinic.registered", clinic_id=cid, user_id=caller.user_id)
         return self.view(clinic)
 
-    def my_clinics(self, caller: Any) -> dict[str, Any]:
+    def my_clinics(self, caller: Any, q: m.Page) -> dict[str, Any]:
         self._staff(caller, "clinic_admin")
-        memberships = store.clinics_of_admin(caller.user_id)
-        clinics = db.batch_get([(store.clinic_pk(x["clinic_id"]), store.PROFILE) for x in memberships])
-        clinics.sort(key=lambda c: c["created_at"])
+        memberships, cursor = store.clinics_of_admin_page(caller.user_id, q.limit, q.cursor)
+        found = store.get_clinics([x["clinic_id"] for x in memberships])
+        clinics = [found[x["clinic_id"]] for x in memberships if x["clinic_id"] in found]
         return {"items": [{k: c[k] for k in ("clinic_id", "display_name", "status", "legal_name")}
-                          for c in clinics]}
+                          for c in clinics], "next_cursor": cursor}
 
     def get_clinic(self, caller: Any, cid: str) -> dict[str, Any]:
         return self.view(self._readable_clinic(caller, cid))
@@ -137,46 +157,28 @@ class ClinicService:
         if not changes:
             raise validation_failed([FieldError("body", "empty", "nothing to change")])
         changes["updated_at"] = self._now()
-        clinic = db.update_versioned(store.clinic_pk(cid), store.PROFILE, changes, req.version)
+        clinic = store.update_clinic(cid, changes, req.version)
         if clinic["status"] == "active":
             self._list_branches(clinic, True)
         return self.view(clinic)
 
     def _transition(self, cid: str, allowed: tuple[str, ...], to: str, **extra: Any) -> dict[str, Any]:
         now = self._now()
-        names = {"#s": "status", "#u": "updated_at", "#g1": "GSI1PK", "#g2": "GSI1SK", "#v": "version"}
-        sets = ["#s = :to", "#u = :now", "#g1 = :g1", "#g2 = :g2", "#v = #v + :one"]
-        vals: dict[str, Any] = {"to": to, "now": now, "one": 1, **store.clinic_status_keys(to, _iso(now), cid)}
-        vals["g1"], vals["g2"] = vals.pop("GSI1PK"), vals.pop("GSI1SK")
-        for i, (k, v) in enumerate(extra.items()):
-            names[f"#x{i}"] = k
-            sets.append(f"#x{i} = :x{i}")
-            vals[f"x{i}"] = v
-        allowed_vals = {f"a{i}": s for i, s in enumerate(allowed)}
-        vals.update(allowed_vals)
-        try:
-            resp = db.ddb().update_item(
-                TableName=db.table_name(), Key={"PK": {"S": store.clinic_pk(cid)}, "SK": {"S": store.PROFILE}},
-                UpdateExpression="SET " + ", ".join(sets),
-                ConditionExpression=f"#s IN ({', '.join(':' + k for k in allowed_vals)})",
-                ExpressionAttributeNames=names, ExpressionAttributeValues=db.values(**vals), ReturnValues="ALL_NEW")
-        except Exception as exc:
-            if db.is_condition_failure(exc):
-                raise conflict("wrong_status", f"allowed only from: {', '.join(allowed)}")
-            raise
+        clinic = store.transition_clinic(cid, allowed, to, now, _iso(now), extra)
+        if clinic is None:
+            raise conflict("wrong_status", f"allowed only from: {', '.join(allowed)}")
         log.event("clinic.status", clinic_id=cid, status=to)
-        return db.from_item(resp["Attributes"])  # type: ignore[return-value]
+        return clinic
 
     def submit(self, caller: Any, cid: str) -> dict[str, Any]:
         self._admin_clinic(caller, cid)
-        branches, _ = store.children(cid, "BRANCH#", 1)
-        if not branches:
+        if not store.has_child(cid, "BRANCH#"):
             raise conflict("branch_required", "add at least one branch before submitting")
         return self.view(self._transition(cid, ("draft", "rejected"), "submitted"))
 
-    def _platform_clinic(self, caller: Any, cid: str) -> dict[str, Any]:
-        self._staff(caller, "platform_admin")
-        return self._readable_clinic(caller, cid)
+    @staticmethod
+    def _platform_clinic(caller: Any, cid: str) -> dict[str, Any]:
+        return access.require_platform_admin(caller, cid)
 
     def verify(self, caller: Any, cid: str) -> dict[str, Any]:
         self._platform_clinic(caller, cid)
@@ -200,18 +202,28 @@ class ClinicService:
 
     # ------------------------------------------------------------------ administrators and invitations
 
-    def list_admins(self, caller: Any, cid: str) -> dict[str, Any]:
+    def list_admins(self, caller: Any, cid: str, q: m.Page) -> dict[str, Any]:
         self._admin_clinic(caller, cid)
-        return {"items": [{"user_id": a["user_id"], "since": _iso(a["created_at"])} for a in store.admins(cid)]}
+        items, cursor = store.admins_page(cid, q.limit, q.cursor)
+        return {"items": [{"user_id": a["user_id"], "since": _iso(a["created_at"])} for a in items],
+                "next_cursor": cursor}
 
     def remove_admin(self, caller: Any, cid: str, uid: str) -> None:
+        """Remove an administrator; the last one stays, also when two remove each other at once (the
+        clinic's ``admin_count`` is decremented in the same transaction, only while above 1)."""
         self._admin_clinic(caller, cid)
-        current = store.admins(cid)
-        if uid not in {a["user_id"] for a in current}:
+        if not is_ulid(uid):
             raise not_found()
-        if len(current) == 1:
-            raise conflict("last_admin", "a clinic keeps at least one administrator")
-        store.delete(store.clinic_pk(cid), db.key("ADMIN", uid))
+        store.ensure_admin_count(cid)
+        try:
+            self._commit(lambda: store.remove_admin(db.Tx(), cid, uid, caller.user_id))
+        except db.TxCancelled as exc:
+            if exc.any("clinic"):
+                raise conflict("last_admin", "a clinic keeps at least one administrator") from None
+            if exc.any("admin", "caller"):
+                raise not_found() from None
+            raise
+        log.event("clinic.admin_removed", clinic_id=cid, user_id=uid)
 
     def invite(self, caller: Any, cid: str, req: m.InvitationIn, lang: str) -> dict[str, Any]:
         clinic = self._admin_clinic(caller, cid)
@@ -224,7 +236,7 @@ class ClinicService:
             "status": "pending", "invited_by": caller.user_id, "created_at": now,
             "expires_at": now + self.s.invitation_ttl_s,
         }
-        db.put_new(store.invitation_item(inv))
+        store.put_new(store.invitation_item(inv))
         name = clinic["display_name"]["ru" if lang == "ru" else "en"]
         days = self.s.invitation_ttl_s // 86400
         if lang == "ru":
@@ -249,24 +261,25 @@ class ClinicService:
                 "channel": inv["channel"], "sent_to": sent_to, "status": inv["status"],
                 "created_at": _iso(inv["created_at"]), "expires_at": _iso(inv["expires_at"])}
 
-    def list_invitations(self, caller: Any, cid: str) -> dict[str, Any]:
+    def list_invitations(self, caller: Any, cid: str, q: m.Page) -> dict[str, Any]:
         self._admin_clinic(caller, cid)
         now = self._now()
         out = []
-        for inv in store.clinic_invitations(cid):
+        items, cursor = store.clinic_invitations_page(cid, q.limit, q.cursor)
+        for inv in items:
             view = self._invitation_view(inv)
             if inv["status"] == "pending" and inv["expires_at"] <= now:
                 view["status"] = "expired"
             out.append(view)
-        return {"items": out}
+        return {"items": out, "next_cursor": cursor}
 
     def revoke_invitation(self, caller: Any, cid: str, iid: str) -> None:
         self._admin_clinic(caller, cid)
         inv = store.get_invitation(iid) if is_ulid(iid) else None
         if inv is None or inv["clinic_id"] != cid:
             raise not_found()
-        db.transact_or([store.close_invitation_op(iid, "revoked")],
-                       conflict("wrong_status", "the invitation is no longer pending"))
+        store.close_invitation(db.Tx(), iid, "revoked").commit_or(
+            conflict("wrong_status", "the invitation is no longer pending"))
 
     def accept_invitation(self, caller: Any, req: m.InvitationAccept) -> dict[str, Any]:
         self._staff(caller, "clinic_admin", "doctor")
@@ -292,16 +305,22 @@ class ClinicService:
         member = (store.admin_item(cid, caller.user_id, now) if inv["role"] == "clinic_admin"
                   else store.doctor_membership_item(cid, caller.user_id, now))
         member.update({k: user[k] for k in ("first_name", "last_name") if user.get(k)})
+        is_admin = inv["role"] == "clinic_admin"
+        if is_admin:
+            store.ensure_admin_count(cid)
+
+        def build() -> db.Tx:
+            tx = store.close_invitation(db.Tx(), inv["invitation_id"], "accepted", inv["attempts"])
+            return store.add_admin(tx, member) if is_admin else store.add_doctor(tx, member)
+
         try:
-            db.transact([store.close_invitation_op(inv["invitation_id"], "accepted", inv["attempts"]),
-                         db.put_new_op(member)])
-        except Exception as exc:
-            reasons = db.cancellation_codes(exc)
-            if not reasons:
-                raise
-            if reasons[1] == "ConditionalCheckFailed":
-                raise conflict("already_member")
-            raise AppError(code="invitation_closed", status=400)
+            self._commit(build)
+        except db.TxCancelled as exc:
+            if exc.any("member"):
+                raise conflict("already_member") from None
+            if exc.any("invitation"):
+                raise AppError(code="invitation_closed", status=400) from None
+            raise
         if inv["role"] == "doctor":
             self.refresh_doctor_listings(caller.user_id)
         log.event("invitation.accepted", clinic_id=cid, invitation_id=inv["invitation_id"], user_id=caller.user_id)
@@ -316,19 +335,19 @@ class ClinicService:
         clinic = self._admin_clinic(caller, cid)
         now = self._now()
         bid = new_id()
-        branch = {"PK": store.clinic_pk(cid), "SK": db.key("BRANCH", bid), "type": "branch", "clinic_id": cid,
+        keys = store.branch_keys(cid, bid, req.city)
+        branch = {"PK": keys["PK"], "SK": keys["SK"], "type": "branch", "clinic_id": cid,
                   "branch_id": bid, **_hours(req.model_dump(mode="json", exclude_none=True)), "created_at": now,
                   "version": 1}
         if clinic["status"] == "active":
-            branch.update(self._listing_fields(clinic),
-                          GSI1PK=store.city_key(req.city), GSI1SK=f"CLINIC#{cid}#BRANCH#{bid}")
-        db.put_new(branch)
+            branch.update(self._listing_fields(clinic), GSI1PK=keys["GSI1PK"], GSI1SK=keys["GSI1SK"])
+        store.put_new(branch)
         return self._branch_view(branch)
 
-    def list_branches(self, caller: Any, cid: str) -> dict[str, Any]:
+    def list_branches(self, caller: Any, cid: str, q: m.Page) -> dict[str, Any]:
         self._readable_clinic(caller, cid)
-        items, _ = store.children(cid, "BRANCH#")
-        return {"items": [self._branch_view(b) for b in items]}
+        items, cursor = store.children(cid, "BRANCH#", q.limit, q.cursor)
+        return {"items": [self._branch_view(b) for b in items], "next_cursor": cursor}
 
     def patch_branch(self, caller: Any, cid: str, bid: str, req: m.BranchPatch) -> dict[str, Any]:
         self._admin_clinic(caller, cid)
@@ -336,8 +355,7 @@ class ClinicService:
         changes = _hours(req.model_dump(mode="json", exclude_unset=True, exclude={"version"}, exclude_none=True))
         if not changes:
             raise validation_failed([FieldError("body", "empty", "nothing to change")])
-        return self._branch_view(db.update_versioned(store.clinic_pk(cid), db.key("BRANCH", bid), changes,
-                                                     req.version))
+        return self._branch_view(store.update_child(cid, "BRANCH", bid, changes, req.version))
 
     @staticmethod
     def _listing_fields(clinic: dict[str, Any]) -> dict[str, Any]:
@@ -347,15 +365,9 @@ class ClinicService:
 
     def _list_branches(self, clinic: dict[str, Any], listed: bool) -> None:
         fields = self._listing_fields(clinic)
-        items, _ = store.children(clinic["clinic_id"], "BRANCH#")
-        for b in items:
+        for b in store.all_children(clinic["clinic_id"], "BRANCH#"):
             if listed:
-                db.ddb().update_item(
-                    TableName=db.table_name(), Key={"PK": {"S": b["PK"]}, "SK": {"S": b["SK"]}},
-                    UpdateExpression="SET GSI1PK = :pk, GSI1SK = :sk, clinic_name = :n, clinic_contacts = :c",
-                    ExpressionAttributeValues=db.values(
-                        pk=store.city_key(b["city"]), sk=f"CLINIC#{clinic['clinic_id']}#BRANCH#{b['branch_id']}",
-                        n=fields["clinic_name"], c=fields["clinic_contacts"]))
+                store.list_branch(b, fields)
             else:
                 store.set_branch_listing(b, False)
 
@@ -377,16 +389,16 @@ class ClinicService:
             raise field_invalid("prepayment.amount.amount", "exceeds_price", "prepayment cannot exceed the price")
         now = self._now()
         sid = new_id()
-        service = {"PK": store.clinic_pk(cid), "SK": db.key("SERVICE", sid), "type": "service", "clinic_id": cid,
+        service = {**store.service_keys(cid, sid), "type": "service", "clinic_id": cid,
                    "service_id": sid, **req.model_dump(mode="json", exclude_none=True), "active": True,
                    "created_at": now, "version": 1}
-        db.put_new(service)
+        store.put_new(service)
         return _strip(service)
 
-    def list_services(self, caller: Any, cid: str) -> dict[str, Any]:
+    def list_services(self, caller: Any, cid: str, q: m.Page) -> dict[str, Any]:
         self._readable_clinic(caller, cid)
-        items, _ = store.children(cid, "SERVICE#")
-        return {"items": [_strip(s) for s in items]}
+        items, cursor = store.children(cid, "SERVICE#", q.limit, q.cursor)
+        return {"items": [_strip(s) for s in items], "next_cursor": cursor}
 
     def patch_service(self, caller: Any, cid: str, sid: str, req: m.ServicePatch) -> dict[str, Any]:
         clinic = self._admin_clinic(caller, cid)
@@ -406,38 +418,32 @@ class ClinicService:
         pre = changes.get("prepayment", current.get("prepayment", {}))
         if pre.get("kind") == "fixed" and pre["amount"]["amount"] > price:
             raise field_invalid("prepayment.amount.amount", "exceeds_price", "prepayment cannot exceed the price")
-        return _strip(db.update_versioned(store.clinic_pk(cid), db.key("SERVICE", sid), changes, req.version))
+        return _strip(store.update_child(cid, "SERVICE", sid, changes, req.version))
 
     def add_resource(self, caller: Any, cid: str, bid: str, req: m.ResourceIn) -> dict[str, Any]:
         self._admin_clinic(caller, cid)
         self._child(cid, "BRANCH", bid)
         rid = new_id()
-        item = {"PK": store.clinic_pk(cid), "SK": db.key("RESOURCE", rid), "type": "resource", "clinic_id": cid,
+        item = {**store.resource_keys(cid, rid), "type": "resource", "clinic_id": cid,
                 "resource_id": rid, "branch_id": bid, **req.model_dump(), "created_at": self._now()}
-        # The branch carries its resources too, so free slots need no extra read to know them.
-        db.transact([db.put_new_op(item), {"Update": {
-            "TableName": db.table_name(),
-            "Key": {"PK": {"S": store.clinic_pk(cid)}, "SK": {"S": db.key("BRANCH", bid)}},
-            "UpdateExpression": "SET resources = list_append(if_not_exists(resources, :empty), :r)",
-            "ExpressionAttributeValues": db.values(empty=[], r=[{"resource_id": rid, "kind": req.kind,
-                                                                 "capacity": req.capacity}]),
-        }}])
+        store.add_resource(db.Tx(), item, {"resource_id": rid, "kind": req.kind, "capacity": req.capacity}) \
+            .commit_or(not_found())
         return _strip(item)
 
-    def list_resources(self, caller: Any, cid: str) -> dict[str, Any]:
+    def list_resources(self, caller: Any, cid: str, q: m.Page) -> dict[str, Any]:
         self._readable_clinic(caller, cid)
-        items, _ = store.children(cid, "RESOURCE#")
-        return {"items": [_strip(r) for r in items]}
+        items, cursor = store.children(cid, "RESOURCE#", q.limit, q.cursor)
+        return {"items": [_strip(r) for r in items], "next_cursor": cursor}
 
     # ------------------------------------------------------------------ policies and payouts
 
     def set_policies(self, caller: Any, cid: str, req: m.Policies) -> dict[str, Any]:
         clinic = self._admin_clinic(caller, cid)
         if req.cashback_cap and req.cashback_cap.currency != clinic["currency"]:
-            raise field_invalid("cashback_cap.currency", "currency_mismatch", f"the clinic bills in {clinic['currency']}")
+            raise field_invalid("cashback_cap.currency", "currency_mismatch",
+                                f"the clinic bills in {clinic['currency']}")
         policies = req.model_dump(mode="json", exclude={"version"}, exclude_none=True)
-        clinic = db.update_versioned(store.clinic_pk(cid), store.PROFILE, {"policies": policies,
-                                                                          "updated_at": self._now()},
+        clinic = store.update_clinic(cid, {"policies": policies, "updated_at": self._now()},
                                      req.version or clinic["version"])
         return self.view(clinic)
 
@@ -450,10 +456,8 @@ class ClinicService:
             account_id = acct.account_id
             payouts = {**clinic["payouts"], "account_id": account_id, "status": "onboarding",
                        "charges_enabled": acct.charges_enabled, "payouts_enabled": acct.payouts_enabled}
-            db.transact_or([store.map_stripe_account_op(account_id, cid),
-                            db.update_versioned_op(store.clinic_pk(cid), store.PROFILE, {"payouts": payouts},
-                                                   clinic["version"])],
-                           conflict("version_conflict", "payout onboarding started meanwhile; retry"))
+            store.start_payouts(db.Tx(), account_id, cid, payouts, clinic["version"]).commit_or(
+                conflict("version_conflict", "payout onboarding started meanwhile; retry"))
         base = (self.s.portal_base_url or self.s.public_base_url).rstrip("/")
         url, expires = self.stripe.onboarding_link(account_id, refresh_url=f"{base}/portal/#payouts-refresh",
                                                    return_url=f"{base}/portal/#payouts-return")
@@ -475,15 +479,7 @@ class ClinicService:
         payouts = {"account_id": account_id, "charges_enabled": bool(acct.get("charges_enabled")),
                    "payouts_enabled": bool(acct.get("payouts_enabled")),
                    "status": "active" if acct.get("charges_enabled") else "onboarding", "event_created": created}
-        try:
-            db.ddb().update_item(
-                TableName=db.table_name(), Key={"PK": {"S": store.clinic_pk(cid)}, "SK": {"S": store.PROFILE}},
-                UpdateExpression="SET payouts = :p, version = version + :one",
-                ConditionExpression="attribute_not_exists(payouts.event_created) OR payouts.event_created < :c",
-                ExpressionAttributeValues=db.values(p=payouts, one=1, c=created))
-        except Exception as exc:
-            if not db.is_condition_failure(exc):
-                raise
+        if not store.apply_payouts(cid, payouts, created):
             return {"handled": False}
         log.event("payouts.updated", clinic_id=cid, charges_enabled=payouts["charges_enabled"])
         return {"handled": True}
@@ -503,42 +499,81 @@ class ClinicService:
 
         user = identity_store.get_user(caller.user_id) or {}
         now = self._now()
-        item = {"PK": store.doctor_pk(caller.user_id), "SK": store.PROFILE, "type": "doctor_profile",
-                "doctor_id": caller.user_id, "first_name": user.get("first_name", ""),
-                "last_name": user.get("last_name", ""), **req.model_dump(mode="json", exclude_none=True),
-                "updated_at": now}
-        db.ddb().put_item(TableName=db.table_name(), Item=db.to_item(item))
+        item = store.doctor_profile_item(caller.user_id, {
+            "first_name": user.get("first_name", ""), "last_name": user.get("last_name", ""),
+            **req.model_dump(mode="json", exclude_none=True), "updated_at": now})
+        store.put_doctor_profile(item)
         self.refresh_doctor_listings(caller.user_id)
         return _strip(item)
 
-    def list_doctors(self, caller: Any, cid: str) -> dict[str, Any]:
+    def list_doctors(self, caller: Any, cid: str, q: m.Page) -> dict[str, Any]:
         self._readable_clinic(caller, cid)
-        items, _ = store.children(cid, "DOCTOR#")
-        return {"items": [_strip(d, "listed_specialties") for d in items]}
+        items, cursor = store.clinic_doctors_page(cid, q.limit, q.cursor)
+        return {"items": [_strip(d, "listed_specialties") for d in items], "next_cursor": cursor}
 
-    def remove_doctor(self, caller: Any, cid: str, did: str) -> None:
+    def remove_doctor(self, caller: Any, cid: str, did: str, req: m.DoctorRemoval) -> None:
+        """Remove a doctor from a clinic, atomically where it matters and resumably for the rest.
+
+        1. One transaction marks the membership ``removing`` (every access check treats the doctor as
+           gone from then on), takes them out of the catalogue and writes the ``clinic.doctor_removed``
+           event, whose consumer (booking) cancels or keeps their future bookings as the clinic decided.
+        2. Their templates, exceptions and duty shifts in this clinic are deleted in chunks, idempotently.
+        3. The membership itself goes last. A removal that stopped anywhere is finished by a retry, with
+           the decision taken first."""
         self._admin_clinic(caller, cid)
-        member = self._child(cid, "DOCTOR", did)
-        ops = [store.delete_op(store.clinic_pk(cid), db.key("DOCTOR", did))]
-        ops += [store.delete_op(db.key("SPECIALTY", s), f"DOCTOR#{did}#CLINIC#{cid}")
-                for s in member.get("listed_specialties", [])]
-        for t in store.doctor_items(did, "TEMPLATE#") + store.doctor_items(did, "DUTY#"):
-            if t["clinic_id"] == cid:
-                ops.append(store.delete_op(t["PK"], t["SK"]))
-        for i in range(0, len(ops), 100):
-            db.transact(ops[i:i + 100])
+        member = store.get_membership(cid, did) if is_ulid(did) else None
+        if member is None:
+            raise not_found()
+        if member.get("status") != store.REMOVING:
+            self._begin_doctor_removal(cid, did, member, req.future_bookings)
+        self._finish_doctor_removal(cid, did)
         log.event("clinic.doctor_removed", clinic_id=cid, doctor_id=did)
+
+    def _begin_doctor_removal(self, cid: str, did: str, member: dict[str, Any], decision: Optional[str]) -> None:
+        now = clock.now()
+        if decision is None:
+            ahead = store.future_bookings(cid, did, clock.iso(now),
+                                          clock.iso(now + timedelta(days=FUTURE_BOOKINGS_DAYS)))
+            if ahead:
+                raise AppError(
+                    code="doctor_has_future_bookings", status=409,
+                    detail="say what happens to them: future_bookings 'cancel' or 'keep_for_reassignment'",
+                    extra={"bookings": [{"booking_id": b["booking_id"],
+                                         "start": present(_utc(b["start_utc"]), b["time_zone"])} for b in ahead]})
+        # No bookings seen: any made meanwhile are cancelled (patients told) rather than left to a
+        # doctor who no longer works here.
+        decision = decision or "cancel"
+        tx = store.mark_doctor_removing(db.Tx(), member, decision, self._now())
+        tx.event("clinic.doctor_removed", {"clinic_id": cid, "doctor_id": did, "future_bookings": decision})
+        try:
+            tx.commit()
+        except db.TxCancelled as exc:
+            # another removal marked it first (then this one finishes it), or it is gone already
+            if exc.any("member") and (store.get_membership(cid, did) or {}).get("status") == store.REMOVING:
+                return
+            if exc.any("member"):
+                raise not_found() from None
+            raise
+
+    @staticmethod
+    def _finish_doctor_removal(cid: str, did: str) -> None:
+        keys = store.removal_cleanup(cid, did, clock.iso(clock.now()))
+        for at in range(0, len(keys), db.Tx.MAX_ITEMS):
+            store.delete_keys(db.Tx(), keys[at:at + db.Tx.MAX_ITEMS]).commit()
+        try:
+            store.delete_membership(db.Tx(), cid, did).commit()
+        except db.TxCancelled:
+            pass  # a concurrent retry finished first
 
     def refresh_doctor_listings(self, did: str) -> None:
         """Rewrite the catalogue items of one doctor from their profile, clinics and templates."""
         profile = store.get_doctor_profile(did)
-        memberships = store.doctor_memberships(did)
+        memberships = [x for x in store.doctor_memberships(did) if x.get("status") != store.REMOVING]
         if not memberships:
             return
-        clinics = {c["clinic_id"]: c for c in db.batch_get([(store.clinic_pk(x["clinic_id"]), store.PROFILE)
-                                                             for x in memberships])}
+        clinics = store.get_clinics([x["clinic_id"] for x in memberships])
         modalities: dict[str, set[str]] = {}
-        for t in store.doctor_items(did, "TEMPLATE#"):
+        for t in store.templates(did):
             modalities.setdefault(t["clinic_id"], set()).add(t["modality"])
         for member in memberships:
             cid = member["clinic_id"]
@@ -552,24 +587,24 @@ class ClinicService:
             fields["modalities"] = sorted(modalities.get(cid, set()))
             if clinic:
                 fields["clinic_name"] = clinic["display_name"]
-            specs = list(profile.get("specialties", [])) if listed else []
-            ops = [store.delete_op(db.key("SPECIALTY", s), f"DOCTOR#{did}#CLINIC#{cid}")
-                   for s in member.get("listed_specialties", []) if s not in specs]
-            ops += [store.put_op(store.listing_item(s, did, cid, fields)) for s in specs]
-            ops.append(store.put_op({**member, **fields, "listed": listed, "listed_specialties": specs},
-                                    must_exist=True))
-            db.transact(ops)
+            specs = list((profile or {}).get("specialties", [])) if listed else []
+            try:
+                store.write_listings(db.Tx(), member, fields, listed, specs).commit()
+            except db.TxCancelled as exc:
+                if not exc.only("member"):
+                    raise
+                # the doctor is being removed from this clinic meanwhile: no listing there
 
     def _refresh_clinic_doctors(self, cid: str) -> None:
-        items, _ = store.children(cid, "DOCTOR#")
-        for d in items:
-            self.refresh_doctor_listings(d["doctor_id"])
+        for d in store.all_children(cid, "DOCTOR#"):
+            if d.get("status") != store.REMOVING:
+                self.refresh_doctor_listings(d["doctor_id"])
 
     # ------------------------------------------------------------------ schedules
 
     def _schedule_target(self, caller: Any, cid: str, did: str) -> dict[str, Any]:
         clinic = self._admin_clinic(caller, cid)
-        self._child(cid, "DOCTOR", did)
+        access.require_doctor_of(cid, did)
         return clinic
 
     def _branch_zone(self, cid: str, bid: str, field: str = "branch_id") -> str:
@@ -580,52 +615,48 @@ class ClinicService:
 
     def _add_schedule_item(self, did: str, cid: str, item: dict[str, Any]) -> dict[str, Any]:
         """Write a template, extra hours or duty shift unless it overlaps the doctor's other commitments,
-        in any clinic. The check and the write are serialised per doctor by a guard item."""
+        in any clinic. The check and the write are serialised per doctor by a guard item. Only what has
+        not ended before the new item begins is read: history stays out of the check."""
         version = store.schedule_version(did)
         today = clock.now().date()
         mine = schedule.intervals_of(item, today)
         if not mine:
             raise field_invalid("body", "empty_schedule", "this produces no working time in the next year")
-        existing = store.doctor_items(did, "TEMPLATE#") + store.doctor_items(did, "EXCEPTION#") + \
-            store.doctor_items(did, "DUTY#")
-        for other in existing:
+        begins, ends = min(s for s, _ in mine), max(e for _, e in mine)
+        for other in store.schedule_for(did, clock.iso(begins), clock.iso(ends)):
             hit = schedule.first_overlap(mine, schedule.intervals_of(other, today))
             if hit:
-                from chalicelib.core.tz import present
+                from chalicelib.core.tz import present as show
 
-                when = present(hit[0], item["time_zone"])["local"]
+                when = show(hit[0], item["time_zone"])["local"]
                 detail = (f"overlaps {other['type'].replace('_', ' ')} {other.get('item_id')} at {when}"
                           if other["clinic_id"] == cid else f"the doctor works in another clinic at {when}")
                 raise conflict("schedule_overlap", detail)
-        db.transact_or([store.schedule_guard_op(did, version), db.put_new_op(item)],
-                       conflict("version_conflict", "the schedule changed meanwhile; retry"))
-        return _strip(item)
+        tx = store.schedule_guard(db.Tx(), did, version)
+        store.add_schedule_item(tx, item).commit_or(
+            conflict("version_conflict", "the schedule changed meanwhile; retry"))
+        return _schedule_out(item)
 
     def add_template(self, caller: Any, cid: str, did: str, req: m.TemplateIn) -> dict[str, Any]:
         self._schedule_target(caller, cid, did)
-        tid = new_id()
-        item = {"PK": store.doctor_pk(did), "SK": db.key("TEMPLATE", tid), "type": "schedule_template",
-                "item_id": tid, "doctor_id": did, "clinic_id": cid,
-                "time_zone": self._branch_zone(cid, req.branch_id),
-                **req.model_dump(mode="json", exclude_none=True), "created_at": self._now()}
-        item["start"], item["end"] = req.start.strftime("%H:%M"), req.end.strftime("%H:%M")
+        fields = req.model_dump(mode="json", exclude_none=True)
+        fields["start"], fields["end"] = req.start.strftime("%H:%M"), req.end.strftime("%H:%M")
+        item = store.template_item(did, cid, new_id(), fields, self._branch_zone(cid, req.branch_id), self._now())
         view = self._add_schedule_item(did, cid, item)
         self.refresh_doctor_listings(did)
         return view
 
     def add_exception(self, caller: Any, cid: str, did: str, req: m.ExceptionIn) -> dict[str, Any]:
         self._schedule_target(caller, cid, did)
-        xid = new_id()
-        item = {"PK": store.doctor_pk(did), "SK": db.key("EXCEPTION", xid), "type": "schedule_exception",
-                "item_id": xid, "doctor_id": did, "clinic_id": cid,
-                **req.model_dump(mode="json", exclude_none=True), "created_at": self._now()}
+        fields = req.model_dump(mode="json", exclude_none=True)
         if req.start and req.end:
-            item["start"], item["end"] = req.start.strftime("%H:%M"), req.end.strftime("%H:%M")
+            fields["start"], fields["end"] = req.start.strftime("%H:%M"), req.end.strftime("%H:%M")
+        zone_name = self._branch_zone(cid, req.branch_id or "") if req.kind == "extra" else None
+        item = store.exception_item(did, cid, new_id(), fields, zone_name, self._now())
         if req.kind == "extra":
-            item["time_zone"] = self._branch_zone(cid, req.branch_id or "")
             return self._add_schedule_item(did, cid, item)
-        db.put_new(item)  # leave only removes time; it cannot clash
-        return _strip(item)
+        store.add_schedule_item(db.Tx(), item).commit()  # leave only removes time; it cannot clash
+        return _schedule_out(item)
 
     def add_duty_shift(self, caller: Any, cid: str, did: str, req: m.DutyShiftIn) -> dict[str, Any]:
         self._schedule_target(caller, cid, did)
@@ -634,23 +665,18 @@ class ClinicService:
             raise conflict("not_on_duty_roster", "the doctor's profile does not take duty shifts")
         if req.specialty not in profile.get("specialties", []):
             raise field_invalid("specialty", "not_doctors_specialty", "the doctor does not have this specialty")
-        zone = self._branch_zone(cid, req.branch_id)
+        zone_name = self._branch_zone(cid, req.branch_id)
         from chalicelib.core.tz import local_to_utc
 
         start_local, end_local = datetime.fromisoformat(req.starts_at), datetime.fromisoformat(req.ends_at)
-        start = local_to_utc(start_local.date(), start_local.time(), zone)
-        end = local_to_utc(end_local.date(), end_local.time(), zone)
+        start = local_to_utc(start_local.date(), start_local.time(), zone_name)
+        end = local_to_utc(end_local.date(), end_local.time(), zone_name)
         if end <= start or (end - start).total_seconds() > 24 * 3600:
             raise field_invalid("ends_at", "bad_shift", "a shift ends after it starts and lasts at most 24 hours")
         if end <= clock.now():
             raise field_invalid("ends_at", "in_the_past", "the shift is over already")
-        sid = new_id()
-        item = {"PK": store.doctor_pk(did), "SK": db.key("DUTY", sid), "type": "duty_shift", "item_id": sid,
-                "doctor_id": did, "clinic_id": cid, "branch_id": req.branch_id, "specialty": req.specialty,
-                "time_zone": zone, "starts_at": req.starts_at, "ends_at": req.ends_at,
-                "starts_at_utc": clock.iso(start), "ends_at_utc": clock.iso(end), "created_at": self._now(),
-                # duty rosters by specialty, ordered by end: "who is on shift now" is one query
-                "GSI3PK": db.key("DUTY", req.specialty), "GSI3SK": f"{clock.iso(end)}#{sid}"}
+        item = store.duty_shift_item(did, cid, req.branch_id, req.specialty, zone_name, start, end, self._now())
+        item["starts_at"], item["ends_at"] = req.starts_at, req.ends_at  # as given (a DST fold stays as asked)
         return self._add_schedule_item(did, cid, item)
 
     def clinic_schedule(self, caller: Any, cid: str, did: str) -> dict[str, Any]:
@@ -661,9 +687,12 @@ class ClinicService:
         return self._schedule_view(did, cid)
 
     def _schedule_view(self, did: str, cid: Optional[str]) -> dict[str, Any]:
+        """Templates, and the exceptions and duty shifts that have not ended (history is not shown)."""
         out: dict[str, list] = {"templates": [], "exceptions": [], "duty_shifts": []}
-        for prefix, key in (("TEMPLATE#", "templates"), ("EXCEPTION#", "exceptions"), ("DUTY#", "duty_shifts")):
-            out[key] = [_strip(x) for x in store.doctor_items(did, prefix) if cid is None or x["clinic_id"] == cid]
+        key = {"schedule_template": "templates", "schedule_exception": "exceptions", "duty_shift": "duty_shifts"}
+        for x in store.schedule_for(did, clock.iso(clock.now()), store.FOREVER):
+            if cid is None or x["clinic_id"] == cid:
+                out[key[x["type"]]].append(_schedule_out(x))
         return out
 
     def my_schedule(self, caller: Any) -> dict[str, Any]:
@@ -673,9 +702,10 @@ class ClinicService:
     def delete_schedule_item(self, caller: Any, cid: str, did: str, kind: str, item_id: str) -> None:
         self._schedule_target(caller, cid, did)
         prefix = {"templates": "TEMPLATE", "exceptions": "EXCEPTION", "duty-shifts": "DUTY"}[kind]
-        if not is_ulid(item_id) or not store.delete(store.doctor_pk(did), db.key(prefix, item_id),
-                                                    "clinic_id = :c", db.values(c=cid)):
+        item = store.get_schedule_item(did, prefix, item_id) if is_ulid(item_id) else None
+        if item is None or item["clinic_id"] != cid:
             raise not_found()
+        store.delete_schedule_item(db.Tx(), item, cid).commit_or(not_found())
         if prefix == "TEMPLATE":
             self.refresh_doctor_listings(did)
 
@@ -697,7 +727,7 @@ class ClinicService:
 
     def catalog_clinic(self, cid: str) -> dict[str, Any]:
         clinic = self._active_clinic(cid)
-        branches, _ = store.children(cid, "BRANCH#")
+        branches = store.all_children(cid, "BRANCH#")
         return {**{k: clinic[k] for k in PUBLIC_CLINIC_FIELDS}, **self._listing_fields(clinic),
                 "branches": [self._branch_view(b) for b in branches]}
 
@@ -708,27 +738,7 @@ class ClinicService:
                 "next_cursor": cursor}
 
     def catalog_doctors(self, q: m.CatalogDoctorsQuery) -> dict[str, Any]:
-        conditions, vals, names = [], {}, {}
-        if q.modality:
-            conditions.append("contains(modalities, :mod)")
-            vals["mod"] = q.modality
-        if q.language:
-            conditions.append("contains(#langs, :lang)")
-            vals["lang"] = q.language
-            names["#langs"] = "languages"
-        if q.specialty:
-            if q.clinic_id:
-                conditions.append("clinic_id = :cid")
-                vals["cid"] = q.clinic_id
-            items, cursor = store.doctors_by_specialty(q.specialty, q.limit, q.cursor,
-                                                       " AND ".join(conditions) or None,
-                                                       db.values(**vals) if vals else {}, names or None)
-        else:
-            conditions.append("listed = :yes")
-            vals["yes"] = True
-            items, cursor = db.query_page(store.clinic_pk(q.clinic_id or ""), "DOCTOR#", q.limit, q.cursor,
-                                          filter_expression=" AND ".join(conditions),
-                                          filter_values=db.values(**vals), filter_names=names or None)
+        items, cursor = store.catalog_doctors(q.specialty, q.clinic_id, q.modality, q.language, q.limit, q.cursor)
         keys = ("doctor_id", "clinic_id", "clinic_name", "first_name", "last_name", "specialties", "category",
                 "years_of_experience", "languages", "photo_url", "modalities", "takes_duty")
         return {"items": [{k: d[k] for k in keys if k in d} for d in items], "next_cursor": cursor}

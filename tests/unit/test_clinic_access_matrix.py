@@ -187,3 +187,40 @@ def test_catalogue_pages_with_an_opaque_cursor(client, outbox, fixed_clock):
     assert r.status_code == 400 and body(r)["code"] == "invalid_cursor"
     assert client.http.get("/catalog/clinics?city=Калининград&limit=101").status_code == 422
     assert client.http.get("/catalog/doctors").status_code == 422  # a filter is required
+
+
+def test_every_delete_route_and_payout_onboarding_against_every_role(client, outbox, fixed_clock, fake_stripe):
+    """Destructive routes: another clinic's administrator gets 404, a doctor, a patient and a platform
+    administrator 403, and only then does this clinic's administrator succeed."""
+    from tests.conftest import make_staff
+    from tests.unit.test_clinic_membership import invite_admin
+
+    w = world(client, outbox, fixed_clock)
+    cid, bid, did, tok = w["a"]["clinic_id"], w["a"]["branch_id"], w["doctor"]["user_id"], w["admin_a"]["token"]
+    c = f"/clinics/{cid}"
+    second = make_staff(client, outbox, fixed_clock, "+79110000099", "clinic_admin")
+    invite_admin(client, outbox, w["admin_a"], cid, second)
+    inv = body(call(client, tok, "post", c + "/invitations", {"role": "doctor", "phone": "+79110000098"}))
+    leave = body(call(client, tok, "post", f"{c}/doctors/{did}/exceptions",
+                      {"kind": "leave", "date_from": "2027-01-01", "date_until": "2027-01-02"}))
+    shift = body(call(client, tok, "post", f"{c}/doctors/{did}/duty-shifts",
+                      {"branch_id": bid, "specialty": "cardiologist", "starts_at": "2026-12-02T20:00",
+                       "ends_at": "2026-12-03T06:00"}))
+    routes = [
+        ("post", c + "/payouts/onboarding", {}),
+        ("delete", f"{c}/doctors/{did}/exceptions/{leave['item_id']}", None),
+        ("delete", f"{c}/doctors/{did}/duty-shifts/{shift['item_id']}", None),
+        ("delete", f"{c}/doctors/{did}/templates/{w['template_id']}", None),
+        ("delete", f"{c}/invitations/{inv['invitation_id']}", None),
+        ("delete", f"{c}/admins/{second['user_id']}", None),
+        ("delete", f"{c}/doctors/{did}", None),
+    ]
+    failures = []
+    for method, path, payload in routes:
+        for role in ROLES:
+            r = call(client, w[role]["token"], method, path, payload)
+            want = {"admin_b": 404, "admin_a": "ok"}.get(role, 403)
+            ok = 200 <= r.status_code < 300 if want == "ok" else r.status_code == want
+            if not ok:
+                failures.append((method, path, role, want, r.status_code, r.body[:200]))
+    assert failures == []

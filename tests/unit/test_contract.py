@@ -213,6 +213,7 @@ def test_request_schemas_mirror_the_pydantic_models(spec):
         ("/clinics/{clinic_id}/doctors/{doctor_id}/templates", "POST"): c.TemplateIn,
         ("/clinics/{clinic_id}/doctors/{doctor_id}/exceptions", "POST"): c.ExceptionIn,
         ("/clinics/{clinic_id}/doctors/{doctor_id}/duty-shifts", "POST"): c.DutyShiftIn,
+        ("/clinics/{clinic_id}/doctors/{doctor_id}", "DELETE"): c.DoctorRemoval,
         ("/bookings", "POST"): b.BookingIn, ("/bookings/{booking_id}/reschedule", "POST"): b.RescheduleIn,
         ("/bookings/{booking_id}/cancel", "POST"): b.CancelIn, ("/bookings/{booking_id}/messages", "POST"): b.MessageIn,
         ("/visit-invitations", "POST"): b.InviteIn, ("/waitlist", "POST"): b.WaitlistIn,
@@ -262,12 +263,18 @@ def test_query_parameters_mirror_the_pydantic_query_models(spec):
     from pydantic_core import PydanticUndefined
 
     from chalicelib.booking import models as b
+    from chalicelib.clinics import models as c
 
     queries = {
         ("/catalog/doctors/{doctor_id}/slots", "GET"): b.SlotsQuery, ("/me/bookings", "GET"): b.ListQuery,
         ("/me/agenda", "GET"): b.AgendaQuery, ("/clinics/{clinic_id}/calendar", "GET"): b.RangeQuery,
         ("/bookings/{booking_id}/messages", "GET"): b.Page,
         ("/me/waitlist", "GET"): b.Page,
+        **{(path, "GET"): c.StaffPage for path in (
+            "/me/clinics", "/clinics/{clinic_id}/admins", "/clinics/{clinic_id}/invitations",
+            "/clinics/{clinic_id}/branches", "/clinics/{clinic_id}/services", "/clinics/{clinic_id}/resources",
+            "/clinics/{clinic_id}/doctors")},
+        ("/catalog/clinics/{clinic_id}/services", "GET"): c.Page,
     }
     ops = operations(spec)
     for key, model in queries.items():
