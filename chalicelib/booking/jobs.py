@@ -46,12 +46,22 @@ def event_handlers(service: Any) -> dict[str, list[tuple[str, Callable[[dict[str
     def tell_invitation(event: dict[str, Any]) -> None:
         service.notify(event["data"]["patient_id"], "invitation")
 
+    def tell_clinic_cancelled(event: dict[str, Any]) -> None:
+        data = event["data"]
+        if data.get("tell_patient") or data.get("by") == "clinic":
+            service.notify(data["patient_id"], "cancelled_by_clinic")
+
+    def doctor_left(event: dict[str, Any]) -> None:
+        data = event["data"]
+        service.doctor_left_clinic(data["clinic_id"], data["doctor_id"], data.get("future_bookings") or "")
+
     return {
-        "booking.cancelled": [("waitlist_offer", offer_freed_time)],
+        "booking.cancelled": [("waitlist_offer", offer_freed_time), ("notify_patient", tell_clinic_cancelled)],
         "booking.declined": [("waitlist_settle", entry_waits_again), ("waitlist_offer", offer_freed_time)],
         "booking.expired": [("waitlist_settle", entry_waits_again), ("waitlist_offer", offer_freed_time)],
         "booking.rescheduled": [("release_old_time", release_old_time), ("waitlist_offer", offer_freed_time)],
         "booking.accepted": [("waitlist_settle", entry_booked)],
         "booking.invited": [("notify_patient", tell_invitation)],
         "waitlist.offered": [("notify_patient", tell_offer)],
+        "clinic.doctor_removed": [("future_visits", doctor_left)],
     }

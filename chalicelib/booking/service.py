@@ -12,12 +12,12 @@ from __future__ import annotations
 
 import hashlib
 import json
-from datetime import date, datetime, time, timedelta
+from datetime import date, datetime, time, timedelta, timezone
 from typing import Any, Optional
 
+from chalicelib.booking import access, store
 from chalicelib.booking import models as m
 from chalicelib.booking import slots as sl
-from chalicelib.booking import store
 from chalicelib.clinics import store as clinic_store
 from chalicelib.core import clock, db, log
 from chalicelib.core.errors import AppError, conflict, field_invalid, forbidden, not_found
@@ -42,6 +42,15 @@ def _dt(text: str) -> datetime:
     return datetime.fromisoformat(text.replace("Z", "+00:00"))
 
 
+def _midnight(day: date) -> datetime:
+    return datetime(day.year, day.month, day.day, tzinfo=timezone.utc)
+
+
+def _around(start: datetime) -> tuple[datetime, datetime]:
+    """The schedule that matters for one slot: the days either side of it (any zone)."""
+    return start - timedelta(days=1), start + timedelta(days=1)
+
+
 def _prune(strikes: list[int], now: int, window_days: int) -> list[int]:
     return [s for s in strikes if s > now - window_days * 86400]
 
@@ -59,14 +68,20 @@ class BookingService:
     # ------------------------------------------------------------------ reading what a slot depends on
 
     def _context(self, clinic_id: str, service_id: str, doctor_id: str, branch_id: Optional[str],
-                 patient_id: Optional[str] = None) -> dict[str, Any]:
-        """Everything a slot depends on in two reads: the doctor's schedule (one Query), then the
-        clinic, service, doctor membership, the branches worked at and the patient's strikes
+                 patient_id: Optional[str] = None,
+                 around: Optional[tuple[datetime, datetime]] = None) -> dict[str, Any]:
+        """Everything a slot depends on in two steps: the doctor's schedule for the time ``around`` (the weekly
+        templates and the exceptions and duty shifts that overlap it: three bounded queries, history never
+        read), then the clinic, service, doctor membership, the branches worked at and the patient's strikes
         (one BatchGetItem)."""
         for name, value in (("clinic_id", clinic_id), ("service_id", service_id), ("doctor_id", doctor_id)):
             if not is_ulid(value):
                 raise field_invalid(name, "unknown", f"no such {name[:-3]}")
-        schedule_items = self._schedule_items(doctor_id)
+        now = self._now()
+        lo, hi = around or (now, now + timedelta(days=m.MAX_DAYS_AHEAD))
+        # free time comes from templates, leave and extra hours; duty shifts serve the urgent queue
+        schedule_items = clinic_store.schedule_for(doctor_id, _iso(lo - timedelta(days=2)),
+                                                   _iso(hi + timedelta(days=2)), kinds=("EXCEPTION",))
         branch_ids = {i["branch_id"] for i in schedule_items if i.get("clinic_id") == clinic_id and i.get("branch_id")}
         if branch_id:
             branch_ids.add(branch_id)
@@ -83,7 +98,7 @@ class BookingService:
         if service is None or not service.get("active", True):
             raise field_invalid("service_id", "unknown", "no such service in this clinic")
         member = found.get(keys[2])
-        if member is None:
+        if member is None or member.get("status") == clinic_store.REMOVING:
             raise field_invalid("doctor_id", "unknown", "the doctor does not work in this clinic")
         branches = {i["branch_id"]: i for i in found.values() if i.get("type") == "branch"}
         if branch_id and branch_id not in branches:
@@ -91,9 +106,6 @@ class BookingService:
         strikes = found.get(store.strikes_key(patient_id, clinic_id), {}) if patient_id else {}
         return {"clinic": clinic, "service": service, "member": member, "branches": branches,
                 "schedule": schedule_items, "strikes": strikes.get("strikes", [])}
-
-    def _schedule_items(self, doctor_id: str) -> list[dict[str, Any]]:
-        return db.query_prefix(clinic_store.doctor_pk(doctor_id), "")
 
     def _candidates(self, ctx: dict[str, Any], d_from: date, d_to: date,
                     branch_id: Optional[str]) -> list[tuple[sl.Interval, str, str]]:
@@ -120,7 +132,8 @@ class BookingService:
     # ------------------------------------------------------------------ free slots
 
     def free_slots(self, doctor_id: str, q: m.SlotsQuery) -> dict[str, Any]:
-        ctx = self._context(q.clinic_id, q.service_id, doctor_id, q.branch_id)
+        ctx = self._context(q.clinic_id, q.service_id, doctor_id, q.branch_id,
+                            around=(_midnight(q.date_from), _midnight(q.date_to + timedelta(days=1))))
         candidates = self._candidates(ctx, q.date_from, q.date_to, q.branch_id)
         answer = {"doctor_id": doctor_id, "service_id": q.service_id,
                   "duration_minutes": ctx["service"]["duration_minutes"], "modality": ctx["service"]["modality"]}
@@ -280,10 +293,11 @@ class BookingService:
 
     def book(self, caller: Any, req: m.BookingIn, idempotency_key: Optional[str]) -> tuple[dict[str, Any], bool]:
         """A new booking (and True), or the one an earlier identical request created (and False)."""
-        self._patient(caller)
+        access.require_patient(caller)
         now = self._now()
         request_hash = hashlib.sha256(json.dumps(req.model_dump(), sort_keys=True).encode()).hexdigest()
-        ctx = self._context(req.clinic_id, req.service_id, req.doctor_id, req.branch_id, caller.user_id)
+        ctx = self._context(req.clinic_id, req.service_id, req.doctor_id, req.branch_id, caller.user_id,
+                            around=_around(m.parse_instant(req.start)))
         try:
             slot = self._check_slot(ctx, m.parse_instant(req.start), req.branch_id)
         except AppError as exc:
@@ -335,29 +349,12 @@ class BookingService:
 
     # ------------------------------------------------------------------ who may see and change a booking
 
-    @staticmethod
-    def _patient(caller: Any) -> None:
-        if caller.role != "patient":
-            raise forbidden("role_not_allowed", "bookings are made from a patient's account")
-
-    def _staff_ok(self, caller: Any) -> None:
-        if caller.mfa != "totp":
-            raise forbidden("totp_required")
-
     def _load(self, caller: Any, bid: str, as_clinic: bool = True) -> tuple[dict[str, Any], str]:
-        """The booking and the caller's relation to it: patient, doctor or clinic; 404 for anyone else."""
+        """The booking and the caller's relation to it (``booking.access``): 404 for anyone else."""
         b = store.get_booking(bid) if is_ulid(bid) else None
         if b is None:
             raise not_found()
-        if caller.role == "patient" and b["patient_id"] == caller.user_id:
-            return b, "patient"
-        if caller.role == "doctor" and b["doctor_id"] == caller.user_id:
-            self._staff_ok(caller)
-            return b, "doctor"
-        if as_clinic and caller.role == "clinic_admin" and clinic_store.is_admin(b["clinic_id"], caller.user_id):
-            self._staff_ok(caller)
-            return b, "clinic"
-        raise not_found()
+        return b, access.relation(caller, b, as_clinic)
 
     def view(self, b: dict[str, Any], caller: Any = None) -> dict[str, Any]:
         start, end = _dt(b["start_utc"]), _dt(b["end_utc"])
@@ -475,7 +472,8 @@ class BookingService:
         window = int(b.get("policy", {}).get("cancellation_window_hours", 24))
         if relation == "patient" and now > _dt(b["start_utc"]) - timedelta(hours=window):
             raise conflict("too_late_to_reschedule", f"within {window} h of the visit, call the clinic or cancel")
-        ctx = self._context(b["clinic_id"], b["service_id"], b["doctor_id"], b["branch_id"])
+        ctx = self._context(b["clinic_id"], b["service_id"], b["doctor_id"], b["branch_id"],
+                            around=_around(m.parse_instant(req.start)))
         slot = self._check_slot(ctx, m.parse_instant(req.start), b["branch_id"])
         if _iso(slot[0][0]) == b["start_utc"]:
             return self.view(b, caller)  # already at that time: nothing to move
@@ -561,7 +559,7 @@ class BookingService:
     # ------------------------------------------------------------------ lists and calendars
 
     def my_bookings(self, caller: Any, q: m.ListQuery) -> dict[str, Any]:
-        self._patient(caller)
+        access.require_patient(caller)
         now = store.now_iso()
         if q.when == "upcoming":
             cond = "GSI1PK = :pk AND GSI1SK >= :now"
@@ -590,9 +588,7 @@ class BookingService:
 
     def agenda(self, caller: Any, q: m.AgendaQuery) -> dict[str, Any]:
         """The doctor's visits of local days across clinics, earliest first, a page at a time."""
-        if caller.role != "doctor":
-            raise forbidden("role_not_allowed")
-        self._staff_ok(caller)
+        access.require_doctor(caller)
         lo, hi, flt, fvals = self._local_range(q.date_from, q.date_to, q.time_zone)
         statuses = m.ACTIVE + ("completed", "no_show")
         status_keys = {f"st{i}": s for i, s in enumerate(statuses)}
@@ -601,15 +597,12 @@ class BookingService:
                                 db.values(pk=db.key("AGENDA", caller.user_id), a=lo, b=hi + "~", **fvals,
                                           **status_keys),
                                 q.limit, q.cursor, index="GSI3", names={"#st": "status"}, filter_expression=cond)
-        return {"items": [self.view(b) for b in items], "next_cursor": cursor}
+        active = access.active_clinics_of_doctor(caller.user_id)  # a clinic that removed them shows nothing
+        return {"items": [self.view(b) for b in items if b["clinic_id"] in active], "next_cursor": cursor}
 
     def clinic_calendar(self, caller: Any, cid: str, q: m.RangeQuery) -> dict[str, Any]:
         """The clinic's bookings of local days (each in its branch's zone, or in ``time_zone``)."""
-        if caller.role != "clinic_admin" or not is_ulid(cid) or not clinic_store.is_admin(cid, caller.user_id):
-            if caller.role != "clinic_admin":
-                raise forbidden("role_not_allowed")
-            raise not_found()
-        self._staff_ok(caller)
+        access.require_clinic_admin(caller, cid)
         lo, hi, flt, fvals = self._local_range(q.date_from, q.date_to, q.time_zone)
         parts = [flt] if flt else []
         if q.doctor_id:
@@ -628,9 +621,7 @@ class BookingService:
         return to_ics([b], f"{b['booking_id']}")
 
     def feed_token(self, caller: Any) -> dict[str, Any]:
-        if caller.role != "doctor":
-            raise forbidden("role_not_allowed")
-        self._staff_ok(caller)
+        access.require_doctor(caller)
         from chalicelib.core.crypto import keyed_hash
 
         token = f"{caller.user_id}.{keyed_hash('calendar-feed', caller.user_id)[:32]}"
@@ -650,8 +641,9 @@ class BookingService:
     # ------------------------------------------------------------------ waitlist
 
     def join_waitlist(self, caller: Any, req: m.WaitlistIn) -> dict[str, Any]:
-        self._patient(caller)
-        self._context(req.clinic_id, req.service_id, req.doctor_id, None)
+        access.require_patient(caller)
+        self._context(req.clinic_id, req.service_id, req.doctor_id, None,
+                      around=(_midnight(req.date_from), _midnight(req.date_to + timedelta(days=1))))
         now = self._now()
         item = store.waitlist_item({
             "waitlist_id": new_id(), "patient_id": caller.user_id, "doctor_id": req.doctor_id,
@@ -666,12 +658,12 @@ class BookingService:
                                   "status", "created_at") if k in w}
 
     def my_waitlist(self, caller: Any, q: m.Page) -> dict[str, Any]:
-        self._patient(caller)
+        access.require_patient(caller)
         items, cursor = store.patient_waitlist_page(caller.user_id, q.limit, q.cursor)
         return {"items": [self._wait_view(w) for w in items], "next_cursor": cursor}
 
     def leave_waitlist(self, caller: Any, wid: str) -> None:
-        self._patient(caller)
+        access.require_patient(caller)
         entry = store.patient_waitlist_entry(caller.user_id, wid) if is_ulid(wid) else None
         if entry is None or not store.delete_waitlist_entry(entry):
             raise not_found()
@@ -694,7 +686,7 @@ class BookingService:
             if ctx is None:
                 try:
                     ctx = self._context(freed["clinic_id"], freed["service_id"], freed["doctor_id"],
-                                        freed["branch_id"])
+                                        freed["branch_id"], around=_around(start))
                 except AppError:
                     return None  # the clinic, service or doctor is gone: nothing to offer
             slot = ((start, _dt(freed["end_utc"])), freed["branch_id"], freed["time_zone"])
@@ -726,6 +718,29 @@ class BookingService:
         keep = frozenset(current["locks"]) if current and current["status"] in m.ACTIVE else frozenset()
         return store.release_locks(booking_id, locks, keep)
 
+    def doctor_left_clinic(self, clinic_id: str, doctor_id: str, decision: str) -> int:
+        """A doctor's removal from a clinic began (event ``clinic.doctor_removed``). With ``cancel`` every
+        future visit of theirs in that clinic is cancelled by the clinic (each with its own event, so the
+        patient is told and the time offered on); with ``keep_for_reassignment`` the visits stay for the
+        clinic to move. Idempotent: a visit already cancelled is skipped."""
+        if decision != "cancel":
+            return 0
+        now = self._now()
+        cancelled = 0
+        for b in store.clinic_bookings_of_doctor(clinic_id, doctor_id, _iso(now),
+                                                 _iso(now + timedelta(days=m.MAX_DAYS_AHEAD + 1))):
+            if b["status"] not in m.ACTIVE or _dt(b["end_utc"]) <= now:
+                continue
+            try:
+                self._change(b, m.ACTIVE, {"status": "cancelled_by_clinic", "cancellation": {
+                    "by": "clinic", "at": _iso(now), "late": False, "reason": "doctor_left_clinic"}},
+                    release=True, event="booking.cancelled",
+                    event_data={"by": "clinic", "late": False, "offer": False, "tell_patient": True})
+                cancelled += 1
+            except AppError:
+                continue  # changed meanwhile (the patient cancelled, or it is over)
+        return cancelled
+
     def notify(self, user_id: str, kind: str) -> None:
         """A short SMS with no medical detail; the app shows the rest after sign-in. Runs in an event
         consumer: a provider failure raises, and the consumer retries it later."""
@@ -740,6 +755,8 @@ class BookingService:
                       "A time with the doctor you waited for is free. Confirm in the app within 15 minutes."),
             "invitation": ("Врач приглашает вас на приём. Ответьте в приложении.",
                            "Your doctor invites you to a visit. Answer in the app."),
+            "cancelled_by_clinic": ("Клиника отменила ваш приём. Выберите другое время в приложении.",
+                                    "The clinic cancelled your visit. Choose another time in the app."),
         }
         self.sms.send(user["phone"], texts[kind][0 if ru else 1])
 
@@ -786,12 +803,11 @@ class BookingService:
 
     def invite(self, caller: Any, req: m.InviteIn) -> dict[str, Any]:
         """A doctor invites one of their patients to a visit, holding the time until they answer."""
-        if caller.role != "doctor":
-            raise forbidden("role_not_allowed")
-        self._staff_ok(caller)
+        access.require_doctor(caller)
         if not store.is_patient_of(caller.user_id, req.patient_id):
             raise not_found("patient_not_found", "invite patients you have seen")
-        ctx = self._context(req.clinic_id, req.service_id, caller.user_id, req.branch_id)
+        ctx = self._context(req.clinic_id, req.service_id, caller.user_id, req.branch_id,
+                            around=_around(m.parse_instant(req.start)))
         now = self._now()
         slot = self._check_slot(ctx, m.parse_instant(req.start), req.branch_id)
         hold = min(now + timedelta(hours=INVITATION_HOLD_HOURS), slot[0][0])
@@ -851,7 +867,7 @@ class BookingService:
         return [s for s in store.duty_on_shift(specialty, _iso(now)) if _dt(s["starts_at_utc"]) <= now]
 
     def join_queue(self, caller: Any, specialty: str, req: m.UrgentJoin) -> dict[str, Any]:
-        self._patient(caller)
+        access.require_patient(caller)
         now = self._now()
         eid = new_id()
         entry = {"entry_id": eid, "specialty": specialty, "patient_id": caller.user_id, "modality": req.modality,
@@ -874,7 +890,7 @@ class BookingService:
         return entry
 
     def queue_status(self, caller: Any, specialty: str) -> dict[str, Any]:
-        self._patient(caller)
+        access.require_patient(caller)
         entry = self._my_entry(caller, specialty)
         out = {"entry_id": entry["entry_id"], "specialty": specialty, "status": entry["status"],
                "joined_at": entry["joined_at"]}
@@ -887,7 +903,7 @@ class BookingService:
         return out
 
     def leave_queue(self, caller: Any, specialty: str) -> None:
-        self._patient(caller)
+        access.require_patient(caller)
         entry = self._my_entry(caller, specialty)
         tx = db.Tx()
         store.leave_queue_tx(tx, caller.user_id, entry)
@@ -896,9 +912,7 @@ class BookingService:
     def take_next(self, caller: Any, specialty: str) -> dict[str, Any]:
         """A duty doctor on shift takes the first waiting patient. Two doctors taking at once get
         different patients: the take is an update conditioned on the entry still waiting."""
-        if caller.role != "doctor":
-            raise forbidden("role_not_allowed")
-        self._staff_ok(caller)
+        access.require_doctor(caller)
         now = self._now()
         shifts = [s for s in self._on_shift(specialty, now) if s["doctor_id"] == caller.user_id]
         if not shifts:

@@ -181,6 +181,13 @@ def agenda(did: str, start_iso: str, end_iso: str) -> list[dict[str, Any]]:
                         db.values(pk=db.key("AGENDA", did), a=start_iso, b=end_iso + "~"), index="GSI3")
 
 
+def clinic_bookings_of_doctor(cid: str, did: str, start_iso: str, end_iso: str) -> list[dict[str, Any]]:
+    """A doctor's bookings in one clinic starting in [start, end] (the clinic's calendar, filtered)."""
+    return db.query_all("GSI4PK = :pk AND GSI4SK BETWEEN :a AND :b",
+                        db.values(pk=db.key("CAL", cid), a=start_iso, b=end_iso + "~", d=did), index="GSI4",
+                        filter_expression="doctor_id = :d")
+
+
 def resource_use(branch_id: str, kind: str, start_iso: str, end_iso: str) -> list[dict[str, Any]]:
     return db.query_all("PK = :pk AND SK BETWEEN :a AND :b",
                         db.values(pk=resuse_pk(branch_id, kind), a=start_iso, b=end_iso + "~"))

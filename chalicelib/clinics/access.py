@@ -86,3 +86,8 @@ def can_see_clinic_booking(caller: Any, clinic_id: str, doctor_id: str) -> bool:
     if caller.role == "doctor":
         return caller.user_id == doctor_id and is_doctor_of(clinic_id, doctor_id)
     return False
+
+
+def clinics_of_doctor(doctor_id: str) -> set[str]:
+    """The clinics a doctor works in now (a removal in progress excluded); one paged query."""
+    return {m["clinic_id"] for m in store.doctor_memberships(doctor_id) if m.get("status") != store.REMOVING}

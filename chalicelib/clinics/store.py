@@ -633,12 +633,13 @@ def templates(did: str) -> list[dict[str, Any]]:
     return db.query_prefix(doctor_pk(did), "TEMPLATE#")
 
 
-def schedule_for(did: str, from_iso: str, to_iso: str) -> list[dict[str, Any]]:
+def schedule_for(did: str, from_iso: str, to_iso: str,
+                 kinds: tuple[str, ...] = DATED_KINDS) -> list[dict[str, Any]]:
     """A doctor's schedule in every clinic that matters for [from, to): all weekly templates, and the
-    exceptions and duty shifts that end after ``from_iso`` and begin before ``to_iso``. Three bounded
-    queries (paged to the end); history before ``from_iso`` is never read."""
+    exceptions and duty shifts (``kinds``) that end after ``from_iso`` and begin before ``to_iso``. One
+    bounded query each (paged to the end); history before ``from_iso`` is never read."""
     out = templates(did)
-    for kind in DATED_KINDS:
+    for kind in kinds:
         out += db.query_all(
             "PK = :pk AND SK BETWEEN :a AND :b",
             db.values(pk=doctor_pk(did), a=f"{kind}#{from_iso}", b=f"{kind}#~", to=to_iso),

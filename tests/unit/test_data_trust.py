@@ -322,3 +322,31 @@ def test_a_monday_morning_in_sakhalin_is_on_monday_in_the_agenda_and_the_calenda
     r = jpost(client, "/me/agenda?date_from=2026-11-30&date_to=2026-11-30&time_zone=MSK", token=w["doctor"]["token"],
               method="get")
     assert r.status_code == 422 and body(r)["errors"][0]["field"] == "time_zone"
+
+
+# ------------------------------------------------------------------ a doctor who leaves a clinic
+
+def test_a_removed_doctor_loses_the_clinic_at_once_and_the_clinic_decides_about_their_visits(client, outbox, w,
+                                                                                            drain):
+    cid, did = w["a"]["clinic_id"], w["doctor"]["user_id"]
+    free = slots(client, w)
+    kept = ok(book(client, w, w["patient"]["token"], free[0]["start"]), 201)
+    r = jpost(client, f"/clinics/{cid}/doctors/{did}", token=w["admin_a"]["token"], method="delete")
+    assert r.status_code == 409 and body(r)["code"] == "doctor_has_future_bookings"
+    assert [b["booking_id"] for b in body(r)["bookings"]] == [kept["booking_id"]]
+    assert ok(jpost(client, f"/bookings/{kept['booking_id']}", token=w["doctor"]["token"], method="get"))
+    r = jpost(client, f"/clinics/{cid}/doctors/{did}", {"future_bookings": "cancel"}, token=w["admin_a"]["token"],
+              method="delete")
+    assert r.status_code in (200, 204), r.body
+    # at once: the doctor sees neither the booking nor the clinic's visits in the agenda
+    assert jpost(client, f"/bookings/{kept['booking_id']}", token=w["doctor"]["token"], method="get").status_code == 404
+    agenda = ok(jpost(client, f"/me/agenda?date_from={MONDAY}&date_to={MONDAY}", token=w["doctor"]["token"],
+                      method="get"))
+    assert agenda["items"] == []
+    before = len(outbox.to(w["patient"]["phone"]))
+    drain()
+    visit = ok(jpost(client, f"/bookings/{kept['booking_id']}", token=w["patient"]["token"], method="get"))
+    assert visit["status"] == "cancelled_by_clinic" and visit["cancellation"]["reason"] == "doctor_left_clinic"
+    told = outbox.to(w["patient"]["phone"])[before:]
+    assert len(told) == 1 and ("отменила" in told[0] or "cancelled" in told[0])
+    assert drain().dead == 0
