@@ -22,14 +22,14 @@ HTTP_METHODS = ("get", "put", "post", "delete", "patch", "options", "head", "tra
 SPEC_URI = "urn:clinic:openapi"
 
 
-@pytest.fixture(scope="module")
-
 def missing(why: str) -> None:
     """A checker this test needs is absent: a failure in CI, a skip that says why elsewhere."""
     if os.environ.get("CI") == "true":
         pytest.fail(f"required in CI: {why}")
     pytest.skip(f"unavailable outside CI: {why}")
 
+
+@pytest.fixture(scope="module")
 def spec() -> dict[str, Any]:
     return yaml.safe_load(SPEC_PATH.read_text(encoding="utf-8"))
 
