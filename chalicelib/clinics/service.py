@@ -243,10 +243,16 @@ class ClinicService:
             text = f"{name} приглашает вас в свою команду. Код: {code}, номер приглашения {iid}. Действует {days} дн."
         else:
             text = f"{name} invites you to its team. Code: {code}, invitation {iid}. Valid {days} days."
-        if req.phone:
-            self.sms.send(req.phone, text)
-        else:
-            self.email.send(req.email, "Приглашение / Invitation", text)
+        try:
+            if req.phone:
+                self.sms.send(req.phone, text)
+            else:
+                self.email.send(req.email, "Приглашение / Invitation", text)
+        except AppError:
+            # The code never reached anyone: take the invitation back, so no pending invitation nobody
+            # can accept is left behind; the administrator simply sends it again.
+            store.delete_pending_invitation(iid)
+            raise
         log.event("invitation.sent", clinic_id=cid, invitation_id=iid, role=req.role)
         return self._invitation_view(inv)
 

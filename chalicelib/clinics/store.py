@@ -683,3 +683,9 @@ def delete(pk: str, sk: str, condition: Optional[str] = None, vals: Optional[dic
         if _conflict_failure(exc):
             return False
         raise
+
+
+def delete_pending_invitation(iid: str) -> bool:
+    """Remove an invitation that was never delivered (only while still pending)."""
+    return delete(invitation_pk(iid), "INVITE", "attribute_exists(PK) AND attempts = :none",
+                  db.values(none=0))

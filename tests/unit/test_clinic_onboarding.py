@@ -332,3 +332,11 @@ def test_sms_provider_failure_is_a_503_and_nothing_half_written(client, outbox, 
     r = jpost(client, f"/clinics/{cid}/invitations", {"role": "doctor", "phone": "+79110000092"}, token=admin["token"])
     assert r.status_code == 503 and body(r)["code"] == "sms_unavailable" and r.headers["Retry-After"]
     monkeypatch.setitem(aws._clients, "sns", real)
+    # nothing half-written: no pending invitation that nobody received is left in the clinic's list
+    listed = body(jpost(client, f"/clinics/{cid}/invitations", token=admin["token"], method="get"))["items"]
+    assert listed == []
+    # sent again once the provider is back, it is the one invitation, and it works
+    r = jpost(client, f"/clinics/{cid}/invitations", {"role": "doctor", "phone": "+79110000092"}, token=admin["token"])
+    assert r.status_code == 201
+    listed = body(jpost(client, f"/clinics/{cid}/invitations", token=admin["token"], method="get"))["items"]
+    assert [i["status"] for i in listed] == ["pending"]
