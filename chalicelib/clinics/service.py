@@ -122,7 +122,7 @@ class ClinicService:
     # ------------------------------------------------------------------ clinic life
 
     def view(self, clinic: dict[str, Any]) -> dict[str, Any]:
-        return _strip(clinic)
+        return _strip(clinic, "admin_count")  # the counter that keeps the last administrator is internal
 
     def create_clinic(self, caller: Any, req: m.ClinicCreate) -> dict[str, Any]:
         self._staff(caller, "clinic_admin")
