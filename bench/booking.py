@@ -76,7 +76,8 @@ def seed_patients(n: int) -> list[str]:
         user = _user({"phone": f"+7915{i:07d}", "password": "bench password", "first_name": "P", "last_name": str(i),
                       "role": "patient"}, now, None)
         session, refresh = svc._new_session(user, None, now, "sms")
-        db.transact([*store.put_user_with_phone_ops(user), store.put_session_op(session)])
+        ops = [*store.put_user_with_phone_ops(user), store.put_session_op(session)]
+        db.Tx().extend(zip(("phone", "user", "session"), ops, strict=True)).commit()
         tokens.append(svc._token_pair(session, refresh, now).access_token)
     return tokens
 

@@ -57,7 +57,7 @@ def seed_once() -> dict[str, Any] | None:
     for spec in (DEMO_PATIENT, DEMO_DOCTOR, DEMO_ADMIN, DEMO_PLATFORM):
         if store.user_id_for_phone(spec["phone"]) is None:
             user = _user(spec, now, secrets.get(spec["phone"]))
-            db.transact(store.put_user_with_phone_ops(user))
+            db.Tx().extend(zip(("phone", "user"), store.put_user_with_phone_ops(user), strict=True)).commit()
             users[spec["role"]] = user["user_id"]
         else:
             users[spec["role"]] = store.user_id_for_phone(spec["phone"])

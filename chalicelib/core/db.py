@@ -301,20 +301,6 @@ class Tx:
             raise error from None
 
 
-def transact(items: Iterable[dict[str, Any]]) -> None:
-    """TransactWriteItems of unnamed items (never more than 100). Prefer ``Tx``, which names them."""
-    ops = list(items)
-    if len(ops) > Tx.MAX_ITEMS:
-        raise TxTooLarge(len(ops))
-    if ops:
-        ddb().transact_write_items(TransactItems=ops)
-
-
-def transact_or(items: Iterable[dict[str, Any]], error: Exception) -> None:
-    """TransactWriteItems; if a condition cancels it, raise ``error`` (other failures propagate)."""
-    Tx().extend((f"item{i}", op) for i, op in enumerate(items)).commit_or(error)
-
-
 def item_key(pk: str, sk: str) -> dict[str, Any]:
     return {"PK": {"S": pk}, "SK": {"S": sk}}
 

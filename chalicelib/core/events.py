@@ -67,6 +67,16 @@ def _iso(dt: datetime) -> str:
     return clock.iso(dt)
 
 
+def _settle(**update: Any) -> None:
+    """Move an event on (done, later, dead) only while it is still pending; if another consumer whose
+    lease had lapsed settled it meanwhile, its word stands."""
+    try:
+        db.ddb().update_item(**update)
+    except Exception as exc:
+        if not db.is_condition_failure(exc):
+            raise
+
+
 @dataclass
 class DrainResult:
     done: int = 0
@@ -135,7 +145,7 @@ class Outbox:
 
     @staticmethod
     def _finish(event: dict[str, Any], now: datetime) -> None:
-        db.ddb().update_item(
+        _settle(
             TableName=db.table_name(), Key=db.item_key(event_pk(event["event_id"]), "EVENT"),
             UpdateExpression="SET #st = :done, done_at = :now, expires_at = :exp REMOVE GSI2PK, GSI2SK, lease_until",
             ConditionExpression="#st = :pending", ExpressionAttributeNames={"#st": "status"},
@@ -146,7 +156,7 @@ class Outbox:
     def _retry_later(event: dict[str, Any], now: datetime) -> None:
         delay = timedelta(seconds=min(3600, 15 * 2 ** (int(event["attempts"]) - 1)))
         due = _iso(now + delay)
-        db.ddb().update_item(
+        _settle(
             TableName=db.table_name(), Key=db.item_key(event_pk(event["event_id"]), "EVENT"),
             UpdateExpression="SET GSI2SK = :sk REMOVE lease_until", ConditionExpression="#st = :pending",
             ExpressionAttributeNames={"#st": "status"},
@@ -154,7 +164,7 @@ class Outbox:
 
     @staticmethod
     def _bury(event: dict[str, Any], now: datetime) -> None:
-        db.ddb().update_item(
+        _settle(
             TableName=db.table_name(), Key=db.item_key(event_pk(event["event_id"]), "EVENT"),
             UpdateExpression="SET #st = :dead, GSI2PK = :pk, GSI2SK = :sk REMOVE lease_until",
             ConditionExpression="#st = :pending", ExpressionAttributeNames={"#st": "status"},

@@ -246,7 +246,7 @@ class App:
                               **req.model_dump(mode="json", exclude_none=True), "start": s.strftime("%H:%M"),
                               "end": e.strftime("%H:%M"), "created_at": int(self.clock.now().timestamp())})
             if items:
-                db.transact([cstore.put_op(i) for i in items])
+                db.Tx().extend((f"template{n}", cstore.put_op(i)) for n, i in enumerate(items)).commit()
             for day, s, e in leaves:
                 self.clinics.add_exception(self.admin, self.cid, did, cm.ExceptionIn(
                     kind="leave", date_from=day, date_until=day, start=s, end=e))
