@@ -233,7 +233,7 @@ def resource_keys(cid: str, rid: str) -> dict[str, str]:
 
 def list_branch(branch: dict[str, Any], fields: dict[str, Any]) -> None:
     """Show a branch in the city catalogue with the clinic's public fields."""
-    db.ddb().update_item(
+    _update_existing(
         TableName=db.table_name(), Key=db.item_key(branch["PK"], branch["SK"]),
         UpdateExpression="SET GSI1PK = :pk, GSI1SK = :sk, clinic_name = :n, clinic_contacts = :c",
         ExpressionAttributeValues=db.values(
@@ -241,16 +241,27 @@ def list_branch(branch: dict[str, Any], fields: dict[str, Any]) -> None:
             n=fields["clinic_name"], c=fields["clinic_contacts"]))
 
 
+def _update_existing(**update: Any) -> bool:
+    """An update that never brings a deleted item back: False if the item is gone."""
+    try:
+        db.ddb().update_item(ConditionExpression="attribute_exists(PK)", **update)
+    except Exception as exc:
+        if db.is_condition_failure(exc):
+            return False
+        raise
+    return True
+
+
 def set_branch_listing(branch: dict[str, Any], listed: bool) -> None:
     """Show or hide a branch in the city catalogue (only active clinics are listed)."""
     key = db.item_key(branch["PK"], branch["SK"])
     if listed:
-        db.ddb().update_item(
+        _update_existing(
             TableName=db.table_name(), Key=key, UpdateExpression="SET GSI1PK = :pk, GSI1SK = :sk",
             ExpressionAttributeValues=db.values(
                 pk=city_key(branch["city"]), sk=f"CLINIC#{branch['clinic_id']}#BRANCH#{branch['branch_id']}"))
     else:
-        db.ddb().update_item(TableName=db.table_name(), Key=key, UpdateExpression="REMOVE GSI1PK, GSI1SK")
+        _update_existing(TableName=db.table_name(), Key=key, UpdateExpression="REMOVE GSI1PK, GSI1SK")
 
 
 def branches_in_city(city: str, limit: int, cursor: Optional[str]) -> tuple[list[dict], Optional[str]]:
