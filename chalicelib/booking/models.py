@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 from datetime import date, datetime, timezone
-from typing import Literal, Optional
+from typing import Any, Literal, Optional, TypedDict
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
@@ -15,6 +15,41 @@ MAX_DAYS_AHEAD = 60
 Status = Literal["offered", "proposed", "held", "confirmed", "completed", "no_show", "cancelled_by_patient",
                  "cancelled_by_clinic", "expired", "declined"]
 ACTIVE = ("offered", "proposed", "held", "confirmed")  # statuses that occupy time
+
+
+class Booking(TypedDict, total=False):
+    """The shape of a booking, in one place: what ``BookingService._new_booking`` builds, what
+    ``store.booking_item`` stores (plus keys and index keys) and what ``BookingService.view`` shows.
+
+    kind: scheduled | waitlist (an offer of freed time) | invitation (a doctor's) | urgent (the queue)
+    status: see ``Status``; only ``ACTIVE`` statuses occupy time, a lapsed hold does not
+    """
+    booking_id: str
+    kind: str
+    status: str
+    patient_id: str
+    doctor_id: str
+    clinic_id: str
+    branch_id: str
+    service_id: str
+    service: dict[str, Any]       # a copy at booking time: name, duration, price, modality, preparation, kinds
+    doctor_name: str
+    clinic_name: dict[str, str]   # {"ru": ..., "en": ...}
+    time_zone: str                # the branch's IANA zone
+    start_utc: str                # ISO 8601 UTC, e.g. 2026-11-30T07:00:00Z
+    end_utc: str
+    local_day: str                # the start's date in ``time_zone``: calendars filter by it
+    created_at: int               # epoch seconds
+    version: int                  # +1 on every change
+    policy: dict[str, Any]        # the cancellation window in force when booked
+    locks: list[str]              # the 5-minute time locks it holds (doctor and resource units)
+    resources: list[dict[str, Any]]  # [{"kind", "resource_id", "unit"}]
+    resource_ids: list[str]
+    hold_until: str               # held / offered / proposed: when the hold lapses
+    prepayment: dict[str, Any]    # {"amount", "currency", "reason", "due_until"}
+    waitlist_entry: dict[str, str]  # an offer's waitlist entry key
+    note: str                     # an invitation's note from the doctor
+    cancellation: dict[str, Any]  # {"by", "at", "late", "reason"}
 
 
 def Id(**kw):  # noqa: N802

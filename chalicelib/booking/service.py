@@ -206,6 +206,7 @@ class BookingService:
     def _new_booking(self, ctx: dict[str, Any], patient_id: str, slot: tuple[sl.Interval, str, str],
                      status: str, hold_until: Optional[datetime], now: datetime,
                      prepayment: Optional[dict[str, Any]], kind: str = "scheduled") -> dict[str, Any]:
+        """A new booking item of the shape ``models.Booking`` documents (the one place it is written down)."""
         (s, e), bid, tz = slot
         svc, clinic, doctor_id = ctx["service"], ctx["clinic"], ctx["member"]["doctor_id"]
         booking_id = new_id()

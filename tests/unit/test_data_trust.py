@@ -350,3 +350,15 @@ def test_a_removed_doctor_loses_the_clinic_at_once_and_the_clinic_decides_about_
     told = outbox.to(w["patient"]["phone"])[before:]
     assert len(told) == 1 and ("отменила" in told[0] or "cancelled" in told[0])
     assert drain().dead == 0
+
+
+def test_the_shape_of_a_booking_is_written_down_in_one_place(client, outbox, w, drain):
+    """Every attribute a stored booking carries is declared in models.Booking (keys aside)."""
+    from chalicelib.booking import models as bm
+
+    start = slots(client, w)[0]["start"]
+    b = ok(book(client, w, w["patient"]["token"], start), 201)
+    ok(cancel(client, w["patient"]["token"], b["booking_id"]))
+    stored = store.get_booking(b["booking_id"])
+    keys = {"PK", "SK", "type"} | {f"GSI{i}{k}" for i in range(1, 5) for k in ("PK", "SK")}
+    assert set(stored) - keys <= set(bm.Booking.__annotations__)
