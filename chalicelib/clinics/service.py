@@ -413,6 +413,8 @@ class ClinicService:
             raise field_invalid("price.currency", "currency_mismatch", f"the clinic bills in {clinic['currency']}")
         self._check_prepayment_allowed(clinic, req.prepayment, clinic["currency"])
         changes = req.model_dump(mode="json", exclude_unset=True, exclude={"version"}, exclude_none=True)
+        if req.prepayment is not None:  # a whole rule replaces the old one: `{}` means kind none, said out loud
+            changes["prepayment"] = req.prepayment.model_dump(mode="json", exclude_none=True)
         if not changes:
             raise validation_failed([FieldError("body", "empty", "nothing to change")])
         if "duration_minutes" in changes:

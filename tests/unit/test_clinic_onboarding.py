@@ -340,3 +340,15 @@ def test_sms_provider_failure_is_a_503_and_nothing_half_written(client, outbox, 
     assert r.status_code == 201
     listed = body(jpost(client, f"/clinics/{cid}/invitations", token=admin["token"], method="get"))["items"]
     assert [i["status"] for i in listed] == ["pending"]
+
+
+def test_a_prepayment_patched_to_an_empty_rule_reads_back_as_none(client, outbox, fixed_clock):
+    """Found by the fuzzer: `{"prepayment": {}}` was stored as `{}`, a rule without a kind."""
+    from tests.unit.clinic_setup import SERVICE, new_clinic
+
+    admin = make_staff(client, outbox, fixed_clock, "+79110000095", "clinic_admin")
+    cid = new_clinic(client, admin)["clinic_id"]
+    svc = body(jpost(client, f"/clinics/{cid}/services", SERVICE, token=admin["token"]))
+    r = jpost(client, f"/clinics/{cid}/services/{svc['service_id']}", {"prepayment": {}, "version": svc["version"]},
+              token=admin["token"], method="patch")
+    assert r.status_code == 200 and body(r)["prepayment"] == {"kind": "none"}
