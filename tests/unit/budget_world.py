@@ -12,7 +12,6 @@ from datetime import date, datetime, timedelta, timezone
 from typing import Any, Callable, Optional
 
 from tests.conftest import PASSWORD, body, jpost, sign_up, signup_payload
-from tests.unit.booking_setup import slots
 from tests.unit.clinic_setup import SERVICE, branch, ok, world
 
 # how much history the world holds
@@ -122,17 +121,28 @@ class World:
 
     # ------------------------------------------------------------------ bookings
 
-    def free(self, service_id: Optional[str] = None, day: str = "2026-11-30", until: str = "2027-01-18") -> str:
-        """The first free slot of a service (through the slots endpoint)."""
-        items = slots(self.client, self.w, day=day, until=until, service_id=service_id or self.w["service_id"])
-        assert items, "no free slot left"
-        return items[0]["start"]
+    def free(self, service_id: Optional[str] = None) -> str:
+        """The next unused slot start of a service (the doctor's weekly hours, walked forward once), so a
+        case need not ask the slots endpoint, which reads the whole schedule, for every booking it makes."""
+        kind = {self.video: "video", self.chat: "chat"}.get(service_id or self.w["service_id"], "in_person")
+        return next(self._slots[kind])
 
     def book(self, token: Optional[str] = None, service_id: Optional[str] = None, status: int = 201) -> dict:
         start = self.free(service_id)
         return self.setup("post", "/bookings", {"clinic_id": self.cid, "service_id": service_id or self.w["service_id"],
                                                  "doctor_id": self.did, "start": start},
                           token=token or self.tok("patient"), status=status)
+
+
+def _starts(first_day: date, minutes: int, weeks: int = 8):
+    """Slot starts of a weekly 09:00-13:00 (Kaliningrad) block from ``first_day`` on, as UTC strings."""
+    for week in range(weeks):
+        day = first_day + timedelta(days=7 * week)
+        t = datetime(day.year, day.month, day.day, 9, 0, tzinfo=timezone.utc) - TZ_OFFSET
+        while t + timedelta(minutes=minutes) <= datetime(day.year, day.month, day.day, 13, 0,
+                                                         tzinfo=timezone.utc) - TZ_OFFSET:
+            yield iso(t)
+            t += timedelta(minutes=minutes)
 
 
 def batch_put(items: list[dict[str, Any]]) -> None:
@@ -157,6 +167,8 @@ def build(client, outbox, clock, counter, stripe) -> World:
     W.stripe = stripe
     w = world(client, outbox, clock)
     W.w = w
+    W._slots = {"in_person": _starts(date(2026, 11, 30), 40), "chat": _starts(date(2026, 11, 25), 30),
+                "video": _starts(date(2026, 11, 26), 30)}
     W.cid, W.bid, W.did = w["a"]["clinic_id"], w["a"]["branch_id"], w["doctor"]["user_id"]
     W.admin_a = {**w["admin_a"], "role": "clinic_admin"}
     W.admin_b = {**w["admin_b"], "role": "clinic_admin"}

@@ -37,6 +37,23 @@ BUDGETS: dict[str, int] = {}
 CASES: dict[str, Callable[[World], None]] = {}
 XFAIL: dict[str, str] = {}
 
+_PAGES = ("clinics/store.doctor_items pages the doctor's partition 100 items at a time (db.query_page in a loop), "
+          "so the 700 past duty shifts (history, never expired: duty shift items carry no expires_at) cost 8 Queries "
+          "for DUTY# alone")
+GROWS = {
+    "clinicSchedule": f"observed 14 calls at 700 past shifts, expected 7 (auth, admin, clinic, membership, one Query "
+                      f"per prefix): {_PAGES}",
+    "mySchedule": f"observed 11 at 700 past shifts, expected 4 (auth + one Query per prefix): {_PAGES}",
+    "addTemplate": f"observed 22 (16 on overlap) at 700 past shifts, expected 15: the overlap check reads every "
+                   f"template, exception and duty shift, past ones too; {_PAGES}",
+    "addException": f"observed 17 at 700 past shifts, expected 10 (extra hours run the overlap check): {_PAGES}",
+    "addDutyShift": f"observed 18 (17 on overlap) at 700 past shifts, expected 11: {_PAGES}",
+    "removeDoctor": f"grows with the removed doctor's 700 past shifts, expected 7: {_PAGES}, then deletes every "
+                    f"one in transactions of 100",
+    "patchClinic": "observed 17 at 12 branches, expected 6: ClinicService._list_branches re-lists each branch of an "
+                   "active clinic with its own UpdateItem (one per branch) instead of one transaction",
+}
+
 
 def case(op: str, budget: int, xfail: str = ""):
     def register(fn: Callable[[World], None]) -> Callable[[World], None]:
@@ -65,7 +82,8 @@ def W():
     url = fake.start()
     mp = pytest.MonkeyPatch()
     env = {**base_env(f"test-{new_id().lower()}", None), "STRIPE_API_BASE": url,
-           "STRIPE_SECRET_KEY": "sk_test_local_key", "STRIPE_WEBHOOK_SECRET": "whsec_test_secret"}
+           "STRIPE_SECRET_KEY": "sk_test_local_key", "STRIPE_WEBHOOK_SECRET": "whsec_test_secret",
+           "SMS_PER_CLIENT_PER_HOUR": "100000"}  # every test request comes from one client address
     for k, v in env.items():
         mp.setenv(k, v)
     reset_process_state()
@@ -151,7 +169,7 @@ def _(W):
 
 # ------------------------------------------------------------------ sign-up, login, tokens
 
-@case("signUp", 99)
+@case("signUp", 5)
 def _(W):
     W.call("post", "/auth/signup", {**_signup(W.phone())}, status=202)
 
@@ -162,7 +180,7 @@ def _signup(phone: str, **over: Any) -> dict:
     return signup_payload(phone, **over)
 
 
-@case("verifySignUp", 99)
+@case("verifySignUp", 2)
 def _(W):
     phone = W.phone()
     ch = W.setup("post", "/auth/signup", _signup(phone), status=202)["challenge_id"]
@@ -172,7 +190,7 @@ def _(W):
     W.call("post", "/auth/signup/verify", {"challenge_id": ch, "code": code}, status=201)
 
 
-@case("resendCode", 99)
+@case("resendCode", 5)
 def _(W):
     phone = W.phone()
     ch = W.setup("post", "/auth/signup", _signup(phone), status=202)["challenge_id"]
@@ -181,7 +199,7 @@ def _(W):
     W.call("post", "/auth/challenges/01JD6Q3D4R5T6V7W8X9Y0Z1A2B/resend", {}, status=400, label="unknown")
 
 
-@case("logIn", 99)
+@case("logIn", 7)
 def _(W):
     W.sms_gap()
     W.call("post", "/auth/login", {"phone": W.patient["phone"], "password": PASSWORD}, status=202)
@@ -189,7 +207,7 @@ def _(W):
            label="wrong password")
 
 
-@case("verifyLogIn", 99)
+@case("verifyLogIn", 6)
 def _(W):
     W.sms_gap()
     ch = W.setup("post", "/auth/login", {"phone": W.patient["phone"], "password": PASSWORD}, status=202)
@@ -197,21 +215,21 @@ def _(W):
                                           "code": W.outbox.last_code(W.patient["phone"])})
 
 
-@case("refreshTokens", 99)
+@case("refreshTokens", 2)
 def _(W):
     s = W.mint(W.patient["user_id"], "patient", "sms")
     W.call("post", "/auth/refresh", {"refresh_token": s["refresh"]})
     W.call("post", "/auth/refresh", {"refresh_token": s["refresh"]}, status=401, label="reuse")
 
 
-@case("requestPasswordReset", 99)
+@case("requestPasswordReset", 6)
 def _(W):
     u = W.new_user()
     W.sms_gap()
     W.call("post", "/auth/password-reset", {"phone": u["phone"]}, status=202)
 
 
-@case("confirmPasswordReset", 99)
+@case("confirmPasswordReset", 5)
 def _(W):
     u = W.new_user()
     W.sms_gap()
@@ -222,29 +240,29 @@ def _(W):
 
 # ------------------------------------------------------------------ the signed-in user
 
-@case("logOut", 99)
+@case("logOut", 2)
 def _(W):
     W.call("post", "/auth/logout", {}, token=W.tok("patient"), status=204)
 
 
-@case("getMe", 99)
+@case("getMe", 2)
 def _(W):
     W.call("get", "/me", token=W.tok("patient"))
 
 
-@case("patchMe", 99)
+@case("patchMe", 2)
 def _(W):
     t = W.tok("patient")
     version = W.setup("get", "/me", token=t)["version"] if "version" in W.setup("get", "/me", token=t) else None
     W.call("patch", "/me", {"language": "en", **({"version": version} if version else {})}, token=t)
 
 
-@case("listSessions", 99)
+@case("listSessions", 2)
 def _(W):
     W.call("get", "/me/sessions", token=W.tok("patient"))
 
 
-@case("revokeSession", 99)
+@case("revokeSession", 2)
 def _(W):
     other = W.mint(W.patient["user_id"], "patient", "sms")
     t = W.tok("patient")
@@ -252,13 +270,13 @@ def _(W):
     W.call("delete", f"/me/sessions/{other['session_id']}", token=t, status=404, label="again")
 
 
-@case("startStepUp", 99)
+@case("startStepUp", 6)
 def _(W):
     W.sms_gap()
     W.call("post", "/me/step-up", {}, token=W.tok("patient"), status=202)
 
 
-@case("verifyStepUp", 99)
+@case("verifyStepUp", 4)
 def _(W):
     W.sms_gap()
     t = W.tok("patient")
@@ -267,7 +285,7 @@ def _(W):
            token=t)
 
 
-@case("changePassword", 99)
+@case("changePassword", 6)
 def _(W):
     u = _user_with_history(W)
     W.call("put", "/me/password", {"new_password": "a different horse"}, token=W.tok("patient"), status=403,
@@ -288,14 +306,14 @@ def _user_with_history(W) -> str:
     return W.mint(u["user_id"], "patient", "sms", step_up=True)["token"]
 
 
-@case("startPhoneChange", 99)
+@case("startPhoneChange", 7)
 def _(W):
     u = W.new_user()
     t = W.mint(u["user_id"], "patient", "sms", step_up=True)["token"]
     W.call("put", "/me/phone", {"phone": W.phone()}, token=t, status=202)
 
 
-@case("verifyPhoneChange", 99)
+@case("verifyPhoneChange", 5)
 def _(W):
     u = W.new_user()
     t = W.mint(u["user_id"], "patient", "sms", step_up=True)["token"]
@@ -304,7 +322,7 @@ def _(W):
     W.call("post", "/me/phone/verify", {"challenge_id": ch, "code": W.outbox.last_code(new)}, token=t)
 
 
-@case("startTotp", 99)
+@case("startTotp", 4)
 def _(W):
     u = W.new_user()
     W.call("post", "/me/totp", {}, token=W.mint(u["user_id"], "patient", "sms", step_up=True)["token"], status=201)
@@ -320,7 +338,7 @@ def _totp_user(W) -> tuple[dict, str]:
     return u, secret
 
 
-@case("confirmTotp", 99)
+@case("confirmTotp", 4)
 def _(W):
     import pyotp
 
@@ -330,13 +348,13 @@ def _(W):
     W.call("post", "/me/totp/confirm", {"code": pyotp.TOTP(secret).at(W.clock.now())}, token=t)
 
 
-@case("removeTotp", 99)
+@case("removeTotp", 4)
 def _(W):
     u, _ = _totp_user(W)
     W.call("delete", "/me/totp", token=W.mint(u["user_id"], "patient", "totp", step_up=True)["token"], status=204)
 
 
-@case("regenerateRecoveryCodes", 99)
+@case("regenerateRecoveryCodes", 4)
 def _(W):
     u, _ = _totp_user(W)
     W.call("post", "/me/recovery-codes", {}, token=W.mint(u["user_id"], "patient", "totp", step_up=True)["token"])
@@ -355,24 +373,24 @@ def _draft(W) -> str:
     return cid
 
 
-@case("createClinic", 99)
+@case("createClinic", 2)
 def _(W):
     W.call("post", "/clinics", CLINIC, token=W.tok("admin_b"), status=201)
 
 
-@case("myClinics", 99)
+@case("myClinics", 3)
 def _(W):
     W.call("get", "/me/clinics", token=W.tok("admin_a"))
 
 
-@case("getClinic", 99)
+@case("getClinic", 3)
 def _(W):
     t = W.tok("admin_a")
     W.call("get", f"/clinics/{W.cid}", token=t)
     W.call("get", f"/clinics/{W.w['b']['clinic_id']}", token=t, status=404, label="another tenant")
 
 
-@case("patchClinic", 99)
+@case("patchClinic", 6, xfail=GROWS["patchClinic"])
 def _(W):
     t = W.tok("admin_a")
     v = W.setup("get", f"/clinics/{W.cid}", token=t)["version"]
@@ -382,28 +400,28 @@ def _(W):
            token=t, status=409, label="stale version")
 
 
-@case("submitClinic", 99)
+@case("submitClinic", 5)
 def _(W):
     cid = _draft(W)
     W.call("post", f"/clinics/{cid}/submit", {}, token=W.tok("admin_b"))
     W.call("post", f"/clinics/{cid}/submit", {}, token=W.tok("admin_b"), status=409, label="twice")
 
 
-@case("verifyClinic", 99)
+@case("verifyClinic", 3)
 def _(W):
     cid = _draft(W)
     W.setup("post", f"/clinics/{cid}/submit", {}, token=W.tok("admin_b"))
     W.call("post", f"/clinics/{cid}/verify", {}, token=W.tok("platform"))
 
 
-@case("rejectClinic", 99)
+@case("rejectClinic", 3)
 def _(W):
     cid = _draft(W)
     W.setup("post", f"/clinics/{cid}/submit", {}, token=W.tok("admin_b"))
     W.call("post", f"/clinics/{cid}/reject", {"reason": "the tax id does not match"}, token=W.tok("platform"))
 
 
-@case("activateClinic", 99)
+@case("activateClinic", 7)
 def _(W):
     cid = _draft(W)
     W.setup("post", f"/clinics/{cid}/submit", {}, token=W.tok("admin_b"))
@@ -411,19 +429,19 @@ def _(W):
     W.call("post", f"/clinics/{cid}/activate", {}, token=W.tok("admin_b"))
 
 
-@case("reviewQueue", 99)
+@case("reviewQueue", 2)
 def _(W):
     W.call("get", "/admin/clinics?status=submitted", token=W.tok("platform"))
 
 
 # ------------------------------------------------------------------ administrators and invitations
 
-@case("listAdmins", 99)
+@case("listAdmins", 4)
 def _(W):
     W.call("get", f"/clinics/{W.cid}/admins", token=W.tok("admin_a"))
 
 
-@case("removeAdmin", 99)
+@case("removeAdmin", 5)
 def _(W):
     from chalicelib.clinics import store
     from chalicelib.core import clock, db
@@ -436,18 +454,18 @@ def _(W):
     W.call("delete", f"/clinics/{W.cid}/admins/{other}", token=t, status=404, label="gone")
 
 
-@case("invite", 99)
+@case("invite", 5)
 def _(W):
     W.call("post", f"/clinics/{W.cid}/invitations", {"role": "doctor", "phone": W.phone()}, token=W.tok("admin_a"),
            status=201)
 
 
-@case("listInvitations", 99)
+@case("listInvitations", 4)
 def _(W):
     W.call("get", f"/clinics/{W.cid}/invitations", token=W.tok("admin_a"))
 
 
-@case("revokeInvitation", 99)
+@case("revokeInvitation", 5)
 def _(W):
     t = W.tok("admin_a")
     inv = W.setup("post", f"/clinics/{W.cid}/invitations", {"role": "doctor", "phone": W.phone()}, token=t,
@@ -456,7 +474,7 @@ def _(W):
     W.call("delete", f"/clinics/{W.cid}/invitations/{inv}", token=t, status=409, label="twice")
 
 
-@case("acceptInvitation", 99)
+@case("acceptInvitation", 9)
 def _(W):
     doc = W.new_user("doctor")
     inv = W.setup("post", f"/clinics/{W.cid}/invitations", {"role": "doctor", "phone": doc["phone"]},
@@ -467,46 +485,46 @@ def _(W):
 
 # ------------------------------------------------------------------ branches, resources, services, policies
 
-@case("addBranch", 99)
+@case("addBranch", 4)
 def _(W):
     W.call("post", f"/clinics/{W.cid}/branches", branch(name="Север"), token=W.tok("admin_a"), status=201)
 
 
-@case("listBranches", 99)
+@case("listBranches", 4)
 def _(W):
     W.call("get", f"/clinics/{W.cid}/branches", token=W.tok("admin_a"))
 
 
-@case("patchBranch", 99)
+@case("patchBranch", 5)
 def _(W):
     t = W.tok("admin_a")
     b = W.setup("post", f"/clinics/{W.cid}/branches", branch(name="Юг"), token=t, status=201)
     W.call("patch", f"/clinics/{W.cid}/branches/{b['branch_id']}", {"phone": "+74012123499", "version": 1}, token=t)
 
 
-@case("addResource", 99)
+@case("addResource", 5)
 def _(W):
     W.call("post", f"/clinics/{W.cid}/branches/{W.bid}/resources", {"kind": "ct", "name": "CT 64", "capacity": 1},
            token=W.tok("admin_a"), status=201)
 
 
-@case("listResources", 99)
+@case("listResources", 4)
 def _(W):
     W.call("get", f"/clinics/{W.cid}/resources", token=W.tok("admin_a"))
 
 
-@case("addService", 99)
+@case("addService", 4)
 def _(W):
     W.call("post", f"/clinics/{W.cid}/services", {**SERVICE, "name": {"ru": "КТ", "en": "CT"}, "resource_kinds": []},
            token=W.tok("admin_a"), status=201)
 
 
-@case("listServices", 99)
+@case("listServices", 4)
 def _(W):
     W.call("get", f"/clinics/{W.cid}/services", token=W.tok("admin_a"))
 
 
-@case("patchService", 99)
+@case("patchService", 5)
 def _(W):
     t = W.tok("admin_a")
     sid = W.setup("post", f"/clinics/{W.cid}/services", {**SERVICE, "name": {"ru": "УЗИ", "en": "US"},
@@ -514,25 +532,25 @@ def _(W):
     W.call("patch", f"/clinics/{W.cid}/services/{sid}", {"recall_after_days": 90, "version": 1}, token=t)
 
 
-@case("setPolicies", 99)
+@case("setPolicies", 4)
 def _(W):
     cid = W.w["b"]["clinic_id"]
     W.call("put", f"/clinics/{cid}/policies", {"cancellation_window_hours": 48}, token=W.tok("admin_b"))
 
 
-@case("startPayouts", 99)
+@case("startPayouts", 4)
 def _(W):
     cid = _draft(W)
     W.call("post", f"/clinics/{cid}/payouts/onboarding", {}, token=W.tok("admin_b"), status=201)
     W.call("post", f"/clinics/{cid}/payouts/onboarding", {}, token=W.tok("admin_b"), status=201, label="again")
 
 
-@case("getPayouts", 99)
+@case("getPayouts", 3)
 def _(W):
     W.call("get", f"/clinics/{W.cid}/payouts", token=W.tok("admin_a"))
 
 
-@case("stripeWebhook", 99)
+@case("stripeWebhook", 2)
 def _(W):
     import json
 
@@ -552,12 +570,12 @@ def _(W):
 SHIFTS = "the doctor's 700 past duty shifts"
 
 
-@case("listDoctors", 99)
+@case("listDoctors", 4)
 def _(W):
     W.call("get", f"/clinics/{W.cid}/doctors", token=W.tok("admin_a"))
 
 
-@case("removeDoctor", 99)
+@case("removeDoctor", 7, xfail=GROWS["removeDoctor"])
 def _(W):
     from chalicelib.core import db
     from chalicelib.clinics import store
@@ -568,8 +586,9 @@ def _(W):
                   status=201)["invitation_id"]
     dt = W.mint(doc["user_id"], "doctor", "totp")["token"]
     W.setup("post", "/invitations/accept", {"invitation_id": inv, "code": W.outbox.last_code(doc["phone"])}, token=dt)
-    W.setup("put", "/me/doctor-profile", {"specialties": ["cardiologist"], "takes_duty": True, "languages": ["ru"]},
-            token=dt)
+    from tests.unit.clinic_setup import DOCTOR_PROFILE
+
+    W.setup("put", "/me/doctor-profile", DOCTOR_PROFILE, token=dt)
     W.setup("post", f"/clinics/{W.cid}/doctors/{doc['user_id']}/duty-shifts",
             {"branch_id": W.bid, "specialty": "cardiologist", "starts_at": "2026-12-05T20:00",
              "ends_at": "2026-12-06T06:00"}, token=t, status=201)
@@ -582,7 +601,7 @@ def sample_day(W):
     return W.clock.now().date()
 
 
-@case("clinicSchedule", 99)
+@case("clinicSchedule", 7, xfail=GROWS["clinicSchedule"])
 def _(W):
     W.call("get", f"/clinics/{W.cid}/doctors/{W.did}/schedule", token=W.tok("admin_a"))
 
@@ -592,7 +611,7 @@ def _sched(W, kind: str, payload: dict, status: int = 201, label: str = "ok"):
                   status=status, label=label)
 
 
-@case("addTemplate", 99)
+@case("addTemplate", 15, xfail=GROWS["addTemplate"])
 def _(W):
     _sched(W, "templates", {"branch_id": W.bid, "modality": "video", "weekday": "fri", "start": "14:00",
                             "end": "15:00"})
@@ -600,13 +619,13 @@ def _(W):
                             "end": "11:00"}, status=409, label="overlap")
 
 
-@case("addException", 99)
+@case("addException", 10, xfail=GROWS["addException"])
 def _(W):
     _sched(W, "exceptions", {"kind": "extra", "date_from": "2026-12-12", "date_until": "2026-12-12",
                              "start": "14:00", "end": "16:00", "branch_id": W.bid, "modality": "in_person"})
 
 
-@case("addDutyShift", 99)
+@case("addDutyShift", 11, xfail=GROWS["addDutyShift"])
 def _(W):
     _sched(W, "duty-shifts", {"branch_id": W.bid, "specialty": "cardiologist", "starts_at": "2026-12-01T20:00",
                               "ends_at": "2026-12-02T06:00"})
@@ -619,15 +638,15 @@ def _del(W, kind: str, item_id: str, status: int = 204, label: str = "ok"):
            label=label)
 
 
-@case("deleteTemplate", 99)
+@case("deleteTemplate", 10)
 def _(W):
     item = W.setup("post", f"/clinics/{W.cid}/doctors/{W.did}/templates",
-                   {"branch_id": W.bid, "modality": "video", "weekday": "sat", "start": "14:00", "end": "15:00"},
+                   {"branch_id": W.bid, "modality": "video", "weekday": "sun", "start": "16:00", "end": "17:00"},
                    token=W.tok("admin_a"), status=201)["item_id"]
     _del(W, "templates", item)
 
 
-@case("deleteException", 99)
+@case("deleteException", 5)
 def _(W):
     item = W.setup("post", f"/clinics/{W.cid}/doctors/{W.did}/exceptions",
                    {"kind": "leave", "date_from": "2027-01-04", "date_until": "2027-01-05"},
@@ -636,7 +655,7 @@ def _(W):
     _del(W, "exceptions", item, status=404, label="gone")
 
 
-@case("deleteDutyShift", 99)
+@case("deleteDutyShift", 5)
 def _(W):
     item = W.setup("post", f"/clinics/{W.cid}/doctors/{W.did}/duty-shifts",
                    {"branch_id": W.bid, "specialty": "cardiologist", "starts_at": "2026-12-03T20:00",
@@ -644,53 +663,53 @@ def _(W):
     _del(W, "duty-shifts", item)
 
 
-@case("getDoctorProfile", 99)
+@case("getDoctorProfile", 2)
 def _(W):
     W.call("get", "/me/doctor-profile", token=W.tok("doctor"))
 
 
-@case("putDoctorProfile", 99)
+@case("putDoctorProfile", 8)
 def _(W):
     from tests.unit.clinic_setup import DOCTOR_PROFILE
 
     W.call("put", "/me/doctor-profile", DOCTOR_PROFILE, token=W.tok("doctor"))
 
 
-@case("mySchedule", 99)
+@case("mySchedule", 4, xfail=GROWS["mySchedule"])
 def _(W):
     W.call("get", "/me/schedule", token=W.tok("doctor"))
 
 
 # ------------------------------------------------------------------ public catalogue
 
-@case("catalogClinics", 99)
+@case("catalogClinics", 1)
 def _(W):
     W.call("get", "/catalog/clinics?city=Калининград")
 
 
-@case("catalogClinic", 99)
+@case("catalogClinic", 2)
 def _(W):
     W.call("get", f"/catalog/clinics/{W.cid}")
     W.call("get", f"/catalog/clinics/{W.w['b']['clinic_id']}", status=404, label="draft")
 
 
-@case("catalogServices", 99)
+@case("catalogServices", 2)
 def _(W):
     W.call("get", f"/catalog/clinics/{W.cid}/services")
 
 
-@case("catalogDoctors", 99)
+@case("catalogDoctors", 1)
 def _(W):
     W.call("get", "/catalog/doctors?specialty=cardiologist")
     W.call("get", f"/catalog/doctors?clinic_id={W.cid}", label="by clinic")
 
 
-@case("catalogDoctor", 99)
+@case("catalogDoctor", 2)
 def _(W):
     W.call("get", f"/catalog/doctors/{W.did}")
 
 
-@case("freeSlots", 99)
+@case("freeSlots", 4)
 def _(W):
     W.call("get", f"/catalog/doctors/{W.did}/slots?clinic_id={W.cid}&service_id={W.w['service_id']}"
                   f"&date_from=2026-11-30&date_to=2026-12-13")
@@ -702,7 +721,7 @@ def _booking_body(W, start: str, service_id: str | None = None) -> dict:
     return {"clinic_id": W.cid, "service_id": service_id or W.w["service_id"], "doctor_id": W.did, "start": start}
 
 
-@case("createBooking", 99)
+@case("createBooking", 6)
 def _(W):
     t = W.tok("patient")
     start = W.free()
@@ -713,14 +732,14 @@ def _(W):
     W.call("post", "/bookings", _booking_body(W, start), token=t, status=409, label="taken")
 
 
-@case("getBooking", 99)
+@case("getBooking", 3)
 def _(W):
     W.call("get", f"/bookings/{W.visit['booking_id']}", token=W.tok("patient"))
     W.call("get", f"/bookings/{W.visit['booking_id']}", token=W.tok("admin_a"), label="clinic")
     W.call("get", "/bookings/01JD6Q3D4R5T6V7W8X9Y0Z1A2B", token=W.tok("patient"), status=404, label="404")
 
 
-@case("cancelBooking", 99)
+@case("cancelBooking", 4)
 def _(W):
     b = W.book()
     t = W.tok("patient")
@@ -728,13 +747,13 @@ def _(W):
     W.call("post", f"/bookings/{b['booking_id']}/cancel", {}, token=t, status=409, label="twice")
 
 
-@case("rescheduleBooking", 99)
+@case("rescheduleBooking", 5)
 def _(W):
     b = W.book()
     W.call("post", f"/bookings/{b['booking_id']}/reschedule", {"start": W.free()}, token=W.tok("patient"))
 
 
-@case("confirmPayment", 99)
+@case("confirmPayment", 5)
 def _(W):
     b = W.book(service_id=W.prepaid)
     assert b["status"] == "held", b
@@ -749,13 +768,13 @@ def _started(W, b: dict, fn):
     return W.at(start + timedelta(minutes=5), fn)
 
 
-@case("completeVisit", 99)
+@case("completeVisit", 3)
 def _(W):
     b = W.book()
     _started(W, b, lambda: W.call("post", f"/bookings/{b['booking_id']}/complete", {}, token=W.tok("doctor")))
 
 
-@case("markNoShow", 99)
+@case("markNoShow", 3)
 def _(W):
     b = W.book()
     _started(W, b, lambda: W.call("post", f"/bookings/{b['booking_id']}/no-show", {}, token=W.tok("doctor")))
@@ -768,7 +787,7 @@ def _proposal(W) -> dict:
                    token=W.tok("doctor"), status=201)
 
 
-@case("inviteToVisit", 99)
+@case("inviteToVisit", 5)
 def _(W):
     t = W.tok("doctor")
     W.call("post", "/visit-invitations", {"patient_id": W.patient["user_id"], "clinic_id": W.cid,
@@ -779,33 +798,33 @@ def _(W):
            label="not a patient")
 
 
-@case("acceptBooking", 99)
+@case("acceptBooking", 3)
 def _(W):
     b = _proposal(W)
     W.call("post", f"/bookings/{b['booking_id']}/accept", {}, token=W.tok("patient"))
 
 
-@case("declineBooking", 99)
+@case("declineBooking", 3)
 def _(W):
     b = _proposal(W)
     W.call("post", f"/bookings/{b['booking_id']}/decline", {}, token=W.tok("patient"))
 
 
-@case("myBookings", 99)
+@case("myBookings", 2)
 def _(W):
     t = W.tok("patient")
     W.call("get", "/me/bookings", token=t)
     W.call("get", "/me/bookings?when=past&limit=100", token=t, label="past")
 
 
-@case("joinVideo", 99)
+@case("joinVideo", 2)
 def _(W):
     b = W.book(service_id=W.video)
     _started(W, b, lambda: W.call("get", f"/bookings/{b['booking_id']}/video", token=W.tok("patient")))
     W.call("get", f"/bookings/{b['booking_id']}/video", token=W.tok("patient"), status=409, label="not open yet")
 
 
-@case("postMessage", 99)
+@case("postMessage", 3)
 def _(W):
     W.call("post", f"/bookings/{W.chat_visit['booking_id']}/messages", {"text": "Thank you, doctor."},
            token=W.tok("patient"), status=201)
@@ -813,29 +832,29 @@ def _(W):
            status=409, label="not a chat")
 
 
-@case("listMessages", 99)
+@case("listMessages", 3)
 def _(W):
     W.call("get", f"/bookings/{W.chat_visit['booking_id']}/messages?limit=100", token=W.tok("doctor"))
 
 
-@case("bookingIcs", 99)
+@case("bookingIcs", 2)
 def _(W):
     W.call("get", f"/bookings/{W.visit['booking_id']}/ics", token=W.tok("patient"))
 
 
-@case("myAgenda", 99)
+@case("myAgenda", 2)
 def _(W):
-    W.call("get", "/me/agenda?date_from=2026-11-24&date_to=2027-01-20", token=W.tok("doctor"))
+    W.call("get", "/me/agenda?date_from=2026-11-24&date_to=2026-12-24", token=W.tok("doctor"))
     W.call("get", "/me/agenda?date_from=2026-11-28&date_to=2026-12-06&time_zone=Europe/Kaliningrad",
            token=W.tok("doctor"), label="in a zone")
 
 
-@case("myCalendarFeed", 99)
+@case("myCalendarFeed", 1)
 def _(W):
     W.call("get", "/me/calendar-feed", token=W.tok("doctor"))
 
 
-@case("calendarFeed", 99)
+@case("calendarFeed", 1)
 def _(W):
     url = W.setup("get", "/me/calendar-feed", token=W.tok("doctor"))["url"]
     token = url.rsplit("/", 1)[1]
@@ -845,11 +864,11 @@ def _(W):
     assert r.status_code == 404, r.body
 
 
-@case("clinicCalendar", 99)
+@case("clinicCalendar", 3)
 def _(W):
     t = W.tok("admin_a")
-    W.call("get", f"/clinics/{W.cid}/calendar?date_from=2026-11-24&date_to=2027-01-20", token=t)
-    W.call("get", f"/clinics/{W.cid}/calendar?date_from=2026-11-24&date_to=2027-01-20&doctor_id={W.did}"
+    W.call("get", f"/clinics/{W.cid}/calendar?date_from=2026-11-24&date_to=2026-12-24", token=t)
+    W.call("get", f"/clinics/{W.cid}/calendar?date_from=2026-11-24&date_to=2026-12-24&doctor_id={W.did}"
                   f"&time_zone=Europe/Kaliningrad", token=t, label="one doctor, a zone")
 
 
@@ -860,17 +879,17 @@ def _wait_body(W) -> dict:
             "date_to": "2026-12-20"}
 
 
-@case("joinWaitlist", 99)
+@case("joinWaitlist", 4)
 def _(W):
     W.call("post", "/waitlist", _wait_body(W), token=W.tok("patient"), status=201)
 
 
-@case("myWaitlist", 99)
+@case("myWaitlist", 2)
 def _(W):
     W.call("get", "/me/waitlist?limit=100", token=W.tok("patient"))
 
 
-@case("leaveWaitlist", 99)
+@case("leaveWaitlist", 3)
 def _(W):
     t = W.tok("patient")
     wid = W.setup("post", "/waitlist", _wait_body(W), token=t, status=201)["waitlist_id"]
@@ -885,7 +904,7 @@ def _queued(W) -> str:
     return t
 
 
-@case("joinUrgentQueue", 99)
+@case("joinUrgentQueue", 6)
 def _(W):
     u = W.new_user()
     t = W.mint(u["user_id"], "patient", "sms")["token"]
@@ -894,19 +913,19 @@ def _(W):
     W.call("post", "/urgent/cardiologist/queue", {"modality": "video"}, token=t, status=409, label="twice")
 
 
-@case("urgentQueueStatus", 99)
+@case("urgentQueueStatus", 5)
 def _(W):
     W.call("get", "/urgent/cardiologist/queue/me", token=_queued(W))
 
 
-@case("leaveUrgentQueue", 99)
+@case("leaveUrgentQueue", 4)
 def _(W):
     t = _queued(W)
     W.call("delete", "/urgent/cardiologist/queue/me", token=t, status=204)
     W.call("delete", "/urgent/cardiologist/queue/me", token=t, status=404, label="gone")
 
 
-@case("takeUrgent", 99)
+@case("takeUrgent", 4)
 def _(W):
     W.call("post", "/urgent/cardiologist/take", {}, token=W.tok("doctor"))
     W.call("post", "/urgent/cardiologist/take", {}, token=W.tok("admin_a"), status=403, label="not a doctor")
