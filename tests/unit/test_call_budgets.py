@@ -1,0 +1,958 @@
+"""Every operation of openapi.yaml held to a DynamoDB call budget, at realistic data sizes.
+
+The world (tests/unit/budget_world.py) is built once for the module: clinic_setup.world() through the
+API, then two years of history cloned into the table (700 past duty shifts of the doctor, 300 sessions
+of the patient, 500 waitlist entries for the doctor, 300 past and 120 future visits, a 150-message
+chat, a 12-branch clinic, 40 patients in the urgent queue).
+
+Each case makes one realistic successful call as the right role (and, where cheap, a typical failing
+one, held to the same budget). The counter (a botocore before-call hook) is reset right before the
+request and read right after it, so a budget counts every DynamoDB call the request makes,
+**including the authorizer's session read** (one GetItem on every route with ``bearerAuth``).
+
+A budget is the number of calls the code makes today at these sizes, exactly. Where that number grows
+with the data, the budget is what it should be and the case is ``xfail(strict=True)`` naming what
+grows: when the owner fixes it, the case passes, strict xfail fails, and the mark comes off.
+"""
+from __future__ import annotations
+
+import os
+from datetime import datetime, timedelta, timezone
+from pathlib import Path
+from typing import Any, Callable
+
+import pytest
+import yaml
+
+from tests.conftest import PASSWORD, START, CallCounter, base_env, body, jpost, reset_process_state
+from tests.unit.budget_world import BudgetExceeded, World, batch_put, build, shift_clones
+from tests.unit.clinic_setup import SERVICE, branch, new_clinic
+
+ROOT = Path(__file__).resolve().parents[2]
+AUTH = 1  # the authorizer's GetItem of the session, on every route with bearerAuth
+
+# operationId -> the most DynamoDB calls one request may make (authorizer included where AUTH is added)
+BUDGETS: dict[str, int] = {}
+
+CASES: dict[str, Callable[[World], None]] = {}
+XFAIL: dict[str, str] = {}
+
+_PAGES = ("clinics/store.doctor_items pages the doctor's partition 100 items at a time (db.query_page in a loop), "
+          "so the 700 past duty shifts (history, never expired: duty shift items carry no expires_at) cost 8 Queries "
+          "for DUTY# alone")
+GROWS = {
+    "clinicSchedule": f"observed 14 calls at 700 past shifts, expected 7 (auth, admin, clinic, membership, one Query "
+                      f"per prefix): {_PAGES}",
+    "mySchedule": f"observed 11 at 700 past shifts, expected 4 (auth + one Query per prefix): {_PAGES}",
+    "addTemplate": f"observed 22 (16 on overlap) at 700 past shifts, expected 15: the overlap check reads every "
+                   f"template, exception and duty shift, past ones too; {_PAGES}",
+    "addException": f"observed 17 at 700 past shifts, expected 10 (extra hours run the overlap check): {_PAGES}",
+    "addDutyShift": f"observed 18 (17 on overlap) at 700 past shifts, expected 11: {_PAGES}",
+    "removeDoctor": f"grows with the removed doctor's 700 past shifts, expected 7: {_PAGES}, then deletes every "
+                    f"one in transactions of 100",
+    "patchClinic": "observed 17 at 12 branches, expected 6: ClinicService._list_branches re-lists each branch of an "
+                   "active clinic with its own UpdateItem (one per branch) instead of one transaction",
+}
+
+
+def case(op: str, budget: int, xfail: str = ""):
+    def register(fn: Callable[[World], None]) -> Callable[[World], None]:
+        assert op not in CASES, op
+        CASES[op] = fn
+        BUDGETS[op] = budget
+        if xfail:
+            XFAIL[op] = xfail
+        return fn
+    return register
+
+
+# ------------------------------------------------------------------ the module's world
+
+@pytest.fixture(scope="module")
+def W():
+    from chalice.test import Client
+    from moto import mock_aws
+
+    from chalicelib.core import aws, clock
+    from chalicelib.core.ids import new_id
+    from local.stripe_fake import FakeStripe
+    from tests.conftest import Outbox
+
+    fake = FakeStripe(webhook_secret="whsec_test_secret")
+    url = fake.start()
+    mp = pytest.MonkeyPatch()
+    env = {**base_env(f"test-{new_id().lower()}", None), "STRIPE_API_BASE": url,
+           "STRIPE_SECRET_KEY": "sk_test_local_key", "STRIPE_WEBHOOK_SECRET": "whsec_test_secret",
+           "SMS_PER_CLIENT_PER_HOUR": "100000"}  # every test request comes from one client address
+    for k, v in env.items():
+        mp.setenv(k, v)
+    reset_process_state()
+    fc = clock.FixedClock(START)
+    clock.set_clock(fc)
+    counter = CallCounter()
+    try:
+        with mock_aws(config={"core": {"mock_credentials": True, "reset_boto3_session": True}}):
+            from chalicelib.core.table import ensure_table
+
+            ensure_table(aws.client("dynamodb"), env["TABLE_NAME"])
+            aws.client("sesv2").create_email_identity(EmailIdentity="clinic.example")
+            aws.add_hook("before-call.dynamodb", counter)
+            from app import app
+
+            with Client(app, stage_name="test") as c:
+                w = build(c, Outbox(), fc, counter, fake)
+                yield w
+                _report(w)
+            aws.remove_hook("before-call.dynamodb", counter)
+    finally:
+        clock.set_clock(clock.SystemClock())
+        mp.undo()
+        reset_process_state()
+        fake.stop()
+
+
+OBSERVED: dict[str, list[tuple[str, int, list[str]]]] = {}
+
+
+def _report(w: World) -> None:
+    out = os.environ.get("BUDGET_REPORT")
+    if out:
+        import json
+
+        Path(out).write_text(json.dumps({"sizes": w.sizes, "observed": OBSERVED}, indent=1))
+
+
+def _spec_operations() -> set[str]:
+    spec = yaml.safe_load((ROOT / "openapi.yaml").read_text())
+    return {op["operationId"] for item in spec["paths"].values() for method, op in item.items()
+            if method in ("get", "put", "post", "delete", "patch", "head", "options")}
+
+
+# ------------------------------------------------------------------ meta and portal (no DynamoDB)
+
+@case("health", 0)
+def _(W):
+    W.call("get", "/health")
+
+
+@case("getOpenApiYaml", 0)
+def _(W):
+    W.call("get", "/openapi.yaml")
+
+
+@case("getOpenApiJson", 0)
+def _(W):
+    W.call("get", "/openapi.json")
+
+
+@case("getDocs", 0)
+def _(W):
+    W.call("get", "/docs")
+
+
+@case("getConsent", 0)
+def _(W):
+    W.call("get", "/consent")
+
+
+@case("getPortal", 0)
+def _(W):
+    W.call("get", "/portal/")
+    W.call("get", "/portal", status=308, label="redirect")
+
+
+@case("getPortalAsset", 0)
+def _(W):
+    W.call("get", "/portal/app.js")
+    W.call("get", "/portal/secrets.txt", status=404, label="404")
+
+
+# ------------------------------------------------------------------ sign-up, login, tokens
+
+@case("signUp", 5)
+def _(W):
+    W.call("post", "/auth/signup", {**_signup(W.phone())}, status=202)
+
+
+def _signup(phone: str, **over: Any) -> dict:
+    from tests.conftest import signup_payload
+
+    return signup_payload(phone, **over)
+
+
+@case("verifySignUp", 2)
+def _(W):
+    phone = W.phone()
+    ch = W.setup("post", "/auth/signup", _signup(phone), status=202)["challenge_id"]
+    code = W.outbox.last_code(phone)
+    W.call("post", "/auth/signup/verify", {"challenge_id": ch, "code": "000000" if code != "000000" else "111111"},
+           status=400, label="wrong code")
+    W.call("post", "/auth/signup/verify", {"challenge_id": ch, "code": code}, status=201)
+
+
+@case("resendCode", 5)
+def _(W):
+    phone = W.phone()
+    ch = W.setup("post", "/auth/signup", _signup(phone), status=202)["challenge_id"]
+    W.sms_gap()
+    W.call("post", f"/auth/challenges/{ch}/resend", {}, status=202)
+    W.call("post", "/auth/challenges/01JD6Q3D4R5T6V7W8X9Y0Z1A2B/resend", {}, status=400, label="unknown")
+
+
+@case("logIn", 7)
+def _(W):
+    W.sms_gap()
+    W.call("post", "/auth/login", {"phone": W.patient["phone"], "password": PASSWORD}, status=202)
+    W.call("post", "/auth/login", {"phone": W.patient["phone"], "password": "not the password"}, status=401,
+           label="wrong password")
+
+
+@case("verifyLogIn", 6)
+def _(W):
+    W.sms_gap()
+    ch = W.setup("post", "/auth/login", {"phone": W.patient["phone"], "password": PASSWORD}, status=202)
+    W.call("post", "/auth/login/verify", {"challenge_id": ch["challenge_id"],
+                                          "code": W.outbox.last_code(W.patient["phone"])})
+
+
+@case("refreshTokens", 2)
+def _(W):
+    s = W.mint(W.patient["user_id"], "patient", "sms")
+    W.call("post", "/auth/refresh", {"refresh_token": s["refresh"]})
+    W.call("post", "/auth/refresh", {"refresh_token": s["refresh"]}, status=401, label="reuse")
+
+
+@case("requestPasswordReset", 6)
+def _(W):
+    u = W.new_user()
+    W.sms_gap()
+    W.call("post", "/auth/password-reset", {"phone": u["phone"]}, status=202)
+
+
+@case("confirmPasswordReset", 5)
+def _(W):
+    u = W.new_user()
+    W.sms_gap()
+    ch = W.setup("post", "/auth/password-reset", {"phone": u["phone"]}, status=202)["challenge_id"]
+    W.call("post", "/auth/password-reset/confirm", {"challenge_id": ch, "code": W.outbox.last_code(u["phone"]),
+                                                    "new_password": "another horse battery"}, status=204)
+
+
+# ------------------------------------------------------------------ the signed-in user
+
+@case("logOut", 2)
+def _(W):
+    W.call("post", "/auth/logout", {}, token=W.tok("patient"), status=204)
+
+
+@case("getMe", 2)
+def _(W):
+    W.call("get", "/me", token=W.tok("patient"))
+
+
+@case("patchMe", 2)
+def _(W):
+    t = W.tok("patient")
+    version = W.setup("get", "/me", token=t)["version"] if "version" in W.setup("get", "/me", token=t) else None
+    W.call("patch", "/me", {"language": "en", **({"version": version} if version else {})}, token=t)
+
+
+@case("listSessions", 2)
+def _(W):
+    W.call("get", "/me/sessions", token=W.tok("patient"))
+
+
+@case("revokeSession", 2)
+def _(W):
+    other = W.mint(W.patient["user_id"], "patient", "sms")
+    t = W.tok("patient")
+    W.call("delete", f"/me/sessions/{other['session_id']}", token=t, status=204)
+    W.call("delete", f"/me/sessions/{other['session_id']}", token=t, status=404, label="again")
+
+
+@case("startStepUp", 6)
+def _(W):
+    W.sms_gap()
+    W.call("post", "/me/step-up", {}, token=W.tok("patient"), status=202)
+
+
+@case("verifyStepUp", 4)
+def _(W):
+    W.sms_gap()
+    t = W.tok("patient")
+    ch = W.setup("post", "/me/step-up", {}, token=t, status=202)["challenge_id"]
+    W.call("post", "/me/step-up/verify", {"challenge_id": ch, "code": W.outbox.last_code(W.patient["phone"])},
+           token=t)
+
+
+@case("changePassword", 6)
+def _(W):
+    u = _user_with_history(W)
+    W.call("put", "/me/password", {"new_password": "a different horse"}, token=W.tok("patient"), status=403,
+           label="no step-up")
+    W.call("put", "/me/password", {"new_password": "a different horse"}, token=u, status=204)
+
+
+def _user_with_history(W) -> str:
+    """A patient with the same session history as the world's patient (300: 290 revoked, 10 live);
+    a step-up token of theirs."""
+    from chalicelib.core import db
+    from chalicelib.identity import store
+    from tests.unit.budget_world import session_clones
+
+    u = W.new_user()
+    live = db.query_prefix(store.user_pk(u["user_id"]), "SESSION#", index="GSI1")[0]
+    batch_put(session_clones(live, 290, 9, int(W.clock.now().timestamp())))
+    return W.mint(u["user_id"], "patient", "sms", step_up=True)["token"]
+
+
+@case("startPhoneChange", 7)
+def _(W):
+    u = W.new_user()
+    t = W.mint(u["user_id"], "patient", "sms", step_up=True)["token"]
+    W.call("put", "/me/phone", {"phone": W.phone()}, token=t, status=202)
+
+
+@case("verifyPhoneChange", 5)
+def _(W):
+    u = W.new_user()
+    t = W.mint(u["user_id"], "patient", "sms", step_up=True)["token"]
+    new = W.phone()
+    ch = W.setup("put", "/me/phone", {"phone": new}, token=t, status=202)["challenge_id"]
+    W.call("post", "/me/phone/verify", {"challenge_id": ch, "code": W.outbox.last_code(new)}, token=t)
+
+
+@case("startTotp", 4)
+def _(W):
+    u = W.new_user()
+    W.call("post", "/me/totp", {}, token=W.mint(u["user_id"], "patient", "sms", step_up=True)["token"], status=201)
+
+
+def _totp_user(W) -> tuple[dict, str]:
+    import pyotp
+
+    u = W.new_user()
+    t = W.mint(u["user_id"], "patient", "sms", step_up=True)["token"]
+    secret = W.setup("post", "/me/totp", {}, token=t, status=201)["secret"]
+    W.setup("post", "/me/totp/confirm", {"code": pyotp.TOTP(secret).at(W.clock.now())}, token=t)
+    return u, secret
+
+
+@case("confirmTotp", 4)
+def _(W):
+    import pyotp
+
+    u = W.new_user()
+    t = W.mint(u["user_id"], "patient", "sms", step_up=True)["token"]
+    secret = W.setup("post", "/me/totp", {}, token=t, status=201)["secret"]
+    W.call("post", "/me/totp/confirm", {"code": pyotp.TOTP(secret).at(W.clock.now())}, token=t)
+
+
+@case("removeTotp", 4)
+def _(W):
+    u, _ = _totp_user(W)
+    W.call("delete", "/me/totp", token=W.mint(u["user_id"], "patient", "totp", step_up=True)["token"], status=204)
+
+
+@case("regenerateRecoveryCodes", 4)
+def _(W):
+    u, _ = _totp_user(W)
+    W.call("post", "/me/recovery-codes", {}, token=W.mint(u["user_id"], "patient", "totp", step_up=True)["token"])
+
+
+# ------------------------------------------------------------------ clinic life
+
+from tests.unit.clinic_setup import CLINIC  # noqa: E402
+
+
+def _draft(W) -> str:
+    """A draft clinic of admin B's with one branch (for cases that move a clinic along)."""
+    t = W.tok("admin_b")
+    cid = W.setup("post", "/clinics", CLINIC, token=t, status=201)["clinic_id"]
+    W.setup("post", f"/clinics/{cid}/branches", branch(), token=t, status=201)
+    return cid
+
+
+@case("createClinic", 2)
+def _(W):
+    W.call("post", "/clinics", CLINIC, token=W.tok("admin_b"), status=201)
+
+
+@case("myClinics", 3)
+def _(W):
+    W.call("get", "/me/clinics", token=W.tok("admin_a"))
+
+
+@case("getClinic", 3)
+def _(W):
+    t = W.tok("admin_a")
+    W.call("get", f"/clinics/{W.cid}", token=t)
+    W.call("get", f"/clinics/{W.w['b']['clinic_id']}", token=t, status=404, label="another tenant")
+
+
+@case("patchClinic", 6, xfail=GROWS["patchClinic"])
+def _(W):
+    t = W.tok("admin_a")
+    v = W.setup("get", f"/clinics/{W.cid}", token=t)["version"]
+    W.call("patch", f"/clinics/{W.cid}", {"display_name": {"ru": "Здоровье+", "en": "Zdorovye+"}, "version": v},
+           token=t)
+    W.call("patch", f"/clinics/{W.cid}", {"display_name": {"ru": "Здоровье", "en": "Zdorovye"}, "version": v},
+           token=t, status=409, label="stale version")
+
+
+@case("submitClinic", 5)
+def _(W):
+    cid = _draft(W)
+    W.call("post", f"/clinics/{cid}/submit", {}, token=W.tok("admin_b"))
+    W.call("post", f"/clinics/{cid}/submit", {}, token=W.tok("admin_b"), status=409, label="twice")
+
+
+@case("verifyClinic", 3)
+def _(W):
+    cid = _draft(W)
+    W.setup("post", f"/clinics/{cid}/submit", {}, token=W.tok("admin_b"))
+    W.call("post", f"/clinics/{cid}/verify", {}, token=W.tok("platform"))
+
+
+@case("rejectClinic", 3)
+def _(W):
+    cid = _draft(W)
+    W.setup("post", f"/clinics/{cid}/submit", {}, token=W.tok("admin_b"))
+    W.call("post", f"/clinics/{cid}/reject", {"reason": "the tax id does not match"}, token=W.tok("platform"))
+
+
+@case("activateClinic", 7)
+def _(W):
+    cid = _draft(W)
+    W.setup("post", f"/clinics/{cid}/submit", {}, token=W.tok("admin_b"))
+    W.setup("post", f"/clinics/{cid}/verify", {}, token=W.tok("platform"))
+    W.call("post", f"/clinics/{cid}/activate", {}, token=W.tok("admin_b"))
+
+
+@case("reviewQueue", 2)
+def _(W):
+    W.call("get", "/admin/clinics?status=submitted", token=W.tok("platform"))
+
+
+# ------------------------------------------------------------------ administrators and invitations
+
+@case("listAdmins", 4)
+def _(W):
+    W.call("get", f"/clinics/{W.cid}/admins", token=W.tok("admin_a"))
+
+
+@case("removeAdmin", 5)
+def _(W):
+    from chalicelib.clinics import store
+    from chalicelib.core import clock, db
+    from chalicelib.core.ids import new_id
+
+    other = new_id()
+    db.put_new(store.admin_item(W.cid, other, clock.epoch()))
+    t = W.tok("admin_a")
+    W.call("delete", f"/clinics/{W.cid}/admins/{other}", token=t, status=204)
+    W.call("delete", f"/clinics/{W.cid}/admins/{other}", token=t, status=404, label="gone")
+
+
+@case("invite", 5)
+def _(W):
+    W.call("post", f"/clinics/{W.cid}/invitations", {"role": "doctor", "phone": W.phone()}, token=W.tok("admin_a"),
+           status=201)
+
+
+@case("listInvitations", 4)
+def _(W):
+    W.call("get", f"/clinics/{W.cid}/invitations", token=W.tok("admin_a"))
+
+
+@case("revokeInvitation", 5)
+def _(W):
+    t = W.tok("admin_a")
+    inv = W.setup("post", f"/clinics/{W.cid}/invitations", {"role": "doctor", "phone": W.phone()}, token=t,
+                  status=201)["invitation_id"]
+    W.call("delete", f"/clinics/{W.cid}/invitations/{inv}", token=t, status=204)
+    W.call("delete", f"/clinics/{W.cid}/invitations/{inv}", token=t, status=409, label="twice")
+
+
+@case("acceptInvitation", 9)
+def _(W):
+    doc = W.new_user("doctor")
+    inv = W.setup("post", f"/clinics/{W.cid}/invitations", {"role": "doctor", "phone": doc["phone"]},
+                  token=W.tok("admin_a"), status=201)["invitation_id"]
+    t = W.mint(doc["user_id"], "doctor", "totp")["token"]
+    W.call("post", "/invitations/accept", {"invitation_id": inv, "code": W.outbox.last_code(doc["phone"])}, token=t)
+
+
+# ------------------------------------------------------------------ branches, resources, services, policies
+
+@case("addBranch", 4)
+def _(W):
+    W.call("post", f"/clinics/{W.cid}/branches", branch(name="Север"), token=W.tok("admin_a"), status=201)
+
+
+@case("listBranches", 4)
+def _(W):
+    W.call("get", f"/clinics/{W.cid}/branches", token=W.tok("admin_a"))
+
+
+@case("patchBranch", 5)
+def _(W):
+    t = W.tok("admin_a")
+    b = W.setup("post", f"/clinics/{W.cid}/branches", branch(name="Юг"), token=t, status=201)
+    W.call("patch", f"/clinics/{W.cid}/branches/{b['branch_id']}", {"phone": "+74012123499", "version": 1}, token=t)
+
+
+@case("addResource", 5)
+def _(W):
+    W.call("post", f"/clinics/{W.cid}/branches/{W.bid}/resources", {"kind": "ct", "name": "CT 64", "capacity": 1},
+           token=W.tok("admin_a"), status=201)
+
+
+@case("listResources", 4)
+def _(W):
+    W.call("get", f"/clinics/{W.cid}/resources", token=W.tok("admin_a"))
+
+
+@case("addService", 4)
+def _(W):
+    W.call("post", f"/clinics/{W.cid}/services", {**SERVICE, "name": {"ru": "КТ", "en": "CT"}, "resource_kinds": []},
+           token=W.tok("admin_a"), status=201)
+
+
+@case("listServices", 4)
+def _(W):
+    W.call("get", f"/clinics/{W.cid}/services", token=W.tok("admin_a"))
+
+
+@case("patchService", 5)
+def _(W):
+    t = W.tok("admin_a")
+    sid = W.setup("post", f"/clinics/{W.cid}/services", {**SERVICE, "name": {"ru": "УЗИ", "en": "US"},
+                                                          "resource_kinds": []}, token=t, status=201)["service_id"]
+    W.call("patch", f"/clinics/{W.cid}/services/{sid}", {"recall_after_days": 90, "version": 1}, token=t)
+
+
+@case("setPolicies", 4)
+def _(W):
+    cid = W.w["b"]["clinic_id"]
+    W.call("put", f"/clinics/{cid}/policies", {"cancellation_window_hours": 48}, token=W.tok("admin_b"))
+
+
+@case("startPayouts", 4)
+def _(W):
+    cid = _draft(W)
+    W.call("post", f"/clinics/{cid}/payouts/onboarding", {}, token=W.tok("admin_b"), status=201)
+    W.call("post", f"/clinics/{cid}/payouts/onboarding", {}, token=W.tok("admin_b"), status=201, label="again")
+
+
+@case("getPayouts", 3)
+def _(W):
+    W.call("get", f"/clinics/{W.cid}/payouts", token=W.tok("admin_a"))
+
+
+@case("stripeWebhook", 2)
+def _(W):
+    import json
+
+    from local.stripe_fake import sign
+
+    cid = _draft(W)
+    acct = W.setup("post", f"/clinics/{cid}/payouts/onboarding", {}, token=W.tok("admin_b"), status=201)["account_id"]
+    payload = json.dumps(W.stripe.complete_onboarding(acct)).encode()
+    for label, secret in (("ok", "whsec_test_secret"), ("replay", "whsec_test_secret"), ("forged", "whsec_wrong")):
+        r = W.raw("post", "/webhooks/stripe", body=payload, headers={"Content-Type": "application/json",
+                                                                    "Stripe-Signature": sign(payload, secret)})
+        assert r.status_code == (400 if label == "forged" else 200), r.body
+
+
+# ------------------------------------------------------------------ doctors and schedules
+
+SHIFTS = "the doctor's 700 past duty shifts"
+
+
+@case("listDoctors", 4)
+def _(W):
+    W.call("get", f"/clinics/{W.cid}/doctors", token=W.tok("admin_a"))
+
+
+@case("removeDoctor", 7, xfail=GROWS["removeDoctor"])
+def _(W):
+    from chalicelib.core import db
+    from chalicelib.clinics import store
+
+    doc = W.new_user("doctor")
+    t = W.tok("admin_a")
+    inv = W.setup("post", f"/clinics/{W.cid}/invitations", {"role": "doctor", "phone": doc["phone"]}, token=t,
+                  status=201)["invitation_id"]
+    dt = W.mint(doc["user_id"], "doctor", "totp")["token"]
+    W.setup("post", "/invitations/accept", {"invitation_id": inv, "code": W.outbox.last_code(doc["phone"])}, token=dt)
+    from tests.unit.clinic_setup import DOCTOR_PROFILE
+
+    W.setup("put", "/me/doctor-profile", DOCTOR_PROFILE, token=dt)
+    W.setup("post", f"/clinics/{W.cid}/doctors/{doc['user_id']}/duty-shifts",
+            {"branch_id": W.bid, "specialty": "cardiologist", "starts_at": "2026-12-05T20:00",
+             "ends_at": "2026-12-06T06:00"}, token=t, status=201)
+    sample = db.query_prefix(store.doctor_pk(doc["user_id"]), "DUTY#")[0]
+    batch_put(shift_clones(sample, doc["user_id"], 700, sample_day(W)))
+    W.call("delete", f"/clinics/{W.cid}/doctors/{doc['user_id']}", token=t, status=204)
+
+
+def sample_day(W):
+    return W.clock.now().date()
+
+
+@case("clinicSchedule", 7, xfail=GROWS["clinicSchedule"])
+def _(W):
+    W.call("get", f"/clinics/{W.cid}/doctors/{W.did}/schedule", token=W.tok("admin_a"))
+
+
+def _sched(W, kind: str, payload: dict, status: int = 201, label: str = "ok"):
+    return W.call("post", f"/clinics/{W.cid}/doctors/{W.did}/{kind}", payload, token=W.tok("admin_a"),
+                  status=status, label=label)
+
+
+@case("addTemplate", 15, xfail=GROWS["addTemplate"])
+def _(W):
+    _sched(W, "templates", {"branch_id": W.bid, "modality": "video", "weekday": "fri", "start": "14:00",
+                            "end": "15:00"})
+    _sched(W, "templates", {"branch_id": W.bid, "modality": "video", "weekday": "mon", "start": "10:00",
+                            "end": "11:00"}, status=409, label="overlap")
+
+
+@case("addException", 10, xfail=GROWS["addException"])
+def _(W):
+    _sched(W, "exceptions", {"kind": "extra", "date_from": "2026-12-12", "date_until": "2026-12-12",
+                             "start": "14:00", "end": "16:00", "branch_id": W.bid, "modality": "in_person"})
+
+
+@case("addDutyShift", 11, xfail=GROWS["addDutyShift"])
+def _(W):
+    _sched(W, "duty-shifts", {"branch_id": W.bid, "specialty": "cardiologist", "starts_at": "2026-12-01T20:00",
+                              "ends_at": "2026-12-02T06:00"})
+    _sched(W, "duty-shifts", {"branch_id": W.bid, "specialty": "cardiologist", "starts_at": "2026-12-01T21:00",
+                              "ends_at": "2026-12-02T05:00"}, status=409, label="overlap")
+
+
+def _del(W, kind: str, item_id: str, status: int = 204, label: str = "ok"):
+    W.call("delete", f"/clinics/{W.cid}/doctors/{W.did}/{kind}/{item_id}", token=W.tok("admin_a"), status=status,
+           label=label)
+
+
+@case("deleteTemplate", 10)
+def _(W):
+    item = W.setup("post", f"/clinics/{W.cid}/doctors/{W.did}/templates",
+                   {"branch_id": W.bid, "modality": "video", "weekday": "sun", "start": "16:00", "end": "17:00"},
+                   token=W.tok("admin_a"), status=201)["item_id"]
+    _del(W, "templates", item)
+
+
+@case("deleteException", 5)
+def _(W):
+    item = W.setup("post", f"/clinics/{W.cid}/doctors/{W.did}/exceptions",
+                   {"kind": "leave", "date_from": "2027-01-04", "date_until": "2027-01-05"},
+                   token=W.tok("admin_a"), status=201)["item_id"]
+    _del(W, "exceptions", item)
+    _del(W, "exceptions", item, status=404, label="gone")
+
+
+@case("deleteDutyShift", 5)
+def _(W):
+    item = W.setup("post", f"/clinics/{W.cid}/doctors/{W.did}/duty-shifts",
+                   {"branch_id": W.bid, "specialty": "cardiologist", "starts_at": "2026-12-03T20:00",
+                    "ends_at": "2026-12-04T06:00"}, token=W.tok("admin_a"), status=201)["item_id"]
+    _del(W, "duty-shifts", item)
+
+
+@case("getDoctorProfile", 2)
+def _(W):
+    W.call("get", "/me/doctor-profile", token=W.tok("doctor"))
+
+
+@case("putDoctorProfile", 8)
+def _(W):
+    from tests.unit.clinic_setup import DOCTOR_PROFILE
+
+    W.call("put", "/me/doctor-profile", DOCTOR_PROFILE, token=W.tok("doctor"))
+
+
+@case("mySchedule", 4, xfail=GROWS["mySchedule"])
+def _(W):
+    W.call("get", "/me/schedule", token=W.tok("doctor"))
+
+
+# ------------------------------------------------------------------ public catalogue
+
+@case("catalogClinics", 1)
+def _(W):
+    W.call("get", "/catalog/clinics?city=Калининград")
+
+
+@case("catalogClinic", 2)
+def _(W):
+    W.call("get", f"/catalog/clinics/{W.cid}")
+    W.call("get", f"/catalog/clinics/{W.w['b']['clinic_id']}", status=404, label="draft")
+
+
+@case("catalogServices", 2)
+def _(W):
+    W.call("get", f"/catalog/clinics/{W.cid}/services")
+
+
+@case("catalogDoctors", 1)
+def _(W):
+    W.call("get", "/catalog/doctors?specialty=cardiologist")
+    W.call("get", f"/catalog/doctors?clinic_id={W.cid}", label="by clinic")
+
+
+@case("catalogDoctor", 2)
+def _(W):
+    W.call("get", f"/catalog/doctors/{W.did}")
+
+
+@case("freeSlots", 4)
+def _(W):
+    W.call("get", f"/catalog/doctors/{W.did}/slots?clinic_id={W.cid}&service_id={W.w['service_id']}"
+                  f"&date_from=2026-11-30&date_to=2026-12-13")
+
+
+# ------------------------------------------------------------------ bookings
+
+def _booking_body(W, start: str, service_id: str | None = None) -> dict:
+    return {"clinic_id": W.cid, "service_id": service_id or W.w["service_id"], "doctor_id": W.did, "start": start}
+
+
+@case("createBooking", 6)
+def _(W):
+    t = W.tok("patient")
+    start = W.free()
+    W.call("post", "/bookings", _booking_body(W, start), token=t, headers={"Idempotency-Key": "budget-create-1"},
+           status=201)
+    W.call("post", "/bookings", _booking_body(W, start), token=t, headers={"Idempotency-Key": "budget-create-1"},
+           label="replay")
+    W.call("post", "/bookings", _booking_body(W, start), token=t, status=409, label="taken")
+
+
+@case("getBooking", 3)
+def _(W):
+    W.call("get", f"/bookings/{W.visit['booking_id']}", token=W.tok("patient"))
+    W.call("get", f"/bookings/{W.visit['booking_id']}", token=W.tok("admin_a"), label="clinic")
+    W.call("get", "/bookings/01JD6Q3D4R5T6V7W8X9Y0Z1A2B", token=W.tok("patient"), status=404, label="404")
+
+
+@case("cancelBooking", 4)
+def _(W):
+    b = W.book()
+    t = W.tok("patient")
+    W.call("post", f"/bookings/{b['booking_id']}/cancel", {}, token=t)
+    W.call("post", f"/bookings/{b['booking_id']}/cancel", {}, token=t, status=409, label="twice")
+
+
+@case("rescheduleBooking", 5)
+def _(W):
+    b = W.book()
+    W.call("post", f"/bookings/{b['booking_id']}/reschedule", {"start": W.free()}, token=W.tok("patient"))
+
+
+@case("confirmPayment", 5)
+def _(W):
+    b = W.book(service_id=W.prepaid)
+    assert b["status"] == "held", b
+    t = W.tok("admin_a")
+    W.call("post", f"/bookings/{b['booking_id']}/confirm-payment", {}, token=t)
+    W.call("post", f"/bookings/{b['booking_id']}/confirm-payment", {}, token=t, status=409, label="twice")
+
+
+def _started(W, b: dict, fn):
+    start = datetime.fromisoformat(b["start"]["utc"].replace("Z", "+00:00")) if isinstance(b["start"], dict) \
+        else datetime.fromisoformat(b["start"].replace("Z", "+00:00"))
+    return W.at(start + timedelta(minutes=5), fn)
+
+
+@case("completeVisit", 3)
+def _(W):
+    b = W.book()
+    _started(W, b, lambda: W.call("post", f"/bookings/{b['booking_id']}/complete", {}, token=W.tok("doctor")))
+
+
+@case("markNoShow", 3)
+def _(W):
+    b = W.book()
+    _started(W, b, lambda: W.call("post", f"/bookings/{b['booking_id']}/no-show", {}, token=W.tok("doctor")))
+
+
+def _proposal(W) -> dict:
+    """The doctor invites the patient (they have had a visit, so they are the doctor's patient)."""
+    return W.setup("post", "/visit-invitations", {"patient_id": W.patient["user_id"], "clinic_id": W.cid,
+                                                  "service_id": W.w["service_id"], "start": W.free()},
+                   token=W.tok("doctor"), status=201)
+
+
+@case("inviteToVisit", 5)
+def _(W):
+    t = W.tok("doctor")
+    W.call("post", "/visit-invitations", {"patient_id": W.patient["user_id"], "clinic_id": W.cid,
+                                          "service_id": W.w["service_id"], "start": W.free(),
+                                          "note": "a check-up after the treatment"}, token=t, status=201)
+    W.call("post", "/visit-invitations", {"patient_id": "01JD6Q3D4R5T6V7W8X9Y0Z1A2B", "clinic_id": W.cid,
+                                          "service_id": W.w["service_id"], "start": W.free()}, token=t, status=404,
+           label="not a patient")
+
+
+@case("acceptBooking", 3)
+def _(W):
+    b = _proposal(W)
+    W.call("post", f"/bookings/{b['booking_id']}/accept", {}, token=W.tok("patient"))
+
+
+@case("declineBooking", 3)
+def _(W):
+    b = _proposal(W)
+    W.call("post", f"/bookings/{b['booking_id']}/decline", {}, token=W.tok("patient"))
+
+
+@case("myBookings", 2)
+def _(W):
+    t = W.tok("patient")
+    W.call("get", "/me/bookings", token=t)
+    W.call("get", "/me/bookings?when=past&limit=100", token=t, label="past")
+
+
+@case("joinVideo", 2)
+def _(W):
+    b = W.book(service_id=W.video)
+    _started(W, b, lambda: W.call("get", f"/bookings/{b['booking_id']}/video", token=W.tok("patient")))
+    W.call("get", f"/bookings/{b['booking_id']}/video", token=W.tok("patient"), status=409, label="not open yet")
+
+
+@case("postMessage", 3)
+def _(W):
+    W.call("post", f"/bookings/{W.chat_visit['booking_id']}/messages", {"text": "Thank you, doctor."},
+           token=W.tok("patient"), status=201)
+    W.call("post", f"/bookings/{W.visit['booking_id']}/messages", {"text": "hello"}, token=W.tok("patient"),
+           status=409, label="not a chat")
+
+
+@case("listMessages", 3)
+def _(W):
+    W.call("get", f"/bookings/{W.chat_visit['booking_id']}/messages?limit=100", token=W.tok("doctor"))
+
+
+@case("bookingIcs", 2)
+def _(W):
+    W.call("get", f"/bookings/{W.visit['booking_id']}/ics", token=W.tok("patient"))
+
+
+@case("myAgenda", 2)
+def _(W):
+    W.call("get", "/me/agenda?date_from=2026-11-24&date_to=2026-12-24", token=W.tok("doctor"))
+    W.call("get", "/me/agenda?date_from=2026-11-28&date_to=2026-12-06&time_zone=Europe/Kaliningrad",
+           token=W.tok("doctor"), label="in a zone")
+
+
+@case("myCalendarFeed", 1)
+def _(W):
+    W.call("get", "/me/calendar-feed", token=W.tok("doctor"))
+
+
+@case("calendarFeed", 1)
+def _(W):
+    url = W.setup("get", "/me/calendar-feed", token=W.tok("doctor"))["url"]
+    token = url.rsplit("/", 1)[1]
+    r = W.raw("get", f"/calendar/{token}")
+    assert r.status_code == 200, r.body
+    r = W.raw("get", f"/calendar/{W.did}.0000.ics")
+    assert r.status_code == 404, r.body
+
+
+@case("clinicCalendar", 3)
+def _(W):
+    t = W.tok("admin_a")
+    W.call("get", f"/clinics/{W.cid}/calendar?date_from=2026-11-24&date_to=2026-12-24", token=t)
+    W.call("get", f"/clinics/{W.cid}/calendar?date_from=2026-11-24&date_to=2026-12-24&doctor_id={W.did}"
+                  f"&time_zone=Europe/Kaliningrad", token=t, label="one doctor, a zone")
+
+
+# ------------------------------------------------------------------ waitlist and urgent queue
+
+def _wait_body(W) -> dict:
+    return {"clinic_id": W.cid, "service_id": W.w["service_id"], "doctor_id": W.did, "date_from": "2026-12-01",
+            "date_to": "2026-12-20"}
+
+
+@case("joinWaitlist", 4)
+def _(W):
+    W.call("post", "/waitlist", _wait_body(W), token=W.tok("patient"), status=201)
+
+
+@case("myWaitlist", 2)
+def _(W):
+    W.call("get", "/me/waitlist?limit=100", token=W.tok("patient"))
+
+
+@case("leaveWaitlist", 3)
+def _(W):
+    t = W.tok("patient")
+    wid = W.setup("post", "/waitlist", _wait_body(W), token=t, status=201)["waitlist_id"]
+    W.call("delete", f"/waitlist/{wid}", token=t, status=204)
+    W.call("delete", f"/waitlist/{wid}", token=t, status=404, label="gone")
+
+
+def _queued(W) -> str:
+    u = W.new_user()
+    t = W.mint(u["user_id"], "patient", "sms")["token"]
+    W.setup("post", "/urgent/cardiologist/queue", {"modality": "video"}, token=t, status=201)
+    return t
+
+
+@case("joinUrgentQueue", 6)
+def _(W):
+    u = W.new_user()
+    t = W.mint(u["user_id"], "patient", "sms")["token"]
+    W.call("post", "/urgent/cardiologist/queue", {"modality": "video", "complaint": "chest pain"}, token=t,
+           status=201)
+    W.call("post", "/urgent/cardiologist/queue", {"modality": "video"}, token=t, status=409, label="twice")
+
+
+@case("urgentQueueStatus", 5)
+def _(W):
+    W.call("get", "/urgent/cardiologist/queue/me", token=_queued(W))
+
+
+@case("leaveUrgentQueue", 4)
+def _(W):
+    t = _queued(W)
+    W.call("delete", "/urgent/cardiologist/queue/me", token=t, status=204)
+    W.call("delete", "/urgent/cardiologist/queue/me", token=t, status=404, label="gone")
+
+
+@case("takeUrgent", 4)
+def _(W):
+    W.call("post", "/urgent/cardiologist/take", {}, token=W.tok("doctor"))
+    W.call("post", "/urgent/cardiologist/take", {}, token=W.tok("admin_a"), status=403, label="not a doctor")
+
+
+# ------------------------------------------------------------------ the tests
+
+def test_every_operation_in_the_spec_has_a_budget_and_a_case():
+    spec = _spec_operations()
+    assert spec - set(BUDGETS) == set(), "operations in openapi.yaml without a DynamoDB call budget"
+    assert set(BUDGETS) - spec == set(), "budgets for operations openapi.yaml no longer has"
+    assert set(CASES) == set(BUDGETS)
+
+
+def _param(op: str):
+    marks = [pytest.mark.xfail(strict=True, raises=BudgetExceeded, reason=XFAIL[op])] if op in XFAIL else []
+    return pytest.param(op, marks=marks, id=op)
+
+
+@pytest.mark.parametrize("op", [_param(op) for op in BUDGETS])
+def test_operation_stays_within_its_dynamodb_call_budget(W, op):
+    W.measured = []
+    CASES[op](W)
+    assert W.measured, f"{op}: the case measured no request"
+    OBSERVED[op] = list(W.measured)
+    assert all("Scan" not in calls for _, _, calls in W.measured), (op, W.measured)
+    over = [(label, n, calls) for label, n, calls in W.measured if n > BUDGETS[op]]
+    if over:
+        raise BudgetExceeded(f"{op}: budget {BUDGETS[op]} DynamoDB calls, made "
+                             + "; ".join(f"{label}: {n} {calls}" for label, n, calls in over))
