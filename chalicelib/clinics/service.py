@@ -218,10 +218,10 @@ class ClinicService:
         try:
             self._commit(lambda: store.remove_admin(db.Tx(), cid, uid, caller.user_id))
         except db.TxCancelled as exc:
+            if exc.any("admin", "caller"):  # no such administrator (or the caller no longer is one): first
+                raise not_found() from None
             if exc.any("clinic"):
                 raise conflict("last_admin", "a clinic keeps at least one administrator") from None
-            if exc.any("admin", "caller"):
-                raise not_found() from None
             raise
         log.event("clinic.admin_removed", clinic_id=cid, user_id=uid)
 
@@ -370,12 +370,8 @@ class ClinicService:
         return {"clinic_name": clinic["display_name"], "clinic_contacts": public}
 
     def _list_branches(self, clinic: dict[str, Any], listed: bool) -> None:
-        fields = self._listing_fields(clinic)
-        for b in store.all_children(clinic["clinic_id"], "BRANCH#"):
-            if listed:
-                store.list_branch(b, fields)
-            else:
-                store.set_branch_listing(b, False)
+        fields = self._listing_fields(clinic) if listed else None
+        store.relist_branches(store.all_children(clinic["clinic_id"], "BRANCH#"), fields)
 
     def _check_prepayment_allowed(self, clinic: dict[str, Any], prepayment: Optional[m.Prepayment],
                                   price_currency: str) -> None:

@@ -231,6 +231,33 @@ def resource_keys(cid: str, rid: str) -> dict[str, str]:
     return {"PK": clinic_pk(cid), "SK": db.key("RESOURCE", rid)}
 
 
+def relist_branches(branches: list[dict[str, Any]], fields: Optional[dict[str, Any]]) -> None:
+    """Show every branch in its city's catalogue with the clinic's public fields (``fields``), or hide them
+    all (``None``): 100 branches per transaction, never bringing a deleted branch back."""
+    for at in range(0, len(branches), db.Tx.MAX_ITEMS):
+        tx = db.Tx()
+        for b in branches[at:at + db.Tx.MAX_ITEMS]:
+            name = f"branch:{b['branch_id']}"
+            if fields is None:
+                tx.update(name, b["PK"], b["SK"], "REMOVE GSI1PK, GSI1SK", condition="attribute_exists(PK)")
+            else:
+                tx.update(name, b["PK"], b["SK"],
+                          "SET GSI1PK = :pk, GSI1SK = :sk, clinic_name = :n, clinic_contacts = :c",
+                          condition="attribute_exists(PK)",
+                          expr_values=db.values(pk=city_key(b["city"]),
+                                                sk=f"CLINIC#{b['clinic_id']}#BRANCH#{b['branch_id']}",
+                                                n=fields["clinic_name"], c=fields["clinic_contacts"]))
+        try:
+            tx.commit()
+        except db.TxCancelled:
+            # a branch was deleted meanwhile: list the others one by one
+            for b in branches[at:at + db.Tx.MAX_ITEMS]:
+                if fields is None:
+                    set_branch_listing(b, False)
+                else:
+                    list_branch(b, fields)
+
+
 def list_branch(branch: dict[str, Any], fields: dict[str, Any]) -> None:
     """Show a branch in the city catalogue with the clinic's public fields."""
     _update_existing(

@@ -275,7 +275,7 @@ def build(client, outbox, clock, counter, stripe) -> World:
 def shift_clones(sample: dict[str, Any], did: str, n: int, last_day: date) -> list[dict[str, Any]]:
     """Past night shifts (20:00-06:00 local) on each of the ``n`` days before ``last_day``, shaped like
     ``sample`` (an item the API wrote), each with its own id and its roster keys."""
-    from chalicelib.core import db
+    from chalicelib.clinics import store as cstore
     from chalicelib.core.ids import new_id
 
     out = []
@@ -286,11 +286,14 @@ def shift_clones(sample: dict[str, Any], did: str, n: int, last_day: date) -> li
         start_utc = (start_local - TZ_OFFSET).replace(tzinfo=timezone.utc)
         end_utc = (end_local - TZ_OFFSET).replace(tzinfo=timezone.utc)
         sid = new_id()
-        out.append({**sample, "SK": db.key("DUTY", sid), "item_id": sid, "doctor_id": did,
-                    "starts_at": start_local.strftime("%Y-%m-%dT%H:%M"), "ends_at": end_local.strftime("%Y-%m-%dT%H:%M"),
-                    "starts_at_utc": iso(start_utc), "ends_at_utc": iso(end_utc),
-                    "created_at": int(start_utc.timestamp()) - 30 * 86400,
-                    "GSI3SK": f"{iso(end_utc)}#{sid}"})
+        item = {**sample, "SK": cstore.dated_sk("DUTY", iso(end_utc), sid), "item_id": sid, "doctor_id": did,
+                "starts_at": start_local.strftime("%Y-%m-%dT%H:%M"), "ends_at": end_local.strftime("%Y-%m-%dT%H:%M"),
+                "starts_at_utc": iso(start_utc), "ends_at_utc": iso(end_utc),
+                "created_at": int(start_utc.timestamp()) - 30 * 86400,
+                "expires_at": int(end_utc.timestamp()) + cstore.KEEP_HISTORY_DAYS * 86400,
+                "GSI3SK": f"{iso(end_utc)}#{sid}"}
+        # the shift and its id reference, exactly as the store writes them (clinics.store.put_schedule_item)
+        out += [item, cstore._ref_item(item)]
     return out
 
 
