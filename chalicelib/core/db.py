@@ -225,50 +225,32 @@ class Tx:
             self.add(name, op)
         return self
 
+    @staticmethod
+    def _op(base: dict[str, Any], condition: Optional[str], expr_values: Optional[dict[str, Any]],
+            names: Optional[dict[str, str]]) -> dict[str, Any]:
+        optional = {"ConditionExpression": condition, "ExpressionAttributeValues": expr_values,
+                    "ExpressionAttributeNames": names}
+        return {"TableName": table_name(), **base, **{k: v for k, v in optional.items() if v}}
+
     def put(self, name: str, item: dict[str, Any], condition: Optional[str] = None,
             expr_values: Optional[dict[str, Any]] = None, names: Optional[dict[str, str]] = None) -> "Tx":
-        put: dict[str, Any] = {"TableName": table_name(), "Item": to_item(item)}
-        if condition:
-            put["ConditionExpression"] = condition
-        if expr_values:
-            put["ExpressionAttributeValues"] = expr_values
-        if names:
-            put["ExpressionAttributeNames"] = names
-        return self.add(name, {"Put": put})
+        return self.add(name, {"Put": self._op({"Item": to_item(item)}, condition, expr_values, names)})
 
     def put_new(self, name: str, item: dict[str, Any]) -> "Tx":
         return self.put(name, item, condition="attribute_not_exists(PK)")
 
     def delete(self, name: str, pk: str, sk: str, condition: Optional[str] = None,
                expr_values: Optional[dict[str, Any]] = None, names: Optional[dict[str, str]] = None) -> "Tx":
-        op: dict[str, Any] = {"TableName": table_name(), "Key": item_key(pk, sk)}
-        if condition:
-            op["ConditionExpression"] = condition
-        if expr_values:
-            op["ExpressionAttributeValues"] = expr_values
-        if names:
-            op["ExpressionAttributeNames"] = names
-        return self.add(name, {"Delete": op})
+        return self.add(name, {"Delete": self._op({"Key": item_key(pk, sk)}, condition, expr_values, names)})
 
     def update(self, name: str, pk: str, sk: str, expression: str, condition: Optional[str] = None,
                expr_values: Optional[dict[str, Any]] = None, names: Optional[dict[str, str]] = None) -> "Tx":
-        op: dict[str, Any] = {"TableName": table_name(), "Key": item_key(pk, sk), "UpdateExpression": expression}
-        if condition:
-            op["ConditionExpression"] = condition
-        if expr_values:
-            op["ExpressionAttributeValues"] = expr_values
-        if names:
-            op["ExpressionAttributeNames"] = names
-        return self.add(name, {"Update": op})
+        base = {"Key": item_key(pk, sk), "UpdateExpression": expression}
+        return self.add(name, {"Update": self._op(base, condition, expr_values, names)})
 
     def check(self, name: str, pk: str, sk: str, condition: str, expr_values: Optional[dict[str, Any]] = None,
               names: Optional[dict[str, str]] = None) -> "Tx":
-        op: dict[str, Any] = {"TableName": table_name(), "Key": item_key(pk, sk), "ConditionExpression": condition}
-        if expr_values:
-            op["ExpressionAttributeValues"] = expr_values
-        if names:
-            op["ExpressionAttributeNames"] = names
-        return self.add(name, {"ConditionCheck": op})
+        return self.add(name, {"ConditionCheck": self._op({"Key": item_key(pk, sk)}, condition, expr_values, names)})
 
     def event(self, kind: str, data: dict[str, Any]) -> str:
         """Record what happened as an event item in this transaction; returns the event id."""

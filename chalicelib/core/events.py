@@ -67,11 +67,14 @@ def _iso(dt: datetime) -> str:
     return clock.iso(dt)
 
 
-def _settle(**update: Any) -> None:
+def _settle(event: dict[str, Any], expression: str, **vals: Any) -> None:
     """Move an event on (done, later, dead) only while it is still pending; if another consumer whose
     lease had lapsed settled it meanwhile, its word stands."""
     try:
-        db.ddb().update_item(**update)
+        db.ddb().update_item(
+            TableName=db.table_name(), Key=db.item_key(event_pk(event["event_id"]), "EVENT"),
+            UpdateExpression=expression, ConditionExpression="#st = :pending",
+            ExpressionAttributeNames={"#st": "status"}, ExpressionAttributeValues=db.values(pending="pending", **vals))
     except Exception as exc:
         if not db.is_condition_failure(exc):
             raise
@@ -145,31 +148,18 @@ class Outbox:
 
     @staticmethod
     def _finish(event: dict[str, Any], now: datetime) -> None:
-        _settle(
-            TableName=db.table_name(), Key=db.item_key(event_pk(event["event_id"]), "EVENT"),
-            UpdateExpression="SET #st = :done, done_at = :now, expires_at = :exp REMOVE GSI2PK, GSI2SK, lease_until",
-            ConditionExpression="#st = :pending", ExpressionAttributeNames={"#st": "status"},
-            ExpressionAttributeValues=db.values(done="done", now=_iso(now), pending="pending",
-                                                exp=int(now.timestamp()) + KEEP_DONE_DAYS * 86400))
+        _settle(event, "SET #st = :done, done_at = :now, expires_at = :exp REMOVE GSI2PK, GSI2SK, lease_until",
+                done="done", now=_iso(now), exp=int(now.timestamp()) + KEEP_DONE_DAYS * 86400)
 
     @staticmethod
     def _retry_later(event: dict[str, Any], now: datetime) -> None:
-        delay = timedelta(seconds=min(3600, 15 * 2 ** (int(event["attempts"]) - 1)))
-        due = _iso(now + delay)
-        _settle(
-            TableName=db.table_name(), Key=db.item_key(event_pk(event["event_id"]), "EVENT"),
-            UpdateExpression="SET GSI2SK = :sk REMOVE lease_until", ConditionExpression="#st = :pending",
-            ExpressionAttributeNames={"#st": "status"},
-            ExpressionAttributeValues=db.values(sk=f"{due}#{event['event_id']}", pending="pending"))
+        due = _iso(now + timedelta(seconds=min(3600, 15 * 2 ** (int(event["attempts"]) - 1))))
+        _settle(event, "SET GSI2SK = :sk REMOVE lease_until", sk=f"{due}#{event['event_id']}")
 
     @staticmethod
     def _bury(event: dict[str, Any], now: datetime) -> None:
-        _settle(
-            TableName=db.table_name(), Key=db.item_key(event_pk(event["event_id"]), "EVENT"),
-            UpdateExpression="SET #st = :dead, GSI2PK = :pk, GSI2SK = :sk REMOVE lease_until",
-            ConditionExpression="#st = :pending", ExpressionAttributeNames={"#st": "status"},
-            ExpressionAttributeValues=db.values(dead="dead", pending="pending", pk=DEAD_LETTER,
-                                                sk=f"{_iso(now)}#{event['event_id']}"))
+        _settle(event, "SET #st = :dead, GSI2PK = :pk, GSI2SK = :sk REMOVE lease_until",
+                dead="dead", pk=DEAD_LETTER, sk=f"{_iso(now)}#{event['event_id']}")
         log.error("event.dead_letter", event_id=event["event_id"], kind=event["kind"],
                   attempts=int(event["attempts"]))
 
