@@ -177,3 +177,22 @@ def test_profile_version_must_be_an_integer(client, outbox):
         p = assert_problem(jpost(client, "/me", {"first_name": "Х", "version": bad}, token=token, method="patch"),
                            422, "validation_failed")
         assert p["errors"][0]["field"] == "version"
+
+
+def test_every_problem_code_the_code_raises_has_a_title_in_both_languages():
+    """A client shows the title to a person: no code falls back to its own identifier."""
+    import pathlib
+    import re
+
+    from chalicelib.core.i18n import TITLES
+
+    root = pathlib.Path(__file__).resolve().parents[2] / "chalicelib"
+    codes: set[str] = set()
+    for path in root.rglob("*.py"):
+        text = path.read_text(encoding="utf-8")
+        codes |= set(re.findall(r'\b(?:conflict|forbidden|not_found|bad_request|too_many|unauthorized)\(\s*"([a-z_]+)"',
+                                text))
+        codes |= set(re.findall(r'\bcode="([a-z_]+)"', text))
+    assert len(codes) > 40
+    assert sorted(c for c in codes if c not in TITLES) == []
+    assert all(en and ru and en != ru for en, ru in (TITLES[c] for c in codes))
