@@ -15,6 +15,7 @@ import os
 import signal
 import subprocess
 import sys
+import threading
 import time
 from pathlib import Path
 
@@ -106,7 +107,10 @@ def main() -> int:
             except Exception:
                 pass
 
-    signal.signal(signal.SIGTERM, lambda *a: (stop(), sys.exit(0)))
+    # The handler only raises a flag: stopping children means waiting for them, and a wait inside a signal
+    # handler can deadlock on the lock the interrupted wait holds. The main thread stops them.
+    stopping = threading.Event()
+    signal.signal(signal.SIGTERM, lambda *a: stopping.set())
     try:
         _wait_http(f"http://{HOST}:{PORT}/health")
         from app import app
@@ -140,7 +144,8 @@ def main() -> int:
  Stop with Ctrl-C.
 ================================================================================
 """, flush=True)
-        chalice.wait()
+        while not stopping.is_set() and chalice.poll() is None:
+            stopping.wait(0.5)
     except KeyboardInterrupt:
         pass
     finally:
