@@ -218,10 +218,12 @@ class ClinicService:
         try:
             self._commit(lambda: store.remove_admin(db.Tx(), cid, uid, caller.user_id))
         except db.TxCancelled as exc:
-            if exc.any("admin", "caller"):  # no such administrator (or the caller no longer is one): first
+            if exc.condition_failed("admin"):  # no such administrator: whatever the count, nothing to remove
                 raise not_found() from None
             if exc.any("clinic"):
                 raise conflict("last_admin", "a clinic keeps at least one administrator") from None
+            if exc.any("caller"):
+                raise not_found() from None
             raise
         log.event("clinic.admin_removed", clinic_id=cid, user_id=uid)
 

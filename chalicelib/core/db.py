@@ -193,6 +193,11 @@ class TxCancelled(Exception):
     def any(self, *prefixes: str) -> bool:
         return any(name.startswith(prefixes) for name in self.failed)
 
+    def condition_failed(self, *prefixes: str) -> bool:
+        """Whether an item so named failed its own condition (not merely a clash with another transaction)."""
+        return any(name.startswith(prefixes) and code == "ConditionalCheckFailed"
+                   for name, code in self.reasons.items())
+
     def only(self, *prefixes: str) -> bool:
         return bool(self.failed) and all(name.startswith(prefixes) for name in self.failed)
 

@@ -246,7 +246,10 @@ class App:
                               **req.model_dump(mode="json", exclude_none=True), "start": s.strftime("%H:%M"),
                               "end": e.strftime("%H:%M"), "created_at": int(self.clock.now().timestamp())})
             if items:
-                db.Tx().extend((f"template{n}", cstore.put_op(i)) for n, i in enumerate(items)).commit()
+                tx = db.Tx()
+                for n, i in enumerate(items):
+                    tx.put(f"template{n}", i)
+                tx.commit()
             for day, s, e in leaves:
                 self.clinics.add_exception(self.admin, self.cid, did, cm.ExceptionIn(
                     kind="leave", date_from=day, date_until=day, start=s, end=e))
