@@ -29,7 +29,6 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
-DOC = ROOT / "docs" / "benchmarks.md"
 CLIENTS, ATTEMPTS, SERVERS = 50, 10, 4
 
 
@@ -280,13 +279,9 @@ Calls: {', '.join(raw['calls'])}.
 | the same calls replayed with plain boto3 | {raw['raw_ms']:.1f} ms |
 | **ratio** | **{raw['ratio']:.2f}** |
 <!-- BOOKING:END -->"""
-    doc = DOC.read_text() if DOC.exists() else "# Benchmarks\n\n"
-    if "<!-- BOOKING:START" in doc:
-        head, rest = doc.split("<!-- BOOKING:START", 1)
-        doc = head + text + rest.split("<!-- BOOKING:END -->", 1)[1]
-    else:
-        doc = doc.rstrip() + "\n\n## Booking\n\n" + text + "\n"
-    DOC.write_text(doc)
+    from bench.doc import write_section
+
+    write_section("BOOKING:START", "BOOKING:END", text, heading="Booking")
 
 
 if __name__ == "__main__":

@@ -299,13 +299,9 @@ one process.
 
 Every rep checked that each handler ran exactly once per event and no event was left pending.
 <!-- EVENTS:END -->"""
-    doc = DOC.read_text() if DOC.exists() else "# Benchmarks\n\n"
-    if "<!-- EVENTS:BEGIN" in doc:
-        head, rest = doc.split("<!-- EVENTS:BEGIN", 1)
-        doc = head + text + rest.split("<!-- EVENTS:END -->", 1)[1]
-    else:
-        doc = doc.rstrip() + "\n\n## Events\n\n" + text + "\n"
-    DOC.write_text(doc)
+    from bench.doc import write_section
+
+    write_section("EVENTS:BEGIN", "EVENTS:END", text, heading="Events")
     return text
 
 

@@ -159,14 +159,9 @@ Python {platform.python_version()}.
 | **ratio request / raw calls** | **{login_r['ratio']:.2f}** |
 | ratio with argon2 taken out of the request | {login_r['ratio_without_argon2']:.2f} |
 <!-- BENCH:END -->"""
-    doc = DOC.read_text() if DOC.exists() else "# Benchmarks\n\n"
-    if "<!-- BENCH:START" in doc:
-        head, rest = doc.split("<!-- BENCH:START", 1)
-        tail = rest.split("<!-- BENCH:END -->", 1)[1]
-        doc = head + text + tail
-    else:
-        doc = doc.rstrip() + "\n\n" + text + "\n"
-    DOC.write_text(doc)
+    from bench.doc import write_section
+
+    write_section("BENCH:START", "BENCH:END", text)
     return text
 
 
