@@ -56,7 +56,8 @@ def event_handlers(service: Any) -> dict[str, list[tuple[str, Callable[[dict[str
         service.doctor_left_clinic(data["clinic_id"], data["doctor_id"], data.get("future_bookings") or "")
 
     return {
-        "booking.cancelled": [("waitlist_offer", offer_freed_time), ("notify_patient", tell_clinic_cancelled)],
+        "booking.cancelled": [("waitlist_settle", entry_waits_again), ("waitlist_offer", offer_freed_time),
+                              ("notify_patient", tell_clinic_cancelled)],
         "booking.declined": [("waitlist_settle", entry_waits_again), ("waitlist_offer", offer_freed_time)],
         "booking.expired": [("waitlist_settle", entry_waits_again), ("waitlist_offer", offer_freed_time)],
         "booking.rescheduled": [("release_old_time", release_old_time), ("waitlist_offer", offer_freed_time)],

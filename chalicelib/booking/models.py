@@ -2,9 +2,9 @@
 from __future__ import annotations
 
 from datetime import date, datetime, timezone
-from typing import Any, Literal, Optional, TypedDict
+from typing import Annotated, Any, Literal, Optional, TypedDict
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from chalicelib.identity.models import Strict
 
@@ -69,6 +69,16 @@ def parse_instant(value: str) -> datetime:
     return parsed.astimezone(timezone.utc)
 
 
+def _in_our_years(value: date) -> date:
+    if not 2000 <= value.year <= 2100:
+        raise ValueError("a date between the years 2000 and 2100")
+    return value
+
+
+# A calendar date people ask for (a local day), within the years the service plans in.
+LocalDate = Annotated[date, AfterValidator(_in_our_years)]
+
+
 def check_range(d_from: date, d_to: date, max_days: int) -> None:
     if d_to < d_from:
         raise ValueError("date_to is before date_from")
@@ -81,8 +91,8 @@ class SlotsQuery(BaseModel):
     clinic_id: str = Id()
     service_id: str = Id()
     branch_id: Optional[str] = Id(default=None)
-    date_from: date
-    date_to: date
+    date_from: LocalDate
+    date_to: LocalDate
 
     @model_validator(mode="after")
     def _range(self):
@@ -137,8 +147,8 @@ def _zone_name(value: Optional[str]) -> Optional[str]:
 class AgendaQuery(BaseModel):
     """Local days: in ``time_zone`` if given, otherwise each visit on its own clinic's local day."""
     model_config = ConfigDict(extra="forbid")
-    date_from: date
-    date_to: date
+    date_from: LocalDate
+    date_to: LocalDate
     time_zone: Optional[str] = Field(default=None, max_length=64)
     limit: int = Field(default=100, ge=1, le=100)
     cursor: Optional[str] = Field(default=None, max_length=2000)
@@ -160,8 +170,8 @@ class WaitlistIn(Strict):
     clinic_id: str = Id()
     service_id: str = Id()
     doctor_id: str = Id()
-    date_from: date
-    date_to: date
+    date_from: LocalDate
+    date_to: LocalDate
 
     @model_validator(mode="after")
     def _range(self):

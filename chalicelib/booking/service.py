@@ -423,7 +423,8 @@ class BookingService:
         b = self._change(b, ("offered", "proposed", "held", "confirmed"), {
             "status": status, "cancellation": {"by": relation, "at": _iso(now), "late": late,
                                                **({"reason": req.reason} if req.reason else {})}},
-            release=True, event="booking.cancelled", event_data={"by": relation, "late": late, "offer": True},
+            release=True, event="booking.cancelled",
+            event_data={"by": relation, "late": late, "offer": True, "waitlist_entry": b.get("waitlist_entry")},
             extra=extra)
         log.event("booking.cancelled", booking_id=bid, by=relation, late=late)
         return self.view(b, caller)
@@ -480,6 +481,8 @@ class BookingService:
             return self.view(b, caller)  # already at that time: nothing to move
         moved = self._new_booking(ctx, b["patient_id"], slot, b["status"], None, now, None)
         moved.update(booking_id=b["booking_id"])
+        if b.get("hold_until"):
+            moved["hold_until"] = b["hold_until"]  # a held visit keeps its hold: its new room use lapses with it
         moved["locks"] = [store.doctor_lock(b["doctor_id"], blk) for blk in sl.blocks(slot[0])]
         avoid: set[tuple[str, int]] = set()
         for attempt in range(4):
@@ -636,8 +639,9 @@ class BookingService:
             raise not_found()
         now = self._now()
         items = store.agenda(did, _iso(now - timedelta(days=7)), _iso(now + timedelta(days=m.MAX_DAYS_AHEAD)))
-        return to_ics([b for b in items if b["status"] in ("held", "confirmed", "completed")], f"feed-{did}",
-                      private=True)
+        active = access.active_clinics_of_doctor(did)  # a clinic that removed the doctor leaves the feed at once
+        return to_ics([b for b in items if b["status"] in ("held", "confirmed", "completed")
+                       and b["clinic_id"] in active], f"feed-{did}", private=True)
 
     # ------------------------------------------------------------------ waitlist
 

@@ -32,6 +32,8 @@ from chalicelib.core.ids import new_id
 
 OUTBOX_SHARDS = 4
 DEAD_LETTER = "DEADLETTER"
+# Longer than any consumer can run: every function's timeout is below it (29 s in the stack; a test holds
+# this), so a lease lapses only for a consumer that died, and no handler runs twice at once.
 LEASE_SECONDS = 60
 KEEP_DONE_DAYS = 7
 

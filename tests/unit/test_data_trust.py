@@ -362,3 +362,58 @@ def test_the_shape_of_a_booking_is_written_down_in_one_place(client, outbox, w, 
     stored = store.get_booking(b["booking_id"])
     keys = {"PK", "SK", "type"} | {f"GSI{i}{k}" for i in range(1, 5) for k in ("PK", "SK")}
     assert set(stored) - keys <= set(bm.Booking.__annotations__)
+
+
+# ------------------------------------------------------------------ found by an outside review
+
+@pytest.mark.parametrize("day", ["9999-12-31", "0001-01-01"])
+def test_far_dates_are_a_clear_422_everywhere_dates_are_asked(client, w, day):
+    cid, did = w["a"]["clinic_id"], w["doctor"]["user_id"]
+    for path, token in ((f"/me/agenda?date_from={day}&date_to={day}", w["doctor"]["token"]),
+                        (f"/me/agenda?date_from={day}&date_to={day}&time_zone=Asia/Sakhalin", w["doctor"]["token"]),
+                        (f"/clinics/{cid}/calendar?date_from={day}&date_to={day}", w["admin_a"]["token"]),
+                        (f"/catalog/doctors/{did}/slots?clinic_id={cid}&service_id={w['service_id']}"
+                         f"&date_from={day}&date_to={day}", None)):
+        r = jpost(client, path, token=token, method="get")
+        assert r.status_code == 422 and body(r)["errors"][0]["field"] in ("date_from", "date_to"), (path, r.body)
+    r = jpost(client, "/waitlist", {"clinic_id": cid, "service_id": w["service_id"], "doctor_id": did,
+                                    "date_from": day, "date_to": day}, token=w["patient"]["token"])
+    assert r.status_code == 422 and body(r)["errors"][0]["field"] in ("date_from", "date_to")
+
+
+def test_cancelling_an_offer_instead_of_declining_lets_the_entry_wait_again(client, outbox, w, drain):
+    free = slots(client, w)
+    first = ok(book(client, w, w["patient"]["token"], free[0]["start"]), 201)
+    second = ok(book(client, w, w["patient"]["token"], free[1]["start"]), 201)
+    waiting = patient(client, outbox, "+79130000161")
+    waitlist(client, w, waiting)
+    ok(cancel(client, w["patient"]["token"], first["booking_id"]))
+    drain()
+    offer = offers(client, waiting)[0]
+    ok(cancel(client, waiting["token"], offer["booking_id"]))
+    drain()
+    assert [x["status"] for x in ok(jpost(client, "/me/waitlist", token=waiting["token"], method="get"))["items"]] \
+        == ["waiting"]
+    ok(cancel(client, w["patient"]["token"], second["booking_id"]))
+    drain()
+    assert [o["start"]["utc"] for o in offers(client, waiting)] == [free[1]["start"]]
+
+
+def test_a_removed_doctors_calendar_feed_drops_that_clinic_at_once(client, w, drain):
+    b = ok(book(client, w, w["patient"]["token"], slots(client, w)[0]["start"]), 201)
+    url = ok(jpost(client, "/me/calendar-feed", token=w["doctor"]["token"], method="get"))["url"]
+    path = url[url.index("/calendar/"):]
+    assert "BEGIN:VEVENT" in client.http.get(path).body.decode()
+    r = jpost(client, f"/clinics/{w['a']['clinic_id']}/doctors/{w['doctor']['user_id']}",
+              {"future_bookings": "keep_for_reassignment"}, token=w["admin_a"]["token"], method="delete")
+    assert r.status_code in (200, 204), r.body
+    assert "BEGIN:VEVENT" not in client.http.get(path).body.decode()
+    assert b["booking_id"]
+
+
+def test_no_function_can_outlive_an_event_lease():
+    """A handler runs twice only if its lease lapses while it still runs: every Lambda stops before."""
+    from chalicelib.core.events import LEASE_SECONDS
+    from infra.stages import STAGES
+
+    assert all(stage.lambda_timeout_s < LEASE_SECONDS for stage in STAGES.values())
