@@ -849,7 +849,7 @@ def _(W):
     W.call("get", "/me/calendar-feed", token=W.tok("doctor"))
 
 
-@case("calendarFeed", 1)
+@case("calendarFeed", 2)
 def _(W):
     url = W.setup("get", "/me/calendar-feed", token=W.tok("doctor"))["url"]
     token = url.rsplit("/", 1)[1]
