@@ -414,7 +414,9 @@ class BookingService:
         else:
             status = "cancelled_by_patient"
             window = int(b.get("policy", {}).get("cancellation_window_hours", 24))
-            late = b["status"] == "confirmed" and now > _dt(b["start_utc"]) - timedelta(hours=window)
+            # an urgent consultation starts when the doctor takes the patient: leaving it is no late cancellation
+            late = b["status"] == "confirmed" and b.get("kind") != "urgent" \
+                and now > _dt(b["start_utc"]) - timedelta(hours=window)
         if now >= _dt(b["end_utc"]):
             raise conflict("wrong_status", "the visit is over")
         extra = db.Tx()

@@ -417,3 +417,18 @@ def test_no_function_can_outlive_an_event_lease():
     from infra.stages import STAGES
 
     assert all(stage.lambda_timeout_s < LEASE_SECONDS for stage in STAGES.values())
+
+
+def test_leaving_an_urgent_consultation_that_has_begun_is_no_late_cancellation(client, w, fixed_clock):
+    """Its cancellation window is 0 h and it starts when taken: every cancel used to count as late (a strike)."""
+    shift = {"branch_id": w["a"]["branch_id"], "specialty": "cardiologist", "starts_at": "2026-11-24T08:00",
+             "ends_at": "2026-11-24T20:00"}
+    ok(jpost(client, f"/clinics/{w['a']['clinic_id']}/doctors/{w['doctor']['user_id']}/duty-shifts", shift,
+             token=w["admin_a"]["token"]), 201)
+    ok(jpost(client, "/urgent/cardiologist/queue", {"modality": "video"}, token=w["patient"]["token"]), 201)
+    taken = ok(jpost(client, "/urgent/cardiologist/take", {}, token=w["doctor"]["token"]))
+    fixed_clock.advance(minutes=5)
+    left = ok(cancel(client, w["patient"]["token"], taken["booking"]["booking_id"]))
+    assert left["status"] == "cancelled_by_patient" and left["cancellation"]["late"] is False
+    patient_id = taken["patient_id"]
+    assert db.get(*store.strikes_key(patient_id, w["a"]["clinic_id"])) is None
