@@ -351,22 +351,26 @@ class ClinicBackendStack(Stack):
         return log_bucket, documents
 
     # ---- SQS -------------------------------------------------------------------------------
+    def _dead_letter_queue(self, construct_id: str, suffix: str) -> sqs.Queue:
+        """A dead-letter queue: encrypted with the data key, TLS only, kept 14 days."""
+        return sqs.Queue(
+            self,
+            construct_id,
+            queue_name=f"{APP_NAME}-{self.stage.name}-{suffix}-dlq",
+            encryption=sqs.QueueEncryption.KMS,
+            encryption_master_key=self.data_key,
+            data_key_reuse=Duration.minutes(5),
+            enforce_ssl=True,
+            retention_period=Duration.days(14),
+        )
+
     def _queues(self) -> tuple[dict[str, sqs.Queue], dict[str, sqs.Queue]]:
         queues: dict[str, sqs.Queue] = {}
         dlqs: dict[str, sqs.Queue] = {}
         # Six times the function timeout, as AWS advises for Lambda event sources.
         visibility = Duration.seconds(6 * self.stage.lambda_timeout_s)
         for cid, (suffix, _env) in QUEUES.items():
-            dlq = sqs.Queue(
-                self,
-                f"{cid}DeadLetterQueue",
-                queue_name=f"{APP_NAME}-{self.stage.name}-{suffix}-dlq",
-                encryption=sqs.QueueEncryption.KMS,
-                encryption_master_key=self.data_key,
-                data_key_reuse=Duration.minutes(5),
-                enforce_ssl=True,
-                retention_period=Duration.days(14),
-            )
+            dlq = self._dead_letter_queue(f"{cid}DeadLetterQueue", suffix)
             queue = sqs.Queue(
                 self,
                 f"{cid}Queue",
@@ -585,16 +589,7 @@ class ClinicBackendStack(Stack):
         if EVENT_CONSUMER not in self.functions:
             raise RuntimeError(f"the Chalice app has no {EVENT_CONSUMER} function (chalicelib/meta/jobs.py)")
         consumer = self.functions[EVENT_CONSUMER]
-        dlq = sqs.Queue(
-            self,
-            "EventStreamDeadLetterQueue",
-            queue_name=f"{APP_NAME}-{self.stage.name}-{EVENT_STREAM_DLQ}-dlq",
-            encryption=sqs.QueueEncryption.KMS,
-            encryption_master_key=self.data_key,
-            data_key_reuse=Duration.minutes(5),
-            enforce_ssl=True,
-            retention_period=Duration.days(14),
-        )
+        dlq = self._dead_letter_queue("EventStreamDeadLetterQueue", EVENT_STREAM_DLQ)
         ack(dlq, "AwsSolutions-SQS3",
             "This queue is itself a dead-letter queue: the on-failure destination of the table-stream event "
             "source mapping (Lambda writes failed batch metadata here). It is not an SQS redrive target, which "

@@ -85,9 +85,7 @@ class BookingService:
         branch_ids = {i["branch_id"] for i in schedule_items if i.get("clinic_id") == clinic_id and i.get("branch_id")}
         if branch_id:
             branch_ids.add(branch_id)
-        cpk = clinic_store.clinic_pk(clinic_id)
-        keys = [(cpk, "PROFILE"), (cpk, db.key("SERVICE", service_id)), (cpk, db.key("DOCTOR", doctor_id))]
-        keys += [(cpk, db.key("BRANCH", bid)) for bid in sorted(branch_ids)]
+        keys = clinic_store.slot_context_keys(clinic_id, service_id, doctor_id, sorted(branch_ids))
         if patient_id:
             keys.append(store.strikes_key(patient_id, clinic_id))
         found = {(i["PK"], i["SK"]): i for i in db.batch_get(keys)}

@@ -218,6 +218,14 @@ def put_new(item: dict[str, Any]) -> None:
     db.put_new(item)
 
 
+def slot_context_keys(cid: str, sid: str, did: str, branch_ids: list[str]) -> list[tuple[str, str]]:
+    """Keys of what a free slot depends on, in this order: the clinic, the service, the doctor's
+    membership, then the branches (one BatchGetItem for booking)."""
+    cpk = clinic_pk(cid)
+    return [(cpk, PROFILE), (cpk, db.key("SERVICE", sid)), (cpk, db.key("DOCTOR", did)),
+            *[(cpk, db.key("BRANCH", bid)) for bid in branch_ids]]
+
+
 def branch_keys(cid: str, bid: str, city: str) -> dict[str, str]:
     return {"PK": clinic_pk(cid), "SK": db.key("BRANCH", bid),
             "GSI1PK": city_key(city), "GSI1SK": f"CLINIC#{cid}#BRANCH#{bid}"}
