@@ -78,6 +78,7 @@ test: venv tools
 bench: venv tools
 	$(PY) -m bench.run
 	$(PY) -m bench.booking
+	$(PY) -m bench.scale
 	$(PY) -m bench.events
 
 clean:
