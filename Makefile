@@ -39,7 +39,13 @@ $(DDB_LOCAL):
 	  && rm amplify-dynamodb-simulator-$(DDB_LOCAL_VERSION).tgz
 	@test -f $@
 
-tools: java chromium $(DDB_LOCAL)
+# Spectral (with the OWASP API ruleset) and openapi-typescript, pinned in tools/npm/package-lock.json.
+NPM_TOOLS := tools/npm/node_modules/.installed
+$(NPM_TOOLS): tools/npm/package.json tools/npm/package-lock.json
+	npm ci --prefix tools/npm --ignore-scripts --no-audit --no-fund --loglevel=error
+	@touch $@
+
+tools: java chromium $(DDB_LOCAL) $(NPM_TOOLS)
 
 run: venv java $(DDB_LOCAL)
 	$(PY) -m local.run

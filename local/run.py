@@ -6,7 +6,8 @@
 - SMS: printed to this console, marked LOCAL ONLY.
 - The API: ``chalice local`` on 127.0.0.1:8000; scheduled functions and queue
   consumers fired by this process, as Lambda would.
-Every child process is stopped by its pid when this one ends.
+SIGTERM or SIGINT (Ctrl-C), from the first line on, stops every child by its pid (the API server,
+DynamoDB Local, the moto server, the scheduler) and leaves nothing listening.
 """
 from __future__ import annotations
 
@@ -24,30 +25,62 @@ STATE = ROOT / ".local"
 HOST, PORT = "127.0.0.1", int(os.environ.get("PORT", "8000"))
 
 
-def _wait_http(url: str, timeout: float = 60) -> None:
+class Stopped(Exception):
+    """SIGTERM or SIGINT arrived while starting: stop what has started and leave."""
+
+
+def _wait_http(url: str, stopping: threading.Event, timeout: float = 60) -> None:
     import urllib.request
 
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
+        if stopping.is_set():
+            raise Stopped
         try:
             with urllib.request.urlopen(url, timeout=1):
                 return
         except Exception:
-            time.sleep(0.3)
+            stopping.wait(0.3)
     raise RuntimeError(f"{url} did not answer within {timeout:.0f} s")
 
 
 def main() -> int:
+    # SIGTERM and SIGINT only raise a flag, from the first line on: stopping children means waiting
+    # for them, and a wait inside a signal handler can deadlock on the lock the interrupted wait
+    # holds. The main thread checks the flag between start-up steps and in its loop, and stops every
+    # child it started (DynamoDB Local runs in a session of its own: nothing else would stop it).
+    stopping = threading.Event()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(sig, lambda *_: stopping.set())
+
+    def check() -> None:
+        if stopping.is_set():
+            raise Stopped
+
+    children: list[subprocess.Popen] = []
+    stoppers: list = []
+    try:
+        _run(env=dict(os.environ), children=children, stoppers=stoppers, stopping=stopping, check=check)
+    except Stopped:
+        pass
+    finally:
+        for s in reversed(stoppers):  # the scheduler first, then the API, DynamoDB Local, moto
+            try:
+                s()
+            except Exception as exc:
+                print(f"stopping: {type(exc).__name__}: {exc}", file=sys.stderr)
+    print("Clinic backend stopped.", flush=True)
+    return 0
+
+
+def _run(env: dict, children: list, stoppers: list, stopping: threading.Event, check) -> None:
     from local import dynamodb_local
 
-    env = dict(os.environ)
     env.update({
         "STAGE": "local", "SMS_GATEWAY": "console", "TABLE_NAME": env.get("TABLE_NAME", "clinic-backend"),
         "LOCAL_STATE_DIR": str(STATE / "state"), "AWS_REGION": env.get("AWS_REGION", "eu-central-1"),
         "AWS_DEFAULT_REGION": env.get("AWS_REGION", "eu-central-1"),
     })
-    children: list[subprocess.Popen] = []
-    stoppers = []
 
     from moto.server import ThreadedMotoServer
 
@@ -58,6 +91,7 @@ def main() -> int:
     env.setdefault("AWS_ENDPOINT", f"http://{HOST}:{moto_port}")
     env.setdefault("AWS_ACCESS_KEY_ID", "local")
     env.setdefault("AWS_SECRET_ACCESS_KEY", "local")
+    check()
 
     if env.get("DYNAMODB_ENDPOINT"):
         engine = f"the configured endpoint {env['DYNAMODB_ENDPOINT']}"
@@ -71,6 +105,7 @@ def main() -> int:
         else:
             env["DYNAMODB_ENDPOINT"] = env["AWS_ENDPOINT"]
             engine = f"moto's DynamoDB emulation, in memory only, because {why}"
+    check()
 
     os.environ.update(env)  # this process seeds and runs the scheduler against the same services
     from chalicelib.core import aws
@@ -79,6 +114,7 @@ def main() -> int:
     from local.seed import DEMO_ADMIN, DEMO_DOCTOR, DEMO_PATIENT, DEMO_PLATFORM, seed_once
 
     ensure_table(aws.client("dynamodb"), get_settings().table_name)
+    check()
     seeded = seed_once()
     totp_file = STATE / "state" / "demo-totp.json"
     if seeded:
@@ -86,42 +122,31 @@ def main() -> int:
         totp_file.write_text(json.dumps(seeded["totp"]))
         os.chmod(totp_file, 0o600)
     totp = json.loads(totp_file.read_text()) if totp_file.exists() else {}
+    check()
 
     def staff_line(spec: dict) -> str:
         secret = totp.get(spec["phone"], "?")
         return f"{spec['phone']} / {spec['password']}   authenticator secret {secret}"
 
-    # chalice's local server, one request at a time (see local/serve.py for why)
+    # chalice's local server, one request at a time (see local/serve.py for why). Its own session:
+    # a Ctrl-C in the terminal reaches this process only, which stops the server by its id.
     chalice = subprocess.Popen(
         [sys.executable, "-m", "local.serve", "--host", HOST, "--port", str(PORT), "--stage", "local"],
-        cwd=ROOT, env=env,
+        cwd=ROOT, env=env, start_new_session=True,
     )
     children.append(chalice)
+    stoppers.append(lambda: dynamodb_local.stop_process(chalice))
 
-    def stop(*_: object) -> None:
-        for child in children:
-            dynamodb_local.stop_process(child)
-        for s in reversed(stoppers):
-            try:
-                s()
-            except Exception:
-                pass
+    _wait_http(f"http://{HOST}:{PORT}/health", stopping)
+    from app import app
+    from chalicelib import bootstrap
+    from local.scheduler import Scheduler, describe
 
-    # The handler only raises a flag: stopping children means waiting for them, and a wait inside a signal
-    # handler can deadlock on the lock the interrupted wait holds. The main thread stops them.
-    stopping = threading.Event()
-    signal.signal(signal.SIGTERM, lambda *a: stopping.set())
-    try:
-        _wait_http(f"http://{HOST}:{PORT}/health")
-        from app import app
-        from local.scheduler import Scheduler, describe
-
-        from chalicelib import bootstrap
-
-        scheduler = Scheduler(app, sqs_client=aws.client("sqs"), events=lambda: bootstrap.outbox().drain())
-        scheduler.start()
-        jobs = describe(app) or ["(none declared yet)"]
-        print(f"""
+    scheduler = Scheduler(app, sqs_client=aws.client("sqs"), events=lambda: bootstrap.outbox().drain())
+    scheduler.start()
+    stoppers.append(scheduler.stop)
+    jobs = describe(app) or ["(none declared yet)"]
+    print(f"""
 ================================================================================
  Clinic backend is running (local stage)
    API       http://{HOST}:{PORT}/
@@ -144,13 +169,8 @@ def main() -> int:
  Stop with Ctrl-C.
 ================================================================================
 """, flush=True)
-        while not stopping.is_set() and chalice.poll() is None:
-            stopping.wait(0.5)
-    except KeyboardInterrupt:
-        pass
-    finally:
-        stop()
-    return 0
+    while not stopping.is_set() and chalice.poll() is None:
+        stopping.wait(0.5)
 
 
 if __name__ == "__main__":
