@@ -32,6 +32,8 @@ TITLES: dict[str, tuple[str, str]] = {
     "validation_failed": ("The request has invalid fields", "В запросе есть ошибки в полях"),
     "malformed_json": ("The request body is not valid JSON", "Тело запроса — некорректный JSON"),
     "body_too_large": ("The request body is too large", "Тело запроса слишком большое"),
+    "json_too_deep": ("The request body is nested too deeply", "Тело запроса слишком глубоко вложено"),
+    "duplicate_key": ("A key is given twice in one JSON object", "Ключ повторяется в одном JSON-объекте"),
     "unsupported_media_type": ("Send the body as application/json", "Отправьте тело как application/json"),
     "method_not_allowed": ("This method is not allowed here", "Этот метод здесь недоступен"),
     "unauthorized": ("Sign in to continue", "Войдите, чтобы продолжить"),
