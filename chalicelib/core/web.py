@@ -126,11 +126,12 @@ def _pairs(pairs: list[tuple[str, Any]]) -> _JsonObject:
     return obj
 
 
-def _nesting_too_deep(raw: bytes, limit: int) -> bool:
+def _nesting_too_deep(raw: bytes | str, limit: int) -> bool:
     """Whether brackets nest deeper than ``limit`` (outside strings), checked before any parser recurses."""
     depth = 0
     in_string = escaped = False
-    for ch in raw.decode("utf-8", errors="replace"):
+    text = raw.decode("utf-8", errors="replace") if isinstance(raw, bytes) else raw
+    for ch in text:
         if in_string:
             if escaped:
                 escaped = False
@@ -163,7 +164,7 @@ def _first_duplicate(data: Any) -> Optional[str]:
     return None
 
 
-def load_json(raw: bytes) -> Any:
+def load_json(raw: bytes | str) -> Any:
     """Parse a request body as strict JSON: 400 ``malformed_json`` for what is not JSON, 400
     ``json_too_deep`` past ``MAX_JSON_DEPTH`` levels (never the parser's recursion error), and 400
     ``duplicate_key`` naming the key given twice in one object (no silent last-one-wins)."""
