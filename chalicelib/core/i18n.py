@@ -115,6 +115,33 @@ TITLES: dict[str, tuple[str, str]] = {
 }
 
 
+# field error code -> (message en, message ru): the messages of ``errors[]`` that people read
+FIELD_MESSAGES: dict[str, tuple[str, str]] = {
+    "phone_format": ("Enter a mobile phone number", "Введите номер мобильного телефона"),
+    "phone_invalid": ("This is not a valid phone number", "Такого номера телефона не существует"),
+    "phone_extension": ("A mobile number has no extension", "У мобильного номера не бывает добавочного"),
+    "phone_country_not_supported": ("We do not send SMS to numbers of this country",
+                                    "Мы не отправляем SMS на номера этой страны"),
+    "phone_not_mobile": ("This number cannot receive SMS; enter a mobile number",
+                         "На этот номер нельзя отправить SMS, введите номер мобильного"),
+    "password_too_short": ("Use at least 8 characters", "Пароль должен быть не короче 8 символов"),
+    "password_too_long": ("Use at most 128 characters", "Пароль должен быть не длиннее 128 символов"),
+    "password_common": ("This password is one of the most common ones; choose another",
+                        "Это один из самых распространённых паролей, выберите другой"),
+    "password_personal": ("Do not build the password from your phone number, name or birth date",
+                          "Не составляйте пароль из номера телефона, имени или даты рождения"),
+    "duplicate_key": ("This key is given more than once", "Этот ключ указан несколько раз"),
+}
+
+
+def field_message(code: str, lang: str, default: str) -> str:
+    """The message of a field error in ``lang``, where one is written for its code."""
+    if code not in FIELD_MESSAGES:
+        return default
+    en, ru = FIELD_MESSAGES[code]
+    return ru if lang == "ru" else en
+
+
 def title(code: str, lang: str) -> str:
     en, ru = TITLES.get(code, (code.replace("_", " ").capitalize(), code.replace("_", " ").capitalize()))
     return ru if lang == "ru" else en

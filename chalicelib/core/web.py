@@ -54,7 +54,7 @@ def problem_body(code: str, status: int, lang: str, detail: Optional[str] = None
     if detail:
         body["detail"] = detail
     if errors:
-        body["errors"] = [e.as_dict() for e in errors]
+        body["errors"] = [{**e.as_dict(), "message": i18n.field_message(e.code, lang, e.message)} for e in errors]
     if extra:
         body.update(extra)
     return body

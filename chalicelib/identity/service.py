@@ -19,7 +19,7 @@ The rules (OWASP ASVS 5 V6, NIST 800-63B) and where each is enforced:
 from __future__ import annotations
 
 import secrets as _secrets
-from datetime import datetime, timezone
+from datetime import date, datetime, timezone
 from typing import Any, Optional
 
 from chalicelib.core import clock, db, i18n, log, ratelimit
@@ -29,7 +29,7 @@ from chalicelib.core.ids import is_ulid, new_id
 from chalicelib.core.settings import Settings
 from chalicelib.core.sms import SmsGateway
 from chalicelib.core.tokens import TokenError, sign, verify
-from chalicelib.identity import access, store
+from chalicelib.identity import access, passwords, store
 from chalicelib.identity import models as m
 
 MAX_SESSIONS = 10
@@ -293,6 +293,8 @@ class IdentityService:
 
             raise field_invalid("consent.version", "consent_outdated",
                                 f"accept the current consent version {self.s.consent_version_current}")
+        passwords.refuse_weak(req.password, "password", phone=req.phone, names=(req.first_name, req.last_name),
+                              birth_date=req.birth_date)
         self._sms_allowed(req.phone, client, now)
         password_hash = hash_password(req.password)  # always, so both branches cost the same
         existing = store.user_id_for_phone(req.phone)
@@ -442,6 +444,9 @@ class IdentityService:
         ok, _ = self._second_factor_ok(ch, req.code, None, now)
         if not ok:
             raise self._wrong_code(ch)
+        owner = store.get_user(ch["user_id"]) if ch.get("user_id") else None
+        if owner is not None:
+            self._refuse_personal(req.new_password, owner)
         password_hash = hash_password(req.new_password)
         for _ in range(3):
             user = store.get_user(ch["user_id"])
@@ -555,7 +560,15 @@ class IdentityService:
     def _require_step_up(self, caller: Any) -> None:
         access.require_step_up(caller, self._now())
 
+    @staticmethod
+    def _refuse_personal(password: str, user: dict[str, Any]) -> None:
+        birth = user.get("birth_date")
+        passwords.refuse_weak(password, "new_password", phone=user.get("phone"),
+                              names=(user.get("first_name", ""), user.get("last_name", "")),
+                              birth_date=date.fromisoformat(birth) if birth else None)
+
     def change_password(self, caller: Any, req: m.PasswordChange) -> None:
+        self._refuse_personal(req.new_password, self._user(caller))  # before the step-up grant is spent
         self._require_step_up(caller)
         user = self._user(caller)
         now = self._now()

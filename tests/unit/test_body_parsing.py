@@ -71,8 +71,7 @@ def test_a_key_given_twice_is_a_400_problem_naming_it_on_every_public_operation(
     raw = b'{"challenge_id": "01JD6Q3D4R5T6V7W8X9Y0Z1A2B", "challenge_id": "01JD6Q3D4R5T6V7W8X9Y0Z1A2C"}'
     problem = assert_problem_400(send(client, method, path, raw), None if op == "stripeWebhook" else "duplicate_key")
     if op != "stripeWebhook":
-        assert problem["errors"] == [{"field": "challenge_id", "code": "duplicate_key",
-                                      "message": "this key is given more than once"}]
+        assert [(e["field"], e["code"]) for e in problem["errors"]] == [("challenge_id", "duplicate_key")]
 
 
 def test_a_duplicated_password_never_signs_in_with_the_last_one(client, outbox, fixed_clock):
