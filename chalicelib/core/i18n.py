@@ -54,6 +54,11 @@ TITLES: dict[str, tuple[str, str]] = {
                   "На этот номер отправлено слишком много кодов, попробуйте позже"),
     "client_sms_limit": ("Too many codes requested from this device; try later",
                          "С этого устройства запрошено слишком много кодов, попробуйте позже"),
+    "second_factor_throttled": ("Too many wrong codes for this account; wait before the next try",
+                                "Слишком много неверных кодов для этой учётной записи, "
+                                "подождите перед следующей попыткой"),
+    "second_factor_locked": ("Sign-in is stopped after too many wrong codes; reset your password by SMS",
+                             "Вход остановлен после слишком многих неверных кодов, сбросьте пароль по SMS"),
     "login_throttled": ("Too many failed sign-in attempts; try later",
                         "Слишком много неудачных попыток входа, попробуйте позже"),
     "refresh_invalid": ("Sign in again", "Войдите снова"),
@@ -147,23 +152,8 @@ def title(code: str, lang: str) -> str:
     return ru if lang == "ru" else en
 
 
-SMS: dict[str, tuple[str, str]] = {
-    "signup": ("Your sign-up code: {code}. Valid 5 minutes. Do not share it.",
-               "Код для регистрации: {code}. Действует 5 минут. Никому не сообщайте его."),
-    "signup_exists": ("Someone tried to sign up with your number. If it was you, sign in instead; nothing has changed.",
-                      "Кто-то пытался зарегистрироваться с вашим номером. "
-                      "Если это были вы, просто войдите; ничего не изменилось."),
-    "login": ("Your sign-in code: {code}. Valid 5 minutes. Do not share it.",
-              "Код для входа: {code}. Действует 5 минут. Никому не сообщайте его."),
-    "step_up": ("Your confirmation code: {code}. Valid 5 minutes. Do not share it.",
-                "Код подтверждения: {code}. Действует 5 минут. Никому не сообщайте его."),
-    "phone_change": ("Code to link this number to your account: {code}. Valid 5 minutes.",
-                     "Код для привязки этого номера к учётной записи: {code}. Действует 5 минут."),
-    "password_reset": ("Your password reset code: {code}. Valid 5 minutes. Do not share it.",
-                       "Код для сброса пароля: {code}. Действует 5 минут. Никому не сообщайте его."),
-}
-
-
 def sms(kind: str, lang: str, **kw: str) -> str:
-    en, ru = SMS[kind]
-    return (ru if lang == "ru" else en).format(**kw)
+    """The text of an account SMS; the texts live with the SMS gateway (``chalicelib.core.sms``)."""
+    from chalicelib.core.sms import text
+
+    return text(kind, lang, **kw)

@@ -154,9 +154,16 @@ class VerifySignUpRequest(Strict):
     device: Optional[Device] = None
 
 
+def DeviceToken():  # noqa: N802
+    return Field(default=None, min_length=1, max_length=128,
+                 pattern=r"^[0-9A-HJKMNP-TV-Z]{26}\.[0-9]{1,12}\.[0-9a-f]{40}$")
+
+
 class LoginRequest(Strict):
     phone: str = Field(max_length=32)
     password: str = Password()
+    # from an earlier sign-in on this device: its own failure counter, untouched by strangers' guesses
+    device_token: Optional[str] = DeviceToken()
 
     _phone = field_validator("phone")(sms_phone)
 
@@ -174,6 +181,7 @@ class TokenPair(BaseModel):
     refresh_token: str
     refresh_expires_at: str
     session_id: str
+    device_token: Optional[str] = None
 
 
 class RefreshRequest(Strict):

@@ -108,7 +108,7 @@ def test_problem_title_follows_accept_language(client):
 
 def test_sms_text_follows_the_patients_language(client, outbox):
     jpost(client, "/auth/signup", signup_payload(PHONE, language="ru"))
-    assert outbox.to(PHONE)[-1].startswith("Код для регистрации")
+    assert outbox.to(PHONE)[-1].startswith("Clinic: код для регистрации")
 
 
 def test_responses_carry_a_correlation_id_and_no_store(client):
