@@ -36,6 +36,7 @@ from aws_cdk import (
     CfnOutput,
     CfnResource,
     Duration,
+    Fn,
     RemovalPolicy,
     Stack,
     Validations,
@@ -804,7 +805,9 @@ class ClinicBackendStack(Stack):
         # Inside the OpenAPI body, so SAM's deployment hash changes with them and a
         # change reaches the live stage (a separate AWS::ApiGateway::GatewayResponse
         # is only picked up by the next deployment).
-        api.add_property_override("DefinitionBody.x-amazon-apigateway-gateway-responses", gateway_responses())
+        portal_origin = Fn.join("", ["'https://", self.portal.distribution_domain_name, "'"])
+        api.add_property_override("DefinitionBody.x-amazon-apigateway-gateway-responses",
+                                  gateway_responses(cors_origin=portal_origin))
 
     # ---- the authorizer's own role ----------------------------------------------------------
     def _authorizer_role(self) -> None:
@@ -944,7 +947,6 @@ class ClinicBackendStack(Stack):
             lifecycle_rules=[s3.LifecycleRule(id="expire-old-portal-versions",
                                               noncurrent_version_expiration=Duration.days(30))],
             removal_policy=removal,
-            auto_delete_objects=False,
         )
         ack(bucket, "HIPAA.Security-S3DefaultEncryptionKMS",
             "The portal bucket holds the portal's static HTML, JS and CSS, which every visitor downloads; it holds "
@@ -1204,7 +1206,11 @@ class ClinicBackendStack(Stack):
         CfnOutput(self, "PortalDistributionId", value=self.portal.distribution_id)
 
 
-def gateway_responses() -> dict[str, Any]:
+def gateway_responses(cors_origin: Any = None) -> dict[str, Any]:
+    """API Gateway's own answers as problem+json. ``cors_origin`` (the portal's origin) lets the
+    portal's script read them too (a 429 from throttling, a 401 without a token): API Gateway
+    cannot vary a gateway response by the request's Origin, so it names the portal's origin,
+    which no other origin's browser accepts."""
     out: dict[str, Any] = {}
     for response_type, (status, title, code) in GATEWAY_PROBLEMS.items():
         body = json.dumps(
@@ -1213,6 +1219,9 @@ def gateway_responses() -> dict[str, Any]:
         headers = {"gatewayresponse.header.Content-Type": "'application/problem+json'"}
         if status == 429:
             headers["gatewayresponse.header.Retry-After"] = "'1'"
+        if cors_origin is not None:
+            headers["gatewayresponse.header.Access-Control-Allow-Origin"] = cors_origin
+            headers["gatewayresponse.header.Vary"] = "'Origin'"
         out[response_type] = {
             "statusCode": str(status),
             "responseParameters": headers,

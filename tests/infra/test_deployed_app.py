@@ -264,6 +264,17 @@ def test_the_api_allows_cors_for_the_portal_distribution_only(template: Template
         assert portal == {"Fn::Join": ["", ["https://", {"Fn::GetAtt": [dist_id, "DomainName"]}]]}, fid
 
 
+def test_api_gateways_own_answers_are_readable_by_the_portal_only(template: Template) -> None:
+    dist_id, _ = only(template, "AWS::CloudFront::Distribution")
+    _, api = only(template, "AWS::Serverless::Api")
+    want = {"Fn::Join": ["", ["'https://", {"Fn::GetAtt": [dist_id, "DomainName"]}, "'"]]}
+    for rtype, resp in api["Properties"]["DefinitionBody"]["x-amazon-apigateway-gateway-responses"].items():
+        params = resp["responseParameters"]
+        assert params["gatewayresponse.header.Access-Control-Allow-Origin"] == want, rtype
+        assert params["gatewayresponse.header.Vary"] == "'Origin'"
+        assert "Access-Control-Allow-Credentials" not in json.dumps(params)
+
+
 # ---- checkov ---------------------------------------------------------------------------------------
 def test_every_checkov_skip_is_on_one_resource_with_its_reason(template: Template) -> None:
     skipped: dict[str, set[str]] = {}
