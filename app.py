@@ -8,7 +8,7 @@ from chalice import Chalice
 from chalicelib.booking import api as booking_api
 from chalicelib.booking import jobs as booking_jobs
 from chalicelib.clinics import api as clinics_api
-from chalicelib.core.web import http_middleware
+from chalicelib.core.web import add_preflight_routes, http_middleware
 from chalicelib.identity import api as identity_api
 from chalicelib.identity import authorizer
 from chalicelib.meta import api as meta_api
@@ -27,3 +27,5 @@ app.register_blueprint(clinics_api.bp)
 app.register_blueprint(booking_api.bp)
 app.register_blueprint(booking_jobs.bp)
 app.register_blueprint(meta_jobs.bp)
+# Last: a CORS preflight route for every path above (the portal's origin only; core.web).
+add_preflight_routes(app)

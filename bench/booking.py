@@ -58,7 +58,7 @@ def environment(endpoint: str) -> dict[str, str]:
     return {"STAGE": "test", "TABLE_NAME": "bench-booking", "DYNAMODB_ENDPOINT": endpoint,
             "AWS_REGION": "eu-central-1", "AWS_DEFAULT_REGION": "eu-central-1", "AWS_ACCESS_KEY_ID": "x",
             "AWS_SECRET_ACCESS_KEY": "x", "SMS_GATEWAY": "console", "EMAIL_GATEWAY": "console",
-            "CODE_PEPPER": secrets.token_hex(32), "TOKEN_SIGNING_KEY_PEM": pem, "LOG_LEVEL": "WARNING"}
+            "MASTER_KEY": secrets.token_hex(32), "TOKEN_SIGNING_KEY_PEM": pem, "LOG_LEVEL": "WARNING"}
 
 
 def seed_patients(n: int) -> list[str]:

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Offline checks of the CDK app: synth dev + prod (cdk-nag gates the synth),
-# cfn-lint the templates, run tests/infra. No AWS account needed.
+# cfn-lint and checkov over the templates, run tests/infra. No AWS account needed.
 #
 #   bash infra/check.sh               # from anywhere
 #   INFRA_CHALICE_SOURCE=/path bash infra/check.sh   # package another Chalice project (stub tryouts)
@@ -85,7 +85,31 @@ step "cfn-lint"
 "$VENV/bin/cfn-lint" --config-file "$INFRA_DIR/.cfnlintrc" -- "$OUT"/dev/*.template.json "$OUT"/prod/*.template.json
 done_step
 
-# ---- 5. tests -----------------------------------------------------------------------
+# ---- 5. checkov ---------------------------------------------------------------------
+# Every function, the API and the rest, which cdk-nag's Lambda and API Gateway rules skip
+# (they do not read the AWS::Serverless::* resources Chalice emits). Its own venv
+# (infra/.checkov): its pins would fight the CDK venv's. Offline: no mapping download,
+# no policy download. Each skip is on its resource in the template, with its reason
+# (checkov_skip in infra/clinic_stack.py); nothing is skipped here globally.
+step "checkov"
+CHECKOV_VENV="$INFRA_DIR/.checkov"
+if [[ ! -x "$CHECKOV_VENV/bin/checkov" ]]; then
+  python3 -m venv "$CHECKOV_VENV"
+fi
+ck_hash="$(sha256sum "$INFRA_DIR/requirements-checkov.txt" | cut -d' ' -f1)"
+if [[ ! -f "$CHECKOV_VENV/.requirements.sha256" || "$(cat "$CHECKOV_VENV/.requirements.sha256")" != "$ck_hash" ]]; then
+  "$CHECKOV_VENV/bin/pip" install --quiet -r "$INFRA_DIR/requirements-checkov.txt" \
+    2> >(grep -v "is ignored: it is neither a file nor a directory" >&2)
+  echo "$ck_hash" > "$CHECKOV_VENV/.requirements.sha256"
+fi
+export BC_SKIP_MAPPING=TRUE CHECKOV_RUN_SCA_PACKAGE_SCAN_V2=false
+for stage in dev prod; do
+  "$CHECKOV_VENV/bin/checkov" --skip-download --quiet --compact --framework cloudformation \
+    -f "$OUT/$stage/clinic-backend-$stage.template.json"
+done
+done_step
+
+# ---- 6. tests -----------------------------------------------------------------------
 step "pytest tests/infra"
 cd "$REPO_ROOT"
 "$PY" -m pytest -q -p no:cacheprovider tests/infra

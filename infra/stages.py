@@ -5,7 +5,7 @@ Everything that differs between stages lives here, nowhere else.
 """
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 
 @dataclass(frozen=True)
@@ -29,8 +29,19 @@ class StageConfig:
     log_level: str
     lambda_memory_mb: int
     lambda_timeout_s: int
+    # The API's own domain name (an API Gateway custom domain with an ACM certificate the
+    # stack requests; docs/deploy.md). Calendar feed URLs in people's calendars and the Stripe
+    # webhook carry it, so it must outlive the API: never the random execute-api host.
+    api_domain: str = "api.dev.clinic.example"
     # Verified SES identity (domain) the app sends invitations from; see docs/deploy.md.
     email_domain: str = "clinic.example"
+    # Versions of the per-purpose keys derived from the master key (KEY_VERSIONS); bump one
+    # to rotate that key alone (runbooks in docs/security.md). A purpose not named is at 1.
+    key_versions: dict[str, int] = field(default_factory=dict)
+    # Reserved concurrency: each minutely job at most this many at once (a run that overruns
+    # cannot pile up), and the stream consumer bounded so a poison batch cannot eat the account.
+    job_reserved_concurrency: int = 2
+    event_consumer_reserved_concurrency: int = 5
 
 
 STAGES: dict[str, StageConfig] = {
@@ -59,6 +70,8 @@ STAGES: dict[str, StageConfig] = {
         log_level="INFO",
         lambda_memory_mb=1024,
         lambda_timeout_s=29,
+        api_domain="api.clinic.example",
+        event_consumer_reserved_concurrency=20,
     ),
 }
 

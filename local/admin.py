@@ -13,6 +13,9 @@ def main(argv: list[str]) -> int:
     if len(argv) != 3 or argv[0] != "set-role":
         print(__doc__)
         return 2
+    import os
+
+    os.environ.setdefault("STAGE", "local")  # settings no longer default to local (they fail closed)
     from chalicelib.bootstrap import identity as service
     from chalicelib.identity.models import normalize_phone
 

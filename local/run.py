@@ -93,6 +93,14 @@ def _run(env: dict, children: list, stoppers: list, stopping: threading.Event, c
     env.setdefault("AWS_SECRET_ACCESS_KEY", "local")
     check()
 
+    if not env.get("STRIPE_API_BASE"):  # the local Stripe server: payouts of the Berlin demo clinic
+        from local.stripe_fake import FakeStripe
+
+        fake_stripe = FakeStripe(webhook_url=f"http://{HOST}:{PORT}/webhooks/stripe", webhook_secret="whsec_local")
+        env.update({"STRIPE_API_BASE": fake_stripe.start(), "STRIPE_SECRET_KEY": "sk_test_local",
+                    "STRIPE_WEBHOOK_SECRET": "whsec_local"})
+        stoppers.append(fake_stripe.stop)
+
     if env.get("DYNAMODB_ENDPOINT"):
         engine = f"the configured endpoint {env['DYNAMODB_ENDPOINT']}"
     else:

@@ -1,6 +1,10 @@
 """Demo data for ``make run``, written once through the same services the API uses:
 an active clinic in Kaliningrad with a branch, an MRI room, two services, a
-doctor with a weekly schedule and a duty shift, and a patient.
+doctor with a weekly schedule and a duty shift, and a patient; and a second active
+clinic in Berlin (Germany, EUR, Europe/Berlin with its daylight-saving change), where
+the same doctor sees patients by video on Saturdays. Stripe does not onboard businesses
+in Russia, so the Berlin clinic is the one whose payouts and prepayments can be tried
+locally end to end against the local Stripe server (``local/stripe_fake.py``).
 
 Staff must sign in with an authenticator app; the demo staff accounts get one
 whose secret is printed (local only) with a one-line way to read the code.
@@ -24,7 +28,8 @@ DEMO_ADMIN = {"phone": "+79000000003", "password": "demo-admin-2026", "first_nam
               "last_name": "Администраторова", "role": "clinic_admin"}
 DEMO_PLATFORM = {"phone": "+79000000004", "password": "demo-platform-2026", "first_name": "Павел",
                  "last_name": "Платформов", "role": "platform_admin"}
-MARKER = ("SEED#demo-v2", "SEED")
+MARKER = ("SEED#demo-v2", "SEED")  # the Kaliningrad clinic and the demo accounts
+MARKER_BERLIN = ("SEED#demo-v3", "SEED")  # the Berlin clinic, added to an existing demo too
 
 
 def _user(spec: dict[str, Any], now: int, totp_secret: str | None) -> dict[str, Any]:
@@ -44,12 +49,17 @@ def seed_once() -> dict[str, Any] | None:
     """Create the demo data unless it exists. Returns what was made (with TOTP secrets) or None."""
     import pyotp
 
-    from chalicelib.clinics import models as cm
     from chalicelib.bootstrap import clinics
+    from chalicelib.clinics import models as cm
 
-    marker = db.get(*MARKER)
-    if marker:
+    if db.get(*MARKER_BERLIN):
         return None
+    marker = db.get(*MARKER)
+    if marker:  # an older demo: add what it lacks
+        users = {spec["role"]: store.user_id_for_phone(spec["phone"])
+                 for spec in (DEMO_DOCTOR, DEMO_ADMIN, DEMO_PLATFORM)}
+        _seed_berlin(users, clock.epoch())
+        return None  # the accounts (and their authenticator secrets) are the ones already there
     now = clock.epoch()
     secrets = {DEMO_DOCTOR["phone"]: pyotp.random_base32(), DEMO_ADMIN["phone"]: pyotp.random_base32(),
                DEMO_PLATFORM["phone"]: pyotp.random_base32()}
@@ -115,4 +125,40 @@ def seed_once() -> dict[str, Any] | None:
     svc.verify(platform, cid)
     svc.activate(admin, cid)
     db.put_new({"PK": MARKER[0], "SK": MARKER[1], "type": "seed", "clinic_id": cid, "created_at": now})
-    return {"clinic_id": cid, "totp": secrets}
+    berlin = _seed_berlin(users, now)
+    return {"clinic_id": cid, "berlin_clinic_id": berlin, "totp": secrets}
+
+
+def _seed_berlin(users: dict[str, Any], now: int) -> str:
+    """An active clinic in a Stripe country: Berlin, EUR, a DST zone. Its payouts are not set up:
+    the demo admin starts them in the portal (Payouts) and completes the local Stripe onboarding."""
+    from chalicelib.bootstrap import clinics
+    from chalicelib.clinics import models as cm
+    from chalicelib.clinics import store as clinic_store
+
+    admin = Caller(users["clinic_admin"], "clinic_admin", "seed", "totp")
+    platform = Caller(users["platform_admin"], "platform_admin", "seed", "totp")
+    svc = clinics()
+    clinic = svc.create_clinic(admin, cm.ClinicCreate(
+        legal_name="Praxis Mitte Demo GmbH", display_name={"ru": "Практика Митте", "en": "Praxis Mitte"},
+        tax_id="DE999999999", country="DE", currency="EUR",
+        contacts={"phone": "+493000000000", "email": "praxis@demo.example", "public": ["phone"]}))
+    cid = clinic["clinic_id"]
+    branch = svc.add_branch(admin, cid, cm.BranchIn(
+        name={"ru": "Митте", "en": "Mitte"}, address="Berlin, Friedrichstraße 1", city="Berlin",
+        time_zone="Europe/Berlin", opening_hours={"sat": [{"start": "09:00", "end": "14:00"}]}))
+    bid = branch["branch_id"]
+    svc.add_service(admin, cid, cm.ServiceIn(
+        name={"ru": "Видеоконсультация кардиолога", "en": "Cardiologist video visit"}, duration_minutes=20,
+        price={"amount": 9000, "currency": "EUR"}, modality="video", specialty="cardiologist"))
+    svc.add_service(admin, cid, cm.ServiceIn(
+        name={"ru": "Консультация кардиолога", "en": "Cardiologist consultation"}, duration_minutes=30,
+        price={"amount": 12000, "currency": "EUR"}, modality="in_person", specialty="cardiologist"))
+    db.put_new(clinic_store.doctor_membership_item(cid, users["doctor"], now))
+    svc.add_template(admin, cid, users["doctor"], cm.TemplateIn(
+        branch_id=bid, modality="video", weekday="sat", start=time(10), end=time(13)))
+    svc.submit(admin, cid)
+    svc.verify(platform, cid)
+    svc.activate(admin, cid)
+    db.put_new({"PK": MARKER_BERLIN[0], "SK": MARKER_BERLIN[1], "type": "seed", "clinic_id": cid, "created_at": now})
+    return cid

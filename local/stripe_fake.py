@@ -8,6 +8,10 @@ shape is Stripe's. It serves:
 - ``POST /v1/account_links``
 - ``GET /connect/onboard/<id>``: the page the onboarding link opens; submitting it
   enables charges and sends a signed ``account.updated`` event to the webhook URL.
+Like Stripe it refuses connected accounts in countries Stripe does not serve (Russia
+among them) with ``country_unsupported``, and a request without a secret key with 401.
+``fail_next`` makes the next matching call answer as Stripe does when it declines,
+refuses, throttles, fails or hangs, so the app's mapping is tested through the real SDK.
 Binds 127.0.0.1 only; whoever starts it stops it.
 """
 from __future__ import annotations
@@ -27,6 +31,27 @@ from typing import Any, Optional
 
 FIXTURES = Path(__file__).resolve().parent / "stripe_fixtures.json"
 
+# Countries where Stripe onboards businesses (stripe.com/global); RU, BY and others are absent.
+STRIPE_COUNTRIES = frozenset(
+    "AE AT AU BE BG BR CA CH CY CZ DE DK EE ES FI FR GB GI GR HK HR HU IE IT JP LI LT LU LV MT MX MY NL NO NZ "
+    "PL PT RO SE SG SI SK TH US".split())
+
+# Error bodies as Stripe sends them (https://docs.stripe.com/api/errors).
+ERRORS: dict[str, tuple[int, dict[str, Any]]] = {
+    "card_declined": (402, {"type": "card_error", "code": "card_declined", "decline_code": "insufficient_funds",
+                            "message": "Your card has insufficient funds."}),
+    "invalid_request": (400, {"type": "invalid_request_error", "code": "parameter_invalid_empty",
+                              "param": "email", "message": "You passed an empty string for 'email'."}),
+    "account_not_ready": (400, {"type": "invalid_request_error", "code": "account_invalid",
+                                "message": "The account has not completed onboarding."}),
+    "rate_limited": (429, {"type": "invalid_request_error", "code": "rate_limit",
+                           "message": "Too many requests hit the API too quickly."}),
+    "idempotency": (400, {"type": "idempotency_error",
+                          "message": "Keys for idempotent requests can only be used with the same parameters."}),
+    "server_error": (500, {"type": "api_error", "message": "An unknown error occurred (internal trace id 1f2e)."}),
+    "bad_key": (401, {"type": "invalid_request_error", "message": "Invalid API Key provided: sk_test_****"}),
+}
+
 
 def sign(payload: bytes, secret: str, timestamp: Optional[int] = None) -> str:
     """A ``Stripe-Signature`` header value, as Stripe computes it."""
@@ -36,15 +61,35 @@ def sign(payload: bytes, secret: str, timestamp: Optional[int] = None) -> str:
 
 
 class FakeStripe:
-    def __init__(self, webhook_url: Optional[str] = None, webhook_secret: str = "whsec_local") -> None:
+    def __init__(self, webhook_url: Optional[str] = None, webhook_secret: str = "whsec_local",
+                 countries: frozenset[str] = STRIPE_COUNTRIES) -> None:
         self.fixtures = json.loads(FIXTURES.read_text())
+        self.countries = countries  # where connected accounts may be created (Stripe's list by default)
         self.accounts: dict[str, dict[str, Any]] = {}
         self.idempotent: dict[str, dict[str, Any]] = {}
         self.requests: list[tuple[str, str, dict]] = []
+        self.api_keys: list[str] = []  # the secret key each API call was made with
         self.webhook_url = webhook_url
         self.webhook_secret = webhook_secret
         self._lock = threading.Lock()
         self.server: Optional[ThreadingHTTPServer] = None
+        self._faults: list[tuple[str, str, float]] = []  # (path prefix, error name or "hang", seconds)
+
+    def fail_next(self, path: str, error: str, times: int = 1, hang_s: float = 0.0) -> None:
+        """The next ``times`` calls under ``path`` answer ``ERRORS[error]`` (or, for ``"hang"``,
+        answer only after ``hang_s`` seconds, as a stalled Stripe would)."""
+        if error != "hang" and error not in ERRORS:
+            raise ValueError(f"unknown error {error!r}; one of {sorted(ERRORS)} or 'hang'")
+        with self._lock:
+            self._faults.extend([(path, error, hang_s)] * times)
+
+    def _fault(self, path: str) -> Optional[tuple[str, float]]:
+        with self._lock:
+            for i, (prefix, error, hang_s) in enumerate(self._faults):
+                if path.startswith(prefix):
+                    del self._faults[i]
+                    return error, hang_s
+        return None
 
     # ---------------------------------------------------------------- objects
     def create_account(self, form: dict[str, Any], key: Optional[str]) -> dict[str, Any]:
@@ -101,8 +146,20 @@ class FakeStripe:
                 self.end_headers()
                 self.wfile.write(data)
 
-            def _error(self, status: int, message: str) -> None:
-                self._send(status, {"error": {"type": "invalid_request_error", "message": message}})
+            def _error(self, status: int, message: str, **fields: Any) -> None:
+                self._send(status, {"error": {"type": "invalid_request_error", "message": message, **fields}})
+
+            def _injected(self, path: str) -> bool:
+                fault = fake._fault(path)
+                if fault is None:
+                    return False
+                error, hang_s = fault
+                if error == "hang":
+                    time.sleep(hang_s)
+                    return False
+                status, body = ERRORS[error]
+                self._send(status, {"error": body})
+                return True
 
             def do_GET(self) -> None:  # noqa: N802
                 path = urllib.parse.urlparse(self.path)
@@ -121,10 +178,16 @@ class FakeStripe:
                 form = {k: v[-1] for k, v in urllib.parse.parse_qs(raw).items()}
                 path = urllib.parse.urlparse(self.path)
                 fake.requests.append(("POST", path.path, form))
+                fake.api_keys.append(self.headers.get("Authorization", "").removeprefix("Bearer "))
                 if self.headers.get("Authorization", "")[:10] not in ("Bearer sk_", "Bearer rk_") \
                         and path.path.startswith("/v1/"):
                     return self._error(401, "Invalid API Key provided")
+                if self._injected(path.path):
+                    return None
                 if path.path == "/v1/accounts":
+                    if form.get("country") not in fake.countries:
+                        return self._error(400, f"Connected accounts in {form.get('country')} are not supported.",
+                                           code="country_unsupported", param="country")
                     return self._send(200, fake.create_account(form, self.headers.get("Idempotency-Key")))
                 if path.path == "/v1/account_links":
                     host = f"http://{self.server.server_address[0]}:{self.server.server_address[1]}"

@@ -632,10 +632,11 @@ class BookingService:
         return {"url": f"{self.s.public_base_url.rstrip('/')}/calendar/{token}.ics"}
 
     def feed(self, token: str) -> str:
-        from chalicelib.core.crypto import keyed_hash, same
+        from chalicelib.core.crypto import keyed_hashes, same
 
         did, _, mac = token.removesuffix(".ics").partition(".")
-        if not is_ulid(did) or not same(mac, keyed_hash("calendar-feed", did)[:32]):
+        # A feed URL keeps working through one rotation of the calendar-feed key (docs/security.md).
+        if not is_ulid(did) or not any(same(mac, h[:32]) for h in keyed_hashes("calendar-feed", did)):
             raise not_found()
         now = self._now()
         items = store.agenda(did, _iso(now - timedelta(days=7)), _iso(now + timedelta(days=m.MAX_DAYS_AHEAD)))

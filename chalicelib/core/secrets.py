@@ -1,18 +1,22 @@
 """Secret material, resolved at run time.
 
 In AWS each secret is a Secrets Manager ARN in the settings, fetched once per
-container. Locally (stage ``local``/``test``) a missing secret is generated; the
-local runner keeps it under ``local_state_dir`` so a restart keeps sessions valid.
+container; a deployed stage never generates or defaults a secret (settings refuse
+to start without the ARNs). Locally (stage ``local``/``test``) a missing secret is
+generated; the local runner keeps it under ``local_state_dir`` so a restart keeps
+sessions valid.
 """
 from __future__ import annotations
 
+import json
 import os
 import secrets as _secrets
 import threading
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable
 
-from chalicelib.core.settings import get_settings
+from chalicelib.core.settings import SettingsError, get_settings
 
 _cache: dict[str, str] = {}
 _lock = threading.Lock()
@@ -27,7 +31,7 @@ def _from_secrets_manager(arn: str) -> str:
 def _local(name: str, generate: Callable[[], str]) -> str:
     settings = get_settings()
     if settings.stage not in ("local", "test"):
-        raise RuntimeError(f"secret {name} is not configured")
+        raise SettingsError(f"secret {name} is not configured (stage {settings.stage} never generates one)")
     if settings.local_state_dir:
         path = Path(settings.local_state_dir) / f"{name}.secret"
         if path.exists():
@@ -55,11 +59,14 @@ def resolve(name: str, value: str, arn: str | None, generate: Callable[[], str])
     return _cache[name]
 
 
-def code_pepper() -> bytes:
+def master_key() -> bytes:
+    """The master secret every per-purpose key is derived from (core.crypto, HKDF)."""
     s = get_settings()
-    return resolve(
-        "code-pepper", s.code_pepper.get_secret_value(), s.code_pepper_secret_arn, lambda: _secrets.token_hex(32)
-    ).encode()
+    value = resolve("master-key", s.master_key.get_secret_value(), s.master_key_secret_arn,
+                    lambda: _secrets.token_hex(32))
+    if len(value) < 32:
+        raise SettingsError("the master key secret must hold at least 32 characters of random text")
+    return value.encode()
 
 
 def _new_ec_key() -> str:
@@ -80,6 +87,50 @@ def token_signing_key_pem() -> str:
         s.token_signing_key_secret_arn,
         _new_ec_key,
     )
+
+
+@dataclass(frozen=True)
+class StripeKeys:
+    secret_key: str
+    publishable_key: str
+    webhook_secret: str
+
+
+STRIPE_FIELDS = {"secret_key": ("sk_", "rk_"), "publishable_key": ("pk_",), "webhook_secret": ("whsec_",)}
+
+
+def stripe_keys() -> StripeKeys:
+    """Stripe's keys. In AWS the secret (``STRIPE_SECRET_ARN``) is one JSON object with
+    ``secret_key``, ``publishable_key`` and ``webhook_secret``; each field is checked for
+    Stripe's prefix, so a placeholder or a pasted wrong key is a clear error, not a 401 later.
+    Locally ``STRIPE_SECRET_KEY``/``STRIPE_WEBHOOK_SECRET`` or local defaults are used."""
+    if "stripe" in _cache:
+        return StripeKeys(**json.loads(_cache["stripe"]))
+    s = get_settings()
+    if s.stripe_secret_arn:
+        raw = _from_secrets_manager(s.stripe_secret_arn)
+        try:
+            doc = json.loads(raw)
+        except ValueError:
+            doc = None
+        if not isinstance(doc, dict):
+            raise SettingsError("the Stripe secret must be a JSON object with secret_key, publishable_key and "
+                                "webhook_secret (docs/deploy.md)")
+        wrong = [f for f, prefixes in STRIPE_FIELDS.items()
+                 if not isinstance(doc.get(f), str) or not doc[f].startswith(prefixes)]
+        if wrong:
+            raise SettingsError(f"the Stripe secret's fields {wrong} are missing or not Stripe keys "
+                                "(secret_key sk_/rk_, publishable_key pk_, webhook_secret whsec_; docs/deploy.md)")
+        keys = {f: doc[f] for f in STRIPE_FIELDS}
+    else:
+        if s.stage not in ("local", "test"):
+            raise SettingsError(f"STRIPE_SECRET_ARN is not set (stage {s.stage} has no local Stripe keys)")
+        keys = {"secret_key": s.stripe_secret_key.get_secret_value() or "sk_test_local",
+                "publishable_key": "pk_test_local",
+                "webhook_secret": s.stripe_webhook_secret.get_secret_value() or "whsec_local"}
+    with _lock:
+        _cache["stripe"] = json.dumps(keys)
+    return StripeKeys(**keys)
 
 
 def clear_cache() -> None:

@@ -9,14 +9,32 @@ from __future__ import annotations
 from functools import lru_cache
 from typing import Literal, Optional
 
-from pydantic import Field, SecretStr
+from pydantic import Field, SecretStr, ValidationError
 from pydantic_settings import BaseSettings, SettingsConfigDict
+
+# The stages that run in AWS: there every setting below must come from the CDK stack, and
+# nothing local (console gateways, generated keys, emulator endpoints) is accepted.
+AWS_STAGES = ("dev", "prod")
+
+# Purposes of the keys derived from the master key (core.crypto); each has its own version
+# in ``key_versions`` so one can be rotated without touching the others (docs/security.md).
+KEY_PURPOSES = ("login_codes", "refresh_tokens", "recovery_codes", "invitation_codes", "rate_limits",
+                "cursors", "calendar_feeds", "video_tokens")
+
+# Settings a deployed stage cannot run without: the stack sets every one (tests/infra holds it).
+REQUIRED_IN_AWS = ("stage", "table_name", "master_key_secret_arn", "token_signing_key_secret_arn",
+                   "stripe_secret_arn", "public_base_url", "portal_base_url")
+
+
+class SettingsError(RuntimeError):
+    """The environment cannot run this stage; the message says what to set."""
 
 
 class Settings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="", case_sensitive=False, extra="ignore")
 
-    stage: Literal["local", "test", "dev", "prod"] = "local"
+    # No default: a Lambda whose STAGE is missing must not start as "local".
+    stage: Literal["local", "test", "dev", "prod"]
     service_name: str = "clinic-backend"
     aws_region: str = Field(default="eu-central-1", validation_alias="AWS_REGION")
 
@@ -34,18 +52,26 @@ class Settings(BaseSettings):
 
     # Secrets. In AWS these hold Secrets Manager ARNs resolved at run time
     # (see core.secrets); locally they may hold the value itself.
-    code_pepper: SecretStr = SecretStr("")
+    # The master key every per-purpose key is derived from (HKDF, core.crypto).
+    master_key: SecretStr = SecretStr("")
     token_signing_key_pem: SecretStr = SecretStr("")
     token_signing_kid: str = "local-1"
     token_verification_keys_json: str = ""  # {"kid": "PEM", ...} of older keys still accepted
     # In AWS the CDK stack sets these to Secrets Manager ARNs; core.secrets
     # resolves them at run time (never a clear secret in the environment).
-    code_pepper_secret_arn: Optional[str] = None
+    master_key_secret_arn: Optional[str] = None
     token_signing_key_secret_arn: Optional[str] = None
+    # JSON: {"secret_key": "sk_...", "publishable_key": "pk_...", "webhook_secret": "whsec_..."}
     stripe_secret_arn: Optional[str] = None
     firebase_secret_arn: Optional[str] = None
     documents_bucket: Optional[str] = None
     local_state_dir: Optional[str] = None  # where the local runner keeps generated keys
+    # Version of each derived key, e.g. {"calendar_feeds": 2}; a purpose not named is at 1.
+    key_versions: dict[str, int] = Field(default_factory=dict)
+
+    # Queues the stack creates for later features (notifications, payment events).
+    notifications_queue_url: Optional[str] = None
+    payments_events_queue_url: Optional[str] = None
 
     # Tokens and sessions
     token_issuer: str = "clinic-backend"
@@ -91,6 +117,7 @@ class Settings(BaseSettings):
 
     # Stripe. stripe_api_base points the SDK at a local Stripe-compatible server.
     stripe_api_base: Optional[str] = None
+    stripe_timeout_s: float = 8.0  # one call to Stripe; a Lambda has 29 s for the whole request
     stripe_secret_key: SecretStr = SecretStr("")
     stripe_webhook_secret: SecretStr = SecretStr("")
     public_base_url: str = "http://127.0.0.1:8000"  # the API's origin (calendar feeds, video links)
@@ -108,15 +135,49 @@ class Settings(BaseSettings):
     log_level: str = "INFO"
 
     def validate_for_stage(self) -> None:
-        if self.stage in ("dev", "prod") and "console" in (self.sms_gateway, self.email_gateway):
-            raise RuntimeError("console gateways are for local use only")
+        """Fail closed: refuse to start a deployed stage on anything local or missing."""
+        unknown = sorted(set(self.key_versions) - set(KEY_PURPOSES))
+        if unknown or any(v < 1 for v in self.key_versions.values()):
+            raise SettingsError(f"KEY_VERSIONS names unknown purposes {unknown} or a version below 1; "
+                                f"purposes are {list(KEY_PURPOSES)}")
+        if self.stage not in AWS_STAGES:
+            return
+        problems: list[str] = []
+        for name in REQUIRED_IN_AWS:
+            if not getattr(self, name):
+                problems.append(f"{name.upper()} is not set")
+        if "console" in (self.sms_gateway, self.email_gateway):
+            problems.append("console gateways (SMS_GATEWAY/EMAIL_GATEWAY=console) are for local use only")
         if self.stage == "prod" and self.video_gateway == "local":
-            raise RuntimeError("video visits in production go through Amazon Chime SDK meetings")
+            problems.append("video visits in production go through Amazon Chime SDK meetings (VIDEO_GATEWAY=chime)")
+        for name in ("master_key", "token_signing_key_pem", "stripe_secret_key", "stripe_webhook_secret"):
+            if getattr(self, name).get_secret_value():
+                problems.append(f"{name.upper()} holds a clear secret in the environment; "
+                                f"set {_arn_setting(name).upper()} to a Secrets Manager ARN instead")
+        for name in ("dynamodb_endpoint", "aws_endpoint", "stripe_api_base", "local_state_dir"):
+            if getattr(self, name):
+                problems.append(f"{name.upper()} points at a local emulator or folder")
+        for name in ("public_base_url", "portal_base_url"):
+            value = getattr(self, name) or ""
+            if value and not value.startswith("https://"):
+                problems.append(f"{name.upper()} must be an https:// origin, not {value!r}")
+        if problems:
+            raise SettingsError(f"stage {self.stage} cannot start: " + "; ".join(problems))
+
+
+def _arn_setting(secret_field: str) -> str:
+    return {"master_key": "master_key_secret_arn", "token_signing_key_pem": "token_signing_key_secret_arn"}.get(
+        secret_field, "stripe_secret_arn")
 
 
 @lru_cache(maxsize=1)
 def get_settings() -> Settings:
-    settings = Settings()
+    try:
+        settings = Settings()  # the environment supplies STAGE
+    except ValidationError as exc:
+        wrong = ", ".join(".".join(str(p) for p in e["loc"]).upper() for e in exc.errors())
+        raise SettingsError(f"the environment does not configure this backend: {wrong} missing or invalid "
+                            "(STAGE is one of local, test, dev, prod; the CDK stack sets it in AWS)") from None
     settings.validate_for_stage()
     return settings
 

@@ -278,6 +278,66 @@ def route(bp: Blueprint, path: str, methods: tuple[str, ...] = ("GET",), authori
     return decorate
 
 
+# --------------------------------------------------------------------------- CORS: the portal's origin only
+# In AWS the portal is served from its own origin (CloudFront, PORTAL_BASE_URL) and calls the API
+# with a Bearer token in the Authorization header: no cookies, so no Access-Control-Allow-Credentials.
+# Exactly that origin gets CORS headers, on the preflight and on every answer; any other origin
+# gets none (its browser then refuses to hand the answer to its script). Locally the app serves
+# the portal itself (same origin, no CORS at all). docs/security.md states the rules.
+CORS_ALLOW_HEADERS = "Authorization, Content-Type, Accept-Language, Idempotency-Key, X-Correlation-Id"
+CORS_EXPOSE_HEADERS = "Retry-After, X-Correlation-Id, Content-Language, Location"
+CORS_MAX_AGE_S = 600
+
+
+def cors_origin(request: Optional[Request]) -> Optional[str]:
+    """The request's Origin when it is exactly the portal's, else None."""
+    from chalicelib.core.settings import get_settings
+
+    headers: Mapping[str, str] = (request.headers or {}) if request is not None else {}
+    origin = headers.get("origin") or ""
+    portal = (get_settings().portal_base_url or "").rstrip("/")
+    return origin if portal and origin == portal else None
+
+
+def _cors_headers(response: Response, origin: Optional[str]) -> None:
+    response.headers["Vary"] = "Origin"  # caches keep the portal's answer apart from anyone else's
+    if origin:
+        response.headers["Access-Control-Allow-Origin"] = origin
+        response.headers["Access-Control-Expose-Headers"] = CORS_EXPOSE_HEADERS
+
+
+def preflight(request: Request, methods: list[str]) -> Response:
+    """``OPTIONS`` on a path: a CORS preflight from the portal's origin for a method the path
+    serves gets 204 with the allowances; anything else is the 405 any unserved method gets."""
+    origin = cors_origin(request)
+    headers: Mapping[str, str] = request.headers or {}
+    wanted = (headers.get("access-control-request-method") or "").upper()
+    if origin and wanted in methods:
+        return Response(body="", status_code=204, headers={
+            "Access-Control-Allow-Methods": ", ".join(methods),
+            "Access-Control-Allow-Headers": CORS_ALLOW_HEADERS,
+            "Access-Control-Max-Age": str(CORS_MAX_AGE_S),
+        })
+    body = problem_body("method_not_allowed", 405, language(request))
+    return Response(body=json.dumps(body, ensure_ascii=False), status_code=405,
+                    headers={"Content-Type": PROBLEM, "Allow": ", ".join(methods)})
+
+
+def add_preflight_routes(app: Any) -> None:
+    """One public ``OPTIONS`` route per path the app serves (API Gateway sends a preflight to the
+    integration only when the method exists; it must have no authorizer, browsers send no token)."""
+    for path, entries in list(app.routes.items()):
+        methods = sorted(m for m in entries if m != "OPTIONS")
+        if not methods or "OPTIONS" in entries:
+            continue
+
+        def view(_methods: list[str] = methods, **_params: Any) -> Response:
+            return preflight(app.current_request, _methods)
+
+        view.__name__ = "preflight_" + "".join(c if c.isalnum() else "_" for c in path)
+        app.route(path, methods=["OPTIONS"])(view)
+
+
 # --------------------------------------------------------------------------- middleware
 
 _CHALICE_CODES = {
@@ -332,6 +392,7 @@ def http_middleware(event: Request, get_response: Callable[[Request], Response])
                             status_code=status, headers={"Content-Type": PROBLEM, **extra_headers})
     for k, v in SECURITY_HEADERS.items():
         response.headers.setdefault(k, v)
+    _cors_headers(response, cors_origin(request))
     if correlation_id:
         response.headers["X-Correlation-Id"] = correlation_id
     response.headers["Content-Language"] = language(request)

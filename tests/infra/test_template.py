@@ -121,7 +121,10 @@ def test_prod_protects_its_data_and_dev_can_be_torn_down(template: Template, sta
 # ---- S3 -------------------------------------------------------------------------------------
 def documents_and_log_bucket(template: Template) -> tuple[str, dict[str, Any], str, dict[str, Any]]:
     buckets = resources(template, "AWS::S3::Bucket")
-    docs = {k: v for k, v in buckets.items() if "LoggingConfiguration" in v["Properties"]}
+    # the portal's bucket logs too, but holds static files under SSE-S3: documents are under KMS
+    docs = {k: v for k, v in buckets.items() if "LoggingConfiguration" in v["Properties"]
+            and v["Properties"]["BucketEncryption"]["ServerSideEncryptionConfiguration"][0]
+            ["ServerSideEncryptionByDefault"]["SSEAlgorithm"] == "aws:kms"}
     assert len(docs) == 1, f"expected exactly one bucket with access logging, got {sorted(docs)}"
     doc_id, doc = next(iter(docs.items()))
     log_id = ref_id(doc["Properties"]["LoggingConfiguration"]["DestinationBucketName"])
@@ -174,6 +177,12 @@ def dead_letter_queue_ids(template: Template) -> set[str]:
         on_failure = mapping["Properties"].get("DestinationConfig", {}).get("OnFailure")
         if on_failure:
             ids.add(ref_id(on_failure["Destination"]))
+    for fn in resources(template, "AWS::Serverless::Function").values():  # asynchronous invocations
+        if "DeadLetterQueue" in fn["Properties"]:
+            ids.add(ref_id(fn["Properties"]["DeadLetterQueue"]["TargetArn"]))
+    for fn in resources(template, "AWS::Lambda::Function").values():
+        if "DeadLetterConfig" in fn["Properties"]:
+            ids.add(ref_id(fn["Properties"]["DeadLetterConfig"]["TargetArn"]))
     return ids
 
 
@@ -191,13 +200,16 @@ def test_every_queue_is_encrypted_tls_only_and_redriven(template: Template) -> N
         assert redrive["maxReceiveCount"] == 5, qid
         assert queues[ref_id(redrive["deadLetterTargetArn"])]["Type"] == "AWS::SQS::Queue"
         names.add(props["QueueName"])
-    assert len(dlq_ids) == 3  # notifications, payments events, the event stream's failed batches
+    # notifications, payments events, the event stream's failed batches, the minutely jobs' failed
+    # invocations, the deploy-time custom resource provider's failed invocations
+    assert len(dlq_ids) == 5
     assert any(n.endswith("-notifications") for n in names)
     assert any(n.endswith("-payments-events") for n in names)
 
 
 # ---- the Lambda roles --------------------------------------------------------------------------
 CONSUMER = "EventConsumer"  # the Chalice function fed by the table's stream
+AUTHORIZER = "TokenAuthorizer"  # API Gateway's token authorizer: a role of its own
 
 
 def role_documents(template: Template, role_id: str) -> list[dict[str, Any]]:
@@ -220,9 +232,10 @@ def function_role_ids(template: Template) -> dict[str, str]:
 
 
 def app_role_id(template: Template) -> str:
-    """The one CDK role of every Chalice function but the stream consumer."""
-    role_ids = {rid for fid, rid in function_role_ids(template).items() if fid != CONSUMER}
-    assert len(role_ids) == 1, f"every Chalice function but {CONSUMER} should use the one CDK role, got {role_ids}"
+    """The one CDK role of every Chalice function but the stream consumer and the authorizer."""
+    role_ids = {rid for fid, rid in function_role_ids(template).items() if fid not in (CONSUMER, AUTHORIZER)}
+    assert len(role_ids) == 1, f"every Chalice function but {CONSUMER} and {AUTHORIZER} should use the one CDK " \
+                               f"role, got {role_ids}"
     return role_ids.pop()
 
 
@@ -371,7 +384,7 @@ def test_drain_events_runs_every_minute(template: Template) -> None:
 # ---- Lambda environment ------------------------------------------------------------------------
 SECRET_LOOKING = re.compile(r"(sk_(live|test)_|whsec_|BEGIN [A-Z ]*PRIVATE KEY|resolve:secretsmanager)", re.I)
 SECRET_ENVS = {
-    "CODE_PEPPER_SECRET_ARN",
+    "MASTER_KEY_SECRET_ARN",
     "TOKEN_SIGNING_KEY_SECRET_ARN",
     "STRIPE_SECRET_ARN",
     "FIREBASE_SECRET_ARN",
@@ -389,11 +402,13 @@ def test_lambda_environment_holds_references_never_secret_values(template: Templ
             assert "SecretString" not in text, f"{fid}.{name} reads a secret value"
             if name.endswith("_SECRET_ARN"):
                 assert value == {"Ref": ref_id(value)} and ref_id(value) in secrets, f"{fid}.{name}"
+            elif isinstance(value, dict) and "Fn::Join" in value:  # PORTAL_BASE_URL: https:// + distribution
+                assert not any(ref_id(p) in secrets for p in value["Fn::Join"][1] if isinstance(p, dict)), name
             elif isinstance(value, dict):
                 assert ref_id(value) not in secrets, f"{fid}.{name} points at a secret without *_SECRET_ARN"
         assert env["STAGE"] == stage
         assert env["SMS_GATEWAY"] == "sns"
-        assert env["POWERTOOLS_SERVICE_NAME"] == "clinic-backend"
+        assert env["SERVICE_NAME"] == "clinic-backend"
         assert env["LOG_LEVEL"] in {"DEBUG", "INFO", "WARNING", "ERROR"}
         assert template["Resources"][ref_id(env["TABLE_NAME"])]["Type"] == "AWS::DynamoDB::Table"
         assert template["Resources"][ref_id(env["DOCUMENTS_BUCKET"])]["Type"] == "AWS::S3::Bucket"

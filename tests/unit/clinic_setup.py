@@ -12,6 +12,22 @@ CLINIC = {
 }
 
 
+# A clinic in a country Stripe serves (Stripe does not onboard businesses in Russia).
+CLINIC_DE = {
+    "legal_name": "Praxis Mitte GmbH", "display_name": {"ru": "Практика Митте", "en": "Praxis Mitte"},
+    "tax_id": "DE123456789", "country": "DE", "currency": "EUR",
+    "contacts": {"phone": "+493012345678", "email": "info@praxis-mitte.example", "public": ["phone"]},
+}
+
+
+def new_clinic_de(client, admin) -> dict[str, Any]:
+    clinic = ok(jpost(client, "/clinics", CLINIC_DE, token=admin["token"]), 201)
+    cid = clinic["clinic_id"]
+    b = ok(jpost(client, f"/clinics/{cid}/branches", branch("Berlin", "Europe/Berlin", "Mitte"),
+                 token=admin["token"]), 201)
+    return {"clinic_id": cid, "branch_id": b["branch_id"]}
+
+
 def branch(city="Калининград", zone="Europe/Kaliningrad", name="Центр"):
     return {"name": {"ru": name, "en": name}, "address": "ул. Ленина, 1", "city": city, "time_zone": zone,
             "opening_hours": {"mon": [{"start": "08:00", "end": "20:00"}]}}

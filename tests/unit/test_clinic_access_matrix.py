@@ -220,6 +220,8 @@ def test_every_delete_route_and_payout_onboarding_against_every_role(client, out
         for role in ROLES:
             r = call(client, w[role]["token"], method, path, payload)
             want = {"admin_b": 404, "admin_a": "ok"}.get(role, 403)
+            if role == "admin_a" and path.endswith("/payouts/onboarding"):
+                want = 422  # past every access check, the clinic (in Russia) hears Stripe does not serve it
             ok = 200 <= r.status_code < 300 if want == "ok" else r.status_code == want
             if not ok:
                 failures.append((method, path, role, want, r.status_code, r.body[:200]))

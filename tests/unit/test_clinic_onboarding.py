@@ -3,7 +3,7 @@ import json
 
 from local.stripe_fake import sign
 from tests.conftest import body, jpost, make_staff, relogin
-from tests.unit.clinic_setup import CLINIC, SERVICE, branch, new_clinic, ok, world
+from tests.unit.clinic_setup import CLINIC, SERVICE, branch, new_clinic, new_clinic_de, ok, world
 
 
 def test_onboarding_journey_ends_in_the_public_catalogue(client, outbox, fixed_clock):
@@ -258,7 +258,7 @@ def test_policies_are_set_and_read(client, outbox, fixed_clock):
 
 def test_payout_onboarding_with_connect_and_the_signed_webhook(client, outbox, fixed_clock, fake_stripe):
     admin = make_staff(client, outbox, fixed_clock, "+79110000081", "clinic_admin")
-    cid = new_clinic(client, admin)["clinic_id"]
+    cid = new_clinic_de(client, admin)["clinic_id"]
     start = ok(jpost(client, f"/clinics/{cid}/payouts/onboarding", {}, token=admin["token"]), 201)
     assert start["account_id"].startswith("acct_") and start["onboarding_url"].startswith("http://127.0.0.1")
     again = ok(jpost(client, f"/clinics/{cid}/payouts/onboarding", {}, token=admin["token"]), 201)
@@ -282,7 +282,8 @@ def test_payout_onboarding_with_connect_and_the_signed_webhook(client, outbox, f
     replay = client.http.post("/webhooks/stripe", body=payload, headers={
         "Content-Type": "application/json", "Stripe-Signature": sign(payload, "whsec_test_secret")})
     assert body(replay) == {"handled": False}
-    ok(jpost(client, f"/clinics/{cid}/services", {**SERVICE, "prepayment": {"kind": "percent", "percent": 30}},
+    ok(jpost(client, f"/clinics/{cid}/services", {**SERVICE, "price": {"amount": 12000, "currency": "EUR"},
+                                                   "prepayment": {"kind": "percent", "percent": 30}},
              token=admin["token"]), 201)
 
 

@@ -37,7 +37,9 @@ def spec() -> dict[str, Any]:
 def app_routes() -> dict[tuple[str, str], Any]:
     from app import app
 
-    return {(path, method.upper()): entry for path, methods in app.routes.items() for method, entry in methods.items()}
+    # OPTIONS is the CORS preflight of every path (core.web.add_preflight_routes), not an operation.
+    return {(path, method.upper()): entry for path, methods in app.routes.items() for method, entry in methods.items()
+            if method.upper() != "OPTIONS"}
 
 
 def operations(spec: dict[str, Any]) -> dict[tuple[str, str], dict[str, Any]]:
