@@ -24,6 +24,8 @@ PURPOSE_OF_TAG = {
     "recovery": "recovery_codes",
     "invite": "invitation_codes",
     "rate": "rate_limits",
+    "rate-part": "rate_limits",
+    "device": "device_tokens",
     "cursor": "cursors",
     "calendar-feed": "calendar_feeds",
     "video-room": "video_tokens",

@@ -19,7 +19,7 @@ AWS_STAGES = ("dev", "prod")
 # Purposes of the keys derived from the master key (core.crypto); each has its own version
 # in ``key_versions`` so one can be rotated without touching the others (docs/security.md).
 KEY_PURPOSES = ("login_codes", "refresh_tokens", "recovery_codes", "invitation_codes", "rate_limits",
-                "cursors", "calendar_feeds", "video_tokens")
+                "cursors", "calendar_feeds", "video_tokens", "device_tokens")
 
 # Settings a deployed stage cannot run without: the stack sets every one (tests/infra holds it).
 REQUIRED_IN_AWS = ("stage", "table_name", "master_key_secret_arn", "token_signing_key_secret_arn",

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from typing import Optional
 
-from chalicelib.core.crypto import keyed_hash, same
+from chalicelib.core.crypto import keyed_hash, keyed_hashes, same
 from chalicelib.core.ids import is_ulid, new_id
 
 
@@ -33,6 +33,8 @@ def verify(token: Optional[str], user_id: Optional[str], now: int) -> Optional[s
     if len(parts) != 3 or not is_ulid(parts[0]) or not parts[1].isdigit():
         return None
     device_id, expires = parts[0], int(parts[1])
-    if expires <= now or not same(_mac(user_id, device_id, expires), parts[2]):
+    # the current key or, through one rotation of ``device_tokens``, the previous one
+    macs = [m[:40] for m in keyed_hashes("device", user_id, device_id, str(expires))]
+    if expires <= now or not any(same(m, parts[2]) for m in macs):
         return None
     return device_id
