@@ -110,6 +110,10 @@ TITLES: dict[str, tuple[str, str]] = {
     "invalid_event": ("Not an event we understand", "Непонятное событие"),
     "invalid_cursor": ("The cursor is not valid", "Курсор недействителен"),
     "internal_error": ("Something went wrong on our side", "Что-то пошло не так на нашей стороне"),
+    # medical records
+    "section_full": ("This section of the card is full", "Этот раздел медкарты заполнен"),
+    "section_not_shared": ("The patient has not opened this section to you",
+                           "Пациент не открыл вам этот раздел медкарты"),
 }
 
 

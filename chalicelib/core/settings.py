@@ -86,6 +86,14 @@ class Settings(BaseSettings):
 
     log_level: str = "INFO"
 
+    # Medical records. The KMS key that wraps the data keys of card entries (an id, ARN or alias);
+    # None is allowed only in local and test, where the gateway makes a key on moto on first use.
+    records_kms_key_id: Optional[str] = None
+    records_data_key_ttl_s: int = 5 * 60  # how long a plaintext data key stays cached in a container
+    records_data_key_max_uses: int = 1000  # and for how many encryptions at most
+    records_grant_max_days: int = 365  # the longest a patient may open the card for
+    records_entries_per_section_max: int = 500  # a card section refuses more
+
     def validate_for_stage(self) -> None:
         if self.stage in ("dev", "prod") and "console" in (self.sms_gateway, self.email_gateway):
             raise RuntimeError("console gateways are for local use only")

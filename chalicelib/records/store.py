@@ -1,0 +1,124 @@
+"""Items of the medical card and back; every key and expression of the records feature.
+
+    CARD#<patient>      ENTRY#<section>#<entry>      the current version of an entry (sealed payload)
+    CARD#<patient>      GRANT#<grant>                a sharing grant (GSI1: GRANTEE#<kind>#<id> / <patient>#<grant>
+                                                     while active; revoking removes it from the index)
+    CARD#<patient>      META                         entries per section (the cap is held by a condition)
+    CARDHIST#<patient>  <section>#<entry>#<version>  earlier versions of an entry (sealed)
+    CARDLOG#<patient>   <at>#<event>                 the access log (who read or wrote card data)
+
+The card's partition holds the current entries and the grants and nothing else, so the whole card
+and everything that decides who may see it come back in one query.
+"""
+from __future__ import annotations
+
+from typing import Any, Optional
+
+from chalicelib.core import db
+
+CARD_READ_CAP = 5 * 500 + 1000  # every section full and a thousand grants: refuse loudly past it
+
+
+def card_pk(pid: str) -> str:
+    return db.key("CARD", pid)
+
+
+def entry_sk(section: str, eid: str) -> str:
+    return db.key("ENTRY", section, eid)
+
+
+def hist_pk(pid: str) -> str:
+    return db.key("CARDHIST", pid)
+
+
+def log_pk(pid: str) -> str:
+    return db.key("CARDLOG", pid)
+
+
+def grantee_pk(kind: str, grantee_id: str) -> str:
+    return db.key("GRANTEE", kind, grantee_id)
+
+
+# ------------------------------------------------------------------ the card
+
+def read_card(pid: str) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+    """Every current entry and every grant of the card (one query while the card fits a page)."""
+    items = db.query_all("PK = :pk", db.values(pk=card_pk(pid)), cap=CARD_READ_CAP, consistent=True)
+    entries = [i for i in items if i.get("type") == "card_entry"]
+    grants = [i for i in items if i.get("type") == "card_grant"]
+    return entries, grants
+
+
+def get_entry(pid: str, section: str, eid: str) -> Optional[dict[str, Any]]:
+    return db.get(card_pk(pid), entry_sk(section, eid))
+
+
+def entry_item(e: dict[str, Any]) -> dict[str, Any]:
+    return {"PK": card_pk(e["patient_id"]), "SK": entry_sk(e["section"], e["entry_id"]), "type": "card_entry", **e}
+
+
+def history_item(e: dict[str, Any]) -> dict[str, Any]:
+    sk = f"{e['section']}#{e['entry_id']}#{int(e['version']):05d}"
+    body = {k: v for k, v in e.items() if k not in ("PK", "SK", "type")}
+    return {"PK": hist_pk(e["patient_id"]), "SK": sk, "type": "card_entry_version", **body}
+
+
+def add_entry_tx(tx: db.Tx, e: dict[str, Any], cap: int) -> None:
+    """A new entry, counted against its section's cap in the same transaction."""
+    tx.put_new("entry", entry_item(e))
+    tx.update("count", card_pk(e["patient_id"]), "META", "ADD #n :one SET #t = :meta",
+              condition="attribute_not_exists(#n) OR #n < :cap", names={"#n": f"n_{e['section']}", "#t": "type"},
+              expr_values=db.values(one=1, cap=cap, meta="card_meta"))
+
+
+def edit_entry_tx(tx: db.Tx, old: dict[str, Any], new: dict[str, Any]) -> None:
+    """The earlier version kept under history; the current one replaced only if nobody edited it meanwhile."""
+    tx.put_new("history", history_item(old))
+    tx.put("entry", entry_item(new), condition="#v = :v", names={"#v": "version"},
+           expr_values=db.values(v=int(old["version"])))
+
+
+def entry_versions(pid: str, section: str, eid: str) -> list[dict[str, Any]]:
+    return db.query_prefix(hist_pk(pid), f"{section}#{eid}#", cap=1000)
+
+
+# ------------------------------------------------------------------ grants
+
+def grant_item(g: dict[str, Any]) -> dict[str, Any]:
+    return {"PK": card_pk(g["patient_id"]), "SK": db.key("GRANT", g["grant_id"]), "type": "card_grant", **g,
+            "GSI1PK": grantee_pk(g["grantee_kind"], g["grantee_id"]), "GSI1SK": f"{g['patient_id']}#{g['grant_id']}"}
+
+
+def get_grant(pid: str, gid: str) -> Optional[dict[str, Any]]:
+    return db.get(card_pk(pid), db.key("GRANT", gid))
+
+
+def revoke_tx(tx: db.Tx, pid: str, gid: str, now_iso: str) -> None:
+    tx.update("grant", card_pk(pid), db.key("GRANT", gid), "SET #s = :revoked, revoked_at = :now REMOVE GSI1PK, GSI1SK",
+              condition="#s = :active", names={"#s": "status"},
+              expr_values=db.values(revoked="revoked", active="active", now=now_iso))
+
+
+def grants_page(pid: str, limit: int, cursor: Optional[str]) -> tuple[list[dict[str, Any]], Optional[str]]:
+    return db.query_page(card_pk(pid), "GRANT#", limit, cursor, forward=False)
+
+
+def grantee_page(kind: str, grantee_id: str, now_iso: str, limit: int,
+                 cursor: Optional[str]) -> tuple[list[dict[str, Any]], Optional[str]]:
+    """Active grants to a grantee whose end is not past, one page (the index holds active grants only)."""
+    return db.page("GSI1PK = :pk", db.values(pk=grantee_pk(kind, grantee_id), now=now_iso), limit, cursor,
+                   index="GSI1", filter_expression="#u > :now", names={"#u": "until"})
+
+
+# ------------------------------------------------------------------ the access log
+
+def access_item(a: dict[str, Any]) -> dict[str, Any]:
+    return {"PK": log_pk(a["patient_id"]), "SK": f"{a['at']}#{a['access_id']}", "type": "card_access", **a}
+
+
+def put_access(a: dict[str, Any]) -> None:
+    db.put_new(access_item(a))
+
+
+def access_page(pid: str, limit: int, cursor: Optional[str]) -> tuple[list[dict[str, Any]], Optional[str]]:
+    return db.query_page(log_pk(pid), "", limit, cursor, forward=False)
