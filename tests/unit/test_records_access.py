@@ -67,7 +67,8 @@ def test_the_access_matrix_over_every_records_endpoint(client, w, fixed_clock):
     pid = w["patient"]["user_id"]
     card = f"/patients/{pid}/card"
     L = Ledger(client, w)
-    eid = ok(jpost(client, "/me/card", token=w["patient"]["token"], method="get"))["sections"]["allergies"][0]["entry_id"]
+    mine_card = ok(jpost(client, "/me/card", token=w["patient"]["token"], method="get"))
+    eid = mine_card["sections"]["allergies"][0]["entry_id"]
 
     # --- patient-only endpoints: staff 403, another patient's objects 404
     g0 = grant(client, w["patient"]["token"], later(fixed_clock, days=1), doctor_id=w["doctor_b"]["user_id"],

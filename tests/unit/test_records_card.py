@@ -75,6 +75,8 @@ def test_nothing_of_the_card_is_stored_in_clear_text(client, w):
 def test_a_sealed_entry_opens_only_as_its_own_patient_and_section(client, w):
     """The ciphertext is bound to its item and the data key to (patient, section) by KMS's encryption context:
     an entry copied into another patient's card, or another section, does not open."""
+    from botocore.exceptions import ClientError
+
     from chalicelib import bootstrap
     from chalicelib.records import store
 
@@ -87,8 +89,13 @@ def test_a_sealed_entry_opens_only_as_its_own_patient_and_section(client, w):
     bootstrap.reset()  # a fresh container: no cached data key
     sealer = bootstrap.sealer()
     for pid, section in ((w["other"]["user_id"], "allergies"), (e["patient_id"], "conditions")):
-        with pytest.raises(Exception):
+        with pytest.raises(ClientError) as refused:
             sealer.open(pid, section, f"{pid}|{section}|{eid}|1", e["sealed"])
+        assert refused.value.response["Error"]["Code"] == "InvalidCiphertextException"
+    from cryptography.exceptions import InvalidTag
+
+    with pytest.raises(InvalidTag):  # the right key, but the ciphertext moved onto another entry of the section
+        sealer.open(e["patient_id"], "allergies", f"{e['patient_id']}|allergies|{'0' * 26}|1", e["sealed"])
 
 
 @pytest.mark.parametrize("path,payload,field,code", [
