@@ -926,6 +926,78 @@ def _(W):
     W.call("post", "/urgent/cardiologist/take", {}, token=W.tok("admin_a"), status=403, label="not a doctor")
 
 
+# ------------------------------------------------------------------ medical records (100 entries, 150 log items)
+
+CARD = "/me/card"
+
+
+@case("getMyCard", AUTH + 1)  # the whole card: one query of its partition
+def _(W):
+    W.call("get", CARD, token=W.tok("patient"))
+
+
+@case("addCardEntry", AUTH + 1)  # one transaction: the entry and its section's count
+def _(W):
+    W.call("post", f"{CARD}/notes", {"text": "Tonsillectomy, 1998"}, token=W.tok("patient"), status=201)
+    W.call("post", f"{CARD}/vaccinations", {"vaccine": "Flu", "date": "2027-01-01"}, token=W.tok("patient"),
+           status=422, label="in the future")
+
+
+@case("editCardEntry", AUTH + 2)  # the current version, then one transaction (history + new version)
+def _(W):
+    eid = W.card_entries["allergies"][0]
+    W.call("put", f"{CARD}/allergies/{eid}", {"substance": "Latex", "severity": "mild"}, token=W.tok("patient"))
+
+
+@case("cardEntryVersions", AUTH + 2)
+def _(W):
+    eid = W.card_entries["allergies"][1]
+    W.call("get", f"{CARD}/allergies/{eid}/versions", token=W.tok("patient"))
+
+
+@case("grantCardAccess", AUTH + 2)  # which clinics the doctor works in, then the grant
+def _(W):
+    until = (W.clock.now() + timedelta(days=10)).strftime("%Y-%m-%dT%H:%M:%SZ")
+    W.call("post", "/me/card-grants", {"doctor_id": W.did, "sections": ["notes"], "until": until},
+           token=W.tok("patient"), status=201)
+
+
+@case("myCardGrants", AUTH + 1)
+def _(W):
+    W.call("get", "/me/card-grants", token=W.tok("patient"))
+
+
+@case("revokeCardGrant", AUTH + 2)
+def _(W):
+    t = W.tok("patient")
+    until = (W.clock.now() + timedelta(days=10)).strftime("%Y-%m-%dT%H:%M:%SZ")
+    gid = W.setup("post", "/me/card-grants", {"clinic_id": W.cid, "until": until}, token=t, status=201)["grant_id"]
+    W.call("delete", f"/me/card-grants/{gid}", token=t, status=204)
+
+
+@case("myCardAccessLog", AUTH + 1)
+def _(W):
+    W.call("get", "/me/card-access-log?limit=100", token=W.tok("patient"))
+
+
+@case("myPatients", AUTH + 1)  # one query per page
+def _(W):
+    first = W.call("get", "/me/patients?limit=100", token=W.tok("doctor"))
+    W.call("get", f"/me/patients?limit=100&cursor={body(first)['next_cursor']}", token=W.tok("doctor"),
+           label="page 2")
+
+
+@case("sharedCard", AUTH + 3)  # 3 reads (session, the card, the doctor's clinics) + 1 write (the access event)
+def _(W):
+    W.call("get", f"/patients/{W.patient['user_id']}/card", token=W.tok("doctor"))
+
+
+@case("doctorAddCardEntry", AUTH + 3)  # session, card, clinics; one transaction with the access event
+def _(W):
+    W.call("post", f"/patients/{W.patient['user_id']}/card/medications", {"name": "Bisoprolol", "dose": "5 mg"},
+           token=W.tok("doctor"), status=201)
+
+
 # ------------------------------------------------------------------ the tests
 
 def test_every_operation_in_the_spec_has_a_budget_and_a_case():
