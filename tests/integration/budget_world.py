@@ -301,9 +301,10 @@ def records_card(W: World) -> None:
     W.card_grant = svc.grant(me, rm.GrantIn(doctor_id=W.did, sections=["allergies", "medications"], until=until))
     svc.grant(me, rm.GrantIn(clinic_id=W.cid, until=until))
     now = clock.now()
+    gid = W.card_grant["grant_id"]
     batch_put([rstore.access_item({"access_id": new_id(), "patient_id": W.patient["user_id"],
                                    "at": iso(now - timedelta(minutes=i)), "actor_id": W.did, "actor_role": "doctor",
-                                   "action": "read", "sections": ["allergies"], "grant_ids": [W.card_grant["grant_id"]]})
+                                   "action": "read", "sections": ["allergies"], "grant_ids": [gid]})
                for i in range(CARD_ACCESSES)])
     batch_put([rstore.grant_item({"grant_id": new_id(), "patient_id": new_id(), "grantee_kind": "doctor",
                                   "grantee_id": W.did, "sections": None, "until": iso(until), "status": "active",
