@@ -30,6 +30,7 @@ class KmsGateway:
     def __init__(self, settings: Any) -> None:
         self._settings = settings
         self._key_id: Optional[str] = settings.records_kms_key_id
+        self._lock = threading.Lock()
 
     def _client(self) -> Any:
         from chalicelib.core import aws
@@ -41,15 +42,22 @@ class KmsGateway:
             return self._key_id
         if self._settings.stage not in ("local", "test"):
             raise RuntimeError("RECORDS_KMS_KEY_ID must name the records key outside local and test")
-        # local and test: KMS is moto; find or make the local key once
-        kms = self._client()
-        try:
-            self._key_id = kms.describe_key(KeyId=LOCAL_ALIAS)["KeyMetadata"]["KeyId"]
-        except kms.exceptions.NotFoundException:
-            kid = kms.create_key(Description="clinic records (local)")["KeyMetadata"]["KeyId"]
-            kms.create_alias(AliasName=LOCAL_ALIAS, TargetKeyId=kid)
-            self._key_id = kid
-        return str(self._key_id)
+        # local and test: KMS is moto; find or make the local key once (requests of one process may race here,
+        # and so may two processes: the alias decides which key is the local one)
+        with self._lock:
+            if self._key_id:
+                return self._key_id
+            kms = self._client()
+            try:
+                self._key_id = kms.describe_key(KeyId=LOCAL_ALIAS)["KeyMetadata"]["KeyId"]
+            except kms.exceptions.NotFoundException:
+                kid = kms.create_key(Description="clinic records (local)")["KeyMetadata"]["KeyId"]
+                try:
+                    kms.create_alias(AliasName=LOCAL_ALIAS, TargetKeyId=kid)
+                except kms.exceptions.AlreadyExistsException:
+                    kid = kms.describe_key(KeyId=LOCAL_ALIAS)["KeyMetadata"]["KeyId"]
+                self._key_id = kid
+            return str(self._key_id)
 
     def generate_data_key(self, context: dict[str, str]) -> tuple[bytes, bytes]:
         resp = self._client().generate_data_key(KeyId=self.key_id(), KeySpec="AES_256", EncryptionContext=context)

@@ -98,16 +98,27 @@ class RecordsService:
              "written_at": now, "written_by": caller.user_id, "written_role": caller.role}
         return self._seal(e, data)
 
+    CLASH_RETRIES = 6
+
     def _commit_entry(self, tx: db.Tx, section: str) -> None:
-        try:
-            tx.commit()
-        except db.TxCancelled as exc:
-            if exc.condition_failed("count"):
-                raise conflict("section_full", f"a section holds at most "
-                                               f"{self.settings.records_entries_per_section_max} entries") from None
-            if exc.any("entry", "history"):
-                raise conflict("version_conflict", "the entry changed meanwhile; read it again") from None
-            raise
+        """Commit an entry's transaction. A clash with another transaction on the section's counter (entries
+        added at once) is tried again; a failed condition is the caller's answer (full, or edited meanwhile)."""
+        import random
+        import time
+
+        for attempt in range(self.CLASH_RETRIES):
+            try:
+                tx.commit()
+                return
+            except db.TxCancelled as exc:
+                if exc.condition_failed("count"):
+                    raise conflict("section_full", f"a section holds at most "
+                                                   f"{self.settings.records_entries_per_section_max} entries") from None
+                if exc.any("entry", "history"):
+                    raise conflict("version_conflict", "the entry changed meanwhile; read it again") from None
+                if attempt == self.CLASH_RETRIES - 1:
+                    raise conflict("version_conflict", "the card is busy; try again") from None
+                time.sleep(random.uniform(0, 0.02 * (attempt + 1)))  # jitter apart from the other writers
 
     def add_entry(self, caller: Any, section: str, req: m.Strict) -> dict[str, Any]:
         access.require_patient(caller)
