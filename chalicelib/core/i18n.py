@@ -114,6 +114,10 @@ TITLES: dict[str, tuple[str, str]] = {
     "section_full": ("This section of the card is full", "Этот раздел медкарты заполнен"),
     "section_not_shared": ("The patient has not opened this section to you",
                            "Пациент не открыл вам этот раздел медкарты"),
+    "visit_not_completed": ("A conclusion follows a completed visit", "Заключение пишется после завершённого приёма"),
+    "conclusion_signed": ("A signed conclusion never changes; amend it",
+                          "Подписанное заключение не меняется, оформите исправление"),
+    "conclusion_not_signed": ("Sign the conclusion first", "Сначала подпишите заключение"),
 }
 
 

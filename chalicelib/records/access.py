@@ -15,7 +15,7 @@ from typing import Any, Callable, Optional
 
 from chalicelib.core.errors import forbidden, not_found
 from chalicelib.identity import access as identity_access
-from chalicelib.records.models import SECTIONS
+from chalicelib.records.models import GRANTABLE
 
 
 @dataclass(frozen=True)
@@ -34,6 +34,12 @@ class View:
 
     def sees(self, entry: dict[str, Any]) -> bool:
         return self.is_patient or entry["section"] in self.sections or entry.get("created_by") == self.author_id
+
+    def sees_conclusion(self, c: dict[str, Any]) -> bool:
+        """Signed conclusions as the patient's card shows them; a doctor also sees their own drafts."""
+        if c.get("doctor_id") == self.author_id:
+            return True
+        return c["status"] == "signed" and (self.is_patient or "conclusions" in self.sections)
 
     def may_write(self, section: str) -> bool:
         return self.is_patient or section in self.sections
@@ -60,7 +66,7 @@ def decide(caller: Any, patient_id: str, grants: list[dict[str, Any]], now: date
     patient). ``clinics_of_doctor`` is asked only when a live whole-clinic grant could apply."""
     if identity_access.has_role(caller, "patient"):
         if caller.user_id == patient_id:
-            return View("patient", frozenset(SECTIONS))
+            return View("patient", frozenset(GRANTABLE))
         raise not_found()
     require_doctor(caller)
     mine = [g for g in grants if live(g, now) and g["grantee_kind"] == "doctor" and g["grantee_id"] == caller.user_id]
@@ -73,5 +79,5 @@ def decide(caller: Any, patient_id: str, grants: list[dict[str, Any]], now: date
     opened = mine + clinic_grants
     sections: set[str] = set()
     for g in opened:
-        sections |= set(g.get("sections") or SECTIONS)
+        sections |= set(g.get("sections") or GRANTABLE)
     return View("doctor", frozenset(sections), tuple(g["grant_id"] for g in opened), clinic_id, caller.user_id)

@@ -91,3 +91,29 @@ def shared_card(request, caller, patient_id):
 def doctor_add_entry(request, caller, patient_id, section):
     section = _section(section)
     return json_response(service().doctor_add_entry(caller, patient_id, section, _entry(request, section)), 201)
+
+
+# ------------------------------------------------------------------ visit conclusions
+
+V = "/bookings/{booking_id}/conclusion"
+
+
+@route(bp, V, methods=("PUT",), **AUTH)
+def save_conclusion(request, caller, booking_id):
+    return service().conclusions.save_draft(caller, booking_id, body(request, m.ConclusionIn))
+
+
+@route(bp, V + "/sign", methods=("POST",), **AUTH)
+def sign_conclusion(request, caller, booking_id):
+    body(request, m.Strict)  # no fields; still rejects unknown ones and bad JSON
+    return service().conclusions.sign(caller, booking_id)
+
+
+@route(bp, V + "/amendments", methods=("POST",), **AUTH)
+def amend_conclusion(request, caller, booking_id):
+    return json_response(service().conclusions.amend(caller, booking_id, body(request, m.ConclusionIn)), 201)
+
+
+@route(bp, V, **AUTH)
+def visit_conclusion(request, caller, booking_id):
+    return service().conclusions.of_visit(caller, booking_id)

@@ -8,6 +8,9 @@ from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
 
 SECTIONS = ("allergies", "vaccinations", "conditions", "medications", "notes")
 Section = Literal["allergies", "vaccinations", "conditions", "medications", "notes"]
+# what a grant can open: the sections, and the signed conclusions of visits
+GRANTABLE = SECTIONS + ("conclusions",)
+Grantable = Literal["allergies", "vaccinations", "conditions", "medications", "notes", "conclusions"]
 
 class Strict(BaseModel):
     model_config = ConfigDict(extra="forbid")
@@ -55,12 +58,31 @@ PAST_DATES: dict[str, tuple[str, ...]] = {
 }
 
 
+ICD10 = r"^[A-Z][0-9][0-9A-Z](\.[0-9A-Z]{1,4})?$"  # the form of an ICD-10 code (J45.0, I10, U07.1, S52.521A)
+
+
+class ConclusionIn(Strict):
+    """A visit's conclusion. A draft may be partial; signing requires complaints, findings, diagnosis and
+    recommendations. At most one of a follow-up date and an observation period."""
+
+    complaints: Optional[str] = Field(default=None, max_length=4000)
+    findings: Optional[str] = Field(default=None, max_length=8000)
+    diagnosis: Optional[str] = Field(default=None, max_length=1000)
+    icd10: Optional[str] = Field(default=None, max_length=8, pattern=ICD10)
+    recommendations: Optional[str] = Field(default=None, max_length=8000)
+    follow_up_date: Optional[dt.date] = None
+    observation_months: Optional[int] = Field(default=None, ge=1, le=120)
+
+
+SIGN_REQUIRED = ("complaints", "findings", "diagnosis", "recommendations")
+
+
 class GrantIn(Strict):
     """Open the card to one doctor or to every doctor of one clinic, for all sections or some, until an instant."""
 
     doctor_id: Optional[str] = Field(default=None, pattern=r"^[0-9A-HJKMNP-TV-Z]{26}$")
     clinic_id: Optional[str] = Field(default=None, pattern=r"^[0-9A-HJKMNP-TV-Z]{26}$")
-    sections: Optional[list[Section]] = Field(default=None, min_length=1, max_length=5)
+    sections: Optional[list[Grantable]] = Field(default=None, min_length=1, max_length=6)
     until: AwareDatetime
 
 

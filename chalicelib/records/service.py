@@ -31,8 +31,11 @@ def _latest_day(now: datetime) -> date:
 
 class RecordsService:
     def __init__(self, settings: Any, sealer: Sealer) -> None:
+        from chalicelib.records.conclusions import Conclusions
+
         self.settings = settings
         self.sealer = sealer
+        self.conclusions = Conclusions(self)
 
     # ------------------------------------------------------------------ helpers
 
@@ -64,7 +67,8 @@ class RecordsService:
                 "created": {"at": e["created_at"], "by": e["created_by"], "role": e["created_role"]},
                 "written": {"at": e["written_at"], "by": e["written_by"], "role": e["written_role"]}}
 
-    def _card_view(self, pid: str, entries: list[dict[str, Any]], view: access.View) -> dict[str, Any]:
+    def _card_view(self, pid: str, entries: list[dict[str, Any]], view: access.View,
+                   conclusions: list[dict[str, Any]]) -> dict[str, Any]:
         sections: dict[str, list[dict[str, Any]]] = {}
         for s in m.SECTIONS:
             if view.is_patient or s in view.sections or any(e["section"] == s and view.sees(e) for e in entries):
@@ -72,7 +76,8 @@ class RecordsService:
         for e in sorted(entries, key=lambda e: e["entry_id"]):
             if view.sees(e):
                 sections[e["section"]].append(self._entry_view(e))
-        return {"patient_id": pid, "sections": sections}
+        shown = [self.conclusions.view(c) for c in self.conclusions.current(conclusions) if view.sees_conclusion(c)]
+        return {"patient_id": pid, "sections": sections, "conclusions": shown}
 
     def _access(self, caller: Any, pid: str, view: access.View, action: str, sections: list[str],
                 entries: Optional[list[str]] = None) -> dict[str, Any]:
@@ -88,8 +93,8 @@ class RecordsService:
 
     def my_card(self, caller: Any) -> dict[str, Any]:
         access.require_patient(caller)
-        entries, _ = store.read_card(caller.user_id)
-        return self._card_view(caller.user_id, entries, access.View("patient", frozenset(m.SECTIONS)))
+        entries, _, concl = store.read_card(caller.user_id)
+        return self._card_view(caller.user_id, entries, access.View("patient", frozenset(m.GRANTABLE)), concl)
 
     def _new_entry(self, caller: Any, pid: str, section: str, data: dict[str, Any]) -> dict[str, Any]:
         now = clock.iso(self._now())
@@ -160,7 +165,7 @@ class RecordsService:
     @staticmethod
     def _grant_view(g: dict[str, Any], now: datetime) -> dict[str, Any]:
         status = g["status"] if g["status"] == "revoked" or access.live(g, now) else "expired"
-        out = {"grant_id": g["grant_id"], "sections": g.get("sections") or list(m.SECTIONS),
+        out = {"grant_id": g["grant_id"], "sections": g.get("sections") or list(m.GRANTABLE),
                "until": g["until"], "status": status, "created_at": g["created_at"]}
         out["doctor_id" if g["grantee_kind"] == "doctor" else "clinic_id"] = g["grantee_id"]
         if g.get("revoked_at"):
@@ -216,14 +221,15 @@ class RecordsService:
         where a whole-clinic grant could apply, and one access-log item."""
         if not is_ulid(pid):
             raise not_found()
-        entries, grants = store.read_card(pid)
+        entries, grants, concl = store.read_card(pid)
         view = self._view(caller, pid, grants)
-        card = self._card_view(pid, entries, view)
+        card = self._card_view(pid, entries, view, concl)
         if view.is_patient:
             return card
-        if not view.sections and not any(card["sections"].values()):
+        if not view.sections and not any(card["sections"].values()) and not card["conclusions"]:
             raise not_found()  # nothing opened and nothing of their own: the card is not revealed
-        store.put_access(self._access(caller, pid, view, "read", list(card["sections"])))
+        read = list(card["sections"]) + (["conclusions"] if card["conclusions"] else [])
+        store.put_access(self._access(caller, pid, view, "read", read))
         log.event("records.card_read", sections=len(card["sections"]))
         return card
 
@@ -232,7 +238,7 @@ class RecordsService:
             raise not_found()
         access.require_doctor(caller)
         data = self._check_entry(section, req)
-        entries, grants = store.read_card(pid)
+        _, grants, _ = store.read_card(pid)
         view = self._view(caller, pid, grants)
         if not view.may_write(section):
             if view.sections:
@@ -252,7 +258,7 @@ class RecordsService:
         now = self._now()
         items, cursor = store.grantee_page("doctor", caller.user_id, clock.iso(now), q.limit, q.cursor)
         out = [{"patient_id": g["patient_id"], "grant_id": g["grant_id"],
-                "sections": g.get("sections") or list(m.SECTIONS), "until": g["until"]} for g in items]
+                "sections": g.get("sections") or list(m.GRANTABLE), "until": g["until"]} for g in items]
         return {"items": out, "next_cursor": cursor}
 
     # ------------------------------------------------------------------ the access log

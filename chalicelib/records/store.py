@@ -41,12 +41,14 @@ def grantee_pk(kind: str, grantee_id: str) -> str:
 
 # ------------------------------------------------------------------ the card
 
-def read_card(pid: str) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
-    """Every current entry and every grant of the card (one query while the card fits a page)."""
+def read_card(pid: str) -> tuple[list[dict[str, Any]], list[dict[str, Any]], list[dict[str, Any]]]:
+    """Every current entry, every grant and every conclusion version of the card (one query while the card
+    fits a page)."""
     items = db.query_all("PK = :pk", db.values(pk=card_pk(pid)), cap=CARD_READ_CAP, consistent=True)
     entries = [i for i in items if i.get("type") == "card_entry"]
     grants = [i for i in items if i.get("type") == "card_grant"]
-    return entries, grants
+    conclusions = [i for i in items if i.get("type") == "card_conclusion"]
+    return entries, grants, conclusions
 
 
 def get_entry(pid: str, section: str, eid: str) -> Optional[dict[str, Any]]:
@@ -80,6 +82,41 @@ def edit_entry_tx(tx: db.Tx, old: dict[str, Any], new: dict[str, Any]) -> None:
 
 def entry_versions(pid: str, section: str, eid: str) -> list[dict[str, Any]]:
     return db.query_prefix(hist_pk(pid), f"{section}#{eid}#", cap=1000)
+
+
+# ------------------------------------------------------------------ visit conclusions
+
+def conclusion_sk(bid: str, version: int) -> str:
+    return f"CONCL#{bid}#{version:03d}"
+
+
+def conclusion_item(c: dict[str, Any]) -> dict[str, Any]:
+    return {"PK": card_pk(c["patient_id"]), "SK": conclusion_sk(c["booking_id"], int(c["version"])),
+            "type": "card_conclusion", **c}
+
+
+def conclusions_of_visit(pid: str, bid: str) -> list[dict[str, Any]]:
+    """Every version of a visit's conclusion, oldest first."""
+    return db.query_prefix(card_pk(pid), f"CONCL#{bid}#", cap=999, consistent=True)
+
+
+def save_draft_tx(tx: db.Tx, c: dict[str, Any]) -> None:
+    """Version 1 as a draft: new, or replacing a draft (never a signed one)."""
+    tx.put("conclusion", conclusion_item(c), condition="attribute_not_exists(PK) OR #s = :draft",
+           names={"#s": "status"}, expr_values=db.values(draft="draft"))
+
+
+def sign_tx(tx: db.Tx, old: dict[str, Any], signed: dict[str, Any]) -> None:
+    """The draft, signed as it was read (nobody changed it meanwhile)."""
+    tx.put("conclusion", conclusion_item(signed), condition="#s = :draft AND written_at = :w",
+           names={"#s": "status"}, expr_values=db.values(draft="draft", w=old["written_at"]))
+
+
+def amend_tx(tx: db.Tx, old: dict[str, Any], new: dict[str, Any]) -> None:
+    """A new signed version on top of the latest signed one: the old one is checked, never changed."""
+    tx.check("previous", card_pk(old["patient_id"]), conclusion_sk(old["booking_id"], int(old["version"])),
+             "#s = :signed", names={"#s": "status"}, expr_values=db.values(signed="signed"))
+    tx.put_new("conclusion", conclusion_item(new))
 
 
 # ------------------------------------------------------------------ grants

@@ -998,6 +998,50 @@ def _(W):
            token=W.tok("doctor"), status=201)
 
 
+CONCLUSION = {"complaints": "Cough for two weeks", "findings": "Wheezing", "diagnosis": "Bronchial asthma",
+              "icd10": "J45.0", "recommendations": "Budesonide twice a day", "observation_months": 6}
+
+
+def _completed(W, fn, state: str = "completed"):
+    """A visit of the patient, completed by the doctor; ``fn(path)`` runs while it has just ended, with the
+    conclusion in ``state`` (completed: none yet; draft; signed)."""
+    b = W.book()
+    path = f"/bookings/{b['booking_id']}/conclusion"
+
+    def then():
+        W.setup("post", f"/bookings/{b['booking_id']}/complete", {}, token=W.tok("doctor"))
+        if state in ("draft", "signed"):
+            W.setup("put", path, CONCLUSION, token=W.tok("doctor"))
+        if state == "signed":
+            W.setup("post", f"{path}/sign", {}, token=W.tok("doctor"))
+        return fn(path)
+    return _started(W, b, then)
+
+
+@case("saveConclusionDraft", AUTH + 4)  # the booking, the doctor's membership, the versions; one transaction
+def _(W):
+    _completed(W, lambda path: W.call("put", path, CONCLUSION, token=W.tok("doctor")))
+
+
+@case("signConclusion", AUTH + 4)
+def _(W):
+    _completed(W, lambda path: W.call("post", f"{path}/sign", {}, token=W.tok("doctor")), "draft")
+
+
+@case("amendConclusion", AUTH + 4)
+def _(W):
+    _completed(W, lambda path: W.call("post", f"{path}/amendments", {**CONCLUSION, "icd10": "J45.1"},
+                                      token=W.tok("doctor"), status=201), "signed")
+
+
+@case("visitConclusion", AUTH + 4)  # the doctor's read: booking, membership, versions + the access event
+def _(W):
+    def both(path):
+        W.call("get", path, token=W.tok("doctor"))
+        W.call("get", path, token=W.tok("patient"), label="the patient")
+    _completed(W, both, "signed")
+
+
 # ------------------------------------------------------------------ the tests
 
 def test_every_operation_in_the_spec_has_a_budget_and_a_case():

@@ -27,8 +27,25 @@ def records_world(client, outbox, fixed_clock) -> dict[str, Any]:
     me = body(jpost(client, "/me", token=w["patient"]["token"], method="get"))
     w["patient"]["user_id"] = me["user_id"]
     start = slots(client, w)[0]["start"]
-    ok(book(client, w, w["patient"]["token"], start), 201)
+    w["visit"] = ok(book(client, w, w["patient"]["token"], start), 201)
     return w
+
+
+def after_the_visit(client, w, fixed_clock) -> None:
+    """Move past the visit's start, sign everyone in again, and let its doctor mark it completed."""
+    from datetime import datetime, timedelta
+
+    from tests.conftest import relogin
+
+    start = datetime.fromisoformat(w["visit"]["start"]["utc"].replace("Z", "+00:00"))
+    fixed_clock.set(start + timedelta(minutes=45))
+    for who in ("doctor", "doctor_b", "admin_a"):
+        relogin(client, w[who], fixed_clock)
+    for who in ("patient", "other"):
+        r = jpost(client, "/auth/refresh", {"refresh_token": w[who]["refresh"]})
+        assert r.status_code == 200, r.body
+        w[who].update(token=body(r)["access_token"], refresh=body(r)["refresh_token"])
+    ok(jpost(client, f"/bookings/{w['visit']['booking_id']}/complete", {}, token=w["doctor"]["token"]))
 
 
 def fill_card(client, token: str, per_section: int = 1) -> dict[str, list[str]]:

@@ -222,6 +222,9 @@ def test_request_schemas_mirror_the_pydantic_models(spec):
         ("/urgent/{specialty}/queue", "POST"): b.UrgentJoin,
         ("/me/card/{section}", "POST"): entry, ("/me/card/{section}/{entry_id}", "PUT"): entry,
         ("/patients/{patient_id}/card/{section}", "POST"): entry, ("/me/card-grants", "POST"): r.GrantIn,
+        ("/bookings/{booking_id}/conclusion", "PUT"): r.ConclusionIn,
+        ("/bookings/{booking_id}/conclusion/amendments", "POST"): r.ConclusionIn,
+        ("/bookings/{booking_id}/conclusion/sign", "POST"): r.Strict,
     }
     # The Stripe webhook's body is Stripe's event, not one of our models.
     ops = {k: v for k, v in operations(spec).items() if k != ("/webhooks/stripe", "POST")}
