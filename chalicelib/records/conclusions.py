@@ -12,7 +12,7 @@ from datetime import date
 from typing import TYPE_CHECKING, Any
 
 from chalicelib.core import clock, db, log
-from chalicelib.core.errors import AppError, FieldError, conflict, not_found
+from chalicelib.core.errors import AppError, FieldError, conflict, forbidden, not_found
 from chalicelib.core.ids import is_ulid
 from chalicelib.records import access, store
 from chalicelib.records import models as m
@@ -160,6 +160,8 @@ class Conclusions:
         from chalicelib.booking import access as booking_access
         from chalicelib.booking import store as booking_store
 
+        if caller.role in ("clinic_admin", "platform_admin"):
+            raise forbidden("role_not_allowed", "conclusions are for the visit's patient and doctor")
         b = booking_store.get_booking(bid) if is_ulid(bid) else None
         if b is None:
             raise not_found()

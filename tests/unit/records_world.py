@@ -39,7 +39,7 @@ def after_the_visit(client, w, fixed_clock) -> None:
 
     start = datetime.fromisoformat(w["visit"]["start"]["utc"].replace("Z", "+00:00"))
     fixed_clock.set(start + timedelta(minutes=45))
-    for who in ("doctor", "doctor_b", "admin_a"):
+    for who in ("doctor", "doctor_b", "admin_a", "platform"):
         relogin(client, w[who], fixed_clock)
     for who in ("patient", "other"):
         r = jpost(client, "/auth/refresh", {"refresh_token": w[who]["refresh"]})

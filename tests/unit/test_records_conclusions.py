@@ -92,3 +92,42 @@ def test_bad_conclusions_are_422_naming_the_field(client, w, fixed_clock, payloa
     assert r.status_code == 422, r.body
     assert (field, code) in [(e["field"], e["code"]) for e in body(r)["errors"]], body(r)
     assert jpost(client, C, token=w["doctor"]["token"], method="get").status_code == 404  # nothing written
+
+
+def test_conclusions_through_the_access_matrix_and_grant_scope(client, w, fixed_clock):
+    """Staff offices 403, other people 404; another doctor sees signed conclusions only under a grant that
+    names them, a draft never; each allowed read is one access event."""
+    from datetime import timedelta
+
+    from tests.unit.records_world import grant
+
+    after_the_visit(client, w, fixed_clock)
+    bid, pid = w["visit"]["booking_id"], w["patient"]["user_id"]
+    C = f"/bookings/{bid}/conclusion"
+    d = w["doctor"]["token"]
+    ok(jpost(client, C, FULL, token=d, method="put"))
+    for who in ("admin_a", "platform"):
+        for method, path, payload in (("get", C, None), ("put", C, FULL), ("post", f"{C}/sign", {}),
+                                      ("post", f"{C}/amendments", FULL)):
+            r = jpost(client, path, payload, token=w[who]["token"], method=method)
+            assert r.status_code == 403 and body(r)["code"] == "role_not_allowed", (who, method, path, r.body)
+    for who in ("other", "patient"):
+        for method, path, payload in (("put", C, FULL), ("post", f"{C}/sign", {}), ("post", f"{C}/amendments", FULL)):
+            assert jpost(client, path, payload, token=w[who]["token"], method=method).status_code == 403
+    assert jpost(client, C, token=w["other"]["token"], method="get").status_code == 404
+    for method, path, payload in (("get", C, None), ("put", C, FULL), ("post", f"{C}/sign", {}),
+                                  ("post", f"{C}/amendments", FULL)):
+        assert jpost(client, path, payload, token=w["doctor_b"]["token"], method=method).status_code == 404
+
+    until = (fixed_clock.now() + timedelta(days=3)).strftime("%Y-%m-%dT%H:%M:%SZ")
+    card = f"/patients/{pid}/card"
+    grant(client, w["patient"]["token"], until, doctor_id=w["doctor_b"]["user_id"], sections=["allergies"])
+    assert ok(jpost(client, card, token=w["doctor_b"]["token"], method="get"))["conclusions"] == []
+    grant(client, w["patient"]["token"], until, doctor_id=w["doctor_b"]["user_id"], sections=["conclusions"])
+    assert ok(jpost(client, card, token=w["doctor_b"]["token"], method="get"))["conclusions"] == []  # a draft
+    ok(jpost(client, f"{C}/sign", {}, token=d))
+    before = len(log_items(w))
+    [seen] = ok(jpost(client, card, token=w["doctor_b"]["token"], method="get"))["conclusions"]
+    assert seen["status"] == "signed" and seen["diagnosis"] == FULL["diagnosis"]
+    after = log_items(w)
+    assert len(after) == before + 1 and "conclusions" in after[-1]["sections"]
