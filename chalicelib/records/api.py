@@ -35,6 +35,11 @@ def my_card(request, caller):
     return service().my_card(caller)
 
 
+@route(bp, "/me/card/export", **AUTH)
+def export(request, caller):
+    return json_response(service().export(caller), headers={"Content-Type": "application/fhir+json"})
+
+
 @route(bp, "/me/card/{section}", methods=("POST",), **AUTH)
 def add_entry(request, caller, section):
     section = _section(section)

@@ -261,6 +261,21 @@ class RecordsService:
                 "sections": g.get("sections") or list(m.GRANTABLE), "until": g["until"]} for g in items]
         return {"items": out, "next_cursor": cursor}
 
+    # ------------------------------------------------------------------ export
+
+    def export(self, caller: Any) -> dict[str, Any]:
+        """The patient's whole card as a FHIR R4 Bundle: two queries (the card, the access log)."""
+        from chalicelib.records import fhir
+
+        access.require_patient(caller)
+        pid = caller.user_id
+        entries, grants, concl = store.read_card(pid)
+        card = self._card_view(pid, entries, access.View("patient", frozenset(m.GRANTABLE)), concl)
+        now = self._now()
+        shown = [self._grant_view(g, now) for g in sorted(grants, key=lambda g: g["grant_id"])]
+        log_ = store.access_all(pid)
+        return fhir.bundle(pid, card, shown, log_, clock.iso(now))
+
     # ------------------------------------------------------------------ the access log
 
     def access_log(self, caller: Any, q: m.Page) -> dict[str, Any]:

@@ -159,3 +159,10 @@ def put_access(a: dict[str, Any]) -> None:
 
 def access_page(pid: str, limit: int, cursor: Optional[str]) -> tuple[list[dict[str, Any]], Optional[str]]:
     return db.query_page(log_pk(pid), "", limit, cursor, forward=False)
+
+
+EXPORT_LOG_CAP = 20_000  # an export reads the whole access log; past this it refuses loudly
+
+
+def access_all(pid: str) -> list[dict[str, Any]]:
+    return db.query_prefix(log_pk(pid), "", cap=EXPORT_LOG_CAP)

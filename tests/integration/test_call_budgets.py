@@ -936,6 +936,11 @@ def _(W):
     W.call("get", CARD, token=W.tok("patient"))
 
 
+@case("exportMyCard", AUTH + 2)  # the card's partition and the access log (150 items), each one query
+def _(W):
+    W.call("get", f"{CARD}/export", token=W.tok("patient"))
+
+
 @case("addCardEntry", AUTH + 1)  # one transaction: the entry and its section's count
 def _(W):
     W.call("post", f"{CARD}/notes", {"text": "Tonsillectomy, 1998"}, token=W.tok("patient"), status=201)
