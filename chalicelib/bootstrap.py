@@ -121,8 +121,9 @@ def booking() -> Any:
 def records() -> Any:
     def make() -> Any:
         from chalicelib.records.service import RecordsService
+        from chalicelib.records.storage import DocumentStorage
 
-        return RecordsService(settings(), sealer())
+        return RecordsService(settings(), sealer(), DocumentStorage(settings(), kms()))
     return _once("records", make)
 
 

@@ -118,6 +118,8 @@ TITLES: dict[str, tuple[str, str]] = {
     "conclusion_signed": ("A signed conclusion never changes; amend it",
                           "Подписанное заключение не меняется, оформите исправление"),
     "conclusion_not_signed": ("Sign the conclusion first", "Сначала подпишите заключение"),
+    "upload_missing": ("Nothing was uploaded for this document yet", "Файл этого документа ещё не загружен"),
+    "upload_mismatch": ("The uploaded file is not the one announced", "Загруженный файл не совпадает с заявленным"),
 }
 
 

@@ -93,6 +93,9 @@ class Settings(BaseSettings):
     records_data_key_max_uses: int = 1000  # and for how many encryptions at most
     records_grant_max_days: int = 365  # the longest a patient may open the card for
     records_entries_per_section_max: int = 500  # a card section refuses more
+    records_document_max_bytes: int = 25 * 1024 * 1024  # one uploaded document at most
+    records_upload_ttl_s: int = 5 * 60  # how long a presigned upload (POST policy) stays valid
+    records_download_ttl_s: int = 5 * 60  # how long a presigned download link stays valid
 
     def validate_for_stage(self) -> None:
         if self.stage in ("dev", "prod") and "console" in (self.sms_gateway, self.email_gateway):

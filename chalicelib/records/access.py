@@ -35,6 +35,9 @@ class View:
     def sees(self, entry: dict[str, Any]) -> bool:
         return self.is_patient or entry["section"] in self.sections or entry.get("created_by") == self.author_id
 
+    def sees_document(self, d: dict[str, Any]) -> bool:
+        return self.is_patient or "documents" in self.sections or d.get("created_by") == self.author_id
+
     def sees_conclusion(self, c: dict[str, Any]) -> bool:
         """Signed conclusions as the patient's card shows them; a doctor also sees their own drafts."""
         if c.get("doctor_id") == self.author_id:

@@ -40,6 +40,27 @@ def export(request, caller):
     return json_response(service().export(caller), headers={"Content-Type": "application/fhir+json"})
 
 
+@route(bp, "/me/card/documents", methods=("POST",), **AUTH)
+def create_upload(request, caller):
+    return json_response(service().create_upload(caller, body(request, m.DocumentIn)), 201)
+
+
+@route(bp, "/me/card/documents/{document_id}/complete", methods=("POST",), **AUTH)
+def complete_upload(request, caller, document_id):
+    body(request, m.Strict)
+    return service().complete_upload(caller, document_id)
+
+
+@route(bp, "/me/card/documents/{document_id}/download", **AUTH)
+def my_download(request, caller, document_id):
+    return service().download(caller, caller.user_id, document_id)
+
+
+@route(bp, "/patients/{patient_id}/card/documents/{document_id}/download", **AUTH)
+def shared_download(request, caller, patient_id, document_id):
+    return service().download(caller, patient_id, document_id)
+
+
 @route(bp, "/me/card/{section}", methods=("POST",), **AUTH)
 def add_entry(request, caller, section):
     section = _section(section)

@@ -9,8 +9,8 @@ from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
 SECTIONS = ("allergies", "vaccinations", "conditions", "medications", "notes")
 Section = Literal["allergies", "vaccinations", "conditions", "medications", "notes"]
 # what a grant can open: the sections, and the signed conclusions of visits
-GRANTABLE = SECTIONS + ("conclusions",)
-Grantable = Literal["allergies", "vaccinations", "conditions", "medications", "notes", "conclusions"]
+GRANTABLE = SECTIONS + ("conclusions", "documents")
+Grantable = Literal["allergies", "vaccinations", "conditions", "medications", "notes", "conclusions", "documents"]
 
 class Strict(BaseModel):
     model_config = ConfigDict(extra="forbid")
@@ -82,8 +82,19 @@ class GrantIn(Strict):
 
     doctor_id: Optional[str] = Field(default=None, pattern=r"^[0-9A-HJKMNP-TV-Z]{26}$")
     clinic_id: Optional[str] = Field(default=None, pattern=r"^[0-9A-HJKMNP-TV-Z]{26}$")
-    sections: Optional[list[Grantable]] = Field(default=None, min_length=1, max_length=6)
+    sections: Optional[list[Grantable]] = Field(default=None, min_length=1, max_length=7)
     until: AwareDatetime
+
+
+DOCUMENT_TYPES = ("application/pdf", "image/jpeg", "image/png", "image/heic", "application/dicom")
+
+
+class DocumentIn(Strict):
+    """A document to upload into the card: its name (sealed), type and exact size."""
+
+    name: str = Field(min_length=1, max_length=200)
+    content_type: Literal["application/pdf", "image/jpeg", "image/png", "image/heic", "application/dicom"]
+    size_bytes: int = Field(ge=1)
 
 
 class Page(Strict):

@@ -30,11 +30,12 @@ def _latest_day(now: datetime) -> date:
 
 
 class RecordsService:
-    def __init__(self, settings: Any, sealer: Sealer) -> None:
+    def __init__(self, settings: Any, sealer: Sealer, storage: Any = None) -> None:
         from chalicelib.records.conclusions import Conclusions
 
         self.settings = settings
         self.sealer = sealer
+        self.storage = storage
         self.conclusions = Conclusions(self)
 
     # ------------------------------------------------------------------ helpers
@@ -68,7 +69,8 @@ class RecordsService:
                 "written": {"at": e["written_at"], "by": e["written_by"], "role": e["written_role"]}}
 
     def _card_view(self, pid: str, entries: list[dict[str, Any]], view: access.View,
-                   conclusions: list[dict[str, Any]]) -> dict[str, Any]:
+                   conclusions: list[dict[str, Any]],
+                   documents: Optional[list[dict[str, Any]]] = None) -> dict[str, Any]:
         sections: dict[str, list[dict[str, Any]]] = {}
         for s in m.SECTIONS:
             if view.is_patient or s in view.sections or any(e["section"] == s and view.sees(e) for e in entries):
@@ -77,7 +79,9 @@ class RecordsService:
             if view.sees(e):
                 sections[e["section"]].append(self._entry_view(e))
         shown = [self.conclusions.view(c) for c in self.conclusions.current(conclusions) if view.sees_conclusion(c)]
-        return {"patient_id": pid, "sections": sections, "conclusions": shown}
+        docs = [self._document_view(d) for d in sorted(documents or [], key=lambda d: d["document_id"])
+                if d["status"] == "available" and view.sees_document(d)]
+        return {"patient_id": pid, "sections": sections, "conclusions": shown, "documents": docs}
 
     def _access(self, caller: Any, pid: str, view: access.View, action: str, sections: list[str],
                 entries: Optional[list[str]] = None) -> dict[str, Any]:
@@ -93,8 +97,9 @@ class RecordsService:
 
     def my_card(self, caller: Any) -> dict[str, Any]:
         access.require_patient(caller)
-        entries, _, concl = store.read_card(caller.user_id)
-        return self._card_view(caller.user_id, entries, access.View("patient", frozenset(m.GRANTABLE)), concl)
+        parts = store.read_card_all(caller.user_id)
+        return self._card_view(caller.user_id, parts["entry"], access.View("patient", frozenset(m.GRANTABLE)),
+                               parts["conclusion"], parts["document"])
 
     def _new_entry(self, caller: Any, pid: str, section: str, data: dict[str, Any]) -> dict[str, Any]:
         now = clock.iso(self._now())
@@ -221,14 +226,15 @@ class RecordsService:
         where a whole-clinic grant could apply, and one access-log item."""
         if not is_ulid(pid):
             raise not_found()
-        entries, grants, concl = store.read_card(pid)
-        view = self._view(caller, pid, grants)
-        card = self._card_view(pid, entries, view, concl)
+        parts = store.read_card_all(pid)
+        view = self._view(caller, pid, parts["grant"])
+        card = self._card_view(pid, parts["entry"], view, parts["conclusion"], parts["document"])
         if view.is_patient:
             return card
-        if not view.sections and not any(card["sections"].values()) and not card["conclusions"]:
+        if not view.sections and not any(card["sections"].values()) and not card["conclusions"] \
+                and not card["documents"]:
             raise not_found()  # nothing opened and nothing of their own: the card is not revealed
-        read = list(card["sections"]) + (["conclusions"] if card["conclusions"] else [])
+        read = list(card["sections"]) + [k for k in ("conclusions", "documents") if card[k]]
         store.put_access(self._access(caller, pid, view, "read", read))
         log.event("records.card_read", sections=len(card["sections"]))
         return card
@@ -261,6 +267,66 @@ class RecordsService:
                 "sections": g.get("sections") or list(m.GRANTABLE), "until": g["until"]} for g in items]
         return {"items": out, "next_cursor": cursor}
 
+    # ------------------------------------------------------------------ documents
+
+    def _document_view(self, d: dict[str, Any]) -> dict[str, Any]:
+        aad = f"{d['patient_id']}|documents|{d['document_id']}|1"
+        name = self.sealer.open(d["patient_id"], "documents", aad, d["sealed"]).decode()
+        return {"document_id": d["document_id"], "name": name, "content_type": d["content_type"],
+                "size_bytes": int(d["size_bytes"]), "status": d["status"],
+                "created": {"at": d["created_at"], "by": d["created_by"], "role": d["created_role"]}}
+
+    def create_upload(self, caller: Any, req: m.DocumentIn) -> dict[str, Any]:
+        """A pending document and a presigned POST that accepts exactly it (key, type, size, KMS)."""
+        access.require_patient(caller)
+        limit = self.settings.records_document_max_bytes
+        if req.size_bytes > limit:
+            raise field_invalid("size_bytes", "too_large", f"at most {limit} bytes")
+        now = self._now()
+        pid, did = caller.user_id, new_id()
+        d = {"patient_id": pid, "document_id": did, "status": "pending", "content_type": req.content_type,
+             "size_bytes": req.size_bytes, "s3_key": f"records/{pid}/{did}", "created_at": clock.iso(now),
+             "created_by": caller.user_id, "created_role": caller.role}
+        d["sealed"] = self.sealer.seal(pid, "documents", f"{pid}|documents|{did}|1", req.name.encode())
+        ttl = self.settings.records_upload_ttl_s
+        upload = self.storage.upload(d["s3_key"], req.content_type, req.size_bytes, ttl)
+        db.put_new(store.document_item(d))
+        log.event("records.upload_started", document_id=did)
+        expires = clock.iso(now + timedelta(seconds=ttl))
+        return {**self._document_view(d), "upload": upload, "upload_expires_at": expires}
+
+    def complete_upload(self, caller: Any, did: str) -> dict[str, Any]:
+        access.require_patient(caller)
+        d = store.get_document(caller.user_id, did) if is_ulid(did) else None
+        if d is None:
+            raise not_found()
+        if d["status"] == "pending":
+            head = self.storage.head(d["s3_key"])
+            if head is None:
+                raise conflict("upload_missing", "nothing was uploaded for this document yet")
+            if int(head.get("ContentLength", -1)) != int(d["size_bytes"]) or \
+                    head.get("ContentType") != d["content_type"] or head.get("ServerSideEncryption") != "aws:kms":
+                raise conflict("upload_mismatch", "the uploaded object is not the one announced")
+            store.mark_available(caller.user_id, did)
+            d["status"] = "available"
+        return self._document_view(d)
+
+    def download(self, caller: Any, pid: str, did: str) -> dict[str, Any]:
+        """A presigned GET valid for minutes, issued only to someone who may see the document now."""
+        if not (is_ulid(pid) and is_ulid(did)):
+            raise not_found()
+        parts = store.read_card_all(pid)
+        view = self._view(caller, pid, parts["grant"])
+        d = next((x for x in parts["document"] if x["document_id"] == did), None)
+        if d is None or d["status"] != "available" or not view.sees_document(d):
+            raise not_found()
+        ttl = self.settings.records_download_ttl_s
+        url = self.storage.download(d["s3_key"], ttl)
+        if not view.is_patient:
+            store.put_access(self._access(caller, pid, view, "read", ["documents"], [did]))
+        log.event("records.download_issued", document_id=did)
+        return {"url": url, "expires_at": clock.iso(self._now() + timedelta(seconds=ttl))}
+
     # ------------------------------------------------------------------ export
 
     def export(self, caller: Any) -> dict[str, Any]:
@@ -269,8 +335,10 @@ class RecordsService:
 
         access.require_patient(caller)
         pid = caller.user_id
-        entries, grants, concl = store.read_card(pid)
-        card = self._card_view(pid, entries, access.View("patient", frozenset(m.GRANTABLE)), concl)
+        parts = store.read_card_all(pid)
+        grants = parts["grant"]
+        card = self._card_view(pid, parts["entry"], access.View("patient", frozenset(m.GRANTABLE)),
+                               parts["conclusion"], parts["document"])
         now = self._now()
         shown = [self._grant_view(g, now) for g in sorted(grants, key=lambda g: g["grant_id"])]
         log_ = store.access_all(pid)

@@ -41,14 +41,48 @@ def grantee_pk(kind: str, grantee_id: str) -> str:
 
 # ------------------------------------------------------------------ the card
 
-def read_card(pid: str) -> tuple[list[dict[str, Any]], list[dict[str, Any]], list[dict[str, Any]]]:
-    """Every current entry, every grant and every conclusion version of the card (one query while the card
-    fits a page)."""
+Items = list[dict[str, Any]]
+
+
+def read_card_all(pid: str) -> dict[str, Items]:
+    """Every item of the card's partition by kind: entry, grant, conclusion, document (one query while it fits
+    a page)."""
     items = db.query_all("PK = :pk", db.values(pk=card_pk(pid)), cap=CARD_READ_CAP, consistent=True)
-    entries = [i for i in items if i.get("type") == "card_entry"]
-    grants = [i for i in items if i.get("type") == "card_grant"]
-    conclusions = [i for i in items if i.get("type") == "card_conclusion"]
-    return entries, grants, conclusions
+    out: dict[str, Items] = {"entry": [], "grant": [], "conclusion": [], "document": []}
+    for i in items:
+        kind = str(i.get("type", "")).removeprefix("card_")
+        if kind in out:
+            out[kind].append(i)
+    return out
+
+
+def read_card(pid: str) -> tuple[Items, Items, Items]:
+    """Every current entry, every grant and every conclusion version of the card."""
+    parts = read_card_all(pid)
+    return parts["entry"], parts["grant"], parts["conclusion"]
+
+
+# ------------------------------------------------------------------ documents
+
+def document_item(d: dict[str, Any]) -> dict[str, Any]:
+    return {"PK": card_pk(d["patient_id"]), "SK": db.key("DOC", d["document_id"]), "type": "card_document", **d}
+
+
+def get_document(pid: str, did: str) -> Optional[dict[str, Any]]:
+    return db.get(card_pk(pid), db.key("DOC", did))
+
+
+def mark_available(pid: str, did: str) -> bool:
+    try:
+        db.ddb().update_item(TableName=db.table_name(), Key=db.item_key(card_pk(pid), db.key("DOC", did)),
+                             UpdateExpression="SET #s = :ok", ConditionExpression="#s = :pending",
+                             ExpressionAttributeNames={"#s": "status"},
+                             ExpressionAttributeValues=db.values(ok="available", pending="pending"))
+        return True
+    except Exception as exc:
+        if db.is_condition_failure(exc):
+            return False
+        raise
 
 
 def get_entry(pid: str, section: str, eid: str) -> Optional[dict[str, Any]]:

@@ -1003,6 +1003,43 @@ def _(W):
            token=W.tok("doctor"), status=201)
 
 
+DOC = {"name": "Knee MRI.pdf", "content_type": "application/pdf", "size_bytes": 64}
+
+
+def _document(W, complete: bool = True) -> str:
+    from tests.unit.test_records_documents import upload_as_the_browser_would
+
+    t = W.tok("patient")
+    doc = W.setup("post", "/me/card/documents", DOC, token=t, status=201)
+    upload_as_the_browser_would(doc["upload"], b"%PDF-" + b"x" * 59)
+    if complete:
+        W.setup("post", f"/me/card/documents/{doc['document_id']}/complete", {}, token=t)
+    return doc["document_id"]
+
+
+@case("startDocumentUpload", AUTH + 1)  # the pending document (S3 and KMS are not DynamoDB calls)
+def _(W):
+    W.call("post", "/me/card/documents", DOC, token=W.tok("patient"), status=201)
+    W.call("post", "/me/card/documents", {**DOC, "size_bytes": 10**9}, token=W.tok("patient"), status=422,
+           label="too large")
+
+
+@case("completeDocumentUpload", AUTH + 2)
+def _(W):
+    did = _document(W, complete=False)
+    W.call("post", f"/me/card/documents/{did}/complete", {}, token=W.tok("patient"))
+
+
+@case("downloadMyDocument", AUTH + 1)  # the card's partition
+def _(W):
+    W.call("get", f"/me/card/documents/{_document(W)}/download", token=W.tok("patient"))
+
+
+@case("downloadSharedDocument", AUTH + 3)  # session, card, the doctor's clinics (a clinic grant) + the access event
+def _(W):
+    W.call("get", f"/patients/{W.patient['user_id']}/card/documents/{_document(W)}/download", token=W.tok("doctor"))
+
+
 CONCLUSION = {"complaints": "Cough for two weeks", "findings": "Wheezing", "diagnosis": "Bronchial asthma",
               "icd10": "J45.0", "recommendations": "Budesonide twice a day", "observation_months": 6}
 

@@ -55,5 +55,5 @@ def test_a_section_filled_at_once_stops_exactly_at_its_cap(client, outbox, fixed
         results = list(pool.map(add, range(N)))
     added = [r for r in results if len(r) == 26]
     assert len(added) == 7 and results.count("section_full") == N - 7, results
-    entries, _, _ = store.read_card(p["user_id"])
+    entries = store.read_card(p["user_id"])[0]
     assert sorted(e["entry_id"] for e in entries) == sorted(added)

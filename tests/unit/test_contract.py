@@ -225,6 +225,7 @@ def test_request_schemas_mirror_the_pydantic_models(spec):
         ("/bookings/{booking_id}/conclusion", "PUT"): r.ConclusionIn,
         ("/bookings/{booking_id}/conclusion/amendments", "POST"): r.ConclusionIn,
         ("/bookings/{booking_id}/conclusion/sign", "POST"): r.Strict,
+        ("/me/card/documents", "POST"): r.DocumentIn, ("/me/card/documents/{document_id}/complete", "POST"): r.Strict,
     }
     # The Stripe webhook's body is Stripe's event, not one of our models.
     ops = {k: v for k, v in operations(spec).items() if k != ("/webhooks/stripe", "POST")}

@@ -53,8 +53,9 @@ def test_a_conclusion_is_written_after_the_visit_signed_once_and_amended_as_a_ne
     assert shown["version"] == 2 and shown["diagnosis"] == FULL["diagnosis"] and shown["observation_months"] == 12
 
     # nobody else reaches it
-    for who in ("other", "doctor_b", "admin_a"):
+    for who in ("other", "doctor_b"):
         assert jpost(client, C, token=w[who]["token"], method="get").status_code == 404, who
+    assert jpost(client, C, token=w["admin_a"]["token"], method="get").status_code == 403  # the office: a role
     assert jpost(client, C, FULL, token=w["doctor_b"]["token"], method="put").status_code == 404
     assert jpost(client, C, FULL, token=p, method="put").status_code == 403
 
