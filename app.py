@@ -14,6 +14,7 @@ from chalicelib.identity import authorizer
 from chalicelib.meta import api as meta_api
 from chalicelib.meta import jobs as meta_jobs
 from chalicelib.meta import portal as meta_portal
+from chalicelib.records import api as records_api
 
 app = Chalice(app_name="clinic-backend", configure_logs=False)  # Powertools owns the logs
 app.api.binary_types = []  # every body we serve is text (JSON, YAML, HTML)
@@ -26,6 +27,7 @@ app.register_blueprint(identity_api.bp)
 app.register_blueprint(clinics_api.bp)
 app.register_blueprint(booking_api.bp)
 app.register_blueprint(booking_jobs.bp)
+app.register_blueprint(records_api.bp)
 app.register_blueprint(meta_jobs.bp)
 # Last: a CORS preflight route for every path above (the portal's origin only; core.web).
 add_preflight_routes(app)

@@ -74,6 +74,24 @@ def video() -> Any:
     return _once("video", make)
 
 
+def kms() -> Any:
+    def make() -> Any:
+        from chalicelib.records.crypto import KmsGateway
+
+        return KmsGateway(settings())
+    return _once("kms", make)
+
+
+def sealer() -> Any:
+    """Envelope encryption of card data (records/crypto.py); its data-key cache lives as long as the process."""
+    def make() -> Any:
+        from chalicelib.records.crypto import Sealer
+
+        s = settings()
+        return Sealer(kms(), s.records_data_key_ttl_s, s.records_data_key_max_uses)
+    return _once("sealer", make)
+
+
 # ------------------------------------------------------------------ services
 
 def identity() -> Any:
@@ -98,6 +116,15 @@ def booking() -> Any:
 
         return BookingService(settings(), sms(), video())
     return _once("booking", make)
+
+
+def records() -> Any:
+    def make() -> Any:
+        from chalicelib.records.service import RecordsService
+        from chalicelib.records.storage import DocumentStorage
+
+        return RecordsService(settings(), sealer(), DocumentStorage(settings(), kms()))
+    return _once("records", make)
 
 
 def outbox() -> Any:

@@ -129,6 +129,16 @@ TITLES: dict[str, tuple[str, str]] = {
     "invalid_event": ("Not an event we understand", "Непонятное событие"),
     "invalid_cursor": ("The cursor is not valid", "Курсор недействителен"),
     "internal_error": ("Something went wrong on our side", "Что-то пошло не так на нашей стороне"),
+    # medical records
+    "section_full": ("This section of the card is full", "Этот раздел медкарты заполнен"),
+    "section_not_shared": ("The patient has not opened this section to you",
+                           "Пациент не открыл вам этот раздел медкарты"),
+    "visit_not_completed": ("A conclusion follows a completed visit", "Заключение пишется после завершённого приёма"),
+    "conclusion_signed": ("A signed conclusion never changes; amend it",
+                          "Подписанное заключение не меняется, оформите исправление"),
+    "conclusion_not_signed": ("Sign the conclusion first", "Сначала подпишите заключение"),
+    "upload_missing": ("Nothing was uploaded for this document yet", "Файл этого документа ещё не загружен"),
+    "upload_mismatch": ("The uploaded file is not the one announced", "Загруженный файл не совпадает с заявленным"),
 }
 
 

@@ -134,6 +134,17 @@ class Settings(BaseSettings):
 
     log_level: str = "INFO"
 
+    # Medical records. The KMS key that wraps the data keys of card entries (an id, ARN or alias);
+    # None is allowed only in local and test, where the gateway makes a key on moto on first use.
+    records_kms_key_id: Optional[str] = None
+    records_data_key_ttl_s: int = 5 * 60  # how long a plaintext data key stays cached in a container
+    records_data_key_max_uses: int = 1000  # and for how many encryptions at most
+    records_grant_max_days: int = 365  # the longest a patient may open the card for
+    records_entries_per_section_max: int = 500  # a card section refuses more
+    records_document_max_bytes: int = 25 * 1024 * 1024  # one uploaded document at most
+    records_upload_ttl_s: int = 5 * 60  # how long a presigned upload (POST policy) stays valid
+    records_download_ttl_s: int = 5 * 60  # how long a presigned download link stays valid
+
     def validate_for_stage(self) -> None:
         """Fail closed: refuse to start a deployed stage on anything local or missing."""
         unknown = sorted(set(self.key_versions) - set(KEY_PURPOSES))

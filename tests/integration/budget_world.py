@@ -23,6 +23,9 @@ FUTURE_BOOKINGS = 120   # other patients' visits of the clinic in the next 60 da
 MESSAGES = 150          # messages in one chat visit
 EXTRA_BRANCHES = 11     # clinic A is a network of 12 branches
 QUEUE = 40              # patients waiting in the cardiologist's urgent queue
+CARD_PER_SECTION = 20   # entries in each of the five sections of the patient's medical card
+CARD_ACCESSES = 150     # the patient's access log (more than a page)
+DOCTOR_GRANTS = 150     # patients who opened their card to the doctor (more than a page of "my patients")
 
 TZ_OFFSET = timedelta(hours=2)  # Europe/Kaliningrad: UTC+2 all year
 
@@ -270,7 +273,45 @@ def build(client, outbox, clock, counter, stripe) -> World:
     W.sizes = {"past duty shifts": PAST_SHIFTS, "patient sessions": SESSIONS, "waitlist entries": WAITLIST,
                "past bookings of the patient": PAST_BOOKINGS, "future bookings of the clinic": FUTURE_BOOKINGS,
                "chat messages": MESSAGES, "branches of clinic A": EXTRA_BRANCHES + 1, "urgent queue": QUEUE}
+    records_card(W)
     return W
+
+
+def records_card(W: World) -> None:
+    """The patient's medical card, 20 entries a section written through the service (sealed as in use), a
+    grant of two sections to the doctor and one of all to clinic A (so a doctor's read asks which clinics they
+    work in); 150 access-log items; 150 other patients' grants to the doctor."""
+    from chalicelib import bootstrap
+    from chalicelib.core import clock
+    from chalicelib.core.ids import new_id
+    from chalicelib.core.web import Caller
+    from chalicelib.records import models as rm
+    from chalicelib.records import store as rstore
+    from tests.unit.records_world import ENTRIES
+
+    svc = bootstrap.records()
+    me = Caller(W.patient["user_id"], "patient", "budget-world")
+    W.card_entries = {}
+    for section, entry in ENTRIES.items():
+        for i in range(CARD_PER_SECTION):
+            data = {**entry, ("text" if section == "notes" else "substance" if section == "allergies"
+                              else "vaccine" if section == "vaccinations" else "name"): f"entry {i}"}
+            made = svc.add_entry(me, section, rm.ENTRY_MODELS[section].model_validate(data))
+            W.card_entries.setdefault(section, []).append(made["entry_id"])
+    until = clock.now() + timedelta(days=90)
+    W.card_grant = svc.grant(me, rm.GrantIn(doctor_id=W.did, sections=["allergies", "medications"], until=until))
+    svc.grant(me, rm.GrantIn(clinic_id=W.cid, until=until))
+    now = clock.now()
+    gid = W.card_grant["grant_id"]
+    batch_put([rstore.access_item({"access_id": new_id(), "patient_id": W.patient["user_id"],
+                                   "at": iso(now - timedelta(minutes=i)), "actor_id": W.did, "actor_role": "doctor",
+                                   "action": "read", "sections": ["allergies"], "grant_ids": [gid]})
+               for i in range(CARD_ACCESSES)])
+    batch_put([rstore.grant_item({"grant_id": new_id(), "patient_id": new_id(), "grantee_kind": "doctor",
+                                  "grantee_id": W.did, "sections": None, "until": iso(until), "status": "active",
+                                  "created_at": iso(now)}) for _ in range(DOCTOR_GRANTS)])
+    W.sizes.update({"card entries of the patient": 5 * CARD_PER_SECTION, "card access log": CARD_ACCESSES,
+                    "grants to the doctor": DOCTOR_GRANTS + 1})
 
 
 def shift_clones(sample: dict[str, Any], did: str, n: int, last_day: date) -> list[dict[str, Any]]:

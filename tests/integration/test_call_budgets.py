@@ -939,6 +939,164 @@ def _(W):
     W.call("post", "/urgent/cardiologist/take", {}, token=W.tok("admin_a"), status=403, label="not a doctor")
 
 
+# ------------------------------------------------------------------ medical records (100 entries, 150 log items)
+
+CARD = "/me/card"
+
+
+@case("getMyCard", AUTH + 1)  # the whole card: one query of its partition
+def _(W):
+    W.call("get", CARD, token=W.tok("patient"))
+
+
+@case("exportMyCard", AUTH + 2)  # the card's partition and the access log (150 items), each one query
+def _(W):
+    W.call("get", f"{CARD}/export", token=W.tok("patient"))
+
+
+@case("addCardEntry", AUTH + 1)  # one transaction: the entry and its section's count
+def _(W):
+    W.call("post", f"{CARD}/notes", {"text": "Tonsillectomy, 1998"}, token=W.tok("patient"), status=201)
+    W.call("post", f"{CARD}/vaccinations", {"vaccine": "Flu", "date": "2027-01-01"}, token=W.tok("patient"),
+           status=422, label="in the future")
+
+
+@case("editCardEntry", AUTH + 2)  # the current version, then one transaction (history + new version)
+def _(W):
+    eid = W.card_entries["allergies"][0]
+    W.call("put", f"{CARD}/allergies/{eid}", {"substance": "Latex", "severity": "mild"}, token=W.tok("patient"))
+
+
+@case("cardEntryVersions", AUTH + 2)
+def _(W):
+    eid = W.card_entries["allergies"][1]
+    W.call("get", f"{CARD}/allergies/{eid}/versions", token=W.tok("patient"))
+
+
+@case("grantCardAccess", AUTH + 2)  # which clinics the doctor works in, then the grant
+def _(W):
+    until = (W.clock.now() + timedelta(days=10)).strftime("%Y-%m-%dT%H:%M:%SZ")
+    W.call("post", "/me/card-grants", {"doctor_id": W.did, "sections": ["notes"], "until": until},
+           token=W.tok("patient"), status=201)
+
+
+@case("myCardGrants", AUTH + 1)
+def _(W):
+    W.call("get", "/me/card-grants", token=W.tok("patient"))
+
+
+@case("revokeCardGrant", AUTH + 2)
+def _(W):
+    t = W.tok("patient")
+    until = (W.clock.now() + timedelta(days=10)).strftime("%Y-%m-%dT%H:%M:%SZ")
+    gid = W.setup("post", "/me/card-grants", {"clinic_id": W.cid, "until": until}, token=t, status=201)["grant_id"]
+    W.call("delete", f"/me/card-grants/{gid}", token=t, status=204)
+
+
+@case("myCardAccessLog", AUTH + 1)
+def _(W):
+    W.call("get", "/me/card-access-log?limit=100", token=W.tok("patient"))
+
+
+@case("myPatients", AUTH + 1)  # one query per page
+def _(W):
+    first = W.call("get", "/me/patients?limit=100", token=W.tok("doctor"))
+    W.call("get", f"/me/patients?limit=100&cursor={body(first)['next_cursor']}", token=W.tok("doctor"),
+           label="page 2")
+
+
+@case("sharedCard", AUTH + 3)  # 3 reads (session, the card, the doctor's clinics) + 1 write (the access event)
+def _(W):
+    W.call("get", f"/patients/{W.patient['user_id']}/card", token=W.tok("doctor"))
+
+
+@case("doctorAddCardEntry", AUTH + 3)  # session, card, clinics; one transaction with the access event
+def _(W):
+    W.call("post", f"/patients/{W.patient['user_id']}/card/medications", {"name": "Bisoprolol", "dose": "5 mg"},
+           token=W.tok("doctor"), status=201)
+
+
+DOC = {"name": "Knee MRI.pdf", "content_type": "application/pdf", "size_bytes": 64}
+
+
+def _document(W, complete: bool = True) -> str:
+    from tests.unit.test_records_documents import upload_as_the_browser_would
+
+    t = W.tok("patient")
+    doc = W.setup("post", "/me/card/documents", DOC, token=t, status=201)
+    upload_as_the_browser_would(doc["upload"], b"%PDF-" + b"x" * 59)
+    if complete:
+        W.setup("post", f"/me/card/documents/{doc['document_id']}/complete", {}, token=t)
+    return doc["document_id"]
+
+
+@case("startDocumentUpload", AUTH + 1)  # the pending document (S3 and KMS are not DynamoDB calls)
+def _(W):
+    W.call("post", "/me/card/documents", DOC, token=W.tok("patient"), status=201)
+    W.call("post", "/me/card/documents", {**DOC, "size_bytes": 10**9}, token=W.tok("patient"), status=422,
+           label="too large")
+
+
+@case("completeDocumentUpload", AUTH + 2)
+def _(W):
+    did = _document(W, complete=False)
+    W.call("post", f"/me/card/documents/{did}/complete", {}, token=W.tok("patient"))
+
+
+@case("downloadMyDocument", AUTH + 1)  # the card's partition
+def _(W):
+    W.call("get", f"/me/card/documents/{_document(W)}/download", token=W.tok("patient"))
+
+
+@case("downloadSharedDocument", AUTH + 3)  # session, card, the doctor's clinics (a clinic grant) + the access event
+def _(W):
+    W.call("get", f"/patients/{W.patient['user_id']}/card/documents/{_document(W)}/download", token=W.tok("doctor"))
+
+
+CONCLUSION = {"complaints": "Cough for two weeks", "findings": "Wheezing", "diagnosis": "Bronchial asthma",
+              "icd10": "J45.0", "recommendations": "Budesonide twice a day", "observation_months": 6}
+
+
+def _completed(W, fn, state: str = "completed"):
+    """A visit of the patient, completed by the doctor; ``fn(path)`` runs while it has just ended, with the
+    conclusion in ``state`` (completed: none yet; draft; signed)."""
+    b = W.book()
+    path = f"/bookings/{b['booking_id']}/conclusion"
+
+    def then():
+        W.setup("post", f"/bookings/{b['booking_id']}/complete", {}, token=W.tok("doctor"))
+        if state in ("draft", "signed"):
+            W.setup("put", path, CONCLUSION, token=W.tok("doctor"))
+        if state == "signed":
+            W.setup("post", f"{path}/sign", {}, token=W.tok("doctor"))
+        return fn(path)
+    return _started(W, b, then)
+
+
+@case("saveConclusionDraft", AUTH + 4)  # the booking, the doctor's membership, the versions; one transaction
+def _(W):
+    _completed(W, lambda path: W.call("put", path, CONCLUSION, token=W.tok("doctor")))
+
+
+@case("signConclusion", AUTH + 4)
+def _(W):
+    _completed(W, lambda path: W.call("post", f"{path}/sign", {}, token=W.tok("doctor")), "draft")
+
+
+@case("amendConclusion", AUTH + 4)
+def _(W):
+    _completed(W, lambda path: W.call("post", f"{path}/amendments", {**CONCLUSION, "icd10": "J45.1"},
+                                      token=W.tok("doctor"), status=201), "signed")
+
+
+@case("visitConclusion", AUTH + 4)  # the doctor's read: booking, membership, versions + the access event
+def _(W):
+    def both(path):
+        W.call("get", path, token=W.tok("doctor"))
+        W.call("get", path, token=W.tok("patient"), label="the patient")
+    _completed(W, both, "signed")
+
+
 # ------------------------------------------------------------------ the tests
 
 def test_every_operation_in_the_spec_has_a_budget_and_a_case():

@@ -192,7 +192,9 @@ def test_request_schemas_mirror_the_pydantic_models(spec):
     from chalicelib.booking import models as b
     from chalicelib.clinics import models as c
     from chalicelib.identity import models as m
+    from chalicelib.records import models as r
 
+    entry = tuple(r.ENTRY_MODELS.values())  # the path's section picks one; the spec says oneOf, in this order
     bodies = {
         ("/auth/signup", "POST"): m.SignUpRequest, ("/auth/signup/verify", "POST"): m.VerifySignUpRequest,
         ("/auth/login", "POST"): m.LoginRequest, ("/auth/login/verify", "POST"): m.VerifyLoginRequest,
@@ -220,6 +222,12 @@ def test_request_schemas_mirror_the_pydantic_models(spec):
         ("/bookings/{booking_id}/cancel", "POST"): b.CancelIn, ("/bookings/{booking_id}/messages", "POST"): b.MessageIn,
         ("/visit-invitations", "POST"): b.InviteIn, ("/waitlist", "POST"): b.WaitlistIn,
         ("/urgent/{specialty}/queue", "POST"): b.UrgentJoin,
+        ("/me/card/{section}", "POST"): entry, ("/me/card/{section}/{entry_id}", "PUT"): entry,
+        ("/patients/{patient_id}/card/{section}", "POST"): entry, ("/me/card-grants", "POST"): r.GrantIn,
+        ("/bookings/{booking_id}/conclusion", "PUT"): r.ConclusionIn,
+        ("/bookings/{booking_id}/conclusion/amendments", "POST"): r.ConclusionIn,
+        ("/bookings/{booking_id}/conclusion/sign", "POST"): r.Strict,
+        ("/me/card/documents", "POST"): r.DocumentIn, ("/me/card/documents/{document_id}/complete", "POST"): r.Strict,
     }
     # The Stripe webhook's body is Stripe's event, not one of our models.
     ops = {k: v for k, v in operations(spec).items() if k != ("/webhooks/stripe", "POST")}
@@ -255,7 +263,14 @@ def test_request_schemas_mirror_the_pydantic_models(spec):
                 assert prop.get("default") == field.default, f"{where}.{name} default"
 
     for key, model in bodies.items():
-        check(model, ops[key]["requestBody"]["content"]["application/json"]["schema"], str(key))
+        schema = ops[key]["requestBody"]["content"]["application/json"]["schema"]
+        if isinstance(model, tuple):
+            choices = resolve(spec, schema)["oneOf"]
+            assert len(choices) == len(model), key
+            for one, sub in zip(model, choices):
+                check(one, sub, f"{key} {one.__name__}")
+            continue
+        check(model, schema, str(key))
 
 
 def test_query_parameters_mirror_the_pydantic_query_models(spec):
@@ -266,8 +281,10 @@ def test_query_parameters_mirror_the_pydantic_query_models(spec):
 
     from chalicelib.booking import models as b
     from chalicelib.clinics import models as c
+    from chalicelib.records import models as r
 
     queries = {
+        ("/me/card-grants", "GET"): r.Page, ("/me/card-access-log", "GET"): r.Page, ("/me/patients", "GET"): r.Page,
         ("/catalog/doctors/{doctor_id}/slots", "GET"): b.SlotsQuery, ("/me/bookings", "GET"): b.ListQuery,
         ("/me/agenda", "GET"): b.AgendaQuery, ("/clinics/{clinic_id}/calendar", "GET"): b.RangeQuery,
         ("/bookings/{booking_id}/messages", "GET"): b.Page,

@@ -1,0 +1,353 @@
+"""Use cases of the medical card: entries a patient keeps, grants that open them, the access log.
+
+Who may see what is decided in ``records.access``; every read or write of card data by anyone other
+than the patient leaves exactly one access-log item (a write: in the change's own transaction).
+Health data is sealed by ``records.crypto`` before it is stored and opened only for what the caller
+may see.
+"""
+from __future__ import annotations
+
+import json
+from datetime import date, datetime, timedelta
+from typing import Any, Optional
+
+from chalicelib.clinics import access as clinic_access
+from chalicelib.core import clock, db, log
+from chalicelib.core.errors import AppError, FieldError, conflict, field_invalid, forbidden, not_found
+from chalicelib.core.ids import is_ulid, new_id
+from chalicelib.records import access, store
+from chalicelib.records import models as m
+from chalicelib.records.crypto import Sealer
+
+
+def _aad(e: dict[str, Any]) -> str:
+    return f"{e['patient_id']}|{e['section']}|{e['entry_id']}|{int(e['version'])}"
+
+
+def _latest_day(now: datetime) -> date:
+    """The latest calendar date anywhere on Earth right now (UTC+14): a date after it is in the future."""
+    return (now + timedelta(hours=14)).date()
+
+
+class RecordsService:
+    def __init__(self, settings: Any, sealer: Sealer, storage: Any = None) -> None:
+        from chalicelib.records.conclusions import Conclusions
+
+        self.settings = settings
+        self.sealer = sealer
+        self.storage = storage
+        self.conclusions = Conclusions(self)
+
+    # ------------------------------------------------------------------ helpers
+
+    @staticmethod
+    def _now() -> datetime:
+        return clock.now()
+
+    def _check_entry(self, section: str, req: m.Strict) -> dict[str, Any]:
+        data = req.model_dump(mode="json", exclude_none=True)
+        latest = _latest_day(self._now())
+        errors = [FieldError(name, "in_future", "a date that has not come yet")
+                  for name in m.PAST_DATES.get(section, ()) if getattr(req, name, None) and getattr(req, name) > latest]
+        if section == "medications" and data.get("since") and data.get("until") and data["until"] < data["since"]:
+            errors.append(FieldError("until", "before_since", "the end comes before the start"))
+        if errors:
+            raise AppError(code="validation_failed", status=422, errors=errors)
+        return data
+
+    def _seal(self, e: dict[str, Any], data: dict[str, Any]) -> dict[str, Any]:
+        payload = json.dumps(data, ensure_ascii=False, sort_keys=True).encode()
+        return {**e, "sealed": self.sealer.seal(e["patient_id"], e["section"], _aad(e), payload)}
+
+    def _open(self, e: dict[str, Any]) -> dict[str, Any]:
+        return json.loads(self.sealer.open(e["patient_id"], e["section"], _aad(e), e["sealed"]))
+
+    def _entry_view(self, e: dict[str, Any]) -> dict[str, Any]:
+        return {"entry_id": e["entry_id"], "section": e["section"], "version": int(e["version"]),
+                "data": self._open(e),
+                "created": {"at": e["created_at"], "by": e["created_by"], "role": e["created_role"]},
+                "written": {"at": e["written_at"], "by": e["written_by"], "role": e["written_role"]}}
+
+    def _card_view(self, pid: str, entries: list[dict[str, Any]], view: access.View,
+                   conclusions: list[dict[str, Any]],
+                   documents: Optional[list[dict[str, Any]]] = None) -> dict[str, Any]:
+        sections: dict[str, list[dict[str, Any]]] = {}
+        for s in m.SECTIONS:
+            if view.is_patient or s in view.sections or any(e["section"] == s and view.sees(e) for e in entries):
+                sections[s] = []
+        for e in sorted(entries, key=lambda e: e["entry_id"]):
+            if view.sees(e):
+                sections[e["section"]].append(self._entry_view(e))
+        shown = [self.conclusions.view(c) for c in self.conclusions.current(conclusions) if view.sees_conclusion(c)]
+        docs = [self._document_view(d) for d in sorted(documents or [], key=lambda d: d["document_id"])
+                if d["status"] == "available" and view.sees_document(d)]
+        return {"patient_id": pid, "sections": sections, "conclusions": shown, "documents": docs}
+
+    def _access(self, caller: Any, pid: str, view: access.View, action: str, sections: list[str],
+                entries: Optional[list[str]] = None) -> dict[str, Any]:
+        now = self._now()
+        return {"access_id": new_id(), "patient_id": pid, "at": clock.iso(now), "actor_id": caller.user_id,
+                "actor_role": caller.role, "clinic_id": view.clinic_id, "action": action,
+                "sections": sorted(set(sections)), "entries": entries or None, "grant_ids": list(view.grant_ids)}
+
+    def _view(self, caller: Any, pid: str, grants: list[dict[str, Any]]) -> access.View:
+        return access.decide(caller, pid, grants, self._now(), clinic_access.clinics_of_doctor)
+
+    # ------------------------------------------------------------------ the patient's card
+
+    def my_card(self, caller: Any) -> dict[str, Any]:
+        access.require_patient(caller)
+        parts = store.read_card_all(caller.user_id)
+        return self._card_view(caller.user_id, parts["entry"], access.View("patient", frozenset(m.GRANTABLE)),
+                               parts["conclusion"], parts["document"])
+
+    def _new_entry(self, caller: Any, pid: str, section: str, data: dict[str, Any]) -> dict[str, Any]:
+        now = clock.iso(self._now())
+        e = {"patient_id": pid, "section": section, "entry_id": new_id(), "version": 1,
+             "created_at": now, "created_by": caller.user_id, "created_role": caller.role,
+             "written_at": now, "written_by": caller.user_id, "written_role": caller.role}
+        return self._seal(e, data)
+
+    CLASH_RETRIES = 6
+
+    def _commit_entry(self, tx: db.Tx, section: str) -> None:
+        """Commit an entry's transaction. A clash with another transaction on the section's counter (entries
+        added at once) is tried again; a failed condition is the caller's answer (full, or edited meanwhile)."""
+        import random
+        import time
+
+        for attempt in range(self.CLASH_RETRIES):
+            try:
+                tx.commit()
+                return
+            except db.TxCancelled as exc:
+                if exc.condition_failed("count"):
+                    raise conflict("section_full", f"a section holds at most "
+                                                   f"{self.settings.records_entries_per_section_max} entries") from None
+                if exc.any("entry", "history"):
+                    raise conflict("version_conflict", "the entry changed meanwhile; read it again") from None
+                if attempt == self.CLASH_RETRIES - 1:
+                    raise conflict("version_conflict", "the card is busy; try again") from None
+                time.sleep(random.uniform(0, 0.02 * (attempt + 1)))  # jitter apart from the other writers
+
+    def add_entry(self, caller: Any, section: str, req: m.Strict) -> dict[str, Any]:
+        access.require_patient(caller)
+        data = self._check_entry(section, req)
+        e = self._new_entry(caller, caller.user_id, section, data)
+        tx = db.Tx()
+        store.add_entry_tx(tx, e, self.settings.records_entries_per_section_max)
+        self._commit_entry(tx, section)
+        log.event("records.entry_added", section=section, entry_id=e["entry_id"])
+        return self._entry_view(e)
+
+    def edit_entry(self, caller: Any, section: str, eid: str, req: m.Strict) -> dict[str, Any]:
+        access.require_patient(caller)
+        data = self._check_entry(section, req)
+        old = store.get_entry(caller.user_id, section, eid) if is_ulid(eid) else None
+        if old is None:
+            raise not_found()
+        now = clock.iso(self._now())
+        new = {k: v for k, v in old.items() if k not in ("PK", "SK", "type", "sealed")}
+        new.update(version=int(old["version"]) + 1, written_at=now, written_by=caller.user_id, written_role=caller.role)
+        new = self._seal(new, data)
+        tx = db.Tx()
+        store.edit_entry_tx(tx, old, new)
+        self._commit_entry(tx, section)
+        log.event("records.entry_edited", section=section, entry_id=eid, version=new["version"])
+        return self._entry_view(new)
+
+    def entry_versions(self, caller: Any, section: str, eid: str) -> dict[str, Any]:
+        """The entry's earlier versions, oldest first, then the current one."""
+        access.require_patient(caller)
+        current = store.get_entry(caller.user_id, section, eid) if is_ulid(eid) else None
+        if current is None:
+            raise not_found()
+        older = store.entry_versions(caller.user_id, section, eid)
+        return {"items": [self._entry_view(v) for v in older] + [self._entry_view(current)]}
+
+    # ------------------------------------------------------------------ grants
+
+    @staticmethod
+    def _grant_view(g: dict[str, Any], now: datetime) -> dict[str, Any]:
+        status = g["status"] if g["status"] == "revoked" or access.live(g, now) else "expired"
+        out = {"grant_id": g["grant_id"], "sections": g.get("sections") or list(m.GRANTABLE),
+               "until": g["until"], "status": status, "created_at": g["created_at"]}
+        out["doctor_id" if g["grantee_kind"] == "doctor" else "clinic_id"] = g["grantee_id"]
+        if g.get("revoked_at"):
+            out["revoked_at"] = g["revoked_at"]
+        return out
+
+    def grant(self, caller: Any, req: m.GrantIn) -> dict[str, Any]:
+        access.require_patient(caller)
+        now = self._now()
+        if (req.doctor_id is None) == (req.clinic_id is None):
+            raise field_invalid("doctor_id", "one_grantee", "name exactly one of doctor_id and clinic_id")
+        if req.sections is not None and len(set(req.sections)) != len(req.sections):
+            raise field_invalid("sections", "duplicate", "each section once")
+        if req.until <= now:
+            raise field_invalid("until", "in_past", "a grant ends in the future")
+        if req.until > now + timedelta(days=self.settings.records_grant_max_days):
+            raise field_invalid("until", "too_far", f"at most {self.settings.records_grant_max_days} days ahead")
+        if req.doctor_id is not None and not clinic_access.clinics_of_doctor(req.doctor_id):
+            raise field_invalid("doctor_id", "unknown_doctor", "no doctor with this id works in a clinic")
+        kind, grantee = ("doctor", req.doctor_id) if req.doctor_id else ("clinic", req.clinic_id)
+        g = {"grant_id": new_id(), "patient_id": caller.user_id, "grantee_kind": kind, "grantee_id": grantee,
+             "sections": sorted(req.sections) if req.sections else None, "until": clock.iso(req.until),
+             "status": "active", "created_at": clock.iso(now)}
+        db.put_new(store.grant_item(g))
+        log.event("records.grant_created", grant_id=g["grant_id"], grantee_kind=kind)
+        return self._grant_view(g, now)
+
+    def grants(self, caller: Any, q: m.Page) -> dict[str, Any]:
+        access.require_patient(caller)
+        items, cursor = store.grants_page(caller.user_id, q.limit, q.cursor)
+        now = self._now()
+        return {"items": [self._grant_view(g, now) for g in items], "next_cursor": cursor}
+
+    def revoke(self, caller: Any, gid: str) -> None:
+        access.require_patient(caller)
+        g = store.get_grant(caller.user_id, gid) if is_ulid(gid) else None
+        if g is None:
+            raise not_found()
+        if g["status"] == "revoked":
+            return
+        tx = db.Tx()
+        store.revoke_tx(tx, caller.user_id, gid, clock.iso(self._now()))
+        try:
+            tx.commit()
+        except db.TxCancelled:
+            pass  # revoked meanwhile: the outcome the patient asked for
+        log.event("records.grant_revoked", grant_id=gid)
+
+    # ------------------------------------------------------------------ the doctor's side
+
+    def shared_card(self, caller: Any, pid: str) -> dict[str, Any]:
+        """A patient's card as the calling doctor may see it: one query of the card, the doctor's clinics
+        where a whole-clinic grant could apply, and one access-log item."""
+        if not is_ulid(pid):
+            raise not_found()
+        parts = store.read_card_all(pid)
+        view = self._view(caller, pid, parts["grant"])
+        card = self._card_view(pid, parts["entry"], view, parts["conclusion"], parts["document"])
+        if view.is_patient:
+            return card
+        if not view.sections and not any(card["sections"].values()) and not card["conclusions"] \
+                and not card["documents"]:
+            raise not_found()  # nothing opened and nothing of their own: the card is not revealed
+        read = list(card["sections"]) + [k for k in ("conclusions", "documents") if card[k]]
+        store.put_access(self._access(caller, pid, view, "read", read))
+        log.event("records.card_read", sections=len(card["sections"]))
+        return card
+
+    def doctor_add_entry(self, caller: Any, pid: str, section: str, req: m.Strict) -> dict[str, Any]:
+        if not is_ulid(pid):
+            raise not_found()
+        access.require_doctor(caller)
+        data = self._check_entry(section, req)
+        _, grants, _ = store.read_card(pid)
+        view = self._view(caller, pid, grants)
+        if not view.may_write(section):
+            if view.sections:
+                raise forbidden("section_not_shared", "this section is not opened to you")
+            raise not_found()
+        e = self._new_entry(caller, pid, section, data)
+        tx = db.Tx()
+        store.add_entry_tx(tx, e, self.settings.records_entries_per_section_max)
+        tx.put_new("access", store.access_item(self._access(caller, pid, view, "write", [section], [e["entry_id"]])))
+        self._commit_entry(tx, section)
+        log.event("records.entry_added", section=section, entry_id=e["entry_id"])
+        return self._entry_view(e)
+
+    def my_patients(self, caller: Any, q: m.Page) -> dict[str, Any]:
+        """Patients who opened their card to the calling doctor, with the grant's scope and end (one query)."""
+        access.require_doctor(caller)
+        now = self._now()
+        items, cursor = store.grantee_page("doctor", caller.user_id, clock.iso(now), q.limit, q.cursor)
+        out = [{"patient_id": g["patient_id"], "grant_id": g["grant_id"],
+                "sections": g.get("sections") or list(m.GRANTABLE), "until": g["until"]} for g in items]
+        return {"items": out, "next_cursor": cursor}
+
+    # ------------------------------------------------------------------ documents
+
+    def _document_view(self, d: dict[str, Any]) -> dict[str, Any]:
+        aad = f"{d['patient_id']}|documents|{d['document_id']}|1"
+        name = self.sealer.open(d["patient_id"], "documents", aad, d["sealed"]).decode()
+        return {"document_id": d["document_id"], "name": name, "content_type": d["content_type"],
+                "size_bytes": int(d["size_bytes"]), "status": d["status"],
+                "created": {"at": d["created_at"], "by": d["created_by"], "role": d["created_role"]}}
+
+    def create_upload(self, caller: Any, req: m.DocumentIn) -> dict[str, Any]:
+        """A pending document and a presigned POST that accepts exactly it (key, type, size, KMS)."""
+        access.require_patient(caller)
+        limit = self.settings.records_document_max_bytes
+        if req.size_bytes > limit:
+            raise field_invalid("size_bytes", "too_large", f"at most {limit} bytes")
+        now = self._now()
+        pid, did = caller.user_id, new_id()
+        d = {"patient_id": pid, "document_id": did, "status": "pending", "content_type": req.content_type,
+             "size_bytes": req.size_bytes, "s3_key": f"records/{pid}/{did}", "created_at": clock.iso(now),
+             "created_by": caller.user_id, "created_role": caller.role}
+        d["sealed"] = self.sealer.seal(pid, "documents", f"{pid}|documents|{did}|1", req.name.encode())
+        ttl = self.settings.records_upload_ttl_s
+        upload = self.storage.upload(d["s3_key"], req.content_type, req.size_bytes, ttl)
+        db.put_new(store.document_item(d))
+        log.event("records.upload_started", document_id=did)
+        expires = clock.iso(now + timedelta(seconds=ttl))
+        return {**self._document_view(d), "upload": upload, "upload_expires_at": expires}
+
+    def complete_upload(self, caller: Any, did: str) -> dict[str, Any]:
+        access.require_patient(caller)
+        d = store.get_document(caller.user_id, did) if is_ulid(did) else None
+        if d is None:
+            raise not_found()
+        if d["status"] == "pending":
+            head = self.storage.head(d["s3_key"])
+            if head is None:
+                raise conflict("upload_missing", "nothing was uploaded for this document yet")
+            if int(head.get("ContentLength", -1)) != int(d["size_bytes"]) or \
+                    head.get("ContentType") != d["content_type"] or head.get("ServerSideEncryption") != "aws:kms":
+                raise conflict("upload_mismatch", "the uploaded object is not the one announced")
+            store.mark_available(caller.user_id, did)
+            d["status"] = "available"
+        return self._document_view(d)
+
+    def download(self, caller: Any, pid: str, did: str) -> dict[str, Any]:
+        """A presigned GET valid for minutes, issued only to someone who may see the document now."""
+        if not (is_ulid(pid) and is_ulid(did)):
+            raise not_found()
+        parts = store.read_card_all(pid)
+        view = self._view(caller, pid, parts["grant"])
+        d = next((x for x in parts["document"] if x["document_id"] == did), None)
+        if d is None or d["status"] != "available" or not view.sees_document(d):
+            raise not_found()
+        ttl = self.settings.records_download_ttl_s
+        url = self.storage.download(d["s3_key"], ttl)
+        if not view.is_patient:
+            store.put_access(self._access(caller, pid, view, "read", ["documents"], [did]))
+        log.event("records.download_issued", document_id=did)
+        return {"url": url, "expires_at": clock.iso(self._now() + timedelta(seconds=ttl))}
+
+    # ------------------------------------------------------------------ export
+
+    def export(self, caller: Any) -> dict[str, Any]:
+        """The patient's whole card as a FHIR R4 Bundle: two queries (the card, the access log)."""
+        from chalicelib.records import fhir
+
+        access.require_patient(caller)
+        pid = caller.user_id
+        parts = store.read_card_all(pid)
+        grants = parts["grant"]
+        card = self._card_view(pid, parts["entry"], access.View("patient", frozenset(m.GRANTABLE)),
+                               parts["conclusion"], parts["document"])
+        now = self._now()
+        shown = [self._grant_view(g, now) for g in sorted(grants, key=lambda g: g["grant_id"])]
+        log_ = store.access_all(pid)
+        return fhir.bundle(pid, card, shown, log_, clock.iso(now))
+
+    # ------------------------------------------------------------------ the access log
+
+    def access_log(self, caller: Any, q: m.Page) -> dict[str, Any]:
+        access.require_patient(caller)
+        items, cursor = store.access_page(caller.user_id, q.limit, q.cursor)
+        keep = ("access_id", "at", "actor_id", "actor_role", "clinic_id", "action", "sections", "entries", "grant_ids")
+        return {"items": [{k: a[k] for k in keep if a.get(k) is not None} for a in items], "next_cursor": cursor}
