@@ -15,7 +15,15 @@ Trade-off of fixed windows, written down: at most ``limit`` hits in each window,
 boundary up to twice the limit can arrive close together (10 login failures at 06:14:59 and 10 more
 at 06:15:00). Per aligned window the bound is exact.
 
-Keys are keyed hashes, so no phone number or IP appears in the table's keys.
+Sign-in counts an attempt *before* the password check and gives it back when the password was
+right (:func:`reserve_parts`, :func:`refund_parts_op`): several limits of one subject (the phone's
+counters for unseen clients, per client address, per device) are attributes of one window item,
+counted by one conditional ``UpdateItem``, so a refused attempt counts nowhere and racing guesses
+cannot pass a limit. :func:`tx_hit` / :func:`tx_refund` put the same updates into a transaction with
+the change they guard (a new challenge and its SMS), and :func:`commit_retrying` sends such a
+transaction again while a shared counter is only caught in another transaction.
+
+Keys are keyed hashes, so no phone number or IP appears in the table's keys (nor in attribute names).
 """
 from __future__ import annotations
 

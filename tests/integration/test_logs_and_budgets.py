@@ -83,3 +83,54 @@ def test_each_step_stays_within_its_dynamodb_call_budget(client, outbox, fixed_c
     assert me["phone"] == PHONE
     assert "Scan" not in {c for calls in used.values() for c in calls}
     assert used["signup_verify"].count("TransactWriteItems") == 1
+
+
+def test_limit_journeys_log_no_password_code_token_device_token_or_phone(client, outbox, fixed_clock, logs, drain):
+    """The journeys of issue 9: wrong codes past the free tries (the owner told by SMS), a device token
+    used at sign-in, throttled passwords, a phone change that tells the old number, weak passwords and
+    refused numbers. None of their secrets or numbers reach the logs."""
+    from tests.conftest import enrol_totp, step_up
+
+    phone, new_phone, landline = "+79168881122", "+79168881133", "+74952000000"
+    tokens = body(jpost(client, "/auth/signup/verify", {
+        "challenge_id": body(jpost(client, "/auth/signup", signup_payload(phone)))["challenge_id"],
+        "code": outbox.last_code(phone)}))
+    signup_code = outbox.last_code(phone)
+    weak = jpost(client, "/auth/signup", signup_payload("+79168881144", password="Petrova1990!"))
+    assert weak.status_code == 422
+    assert jpost(client, "/auth/signup", signup_payload(landline)).status_code == 422
+    secret, recovery = enrol_totp(client, outbox, fixed_clock, tokens["access_token"], phone)
+    fixed_clock.advance(seconds=31)
+    wrong_codes = []
+    for _ in range(6):  # five free wrong codes, the sixth starts the delay and tells the owner
+        ch = body(jpost(client, "/auth/login", {"phone": phone, "password": PASSWORD}))["challenge_id"]
+        good = pyotp.TOTP(secret).at(fixed_clock.now())
+        bad = "000000" if good != "000000" else "111111"
+        wrong_codes.append(bad)
+        assert body(jpost(client, "/auth/login/verify", {"challenge_id": ch, "code": bad}))["code"] == "invalid_code"
+    fixed_clock.advance(seconds=31)
+    ch = body(jpost(client, "/auth/login", {"phone": phone, "password": PASSWORD}))["challenge_id"]
+    totp_code = pyotp.TOTP(secret).at(fixed_clock.now())
+    pair = body(jpost(client, "/auth/login/verify", {"challenge_id": ch, "code": totp_code}))
+    device = pair["device_token"]
+    for _ in range(11):
+        jpost(client, "/auth/login", {"phone": phone, "password": "a stranger's guess"})
+    fixed_clock.advance(seconds=31)
+    assert jpost(client, "/auth/login", {"phone": phone, "password": PASSWORD,
+                                         "device_token": device}).status_code == 202
+    step_up(client, outbox, fixed_clock, pair["access_token"], phone, totp_secret=secret)
+    assert jpost(client, "/me/phone", {"phone": new_phone}, token=pair["access_token"], method="put").status_code == 202
+    change_code = outbox.last_code(new_phone)
+    drain()
+    notices = [t for t in outbox.to(phone) if "wrong sign-in codes" in t or "moving it to the number" in t]
+    assert len(notices) == 2
+
+    text = logs.text()
+    assert "mfa.failures" in text and "account.owner_told" in text and "login.throttled" in text
+    secrets = [PASSWORD, "a stranger's guess", "Petrova1990!", signup_code, totp_code, change_code, secret, *recovery,
+               *wrong_codes, device, device.split(".")[-1], pair["access_token"], pair["refresh_token"]]
+    for s in secrets:
+        assert s not in text, s
+    for number in (phone, new_phone, landline, "+79168881144"):
+        digits = re.sub(r"\D", "", number)
+        assert number not in text and digits not in text and digits[1:] not in text
