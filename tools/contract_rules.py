@@ -1,0 +1,116 @@
+"""Mechanical rules applied to openapi.yaml (idempotent; edits text in place, keeping layout):
+
+1. API Gateway's throttling (the stage's rate and burst limits) can answer 429 before any
+   operation runs: every operation documents 429. One with no 429 of its own gets
+   ``components/responses/Throttled`` (the gateway's ``{"message": ...}``); the app's own
+   ``TooManyRequests`` also documents the gateway's body beside its problem.
+2. Every integer says its size: ``format: int64`` for money amounts and epoch seconds, else
+   ``int32`` (all our counters, versions and limits fit it by far).
+
+    .venv/bin/python -m tools.contract_rules openapi.yaml
+
+New paths written by hand are held to the same by Spectral (.spectral.yaml, `make contract`).
+"""
+from __future__ import annotations
+
+import re
+import sys
+from pathlib import Path
+
+THROTTLED_REF = '"429": { $ref: "#/components/responses/Throttled" }'
+THROTTLED = '''    Throttled:
+      description: |
+        API Gateway's throttling answered before the API ran (the stage's rate or burst limit was
+        passed): `{"message": "Too Many Requests"}`, no problem body and no Retry-After. Retry with
+        exponential backoff and jitter.
+      content:
+        application/json:
+          schema: { $ref: "#/components/schemas/GatewayMessage" }
+          example: { message: Too Many Requests }
+'''
+GATEWAY_429 = '''        application/json:
+          schema: { $ref: "#/components/schemas/GatewayMessage" }
+          example: { message: Too Many Requests }
+'''
+INT64_NAMES = ("amount", "created", "prepayment_amount", "expires_at", "EpochSeconds")
+
+
+def _throttling(lines: list[str]) -> int:
+    added = 0
+    i = 0
+    while i < len(lines):
+        if re.match(r"^      responses:( &\w+)?$", lines[i]):
+            j = i + 1
+            while j < len(lines) and lines[j].startswith("        "):
+                j += 1
+            block = lines[i + 1:j]
+            if not any(re.match(r'^        "?429"?:', b) for b in block):
+                # keep the statuses in order: before the first one above 429, else at the end
+                at = next((k for k, b in enumerate(block) if re.match(r'^        "?([5]\d\d)"?:', b)), len(block))
+                lines.insert(i + 1 + at, "        " + THROTTLED_REF)
+                added += 1
+        i += 1
+    return added
+
+
+def _components(text: str) -> str:
+    if "\n    Throttled:\n" not in text:
+        text = text.replace("\n  responses:\n", "\n  responses:\n" + THROTTLED, 1)
+    m = re.search(r"\n    TooManyRequests:\n(?:      .*\n|\n)*", text)
+    if m and "application/json:" not in m.group(0):
+        block = m.group(0)
+        text = text.replace(block, block.rstrip("\n") + "\n" + GATEWAY_429, 1)
+    return text
+
+
+def _integer_formats(lines: list[str]) -> int:
+    changed = 0
+    for i, line in enumerate(lines):
+        name = line.strip().split(":", 1)[0]
+        size = "int64" if name in INT64_NAMES else "int32"
+        flow = re.search(r"\{ *type: integer(?=[,} ])", line)
+        if flow and "format:" not in line:
+            lines[i] = line[:flow.end()] + f", format: {size}" + line[flow.end():]
+            changed += 1
+            continue
+        block = re.match(r"^( +)type: integer\s*$", line)
+        if block:
+            indent = block.group(1)
+            j = i + 1
+            siblings = []
+            while j < len(lines) and lines[j].startswith(indent) and not lines[j].startswith(indent + " "):
+                siblings.append(lines[j])
+                j += 1
+            k = i - 1
+            while k >= 0 and lines[k].startswith(indent) and not lines[k].startswith(indent + " "):
+                siblings.append(lines[k])
+                k -= 1
+            if not any(s.strip().startswith("format:") for s in siblings):
+                parent = lines[k].strip().split(":", 1)[0] if k >= 0 else ""
+                size = "int64" if parent in INT64_NAMES else "int32"
+                lines.insert(i + 1, f"{indent}format: {size}")
+                changed += 1
+    return changed
+
+
+def transform(text: str) -> tuple[str, dict[str, int]]:
+    text = _components(text)
+    lines = text.split("\n")
+    paths_end = lines.index("components:")
+    head, tail = lines[:paths_end], lines[paths_end:]
+    throttled = _throttling(head)
+    lines = head + tail
+    ints = _integer_formats(lines)
+    return "\n".join(lines), {"429 added": throttled, "integer formats": ints}
+
+
+def main(argv: list[str]) -> int:
+    path = Path(argv[1] if len(argv) > 1 else "openapi.yaml")
+    text, counts = transform(path.read_text())
+    path.write_text(text)
+    print(f"{path}: {counts}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv))
