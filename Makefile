@@ -84,6 +84,8 @@ test: venv tools
 bench: venv tools
 	$(PY) -m bench.run
 	$(PY) -m bench.booking
+	$(PY) -m bench.scale
+	$(PY) -m bench.coldstart
 	$(PY) -m bench.events
 
 clean:

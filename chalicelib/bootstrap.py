@@ -105,9 +105,10 @@ def outbox() -> Any:
     def make() -> Any:
         from chalicelib.booking.jobs import event_handlers as booking_handlers
         from chalicelib.core.events import Outbox
+        from chalicelib.identity.jobs import event_handlers as identity_handlers
 
         handlers: dict[str, list[tuple[str, Any]]] = {}
-        for registry in (booking_handlers(booking()),):
+        for registry in (booking_handlers(booking()), identity_handlers(identity())):
             for kind, entries in registry.items():
                 handlers.setdefault(kind, []).extend(entries)
         return Outbox(handlers)

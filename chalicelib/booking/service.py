@@ -781,7 +781,8 @@ class BookingService:
             hold = min(now + timedelta(minutes=int(clinic["policies"].get("hold_minutes", 30))), _dt(b["start_utc"]))
             changes: dict[str, Any] = {"status": "held", "hold_until": _iso(hold),
                                        "prepayment": {**b["prepayment"], "due_until": _iso(hold)},
-                                       "GSI2PK": store.HOLD_INDEX, "GSI2SK": f"{_iso(hold)}#{b['booking_id']}"}
+                                       "GSI2PK": store.hold_index(b["booking_id"]),
+                                       "GSI2SK": f"{_iso(hold)}#{b['booking_id']}"}
         else:
             changes = {"status": "confirmed"}
             remove = ("GSI2PK", "GSI2SK", "hold_until")

@@ -30,7 +30,7 @@ from typing import Any, Callable, Optional
 from chalicelib.core import clock, db, log
 from chalicelib.core.ids import new_id
 
-OUTBOX_SHARDS = 4
+OUTBOX_SHARDS = 16
 DEAD_LETTER = "DEADLETTER"
 # Longer than any consumer can run: every function's timeout is below it (29 s in the stack; a test holds
 # this), so a lease lapses only for a consumer that died, and no handler runs twice at once.

@@ -32,6 +32,8 @@ TITLES: dict[str, tuple[str, str]] = {
     "validation_failed": ("The request has invalid fields", "В запросе есть ошибки в полях"),
     "malformed_json": ("The request body is not valid JSON", "Тело запроса — некорректный JSON"),
     "body_too_large": ("The request body is too large", "Тело запроса слишком большое"),
+    "json_too_deep": ("The request body is nested too deeply", "Тело запроса слишком глубоко вложено"),
+    "duplicate_key": ("A key is given twice in one JSON object", "Ключ повторяется в одном JSON-объекте"),
     "unsupported_media_type": ("Send the body as application/json", "Отправьте тело как application/json"),
     "method_not_allowed": ("This method is not allowed here", "Этот метод здесь недоступен"),
     "unauthorized": ("Sign in to continue", "Войдите, чтобы продолжить"),
@@ -52,6 +54,11 @@ TITLES: dict[str, tuple[str, str]] = {
                   "На этот номер отправлено слишком много кодов, попробуйте позже"),
     "client_sms_limit": ("Too many codes requested from this device; try later",
                          "С этого устройства запрошено слишком много кодов, попробуйте позже"),
+    "second_factor_throttled": ("Too many wrong codes for this account; wait before the next try",
+                                "Слишком много неверных кодов для этой учётной записи, "
+                                "подождите перед следующей попыткой"),
+    "second_factor_locked": ("Sign-in is stopped after too many wrong codes; reset your password by SMS",
+                             "Вход остановлен после слишком многих неверных кодов, сбросьте пароль по SMS"),
     "login_throttled": ("Too many failed sign-in attempts; try later",
                         "Слишком много неудачных попыток входа, попробуйте позже"),
     "refresh_invalid": ("Sign in again", "Войдите снова"),
@@ -113,28 +120,40 @@ TITLES: dict[str, tuple[str, str]] = {
 }
 
 
+# field error code -> (message en, message ru): the messages of ``errors[]`` that people read
+FIELD_MESSAGES: dict[str, tuple[str, str]] = {
+    "phone_format": ("Enter a mobile phone number", "Введите номер мобильного телефона"),
+    "phone_invalid": ("This is not a valid phone number", "Такого номера телефона не существует"),
+    "phone_extension": ("A mobile number has no extension", "У мобильного номера не бывает добавочного"),
+    "phone_country_not_supported": ("We do not send SMS to numbers of this country",
+                                    "Мы не отправляем SMS на номера этой страны"),
+    "phone_not_mobile": ("This number cannot receive SMS; enter a mobile number",
+                         "На этот номер нельзя отправить SMS, введите номер мобильного"),
+    "password_too_short": ("Use at least 8 characters", "Пароль должен быть не короче 8 символов"),
+    "password_too_long": ("Use at most 128 characters", "Пароль должен быть не длиннее 128 символов"),
+    "password_common": ("This password is one of the most common ones; choose another",
+                        "Это один из самых распространённых паролей, выберите другой"),
+    "password_personal": ("Do not build the password from your phone number, name or birth date",
+                          "Не составляйте пароль из номера телефона, имени или даты рождения"),
+    "duplicate_key": ("This key is given more than once", "Этот ключ указан несколько раз"),
+}
+
+
+def field_message(code: str, lang: str, default: str) -> str:
+    """The message of a field error in ``lang``, where one is written for its code."""
+    if code not in FIELD_MESSAGES:
+        return default
+    en, ru = FIELD_MESSAGES[code]
+    return ru if lang == "ru" else en
+
+
 def title(code: str, lang: str) -> str:
     en, ru = TITLES.get(code, (code.replace("_", " ").capitalize(), code.replace("_", " ").capitalize()))
     return ru if lang == "ru" else en
 
 
-SMS: dict[str, tuple[str, str]] = {
-    "signup": ("Your sign-up code: {code}. Valid 5 minutes. Do not share it.",
-               "Код для регистрации: {code}. Действует 5 минут. Никому не сообщайте его."),
-    "signup_exists": ("Someone tried to sign up with your number. If it was you, sign in instead; nothing has changed.",
-                      "Кто-то пытался зарегистрироваться с вашим номером. "
-                      "Если это были вы, просто войдите; ничего не изменилось."),
-    "login": ("Your sign-in code: {code}. Valid 5 minutes. Do not share it.",
-              "Код для входа: {code}. Действует 5 минут. Никому не сообщайте его."),
-    "step_up": ("Your confirmation code: {code}. Valid 5 minutes. Do not share it.",
-                "Код подтверждения: {code}. Действует 5 минут. Никому не сообщайте его."),
-    "phone_change": ("Code to link this number to your account: {code}. Valid 5 minutes.",
-                     "Код для привязки этого номера к учётной записи: {code}. Действует 5 минут."),
-    "password_reset": ("Your password reset code: {code}. Valid 5 minutes. Do not share it.",
-                       "Код для сброса пароля: {code}. Действует 5 минут. Никому не сообщайте его."),
-}
-
-
 def sms(kind: str, lang: str, **kw: str) -> str:
-    en, ru = SMS[kind]
-    return (ru if lang == "ru" else en).format(**kw)
+    """The text of an account SMS; the texts live with the SMS gateway (``chalicelib.core.sms``)."""
+    from chalicelib.core.sms import text
+
+    return text(kind, lang, **kw)

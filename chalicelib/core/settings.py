@@ -63,6 +63,27 @@ class Settings(BaseSettings):
     sms_per_client_per_hour: int = 20
     login_failures_per_window: int = 10
     login_failure_window_s: int = 15 * 60
+    # Sign-in limits (docs/security.md, "Limits"): wrong passwords per (account, client) above; per
+    # account from clients it has not seen, per client address across accounts, per known device.
+    login_failures_per_account_window: int = 40
+    login_failures_per_address_window: int = 100
+    login_failures_per_device_window: int = 10
+    device_token_ttl_s: int = 365 * 24 * 3600
+    # Wrong second-factor codes per account across challenges: free ones, then a delay doubling from
+    # second_factor_first_delay_s up to second_factor_max_delay_s, and at second_factor_max_failures
+    # consecutive ones the account needs recovery (a password reset by SMS).
+    second_factor_free_failures: int = 5
+    second_factor_first_delay_s: int = 30
+    second_factor_max_delay_s: int = 3600
+    second_factor_max_failures: int = 100
+
+    # Phones and SMS texts: numbers as people type them in phone_default_region; SMS only to these
+    # countries (ISO 3166 codes, comma-separated); every SMS names app_name, and code SMS end with
+    # "@<app_domain> #<code>" for WebOTP, the Android SMS Retriever and iOS one-time-code autofill.
+    phone_default_region: str = "RU"
+    sms_countries: str = "RU"
+    app_name: str = "Clinic"
+    app_domain: str = "clinic.example"
 
     # Requests
     max_body_bytes: int = 64 * 1024

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import functools
 import json
+import re
 import time
 from dataclasses import dataclass
 from typing import Any, Callable, Mapping, Optional, Type, TypeVar
@@ -53,7 +54,7 @@ def problem_body(code: str, status: int, lang: str, detail: Optional[str] = None
     if detail:
         body["detail"] = detail
     if errors:
-        body["errors"] = [e.as_dict() for e in errors]
+        body["errors"] = [{**e.as_dict(), "message": i18n.field_message(e.code, lang, e.message)} for e in errors]
     if extra:
         body.update(extra)
     return body
@@ -104,9 +105,87 @@ def pydantic_errors(exc: Any, prefix: str = "") -> list[FieldError]:
     return found
 
 
+MAX_JSON_DEPTH = 32  # objects and arrays inside one another; no request of this API needs more than 4
+
+
+class _JsonObject(dict):
+    """A parsed JSON object that remembers the keys it was given more than once."""
+
+    duplicates: tuple[str, ...] = ()
+
+
+def _pairs(pairs: list[tuple[str, Any]]) -> _JsonObject:
+    obj = _JsonObject()
+    seen_twice: list[str] = []
+    for k, v in pairs:
+        if k in obj and k not in seen_twice:
+            seen_twice.append(k)
+        obj[k] = v
+    if seen_twice:
+        obj.duplicates = tuple(seen_twice)
+    return obj
+
+
+def _nesting_too_deep(raw: bytes | str, limit: int) -> bool:
+    """Whether brackets nest deeper than ``limit`` (outside strings), checked before any parser recurses."""
+    depth = 0
+    in_string = escaped = False
+    text = raw.decode("utf-8", errors="replace") if isinstance(raw, bytes) else raw
+    for ch in text:
+        if in_string:
+            if escaped:
+                escaped = False
+            elif ch == "\\":
+                escaped = True
+            elif ch == '"':
+                in_string = False
+        elif ch == '"':
+            in_string = True
+        elif ch in "[{":
+            depth += 1
+            if depth > limit:
+                return True
+        elif ch in "]}":
+            depth -= 1
+    return False
+
+
+def _first_duplicate(data: Any) -> Optional[str]:
+    """The field path of the first key given twice in one object, walking the document breadth-first."""
+    queue: list[tuple[str, Any]] = [("", data)]
+    while queue:
+        path, node = queue.pop(0)
+        if isinstance(node, dict):
+            for key in getattr(node, "duplicates", ()):
+                return f"{path}.{key}" if path else key
+            queue.extend(((f"{path}.{k}" if path else str(k)), v) for k, v in node.items())
+        elif isinstance(node, list):
+            queue.extend((f"{path}[{i}]", v) for i, v in enumerate(node))
+    return None
+
+
+def load_json(raw: bytes | str) -> Any:
+    """Parse a request body as strict JSON: 400 ``malformed_json`` for what is not JSON, 400
+    ``json_too_deep`` past ``MAX_JSON_DEPTH`` levels (never the parser's recursion error), and 400
+    ``duplicate_key`` naming the key given twice in one object (no silent last-one-wins)."""
+    if _nesting_too_deep(raw, MAX_JSON_DEPTH):
+        raise AppError(code="json_too_deep", status=400, detail=f"at most {MAX_JSON_DEPTH} levels of nesting")
+    try:
+        data = json.loads(raw, object_pairs_hook=_pairs)
+    except RecursionError:  # pragma: no cover - the depth check above comes first
+        raise AppError(code="json_too_deep", status=400) from None
+    except (ValueError, UnicodeDecodeError):
+        raise AppError(code="malformed_json", status=400) from None
+    duplicate = _first_duplicate(data)
+    if duplicate is not None:
+        raise AppError(code="duplicate_key", status=400, detail=f"the key {duplicate!r} is given more than once",
+                       errors=[FieldError(duplicate, "duplicate_key", "this key is given more than once")])
+    return data
+
+
 def parse_body(request: Request, model: Type[T], max_bytes: int) -> T:
     """Strictly parse a JSON body into ``model``: malformed JSON, oversized bodies,
-    unknown fields and wrong types each become a 4xx naming the problem."""
+    deep nesting, duplicate keys, unknown fields and wrong types each become a 4xx naming the problem."""
     from pydantic import ValidationError
 
     raw = request.raw_body or b""
@@ -115,10 +194,7 @@ def parse_body(request: Request, model: Type[T], max_bytes: int) -> T:
     if not raw.strip():
         data: Any = {}
     else:
-        try:
-            data = json.loads(raw)
-        except (ValueError, UnicodeDecodeError):
-            raise AppError(code="malformed_json", status=400) from None
+        data = load_json(raw)
     if not isinstance(data, dict):
         raise validation_failed([FieldError("body", "type_error", "the body must be a JSON object")])
     try:
@@ -212,14 +288,29 @@ _CHALICE_CODES = {
 }
 
 
+CORRELATION_ID = re.compile(r"[A-Za-z0-9_-]{1,64}")
+
+
+def correlation_id_for(sent: Optional[str], request_id: Optional[str]) -> str:
+    """The request's correlation id: the client's ``X-Correlation-Id`` exactly as sent when it matches
+    ``[A-Za-z0-9_-]{1,64}``; otherwise (absent, too long, other characters) replaced whole by the
+    gateway's request id, or a new id. Never a rewritten mix of the two."""
+    if sent and CORRELATION_ID.fullmatch(sent):
+        return sent
+    if request_id and CORRELATION_ID.fullmatch(request_id):
+        return request_id
+    from chalicelib.core.ids import new_id
+
+    return new_id()
+
+
 def http_middleware(event: Request, get_response: Callable[[Request], Response]) -> Response:
     """Correlation id, request log line, security headers, and problem+json for
     the errors Chalice itself produces before a view runs (405, 415)."""
     request = event
     headers: Mapping[str, str] = request.headers or {}
     ctx = request.context or {}
-    correlation_id = headers.get("x-correlation-id") or ctx.get("requestId") or ""
-    correlation_id = "".join(c for c in correlation_id if c.isalnum() or c in "-_")[:64] or None
+    correlation_id = correlation_id_for(headers.get("x-correlation-id"), ctx.get("requestId"))
     log.set_correlation_id(correlation_id)
     started = time.perf_counter()
     try:

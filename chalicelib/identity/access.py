@@ -45,11 +45,13 @@ def require_staff(caller: Any, *roles: str) -> None:
     require_totp(caller)
 
 
-def require_step_up(caller: Any, now: int) -> None:
-    """A sensitive change: spends the fresh second factor granted to this session (once), or 403."""
+def require_step_up(caller: Any, now: int, fresh_code: bool = False) -> None:
+    """A sensitive change: spends the fresh second factor granted to this session (once), or 403.
+    ``fresh_code``: only a code verified through step-up counts, however young the session (moving
+    the phone, removing the second factor)."""
     from chalicelib.identity import store
 
-    if not store.consume_step_up(caller.session_id, now):
+    if not store.consume_step_up(caller.session_id, now, fresh_code=fresh_code):
         raise forbidden("step_up_required")
 
 

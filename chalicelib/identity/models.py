@@ -32,12 +32,52 @@ def normalize_phone(value: str) -> str:
     return phonenumbers.format_number(parsed, phonenumbers.PhoneNumberFormat.E164)
 
 
+def sms_phone(value: str) -> str:
+    """A number that can take an SMS, as people type it: ``8 (916) 123-45-67`` in the default country
+    (setting ``phone_default_region``) or ``+7 916 123 45 67``; E.164 out. Refused (422 naming the
+    field, each with its own code): not a number, no such number, an extension, a country the platform
+    does not send SMS to (setting ``sms_countries``), and every type but mobile (landline, toll-free,
+    premium-rate, shared-cost, VoIP, personal, pager, UAN, voicemail, satellite and other
+    non-geographic numbers). ``FIXED_LINE_OR_MOBILE`` is accepted: it is what ``phonenumbers`` says
+    where the numbering plan does not tell mobiles apart (the US and Canada), and refusing it would
+    refuse every mobile there; the country list decides whether such a country is served at all."""
+    import phonenumbers
+    from phonenumbers import PhoneNumberType as T
+    from pydantic_core import PydanticCustomError
+
+    from chalicelib.core.settings import get_settings
+
+    s = get_settings()
+    if not isinstance(value, str) or not value.strip():
+        raise PydanticCustomError("phone_format", "enter a mobile phone number")
+    try:
+        parsed = phonenumbers.parse(value, s.phone_default_region)
+    except phonenumbers.NumberParseException:
+        raise PydanticCustomError("phone_format", "not a phone number") from None
+    if parsed.extension:
+        raise PydanticCustomError("phone_extension", "a mobile number has no extension")
+    if not phonenumbers.is_valid_number(parsed):
+        raise PydanticCustomError("phone_invalid", "not a valid phone number")
+    region = phonenumbers.region_code_for_number(parsed)
+    if region in (None, "001"):  # satellite (+881, +870) and other non-geographic numbers: no SMS route
+        raise PydanticCustomError("phone_not_mobile", "this number cannot receive SMS; enter a mobile number")
+    if region not in {c.strip().upper() for c in s.sms_countries.split(",") if c.strip()}:
+        raise PydanticCustomError("phone_country_not_supported", "we do not send SMS to numbers of this country")
+    if phonenumbers.number_type(parsed) not in (T.MOBILE, T.FIXED_LINE_OR_MOBILE):
+        raise PydanticCustomError("phone_not_mobile", "this number cannot receive SMS; enter a mobile number")
+    return phonenumbers.format_number(parsed, phonenumbers.PhoneNumberFormat.E164)
+
+
 def check_password(value: str) -> str:
-    # NIST 800-63B: at least 8 characters, no composition rules, long passphrases welcome.
-    if len(value) < 8:
-        raise ValueError("at least 8 characters")
-    if len(value) > 128:
-        raise ValueError("at most 128 characters")
+    """NIST 800-63B: 8 to 128 characters, no composition rules, not one of the most common passwords.
+    The rules that need the account (phone, name, birth date) run where the account is known."""
+    from pydantic_core import PydanticCustomError
+
+    from chalicelib.identity import passwords
+
+    found = passwords.problems(value)
+    if found:
+        raise PydanticCustomError(found[0], found[1])
     return value
 
 
@@ -96,7 +136,7 @@ class SignUpRequest(Strict):
     # Staff sign up as doctor or clinic_admin; they must enrol an authenticator app before acting.
     role: Literal["patient", "doctor", "clinic_admin"] = "patient"
 
-    _phone = field_validator("phone")(normalize_phone)
+    _phone = field_validator("phone")(sms_phone)
     _password = field_validator("password")(check_password)
     _birth = field_validator("birth_date")(check_birth_date)
 
@@ -114,11 +154,18 @@ class VerifySignUpRequest(Strict):
     device: Optional[Device] = None
 
 
+def DeviceToken():  # noqa: N802
+    return Field(default=None, min_length=1, max_length=128,
+                 pattern=r"^[0-9A-HJKMNP-TV-Z]{26}\.[0-9]{1,12}\.[0-9a-f]{40}$")
+
+
 class LoginRequest(Strict):
     phone: str = Field(max_length=32)
     password: str = Password()
+    # from an earlier sign-in on this device: its own failure counter, untouched by strangers' guesses
+    device_token: Optional[str] = DeviceToken()
 
-    _phone = field_validator("phone")(normalize_phone)
+    _phone = field_validator("phone")(sms_phone)
 
 
 class VerifyLoginRequest(Strict):
@@ -134,6 +181,7 @@ class TokenPair(BaseModel):
     refresh_token: str
     refresh_expires_at: str
     session_id: str
+    device_token: Optional[str] = None
 
 
 class RefreshRequest(Strict):
@@ -143,7 +191,7 @@ class RefreshRequest(Strict):
 class PasswordResetRequest(Strict):
     phone: str = Field(max_length=32)
 
-    _phone = field_validator("phone")(normalize_phone)
+    _phone = field_validator("phone")(sms_phone)
 
 
 class PasswordResetConfirm(Strict):
@@ -201,7 +249,7 @@ class PasswordChange(Strict):
 class PhoneChange(Strict):
     phone: str = Field(max_length=32)
 
-    _phone = field_validator("phone")(normalize_phone)
+    _phone = field_validator("phone")(sms_phone)
 
 
 class PhoneChangeVerify(Strict):

@@ -19,17 +19,18 @@ The rules (OWASP ASVS 5 V6, NIST 800-63B) and where each is enforced:
 from __future__ import annotations
 
 import secrets as _secrets
-from datetime import datetime, timezone
+from datetime import date, datetime, timezone
 from typing import Any, Optional
 
 from chalicelib.core import clock, db, i18n, log, ratelimit
 from chalicelib.core.crypto import keyed_hash, new_code, new_token, same
-from chalicelib.core.errors import AppError, conflict, not_found, unauthorized
+from chalicelib.core.errors import AppError, conflict, forbidden, not_found, too_many, unauthorized
 from chalicelib.core.ids import is_ulid, new_id
 from chalicelib.core.settings import Settings
 from chalicelib.core.sms import SmsGateway
+from chalicelib.core.sms import text as sms_text
 from chalicelib.core.tokens import TokenError, sign, verify
-from chalicelib.identity import access, store
+from chalicelib.identity import access, devices, passwords, store
 from chalicelib.identity import models as m
 
 MAX_SESSIONS = 10
@@ -81,24 +82,34 @@ class IdentityService:
     def __init__(self, settings: Settings, sms: SmsGateway) -> None:
         self.s = settings
         self.sms = sms
-        self.sms_per_phone = ratelimit.Limit(
-            "sms-phone", settings.sms_per_phone_per_hour, 3600, "sms_limit",
-            min_interval_s=settings.sms_resend_cooldown_s, cooldown_code="resend_too_soon")
+        # SMS to one phone, counted per kind of message so that what strangers can trigger (sign-up
+        # notices, reset codes) never spends the owner's sign-in codes: "sms-phone" is sign-in and
+        # step-up, which need the password or a session.
+        def per_phone(name: str) -> ratelimit.Limit:
+            return ratelimit.Limit(name, settings.sms_per_phone_per_hour, 3600, "sms_limit",
+                                   min_interval_s=settings.sms_resend_cooldown_s, cooldown_code="resend_too_soon")
+
+        self.sms_per_phone = {"login": per_phone("sms-phone"), "step_up": per_phone("sms-phone"),
+                              "signup": per_phone("sms-signup"), "password_reset": per_phone("sms-reset"),
+                              "phone_change": per_phone("sms-phone-change")}
         self.sms_per_client = ratelimit.Limit("sms-client", settings.sms_per_client_per_hour, 3600, "client_sms_limit")
-        self.login_failures = ratelimit.Limit(
-            "login-fail", settings.login_failures_per_window, settings.login_failure_window_s, "login_throttled")
+        self.login_window_s = settings.login_failure_window_s
+        self.login_address = ratelimit.Limit("login-address", settings.login_failures_per_address_window,
+                                             settings.login_failure_window_s, "login_throttled")
 
     # ------------------------------------------------------------------ helpers
 
     def _now(self) -> int:
         return clock.epoch()
 
-    def _sms_allowed(self, phone: str, client: str, now: int) -> None:
+    def _sms_allowed(self, phone: str, client: str, now: int, purpose: str) -> None:
         ratelimit.hit(self.sms_per_client, client, now)
-        ratelimit.hit(self.sms_per_phone, phone, now)
+        ratelimit.hit(self.sms_per_phone[purpose], phone, now)
 
     def _new_challenge(self, purpose: str, phone: str, now: int, lang: str, *, user_id: str | None = None,
-                       method: str = "sms", dead: bool = False, **extra: Any) -> tuple[dict[str, Any], str]:
+                       method: str = "sms", dead: bool = False, tx: Optional[db.Tx] = None,
+                       **extra: Any) -> tuple[dict[str, Any], str]:
+        """A challenge, written at once, or added to ``tx`` (named "challenge") when one is given."""
         cid = new_id()
         code = new_code()
         secret = new_token() if dead else code
@@ -107,7 +118,10 @@ class IdentityService:
             "code_hash": keyed_hash("challenge", cid, secret), "attempts": 0, "used": False, "dead": dead,
             "sent_at": now, "expires_at": now + self.s.code_ttl_s, "resends": 0, "lang": lang, **extra,
         }
-        store.put_challenge(challenge)
+        if tx is not None:
+            store.tx_put_challenge(tx, challenge)
+        else:
+            store.put_challenge(challenge)
         return challenge, code
 
     def _challenge_response(self, ch: dict[str, Any]) -> m.ChallengeResponse:
@@ -293,12 +307,14 @@ class IdentityService:
 
             raise field_invalid("consent.version", "consent_outdated",
                                 f"accept the current consent version {self.s.consent_version_current}")
-        self._sms_allowed(req.phone, client, now)
+        passwords.refuse_weak(req.password, "password", phone=req.phone, names=(req.first_name, req.last_name),
+                              birth_date=req.birth_date)
+        self._sms_allowed(req.phone, client, now, "signup")
         password_hash = hash_password(req.password)  # always, so both branches cost the same
         existing = store.user_id_for_phone(req.phone)
         if existing:
             ch, _ = self._new_challenge("signup", req.phone, now, req.language, dead=True)
-            self.sms.send(req.phone, i18n.sms("signup_exists", req.language))
+            self.sms.send(req.phone, sms_text("signup_exists", req.language))
             log.event("signup.existing_phone")
         else:
             pending = {
@@ -307,7 +323,7 @@ class IdentityService:
                 "language": req.language, "role": req.role,
             }
             ch, code = self._new_challenge("signup", req.phone, now, req.language, pending=pending)
-            self.sms.send(req.phone, i18n.sms("signup", req.language, code=code))
+            self.sms.send(req.phone, sms_text("signup", req.language, code=code))
             log.event("signup.started", challenge_id=ch["challenge_id"])
         return self._challenge_response(ch)
 
@@ -330,6 +346,7 @@ class IdentityService:
         # The phone's code was verified this moment: a fresh second factor, so the new account can
         # enrol an authenticator app at once (staff must) without a second SMS inside the cooldown.
         session["step_up_until"] = now + self.s.step_up_ttl_s
+        session["step_up_via"] = "signup"  # enough to enrol a factor, not to move the phone or remove one
         tx = db.Tx()
         store.tx_consume_challenge(tx, ch["challenge_id"], ch["attempts"])
         store.tx_create_user(tx, user)
@@ -341,7 +358,9 @@ class IdentityService:
                 raise AppError(code="challenge_closed", status=400) from None
             raise conflict("account_exists") from None
         log.event("signup.completed", user_id=user["user_id"])
-        return self._token_pair(session, refresh, now)
+        pair = self._token_pair(session, refresh, now)
+        pair.device_token = devices.issue(user["user_id"], None, now, self.s.device_token_ttl_s)
+        return pair
 
     def resend(self, challenge_id: str, client: str) -> m.ChallengeResponse:
         now = self._now()
@@ -354,7 +373,7 @@ class IdentityService:
             from chalicelib.core.errors import too_many
 
             raise too_many("resend_too_soon", ch["sent_at"] + self.s.sms_resend_cooldown_s - now)
-        self._sms_allowed(ch["phone"], client, now)
+        self._sms_allowed(ch["phone"], client, now, ch["purpose"])
         code = new_code()
         secret = new_token() if ch.get("dead") else code
         expires = now + self.s.code_ttl_s
@@ -364,75 +383,186 @@ class IdentityService:
         lang = ch.get("lang", i18n.DEFAULT)
         if ch.get("dead"):
             if ch["purpose"] == "signup":
-                self.sms.send(ch["phone"], i18n.sms("signup_exists", lang))
+                self.sms.send(ch["phone"], sms_text("signup_exists", lang))
         else:
-            self.sms.send(ch["phone"], i18n.sms(ch["purpose"], lang, code=code))
+            self.sms.send(ch["phone"], sms_text(ch["purpose"], lang, code=code))
         ch.update(sent_at=now, expires_at=expires)
         return self._challenge_response(ch)
 
     # ------------------------------------------------------------------ login
 
+    def _login_parts(self, client: str, device_id: Optional[str]) -> list[ratelimit.Part]:
+        """The counters one sign-in attempt spends, all in the phone's window item: a device that proved
+        itself (a device token from an earlier sign-in) has its own counter and nothing else, so no
+        stranger can slow it; any other client spends its (phone, client) counter and the phone's
+        counter for unseen clients."""
+        s = self.s
+        if device_id:
+            return [ratelimit.Part(ratelimit.part_attr("d", device_id), s.login_failures_per_device_window,
+                                   "login_throttled")]
+        return [ratelimit.Part("hits", s.login_failures_per_account_window, "login_throttled"),
+                ratelimit.Part(ratelimit.part_attr("c", client), s.login_failures_per_window, "login_throttled")]
+
     def login(self, req: m.LoginRequest, client: str) -> m.ChallengeResponse:
+        """Password, then a second factor. Each attempt is counted before the password is checked (one
+        conditional update per counter item) and given back when the password was right, so only
+        failures stay counted and parallel guesses cannot pass a limit. Unknown phones take the same
+        path, the same counters and the same answers. DynamoDB calls: phone, the phone's counters, the
+        address counter (clients without a device token), the user, and one transaction (the
+        challenge, its SMS limits, the counts given back)."""
         now = self._now()
+        uid = store.user_id_for_phone(req.phone)
+        device_id = devices.verify(req.device_token, uid, now) if uid and req.device_token else None
+        parts = self._login_parts(client, device_id)
         try:
-            ratelimit.check(self.login_failures, req.phone, now)
+            ratelimit.reserve_parts("login", req.phone, self.login_window_s, now, parts)
+            if not device_id:
+                try:
+                    ratelimit.hit(self.login_address, client, now)
+                except AppError:
+                    self._give_back(req.phone, client, parts, now, address=False)
+                    raise
         except AppError:
             log.warning("login.throttled")
             raise
-        uid = store.user_id_for_phone(req.phone)
         user = store.get_user(uid) if uid else None
         if not password_matches(user["password_hash"] if user else None, req.password):
-            try:
-                ratelimit.hit(self.login_failures, req.phone, now)
-            finally:
-                log.event("login.failed", user_id=user["user_id"] if user else None)
+            log.event("login.failed", user_id=user["user_id"] if user else None, known_device=bool(device_id))
             raise unauthorized("invalid_credentials")
         assert user is not None
         lang = user.get("language", i18n.DEFAULT)
-        if user.get("mfa_method") == "totp":
-            ch, _ = self._new_challenge("login", user["phone"], now, lang, user_id=user["user_id"], method="totp",
-                                        dead=False)
-        else:
-            self._sms_allowed(user["phone"], client, now)
-            ch, code = self._new_challenge("login", user["phone"], now, lang, user_id=user["user_id"])
-            self.sms.send(user["phone"], i18n.sms("login", lang, code=code))
-        log.event("login.password_ok", user_id=user["user_id"], second_factor=ch["method"])
+        totp = user.get("mfa_method") == "totp"
+        sms_limits = [] if totp else [(self.sms_per_phone["login"], user["phone"])]
+        if not totp and not device_id:
+            sms_limits.append((self.sms_per_client, client))
+        made: dict[str, Any] = {}
+
+        def build() -> db.Tx:
+            tx = db.Tx()
+            tx.add("rate-refund:login", ratelimit.refund_parts_op("login", req.phone, self.login_window_s, now, parts))
+            if not device_id:
+                ratelimit.tx_refund(tx, self.login_address, client, now)
+            for limit, subject in sms_limits:
+                ratelimit.tx_hit(tx, limit, subject, now)
+            extra: dict[str, Any] = {"device_id": device_id} if device_id else {}
+            made["ch"], made["code"] = self._new_challenge(
+                "login", user["phone"], now, lang, user_id=user["user_id"], method="totp" if totp else "sms",
+                tx=tx, **extra)
+            return tx
+
+        try:
+            ratelimit.commit_retrying(build)
+        except db.TxCancelled as exc:
+            self._give_back(req.phone, client, parts, now, address=not device_id)  # the password was right
+            ratelimit.raise_for(exc, sms_limits, now)
+            raise
+        ch = made["ch"]
+        if not totp:
+            self.sms.send(user["phone"], sms_text("login", lang, code=made["code"]))
+        log.event("login.password_ok", user_id=user["user_id"], second_factor=ch["method"],
+                  known_device=bool(device_id))
         return self._challenge_response(ch)
+
+    def _give_back(self, phone: str, client: str, parts: list[ratelimit.Part], now: int, address: bool) -> None:
+        tx = db.Tx().add("rate-refund:login", ratelimit.refund_parts_op("login", phone, self.login_window_s, now,
+                                                                          parts))
+        if address:
+            ratelimit.tx_refund(tx, self.login_address, client, now)
+        tx.commit()
+
+    # ------------------------------------------------------------------ second factors, per account
+
+    def _reserve_second_factor(self, user_id: str, now: int) -> dict[str, Any]:
+        """Count one second-factor try against the account before checking it (one conditional
+        update that returns the user), across all its challenges: refused with 429 and Retry-After
+        while the escalating delay runs, and with 403 ``second_factor_locked`` once
+        ``second_factor_max_failures`` consecutive tries failed (the account then needs a password
+        reset by SMS). A right code sets the count back to 0 in the transaction that signs in."""
+        user = store.reserve_second_factor(user_id, self.s.second_factor_max_failures, now)
+        if user is not None:
+            return user
+        current = store.get_user(user_id)
+        if current is None:
+            raise AppError(code="challenge_closed", status=400)
+        if int(current.get("mfa_fails", 0)) >= self.s.second_factor_max_failures:
+            log.warning("mfa.locked", user_id=user_id)
+            raise forbidden("second_factor_locked")
+        log.warning("mfa.throttled", user_id=user_id)
+        raise too_many("second_factor_throttled", int(current.get("mfa_wait_until", now)) - now)
+
+    def _second_factor_failed(self, user: dict[str, Any], now: int) -> None:
+        """After a wrong code: past the free tries, the next one waits (doubling up to the cap); the
+        owner is told by SMS when the delay begins and when the account locks (an event with the change)."""
+        fails = int(user.get("mfa_fails", 0))
+        free = self.s.second_factor_free_failures
+        if fails <= free and fails < self.s.second_factor_max_failures:
+            return
+        wait = min(self.s.second_factor_first_delay_s * 2 ** max(0, fails - free - 1), self.s.second_factor_max_delay_s)
+        tx = db.Tx()
+        store.tx_second_factor_wait(tx, user["user_id"], now + wait)
+        if fails == free + 1 or fails == self.s.second_factor_max_failures:
+            notice = "second_factor_locked" if fails >= self.s.second_factor_max_failures else "second_factor_delay"
+            tx.event("identity.owner_notice", {"user_id": user["user_id"], "notice": notice, "phone": user["phone"]})
+        try:
+            tx.commit()
+        except db.TxCancelled:  # the account was deleted meanwhile: nothing to slow down or tell
+            pass
+        log.event("mfa.failures", user_id=user["user_id"], consecutive=fails)
+
+    def _second_factor_ok_op(self, tx: db.Tx, user: dict[str, Any], changes: dict[str, Any]) -> None:
+        """The user's part of a sign-in or step-up transaction: what the code changed, and the failure
+        count back to 0."""
+        if changes:
+            store.tx_update_user(tx, user["user_id"], {**changes, "mfa_fails": 0, "mfa_wait_until": 0},
+                                 user["version"])
+        else:
+            store.tx_reset_second_factor(tx, user["user_id"])
+
+    def tell_owner(self, data: dict[str, Any]) -> None:
+        """Event consumer: an SMS to the account's owner (limits hit, a phone change under way)."""
+        user = store.get_user(data["user_id"])
+        if user is None:
+            return
+        lang = user.get("language", i18n.DEFAULT)
+        extra = {"ending": data["ending"]} if "ending" in data else {}
+        self.sms.send(data.get("phone") or user["phone"], sms_text(data["notice"], lang, **extra))
+        log.event("account.owner_told", user_id=user["user_id"], notice=data["notice"])
 
     def verify_login(self, req: m.VerifyLoginRequest) -> m.TokenPair:
         now = self._now()
         ch = self._spend_attempt(req.challenge_id, "login", now)
-        user = store.get_user(ch["user_id"])
-        if user is None:
+        if not ch.get("user_id"):
             raise AppError(code="challenge_closed", status=400)
+        user = self._reserve_second_factor(ch["user_id"], now)
         ok, changes = self._second_factor_ok(ch, req.code, user, now)
         if not ok:
+            self._second_factor_failed(user, now)
             raise self._wrong_code(ch)
         session, refresh = self._new_session(user, req.device, now, ch["method"])
         tx = db.Tx()
         store.tx_consume_challenge(tx, ch["challenge_id"], ch["attempts"])
         store.tx_open_session(tx, session)
-        if changes:
-            store.tx_update_user(tx, user["user_id"], changes, user["version"])
+        self._second_factor_ok_op(tx, user, changes)
         self._commit_spending_code(tx)
-        ratelimit.clear(self.login_failures, user["phone"], now)
         self._tidy_sessions(user["user_id"], session, now)
         log.event("login.completed", user_id=user["user_id"], session_id=session["session_id"],
                   second_factor=ch["method"])
-        return self._token_pair(session, refresh, now)
+        pair = self._token_pair(session, refresh, now)
+        pair.device_token = devices.issue(user["user_id"], ch.get("device_id"), now, self.s.device_token_ttl_s)
+        return pair
 
     # ------------------------------------------------------------------ password reset
 
     def request_password_reset(self, req: m.PasswordResetRequest, client: str) -> m.ChallengeResponse:
         now = self._now()
-        self._sms_allowed(req.phone, client, now)
+        self._sms_allowed(req.phone, client, now, "password_reset")
         uid = store.user_id_for_phone(req.phone)
         user = store.get_user(uid) if uid else None
         lang = user.get("language", i18n.DEFAULT) if user else i18n.DEFAULT
         ch, code = self._new_challenge("password_reset", req.phone, now, lang,
                                        user_id=user["user_id"] if user else None, dead=user is None)
         if user:
-            self.sms.send(req.phone, i18n.sms("password_reset", lang, code=code))
+            self.sms.send(req.phone, sms_text("password_reset", lang, code=code))
         log.event("password_reset.requested", challenge_id=ch["challenge_id"])
         return self._challenge_response(ch)
 
@@ -442,15 +572,20 @@ class IdentityService:
         ok, _ = self._second_factor_ok(ch, req.code, None, now)
         if not ok:
             raise self._wrong_code(ch)
+        user = store.get_user(ch["user_id"]) if ch.get("user_id") else None
+        if user is not None:
+            self._refuse_personal(req.new_password, user)
         password_hash = hash_password(req.new_password)
-        for _ in range(3):
-            user = store.get_user(ch["user_id"])
+        for attempt in range(3):
+            if attempt:
+                user = store.get_user(ch["user_id"])
             if user is None:
                 raise AppError(code="challenge_closed", status=400)
             tx = db.Tx()
             store.tx_consume_challenge(tx, ch["challenge_id"], ch["attempts"])
-            store.tx_update_user(tx, user["user_id"], {"password_hash": password_hash, "updated_at": now},
-                                 user["version"])
+            # the recovery path: a locked or slowed second factor starts afresh with the new password
+            store.tx_update_user(tx, user["user_id"], {"password_hash": password_hash, "updated_at": now,
+                                                       "mfa_fails": 0, "mfa_wait_until": 0}, user["version"])
             try:
                 tx.commit()
                 break
@@ -522,10 +657,10 @@ class IdentityService:
             ch, _ = self._new_challenge("step_up", user["phone"], now, lang, user_id=user["user_id"],
                                         method="totp", session_id=caller.session_id)
         else:
-            self._sms_allowed(user["phone"], client, now)
+            self._sms_allowed(user["phone"], client, now, "step_up")
             ch, code = self._new_challenge("step_up", user["phone"], now, lang, user_id=user["user_id"],
                                            session_id=caller.session_id)
-            self.sms.send(user["phone"], i18n.sms("step_up", lang, code=code))
+            self.sms.send(user["phone"], sms_text("step_up", lang, code=code))
         return self._challenge_response(ch)
 
     def verify_step_up(self, caller: Any, req: m.StepUpVerify) -> dict[str, str]:
@@ -533,16 +668,16 @@ class IdentityService:
         ch = self._spend_attempt(req.challenge_id, "step_up", now)
         if ch.get("session_id") != caller.session_id or ch.get("user_id") != caller.user_id:
             raise AppError(code="challenge_closed", status=400)
-        user = self._user(caller)
+        user = self._reserve_second_factor(caller.user_id, now)
         ok, changes = self._second_factor_ok(ch, req.code, user, now)
         if not ok:
+            self._second_factor_failed(user, now)
             raise self._wrong_code(ch)
         until = now + self.s.step_up_ttl_s
         tx = db.Tx()
         store.tx_consume_challenge(tx, ch["challenge_id"], ch["attempts"])
         store.tx_grant_step_up(tx, caller.session_id, until)
-        if changes:
-            store.tx_update_user(tx, user["user_id"], changes, user["version"])
+        self._second_factor_ok_op(tx, user, changes)
         self._commit_spending_code(tx)
         return {"step_up_until": _iso(until)}
 
@@ -552,12 +687,20 @@ class IdentityService:
         complete it (used, raced, or the session or account moved on)."""
         tx.commit_or(AppError(code="challenge_closed", status=400))
 
-    def _require_step_up(self, caller: Any) -> None:
-        access.require_step_up(caller, self._now())
+    def _require_step_up(self, caller: Any, fresh_code: bool = False) -> None:
+        access.require_step_up(caller, self._now(), fresh_code=fresh_code)
+
+    @staticmethod
+    def _refuse_personal(password: str, user: dict[str, Any]) -> None:
+        birth = user.get("birth_date")
+        passwords.refuse_weak(password, "new_password", phone=user.get("phone"),
+                              names=(user.get("first_name", ""), user.get("last_name", "")),
+                              birth_date=date.fromisoformat(birth) if birth else None)
 
     def change_password(self, caller: Any, req: m.PasswordChange) -> None:
-        self._require_step_up(caller)
         user = self._user(caller)
+        self._refuse_personal(req.new_password, user)  # before the step-up grant is spent
+        self._require_step_up(caller)
         now = self._now()
         store.update_user(caller.user_id, {"password_hash": hash_password(req.new_password), "updated_at": now},
                           user["version"])
@@ -565,13 +708,19 @@ class IdentityService:
         log.event("password.changed", user_id=caller.user_id)
 
     def start_phone_change(self, caller: Any, req: m.PhoneChange, client: str) -> m.ChallengeResponse:
-        self._require_step_up(caller)
+        """A code to the new number, after a fresh second factor (the sign-up grant does not do); the old
+        number is told that the move is under way and how to stop it (an event with the challenge)."""
+        self._require_step_up(caller, fresh_code=True)
         now = self._now()
         user = self._user(caller)
         lang = user.get("language", i18n.DEFAULT)
-        self._sms_allowed(req.phone, client, now)
-        ch, code = self._new_challenge("phone_change", req.phone, now, lang, user_id=caller.user_id)
-        self.sms.send(req.phone, i18n.sms("phone_change", lang, code=code))
+        self._sms_allowed(req.phone, client, now, "phone_change")
+        tx = db.Tx()
+        ch, code = self._new_challenge("phone_change", req.phone, now, lang, user_id=caller.user_id, tx=tx)
+        tx.event("identity.owner_notice", {"user_id": caller.user_id, "notice": "phone_change_started",
+                                           "phone": user["phone"], "ending": req.phone[-2:]})
+        tx.commit()
+        self.sms.send(req.phone, sms_text("phone_change", lang, code=code))
         return self._challenge_response(ch)
 
     def verify_phone_change(self, caller: Any, req: m.PhoneChangeVerify) -> m.Profile:
@@ -637,7 +786,7 @@ class IdentityService:
         return m.RecoveryCodes(recovery_codes=codes)
 
     def remove_totp(self, caller: Any) -> None:
-        self._require_step_up(caller)
+        self._require_step_up(caller, fresh_code=True)
         user = self._user(caller)
         if user.get("mfa_method") != "totp":
             raise AppError(code="totp_not_enrolled", status=409)

@@ -129,6 +129,11 @@ def put_challenge(challenge: dict[str, Any]) -> None:
     )
 
 
+def tx_put_challenge(tx: db.Tx, challenge: dict[str, Any]) -> db.Tx:
+    return tx.put_new("challenge", {"PK": challenge_pk(challenge["challenge_id"]), "SK": "CHALLENGE",
+                                    "type": "challenge", **challenge})
+
+
 def get_challenge(challenge_id: str) -> Optional[dict[str, Any]]:
     return db.get(challenge_pk(challenge_id), "CHALLENGE")
 
@@ -176,6 +181,41 @@ def replace_code(challenge_id: str, code_hash: str, now: int, expires_at: int, c
         if db.is_condition_failure(exc):
             return False
         raise
+
+
+# ------------------------------------------------------------------ second-factor failures, per account
+# ``mfa_fails`` (consecutive wrong codes, across challenges) and ``mfa_wait_until`` (epoch seconds) live on
+# the user item: counting a try returns the user, so it costs no read of its own.
+
+def reserve_second_factor(user_id: str, max_failures: int, now: int) -> Optional[dict[str, Any]]:
+    """Count one try if the account is neither waiting nor locked; the user after it, or None."""
+    try:
+        resp = db.ddb().update_item(
+            TableName=db.table_name(), Key=db.item_key(user_pk(user_id), USER_SK),
+            UpdateExpression="ADD mfa_fails :one",
+            ConditionExpression="attribute_exists(PK) AND (attribute_not_exists(mfa_fails) OR mfa_fails < :max) "
+                                "AND (attribute_not_exists(mfa_wait_until) OR mfa_wait_until <= :now)",
+            ExpressionAttributeValues=db.values(one=1, max=max_failures, now=now),
+            ReturnValues="ALL_NEW",
+        )
+    except Exception as exc:
+        if db.is_condition_failure(exc):
+            return None
+        raise
+    return db.from_item(resp["Attributes"])
+
+
+def tx_second_factor_wait(tx: db.Tx, user_id: str, until: int) -> db.Tx:
+    """Make the next second-factor try wait until ``until`` (never shortening a longer wait)."""
+    return tx.update("user", user_pk(user_id), USER_SK, "SET mfa_wait_until = :u",
+                     condition="attribute_exists(PK) AND (attribute_not_exists(mfa_wait_until) OR mfa_wait_until < :u)",
+                     expr_values=db.values(u=until))
+
+
+def tx_reset_second_factor(tx: db.Tx, user_id: str) -> db.Tx:
+    """A right code: the consecutive failures start again from 0."""
+    return tx.update("user", user_pk(user_id), USER_SK, "SET mfa_fails = :zero, mfa_wait_until = :zero",
+                     condition="attribute_exists(PK)", expr_values=db.values(zero=0))
 
 
 # ------------------------------------------------------------------ sessions
@@ -235,7 +275,8 @@ def _update_sessions(session_ids: list[str], expression: str, condition: str, ex
     raise RuntimeError(f"{len(pending)} sessions stayed in conflicting writes")
 
 
-_REVOKE = "SET revoked = :t, revoked_reason = :r, revoked_at = :now REMOVE step_up_until, GSI1PK, GSI1SK"
+_REVOKE = ("SET revoked = :t, revoked_reason = :r, revoked_at = :now "
+           "REMOVE step_up_until, step_up_via, GSI1PK, GSI1SK")
 
 
 def revoke_sessions(session_ids: list[str], reason: str, now: int) -> int:
@@ -288,19 +329,25 @@ def revoke_session(session_id: str, reason: str, now: int, user_id: Optional[str
 def grant_step_up_op(session_id: str, until: int) -> dict[str, Any]:
     return {"Update": {
         "TableName": db.table_name(), "Key": db.item_key(session_pk(session_id), "SESSION"),
-        "UpdateExpression": "SET step_up_until = :u", "ConditionExpression": "revoked = :f",
-        "ExpressionAttributeValues": db.values(u=until, f=False),
+        "UpdateExpression": "SET step_up_until = :u, step_up_via = :via", "ConditionExpression": "revoked = :f",
+        "ExpressionAttributeValues": db.values(u=until, f=False, via="code"),
     }}
 
 
-def consume_step_up(session_id: str, now: int) -> bool:
-    """Use a fresh second factor once: true if one was granted and has not lapsed."""
+def consume_step_up(session_id: str, now: int, fresh_code: bool = False) -> bool:
+    """Use a fresh second factor once: true if one was granted and has not lapsed. With ``fresh_code``
+    only a code verified through step-up counts (``step_up_via = "code"``), not the grant a new
+    account's first session gets from its sign-up code."""
+    cond = "revoked = :f AND step_up_until > :now"
+    vals: dict[str, Any] = {"f": False, "now": now}
+    if fresh_code:
+        cond += " AND step_up_via = :via"
+        vals["via"] = "code"
     try:
         db.ddb().update_item(
             TableName=db.table_name(), Key=db.item_key(session_pk(session_id), "SESSION"),
-            UpdateExpression="REMOVE step_up_until",
-            ConditionExpression="revoked = :f AND step_up_until > :now",
-            ExpressionAttributeValues=db.values(f=False, now=now),
+            UpdateExpression="REMOVE step_up_until, step_up_via",
+            ConditionExpression=cond, ExpressionAttributeValues=db.values(**vals),
         )
         return True
     except Exception as exc:

@@ -89,6 +89,7 @@ class World:
         session, refresh = svc._new_session({"user_id": user_id, "role": role}, None, now, factor)
         if step_up:
             session["step_up_until"] = now + 300
+            session["step_up_via"] = "code"  # as a verified step-up code grants it
         db.ddb().put_item(TableName=db.table_name(), Item=db.to_item(store.session_item(session)))
         access, _ = svc._issue(user_id, role, session["session_id"], now)
         return {"token": access, "refresh": refresh, "session_id": session["session_id"]}

@@ -12,8 +12,8 @@ PHONE = "+79168889900"
 BUDGET = {
     "signup": 5,        # client counter, phone cooldown + counter (one conditional update each), phone lookup, challenge put
     "signup_verify": 2,  # attempt counter, one transaction (challenge, phone, user, session)
-    "login": 7,         # failure counter read, phone + user, client counter, phone cooldown + counter, challenge put
-    "login_verify": 5,  # attempt counter, user, transaction, sessions query, limiter clear
+    "login": 5,         # phone, the phone's failure counters, address counter, user, one transaction
+    "login_verify": 4,  # attempt counter, account's second-factor counter (returns the user), transaction, sessions
     "refresh": 2,       # session read, conditional rotation
     "me": 2,            # authorizer session check, user read
 }
