@@ -6,6 +6,12 @@
    ``TooManyRequests`` also documents the gateway's body beside its problem.
 2. Every integer says its size: ``format: int64`` for money amounts and epoch seconds, else
    ``int32`` (all our counters, versions and limits fit it by far).
+3. Date-time patterns admit only real months, days, hours, minutes and offsets (``0000-00-00`` is
+   no date); instants a client sends are in the years the server plans in (2000-2100, as
+   ``booking.models.parse_instant`` checks). Calendar validity (``2026-02-30``) is left to the
+   server's 422, as JSON Schema cannot say it.
+4. A string whose anchored pattern bounds its length says so with ``maxLength`` (the same bound,
+   stated where tools look for it: Spectral, generators); ``format: date`` strings are 10 long.
 
     .venv/bin/python -m tools.contract_rules openapi.yaml
 
@@ -93,15 +99,100 @@ def _integer_formats(lines: list[str]) -> int:
     return changed
 
 
+_MONTH_DAY = r"-(0[1-9]|1[0-2])-(0[1-9]|[12][0-9]|3[01])"
+_CLOCK = r"([01][0-9]|2[0-3]):[0-5][0-9]"
+_OFFSET = r"[+-]([01][0-9]|2[0-3]):[0-5][0-9]"
+PATTERNS = {
+    # Instant (what a client books): the server's years, seconds and fractions optional, Z or offset.
+    r"^[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}(:[0-9]{2}(\\.[0-9]{1,6})?)?(Z|[+-][0-9]{2}:[0-9]{2})$":
+        rf"^(20[0-9]{{2}}|2100){_MONTH_DAY}T{_CLOCK}(:[0-5][0-9](\\.[0-9]{{1,6}})?)?(Z|{_OFFSET})$",
+    # A local date-time without an offset (duty shifts).
+    r"^[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}(:[0-9]{2})?$":
+        rf"^[1-9][0-9]{{3}}{_MONTH_DAY}T{_CLOCK}(:[0-5][0-9])?$",
+    # A local wall time with its offset (answers).
+    r"^[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}[+-][0-9]{2}:[0-9]{2}$":
+        rf"^[1-9][0-9]{{3}}{_MONTH_DAY}T{_CLOCK}{_OFFSET}$",
+}
+
+
+def _patterns(text: str) -> tuple[str, int]:
+    n = 0
+    for old, new in PATTERNS.items():
+        n += text.count(f'"{old}"')
+        text = text.replace(f'"{old}"', f'"{new}"')
+    return text, n
+
+
+def _max_width(pattern: str) -> int | None:
+    import re._parser as parser  # the standard library's own regex parser
+
+    if not (pattern.startswith("^") and pattern.endswith("$")):
+        return None
+    try:
+        width = parser.parse(pattern).getwidth()[1]
+    except re.error:
+        return None
+    return width if width < 100_000 else None
+
+
+_FLOW_PATTERN = re.compile(r'\{ *type: (string|\[string, "null"\]),(?P<rest>.*)\}')
+
+
+def _max_lengths(lines: list[str]) -> int:
+    changed = 0
+    for i, line in enumerate(lines):
+        if "maxLength" in line or "enum:" in line:
+            continue
+        flow = _FLOW_PATTERN.search(line)
+        if flow:
+            pat = re.search(r'pattern: "((?:[^"\\]|\\.)*)"', line)
+            width = None
+            if pat:
+                width = _max_width(yaml_unescape(pat.group(1)))
+            elif re.search(r"format: date(?!-)", line):
+                width = 10
+            if width:
+                at = line.index("type: ") + len("type: ") + len(flow.group(1))
+                lines[i] = line[:at] + f", maxLength: {width}" + line[at:]
+                changed += 1
+            continue
+        block = re.match(r'^( +)pattern: "((?:[^"\\]|\\.)*)"\s*$', line)
+        if block:
+            indent = block.group(1)
+            k = i - 1
+            siblings = []
+            while k >= 0 and lines[k].startswith(indent) and not lines[k].startswith(indent + " "):
+                siblings.append(lines[k].strip())
+                k -= 1
+            j = i + 1
+            while j < len(lines) and lines[j].startswith(indent) and not lines[j].startswith(indent + " "):
+                siblings.append(lines[j].strip())
+                j += 1
+            if any(sib.startswith("maxLength:") for sib in siblings) or "type: string" not in siblings:
+                continue
+            width = _max_width(yaml_unescape(block.group(2)))
+            if width:
+                lines.insert(i, f"{indent}maxLength: {width}")
+                changed += 1
+    return changed
+
+
+def yaml_unescape(value: str) -> str:
+    return value.replace("\\\\", "\\")
+
+
 def transform(text: str) -> tuple[str, dict[str, int]]:
     text = _components(text)
+    text, patterns = _patterns(text)
     lines = text.split("\n")
     paths_end = lines.index("components:")
     head, tail = lines[:paths_end], lines[paths_end:]
     throttled = _throttling(head)
     lines = head + tail
     ints = _integer_formats(lines)
-    return "\n".join(lines), {"429 added": throttled, "integer formats": ints}
+    lengths = _max_lengths(lines)
+    return "\n".join(lines), {"429 added": throttled, "integer formats": ints, "date-time patterns": patterns,
+                              "maxLength from patterns and dates": lengths}
 
 
 def main(argv: list[str]) -> int:
