@@ -12,6 +12,8 @@
    server's 422, as JSON Schema cannot say it.
 4. A string whose anchored pattern bounds its length says so with ``maxLength`` (the same bound,
    stated where tools look for it: Spectral, generators); ``format: date`` strings are 10 long.
+5. An object's ``version`` (optimistic locking) is an int32 at most: ``maximum: 2147483647``, as
+   the models' ``le=2_147_483_647`` refuse beyond it.
 
     .venv/bin/python -m tools.contract_rules openapi.yaml
 
@@ -74,7 +76,7 @@ def _integer_formats(lines: list[str]) -> int:
     for i, line in enumerate(lines):
         name = line.strip().split(":", 1)[0]
         size = "int64" if name in INT64_NAMES else "int32"
-        flow = re.search(r"\{ *type: integer(?=[,} ])", line)
+        flow = re.search(r'\{ *type: (integer|\[integer, "null"\])(?=[,} ])', line)
         if flow and "format:" not in line:
             lines[i] = line[:flow.end()] + f", format: {size}" + line[flow.end():]
             changed += 1
@@ -156,7 +158,7 @@ def _max_lengths(lines: list[str]) -> int:
                 lines[i] = line[:at] + f", maxLength: {width}" + line[at:]
                 changed += 1
             continue
-        block = re.match(r'^( +)pattern: "((?:[^"\\]|\\.)*)"\s*$', line)
+        block = re.match(r'^( +)pattern: "((?:[^"\\]|\\.)*)"\s*$', line) or re.match(r"^( +)format: (date)\s*$", line)
         if block:
             indent = block.group(1)
             k = i - 1
@@ -168,9 +170,10 @@ def _max_lengths(lines: list[str]) -> int:
             while j < len(lines) and lines[j].startswith(indent) and not lines[j].startswith(indent + " "):
                 siblings.append(lines[j].strip())
                 j += 1
-            if any(sib.startswith("maxLength:") for sib in siblings) or "type: string" not in siblings:
+            if any(sib.startswith("maxLength:") for sib in siblings) or not (
+                    "type: string" in siblings or 'type: [string, "null"]' in siblings):
                 continue
-            width = _max_width(yaml_unescape(block.group(2)))
+            width = 10 if block.group(2) == "date" and "format:" in line else _max_width(yaml_unescape(block.group(2)))
             if width:
                 lines.insert(i, f"{indent}maxLength: {width}")
                 changed += 1
@@ -179,6 +182,27 @@ def _max_lengths(lines: list[str]) -> int:
 
 def yaml_unescape(value: str) -> str:
     return value.replace("\\\\", "\\")
+
+
+def _versions(lines: list[str]) -> int:
+    changed = 0
+    for i, line in enumerate(lines):
+        if re.match(r"^ +version: \{ *type: (integer|\[integer, \"null\"\]),", line) and "maximum" not in line:
+            lines[i] = re.sub(r"minimum: 1(?=[,} ])", "minimum: 1, maximum: 2147483647", line, count=1)
+            changed += lines[i] != line
+        m = re.match(r"^( +)version:\s*$", line)
+        if m and i + 1 < len(lines):
+            indent = lines[i + 1][:len(lines[i + 1]) - len(lines[i + 1].lstrip())]
+            j = i + 1
+            body = []
+            while j < len(lines) and lines[j].startswith(indent):
+                body.append(lines[j].strip())
+                j += 1
+            if any(b.startswith("type:") and "integer" in b for b in body) and not any(
+                    b.startswith("maximum:") for b in body):
+                lines.insert(i + 1, f"{indent}maximum: 2147483647")
+                changed += 1
+    return changed
 
 
 def transform(text: str) -> tuple[str, dict[str, int]]:
@@ -191,8 +215,9 @@ def transform(text: str) -> tuple[str, dict[str, int]]:
     lines = head + tail
     ints = _integer_formats(lines)
     lengths = _max_lengths(lines)
+    versions = _versions(lines)
     return "\n".join(lines), {"429 added": throttled, "integer formats": ints, "date-time patterns": patterns,
-                              "maxLength from patterns and dates": lengths}
+                              "maxLength from patterns and dates": lengths, "version maximum": versions}
 
 
 def main(argv: list[str]) -> int:

@@ -256,6 +256,34 @@ def test_request_schemas_mirror_the_pydantic_models(spec):
                     assert prop.get("pattern") == pattern, f"{where}.{name} pattern"
             if field.default is not PydanticUndefined and field.default is not None:
                 assert prop.get("default") == field.default, f"{where}.{name} default"
+            bounded_by_the_model(model, name, field, prop, f"{where}.{name}")
+
+    def refused_at(model: Any, name: str, value: Any) -> bool:
+        from pydantic import ValidationError
+
+        try:
+            model.model_validate({name: value}, strict=True)
+        except ValidationError as exc:
+            return any(e["loc"][:1] == (name,) for e in exc.errors())
+        return False
+
+    def bounded_by_the_model(model: Any, name: str, field: Any, prop: dict, where: str) -> None:
+        """What the spec bounds, the model refuses past the same bound: a string's maxLength (or
+        its anchored pattern, which the model has too), an array's maxItems, an integer's range."""
+        types = prop.get("type") if isinstance(prop.get("type"), list) else [prop.get("type")]
+        metas = list(field.metadata)
+        max_len = min((m.max_length for m in metas if isinstance(m, MaxLen)), default=None)
+        if "string" in types and "maxLength" in prop and "enum" not in prop and "const" not in prop:
+            same_pattern = prop.get("pattern") and any(getattr(m, "pattern", None) == prop["pattern"] for m in metas)
+            is_date = prop.get("format") == "date" and "date" in str(field.annotation)
+            assert ((max_len is not None and max_len <= prop["maxLength"]) or same_pattern or is_date
+                    or refused_at(model, name, "x" * (prop["maxLength"] + 1))), (
+                f"{where}: the spec says maxLength {prop['maxLength']}, the model does not refuse longer")
+        if "array" in types and "maxItems" in prop:
+            assert max_len is not None and max_len <= prop["maxItems"], f"{where}: maxItems {prop['maxItems']}"
+        if "integer" in types and "maximum" in prop:
+            le = min((m.le for m in metas if getattr(m, "le", None) is not None), default=None)
+            assert le is not None and le <= prop["maximum"], f"{where}: maximum {prop['maximum']}"
 
     for key, model in bodies.items():
         check(model, ops[key]["requestBody"]["content"]["application/json"]["schema"], str(key))
