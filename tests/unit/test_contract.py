@@ -457,3 +457,31 @@ def test_the_app_serves_a_self_contained_docs_page(client):
     ids = set(re.findall(r'<(?:input|select|textarea)[^>]*\sid="([^"]+)"', html))
     labelled = set(re.findall(r'<label[^>]*\sfor="([^"]+)"', html))
     assert ids and ids <= labelled
+
+
+def test_date_time_patterns_admit_no_impossible_date_or_time(spec):
+    """A pattern that admits a real instant or local date-time refuses month 00, day 00, 25 o'clock,
+    minute 61 and the year 0000 (JSON Schema cannot say calendar validity; the server answers 422)."""
+    import re
+
+    def patterns(node: Any) -> Iterator[str]:
+        if isinstance(node, dict):
+            if isinstance(node.get("pattern"), str):
+                yield node["pattern"]
+            for v in node.values():
+                yield from patterns(v)
+        elif isinstance(node, list):
+            for v in node:
+                yield from patterns(v)
+
+    real = ["2026-12-07T07:00:00Z", "2026-12-07T09:00:00+02:00", "2026-12-07T09:00+02:00", "2026-12-01T20:00"]
+    impossible = ["0000-00-00T00:00:00Z", "2026-00-07T07:00:00Z", "2026-12-00T07:00:00Z", "2026-12-07T25:00:00Z",
+                  "2026-12-07T09:61+02:00", "0000-00-00T00:00+02:00", "2026-13-01T20:00", "0000-00-00T00:00"]
+    checked = 0
+    for p in set(patterns(spec)):
+        rx = re.compile(p)
+        if "T" not in p or not any(rx.search(r) for r in real):  # not a date-time pattern
+            continue
+        checked += 1
+        assert [i for i in impossible if rx.search(i)] == [], p
+    assert checked >= 3
