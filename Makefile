@@ -6,7 +6,7 @@ PY := $(VENV)/bin/python
 DDB_LOCAL_VERSION := 2.9.30
 DDB_LOCAL := .tools/dynamodb-local/emulator/DynamoDBLocal.jar
 
-.PHONY: run test venv tools java chromium test-unit test-integration test-e2e test-infra bench lint clean
+.PHONY: run test venv tools java chromium contract test-unit test-integration test-e2e test-infra bench lint clean
 
 $(VENV)/.installed: requirements.txt requirements-dev.txt
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -67,10 +67,18 @@ test-infra:
 lint: venv
 	@rc=0; $(PY) -m ruff check chalicelib || rc=1; $(PY) -m mypy chalicelib || rc=1; exit $$rc
 
-# Lint first; then unit and integration tests on both cores; then the browser and fuzz tests, with the offline
+# The contract under Spectral with the OWASP API ruleset (.spectral.yaml says each rule turned off and
+# why); any finding, warning or error, fails. tools/problem_responses.py and tools/contract_rules.py
+# apply the mechanical rules to openapi.yaml.
+contract: $(NPM_TOOLS)
+	NODE_PATH=$(CURDIR)/tools/npm/node_modules tools/npm/node_modules/.bin/spectral lint openapi.yaml \
+	  --ruleset .spectral.yaml --fail-severity=warn
+
+# Lint and the contract first; then unit and integration tests on both cores; then the browser and fuzz tests, with the offline
 # infrastructure checks (cdk synth, cfn-lint, cdk-nag) running beside them and awaited.
 test: venv tools
 	$(MAKE) --no-print-directory lint
+	$(MAKE) --no-print-directory contract
 	$(PY) -m pytest -q -p no:cacheprovider -n 2 tests/unit tests/integration
 	@mkdir -p .tools; rm -f .tools/infra-check.rc; \
 	if [ -f infra/check.sh ]; then \

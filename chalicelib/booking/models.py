@@ -116,7 +116,7 @@ class BookingIn(Strict):
 
 class RescheduleIn(Strict):
     start: str = Field(max_length=40)
-    version: Optional[int] = Field(default=None, ge=1)
+    version: Optional[int] = Field(default=None, ge=1, le=2_147_483_647)
 
     _instant = field_validator("start")(BookingIn._instant.__func__)  # type: ignore[attr-defined]
 

@@ -74,7 +74,7 @@ class MoneyIn(Strict):
 
 
 class Contacts(Strict):
-    phone: Optional[str] = Field(default=None, max_length=32)
+    phone: Optional[str] = Field(default=None, min_length=1, max_length=32)
     email: Optional[str] = Field(default=None, max_length=254, pattern=r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
     website: Optional[str] = Field(default=None, max_length=300, pattern=r"^https://\S+$")
     public: list[Literal["phone", "email", "website"]] = Field(default_factory=list, max_length=3)
@@ -104,7 +104,7 @@ class ClinicCreate(Strict):
 class ClinicPatch(Strict):
     display_name: Optional[ShortText] = None
     contacts: Optional[Contacts] = None
-    version: int = Field(ge=1)
+    version: int = Field(ge=1, le=2_147_483_647)
 
 
 class Rejection(Strict):
@@ -120,7 +120,7 @@ class Policies(Strict):
     cashback_percent: int = Field(default=10, ge=0, le=100)
     cashback_cap: Optional[MoneyIn] = None
     feedback_after_visit: bool = True
-    version: Optional[int] = Field(default=None, ge=1)
+    version: Optional[int] = Field(default=None, ge=1, le=2_147_483_647)
 
 
 class Interval(Strict):
@@ -134,14 +134,18 @@ class Interval(Strict):
         return self
 
 
+# A weekday's open intervals: at most 12 (openapi.yaml OpeningHours, maxItems).
+DayHours = Annotated[list[Interval], Field(max_length=12)]
+
+
 class BranchIn(Strict):
     name: ShortText
     address: str = Field(min_length=5, max_length=500)
     city: str = Field(min_length=2, max_length=100)
     time_zone: str = Field(max_length=64)
-    opening_hours: dict[Literal["mon", "tue", "wed", "thu", "fri", "sat", "sun"], list[Interval]] = Field(
+    opening_hours: dict[Literal["mon", "tue", "wed", "thu", "fri", "sat", "sun"], DayHours] = Field(
         default_factory=dict)
-    phone: Optional[str] = Field(default=None, max_length=32)
+    phone: Optional[str] = Field(default=None, min_length=1, max_length=32)
 
     _zone = field_validator("time_zone")(check_zone)
 
@@ -154,9 +158,9 @@ class BranchIn(Strict):
 class BranchPatch(Strict):
     name: Optional[ShortText] = None
     address: Optional[str] = Field(default=None, min_length=5, max_length=500)
-    opening_hours: Optional[dict[Literal["mon", "tue", "wed", "thu", "fri", "sat", "sun"], list[Interval]]] = None
-    phone: Optional[str] = Field(default=None, max_length=32)
-    version: int = Field(ge=1)
+    opening_hours: Optional[dict[Literal["mon", "tue", "wed", "thu", "fri", "sat", "sun"], DayHours]] = None
+    phone: Optional[str] = Field(default=None, min_length=1, max_length=32)
+    version: int = Field(ge=1, le=2_147_483_647)
 
 
 class Prepayment(Strict):
@@ -216,7 +220,7 @@ class ServicePatch(Strict):
     prepayment: Optional[Prepayment] = None
     recall_after_days: Optional[int] = Field(default=None, ge=1, le=3650)
     active: Optional[bool] = None
-    version: int = Field(ge=1)
+    version: int = Field(ge=1, le=2_147_483_647)
 
 
 class ResourceIn(Strict):
@@ -227,7 +231,7 @@ class ResourceIn(Strict):
 
 class InvitationIn(Strict):
     role: Literal["clinic_admin", "doctor"]
-    phone: Optional[str] = Field(default=None, max_length=32)
+    phone: Optional[str] = Field(default=None, min_length=1, max_length=32)
     email: Optional[str] = Field(default=None, max_length=254, pattern=r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
 
     @field_validator("phone")
@@ -326,8 +330,8 @@ class ExceptionIn(Strict):
 class DutyShiftIn(Strict):
     branch_id: str = Id()
     specialty: str = Field(pattern=_KIND)
-    starts_at: str = Field(description="local date-time in the branch's zone, e.g. 2026-12-01T20:00")
-    ends_at: str
+    starts_at: str = Field(max_length=19, description="local date-time in the branch's zone, e.g. 2026-12-01T20:00")
+    ends_at: str = Field(max_length=19)
 
     @field_validator("starts_at", "ends_at")
     @classmethod

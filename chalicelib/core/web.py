@@ -183,6 +183,19 @@ def load_json(raw: bytes | str) -> Any:
     return data
 
 
+def _whole_numbers(value: Any) -> Any:
+    """``value`` with every float that is a whole number made an int; ``value`` itself if none is."""
+    if isinstance(value, float) and value.is_integer():
+        return int(value)
+    if isinstance(value, dict):
+        items = {k: _whole_numbers(v) for k, v in value.items()}
+        return value if all(items[k] is value[k] for k in value) else items
+    if isinstance(value, list):
+        elements = [_whole_numbers(v) for v in value]
+        return value if all(a is b for a, b in zip(elements, value, strict=True)) else elements
+    return value
+
+
 def parse_body(request: Request, model: Type[T], max_bytes: int) -> T:
     """Strictly parse a JSON body into ``model``: malformed JSON, oversized bodies,
     deep nesting, duplicate keys, unknown fields and wrong types each become a 4xx naming the problem."""
@@ -198,8 +211,11 @@ def parse_body(request: Request, model: Type[T], max_bytes: int) -> T:
     if not isinstance(data, dict):
         raise validation_failed([FieldError("body", "type_error", "the body must be a JSON object")])
     try:
-        # Strict JSON mode: 1 is not true, 1.0 is not an integer, a date-time is not a date.
-        return model.model_validate_json(raw or b"{}", strict=True)  # type: ignore[attr-defined]
+        # Strict JSON mode: 1 is not true, "1" is not a number, a date-time is not a date. A whole
+        # number written with a fraction (763.0) is a JSON Schema integer, as openapi.yaml's
+        # `type: integer` says: it is read as that integer (763.5 stays a float and is refused).
+        text = json.dumps(whole, ensure_ascii=False) if (whole := _whole_numbers(data)) is not data else raw
+        return model.model_validate_json(text or b"{}", strict=True)  # type: ignore[attr-defined]
     except ValidationError as exc:
         raise validation_failed(pydantic_errors(exc)) from None
 

@@ -126,7 +126,7 @@ class Device(Strict):
 
 
 class SignUpRequest(Strict):
-    phone: str = Field(max_length=32)
+    phone: str = Field(min_length=1, max_length=32)
     password: str = Password()
     first_name: str = Name()
     last_name: str = Name()
@@ -160,7 +160,7 @@ def DeviceToken():  # noqa: N802
 
 
 class LoginRequest(Strict):
-    phone: str = Field(max_length=32)
+    phone: str = Field(min_length=1, max_length=32)
     password: str = Password()
     # from an earlier sign-in on this device: its own failure counter, untouched by strangers' guesses
     device_token: Optional[str] = DeviceToken()
@@ -189,7 +189,7 @@ class RefreshRequest(Strict):
 
 
 class PasswordResetRequest(Strict):
-    phone: str = Field(max_length=32)
+    phone: str = Field(min_length=1, max_length=32)
 
     _phone = field_validator("phone")(sms_phone)
 
@@ -222,7 +222,7 @@ class ProfilePatch(Strict):
     last_name: Optional[str] = Name(default=None)
     birth_date: Optional[date] = None
     language: Optional[Literal["ru", "en"]] = None
-    version: Optional[int] = Field(default=None, ge=1)
+    version: Optional[int] = Field(default=None, ge=1, le=2_147_483_647)
 
     _birth = field_validator("birth_date")(lambda v: None if v is None else check_birth_date(v))
 
@@ -247,7 +247,7 @@ class PasswordChange(Strict):
 
 
 class PhoneChange(Strict):
-    phone: str = Field(max_length=32)
+    phone: str = Field(min_length=1, max_length=32)
 
     _phone = field_validator("phone")(sms_phone)
 

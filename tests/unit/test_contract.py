@@ -136,11 +136,14 @@ def test_every_operation_documents_the_errors_the_edge_produces(spec):
             unauthorized = resolve(spec, responses["401"])
             assert set(unauthorized["content"]) == {"application/problem+json", "application/json"}, (
                 f"{key}: 401 comes as a problem from the API and as {{message}} from the gateway")
+        # API Gateway's throttling can answer 429 before any operation runs.
+        assert "429" in responses, f"{key}: the gateway's throttling can answer 429"
         for status, response in responses.items():
+            gateway_only = response == {"$ref": "#/components/responses/Throttled"}
             response = resolve(spec, response)
-            if status.startswith(("4", "5")):
+            if status.startswith(("4", "5")) and not gateway_only:
                 assert "application/problem+json" in response["content"], f"{key} {status}"
-            if status in ("429", "503"):
+            if status in ("429", "503") and not gateway_only:
                 assert response["headers"]["Retry-After"]["$ref"] == "#/components/headers/Retry-After", key
             if status == "405":
                 assert "Allow" in response["headers"], key
@@ -148,13 +151,15 @@ def test_every_operation_documents_the_errors_the_edge_produces(spec):
         assert not any(s.startswith("5") and s != "503" for s in responses), f"{key}: a 5xx is a bug, not a contract"
 
 
-def test_operations_that_send_sms_document_429_and_503(spec):
+def test_operations_that_send_sms_document_their_limits_and_503(spec):
     sms = {("/auth/signup", "POST"), ("/auth/login", "POST"), ("/auth/password-reset", "POST"),
            ("/auth/challenges/{challenge_id}/resend", "POST"), ("/me/step-up", "POST"), ("/me/phone", "PUT"),
            ("/clinics/{clinic_id}/invitations", "POST")}
     for key, op in operations(spec).items():
-        documented = {"429", "503"} <= set(op["responses"])
-        assert documented == (key in sms), key
+        if key in sms:
+            assert "503" in op["responses"], key
+            # the app's own limits: a problem with Retry-After (beside the gateway's body)
+            assert op["responses"]["429"] != {"$ref": "#/components/responses/Throttled"}, key
 
 
 def test_every_operation_takes_language_and_correlation_headers(spec):
@@ -261,6 +266,34 @@ def test_request_schemas_mirror_the_pydantic_models(spec):
                     assert prop.get("pattern") == pattern, f"{where}.{name} pattern"
             if field.default is not PydanticUndefined and field.default is not None:
                 assert prop.get("default") == field.default, f"{where}.{name} default"
+            bounded_by_the_model(model, name, field, prop, f"{where}.{name}")
+
+    def refused_at(model: Any, name: str, value: Any) -> bool:
+        from pydantic import ValidationError
+
+        try:
+            model.model_validate({name: value}, strict=True)
+        except ValidationError as exc:
+            return any(e["loc"][:1] == (name,) for e in exc.errors())
+        return False
+
+    def bounded_by_the_model(model: Any, name: str, field: Any, prop: dict, where: str) -> None:
+        """What the spec bounds, the model refuses past the same bound: a string's maxLength (or
+        its anchored pattern, which the model has too), an array's maxItems, an integer's range."""
+        types = prop.get("type") if isinstance(prop.get("type"), list) else [prop.get("type")]
+        metas = list(field.metadata)
+        max_len = min((m.max_length for m in metas if isinstance(m, MaxLen)), default=None)
+        if "string" in types and "maxLength" in prop and "enum" not in prop and "const" not in prop:
+            same_pattern = prop.get("pattern") and any(getattr(m, "pattern", None) == prop["pattern"] for m in metas)
+            is_date = prop.get("format") == "date" and "date" in str(field.annotation)
+            assert ((max_len is not None and max_len <= prop["maxLength"]) or same_pattern or is_date
+                    or refused_at(model, name, "x" * (prop["maxLength"] + 1))), (
+                f"{where}: the spec says maxLength {prop['maxLength']}, the model does not refuse longer")
+        if "array" in types and "maxItems" in prop:
+            assert max_len is not None and max_len <= prop["maxItems"], f"{where}: maxItems {prop['maxItems']}"
+        if "integer" in types and "maximum" in prop:
+            le = min((m.le for m in metas if getattr(m, "le", None) is not None), default=None)
+            assert le is not None and le <= prop["maximum"], f"{where}: maximum {prop['maximum']}"
 
     for key, model in bodies.items():
         schema = ops[key]["requestBody"]["content"]["application/json"]["schema"]
@@ -443,3 +476,31 @@ def test_the_app_serves_a_self_contained_docs_page(client):
     ids = set(re.findall(r'<(?:input|select|textarea)[^>]*\sid="([^"]+)"', html))
     labelled = set(re.findall(r'<label[^>]*\sfor="([^"]+)"', html))
     assert ids and ids <= labelled
+
+
+def test_date_time_patterns_admit_no_impossible_date_or_time(spec):
+    """A pattern that admits a real instant or local date-time refuses month 00, day 00, 25 o'clock,
+    minute 61 and the year 0000 (JSON Schema cannot say calendar validity; the server answers 422)."""
+    import re
+
+    def patterns(node: Any) -> Iterator[str]:
+        if isinstance(node, dict):
+            if isinstance(node.get("pattern"), str):
+                yield node["pattern"]
+            for v in node.values():
+                yield from patterns(v)
+        elif isinstance(node, list):
+            for v in node:
+                yield from patterns(v)
+
+    real = ["2026-12-07T07:00:00Z", "2026-12-07T09:00:00+02:00", "2026-12-07T09:00+02:00", "2026-12-01T20:00"]
+    impossible = ["0000-00-00T00:00:00Z", "2026-00-07T07:00:00Z", "2026-12-00T07:00:00Z", "2026-12-07T25:00:00Z",
+                  "2026-12-07T09:61+02:00", "0000-00-00T00:00+02:00", "2026-13-01T20:00", "0000-00-00T00:00"]
+    checked = 0
+    for p in set(patterns(spec)):
+        rx = re.compile(p)
+        if "T" not in p or not any(rx.search(r) for r in real):  # not a date-time pattern
+            continue
+        checked += 1
+        assert [i for i in impossible if rx.search(i)] == [], p
+    assert checked >= 3
