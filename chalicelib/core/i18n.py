@@ -78,8 +78,6 @@ TITLES: dict[str, tuple[str, str]] = {
                                      "Платёжный сервис не отвечает, попробуйте чуть позже"),
     "payment_provider_busy": ("The payment provider is busy; try again in a few seconds",
                               "Платёжный сервис перегружен, повторите через несколько секунд"),
-    "payment_provider_misconfigured": ("Payments are not set up correctly on our side; we are on it",
-                                       "Платежи настроены неверно на нашей стороне, мы уже разбираемся"),
     "payment_request_rejected": ("The payment provider refused this request",
                                  "Платёжный сервис отклонил этот запрос"),
     "card_declined": ("The card was declined; try another card or ask your bank",

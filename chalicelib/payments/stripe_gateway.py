@@ -59,10 +59,10 @@ def _problem(exc: Exception, country: Optional[str] = None) -> AppError:
             return AppError(code="payouts_not_ready", status=409)
         return AppError(code="payment_request_rejected", status=422)
     if isinstance(exc, (stripe.AuthenticationError, stripe.PermissionError)):
-        # Our keys are wrong or lack a permission: nothing the client can fix or retry.
+        # Our keys are wrong or lack a permission: nothing the client can fix; to the client it is the provider
+        # being unavailable (503, as for an outage), and the error log line alerts the operator.
         log.error("stripe.credentials_rejected", stripe_status=status or None)
-        return AppError(code="payment_provider_misconfigured", status=502)
-    # APIConnectionError (timeouts included), APIError (Stripe's 5xx) and anything unknown.
+    # APIConnectionError (timeouts included), APIError (Stripe's 5xx), our rejected keys and anything unknown.
     return AppError(code="payment_provider_unavailable", status=503,
                     headers={"Retry-After": str(RETRY_AFTER_S)}, extra={"retry_after": RETRY_AFTER_S})
 

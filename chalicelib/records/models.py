@@ -94,7 +94,7 @@ class DocumentIn(Strict):
 
     name: str = Field(min_length=1, max_length=200)
     content_type: Literal["application/pdf", "image/jpeg", "image/png", "image/heic", "application/dicom"]
-    size_bytes: int = Field(ge=1)
+    size_bytes: int = Field(ge=1, le=100 * 1024 * 1024)  # the settings' limit is lower (25 MiB by default)
 
 
 class Page(Strict):

@@ -51,7 +51,6 @@ def test_a_clinic_in_russia_is_told_stripe_does_not_serve_its_country(client, ad
     ("invalid_request", 422, "payment_request_rejected"),
     ("account_not_ready", 409, "payouts_not_ready"),
     ("idempotency", 409, "idempotency_conflict"),
-    ("bad_key", 502, "payment_provider_misconfigured"),
 ])
 def test_a_stripe_4xx_is_the_matching_4xx_problem_with_nothing_of_stripe_in_it(client, admin, fake_stripe,
                                                                                error, status, code, caplog):
@@ -70,6 +69,20 @@ def test_a_stripe_4xx_is_the_matching_4xx_problem_with_nothing_of_stripe_in_it(c
     assert "insufficient funds" not in logged.lower() and "sk_test_local_key" not in logged
     # and the clinic is unchanged: a second try once Stripe agrees goes through
     assert _start(client, admin, cid).status_code == 201
+
+
+def test_our_keys_refused_by_stripe_are_a_503_to_the_client_and_an_error_line_for_the_operator(
+        client, admin, fake_stripe, caplog):
+    cid = new_clinic_de(client, admin)["clinic_id"]
+    fake_stripe.fail_next("/v1/accounts", "bad_key")
+    with caplog.at_level(logging.INFO):
+        r = _start(client, admin, cid)
+    assert (r.status_code, body(r)["code"]) == (503, "payment_provider_unavailable"), r.body
+    assert int(r.headers["Retry-After"]) > 0 and _leaks(r) == []
+    logged = "\n".join(rec.getMessage() + json.dumps(getattr(rec, "__dict__", {}), default=str)
+                       for rec in caplog.records)
+    assert "stripe.credentials_rejected" in logged and "sk_test_local_key" not in logged
+    assert _start(client, admin, cid).status_code == 201  # once the keys are right again
 
 
 def test_stripe_throttling_is_a_429_with_retry_after(client, admin, fake_stripe):
