@@ -66,6 +66,14 @@ def stripe() -> Any:
     return _once("stripe", make)
 
 
+def push() -> Any:
+    def make() -> Any:
+        from chalicelib.notify.push import build_push_gateway
+
+        return build_push_gateway(settings())
+    return _once("push", make)
+
+
 def video() -> Any:
     def make() -> Any:
         from chalicelib.booking.video import build_video_gateway
@@ -100,14 +108,23 @@ def booking() -> Any:
     return _once("booking", make)
 
 
+def notify() -> Any:
+    def make() -> Any:
+        from chalicelib.notify.service import NotifyService
+
+        return NotifyService(settings(), push(), sms())
+    return _once("notify", make)
+
+
 def outbox() -> Any:
     """The event consumer, with every feature's handlers registered by kind."""
     def make() -> Any:
         from chalicelib.booking.jobs import event_handlers as booking_handlers
         from chalicelib.core.events import Outbox
+        from chalicelib.notify.jobs import event_handlers as notify_handlers
 
         handlers: dict[str, list[tuple[str, Any]]] = {}
-        for registry in (booking_handlers(booking()),):
+        for registry in (booking_handlers(booking()), notify_handlers(notify())):
             for kind, entries in registry.items():
                 handlers.setdefault(kind, []).extend(entries)
         return Outbox(handlers)

@@ -926,6 +926,58 @@ def _(W):
     W.call("post", "/urgent/cardiologist/take", {}, token=W.tok("admin_a"), status=403, label="not a doctor")
 
 
+# ------------------------------------------------------------------ notifications: devices and the inbox
+
+def _fcm_token() -> str:
+    import secrets
+
+    return secrets.token_urlsafe(16) + ":APA91b" + secrets.token_urlsafe(100)
+
+
+@case("registerDevice", 4)
+def _(W):
+    t = W.tok("patient")
+    payload = {"token": _fcm_token(), "platform": "ios", "app_version": "3.2.1", "language": "ru",
+               "time_zone": "Asia/Sakhalin"}
+    W.call("post", "/me/devices", payload, token=t, status=201)
+    W.call("post", "/me/devices", payload, token=t, status=200, label="refresh")
+
+
+@case("listDevices", 3)
+def _(W):
+    W.call("get", "/me/devices", token=W.tok("patient"))
+
+
+@case("removeDevice", 3)
+def _(W):
+    t = W.tok("patient")
+    did = W.setup("post", "/me/devices", {"token": _fcm_token(), "platform": "web", "app_version": "3.2.1",
+                                          "language": "en", "time_zone": "Europe/Berlin"}, token=t,
+                  status=201)["device_id"]
+    W.call("delete", f"/me/devices/{did}", token=t, status=204)
+    W.call("delete", f"/me/devices/{did}", token=t, status=404, label="gone")
+
+
+@case("myInbox", 3)
+def _(W):
+    t = W.tok("patient")
+    page = body(W.call("get", "/me/inbox?limit=100", token=t))
+    W.call("get", f"/me/inbox?limit=100&cursor={page['next_cursor']}", token=t, label="second page")
+
+
+@case("markMessageRead", 4)
+def _(W):
+    t = W.tok("patient")
+    first = W.setup("get", "/me/inbox?limit=1", token=t)["items"][0]["message_id"]
+    W.call("post", f"/me/inbox/{first}/read", {}, token=t)
+    W.call("post", f"/me/inbox/{first}/read", {}, token=t, label="again")
+
+
+@case("markAllRead", 4)
+def _(W):
+    W.call("post", "/me/inbox/read-all", {}, token=W.tok("patient"))
+
+
 # ------------------------------------------------------------------ the tests
 
 def test_every_operation_in_the_spec_has_a_budget_and_a_case():

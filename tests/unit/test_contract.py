@@ -190,6 +190,7 @@ def test_request_schemas_mirror_the_pydantic_models(spec):
     from chalicelib.booking import models as b
     from chalicelib.clinics import models as c
     from chalicelib.identity import models as m
+    from chalicelib.notify import models as n
 
     bodies = {
         ("/auth/signup", "POST"): m.SignUpRequest, ("/auth/signup/verify", "POST"): m.VerifySignUpRequest,
@@ -217,7 +218,7 @@ def test_request_schemas_mirror_the_pydantic_models(spec):
         ("/bookings", "POST"): b.BookingIn, ("/bookings/{booking_id}/reschedule", "POST"): b.RescheduleIn,
         ("/bookings/{booking_id}/cancel", "POST"): b.CancelIn, ("/bookings/{booking_id}/messages", "POST"): b.MessageIn,
         ("/visit-invitations", "POST"): b.InviteIn, ("/waitlist", "POST"): b.WaitlistIn,
-        ("/urgent/{specialty}/queue", "POST"): b.UrgentJoin,
+        ("/urgent/{specialty}/queue", "POST"): b.UrgentJoin, ("/me/devices", "POST"): n.DeviceIn,
     }
     # The Stripe webhook's body is Stripe's event, not one of our models.
     ops = {k: v for k, v in operations(spec).items() if k != ("/webhooks/stripe", "POST")}
@@ -264,6 +265,7 @@ def test_query_parameters_mirror_the_pydantic_query_models(spec):
 
     from chalicelib.booking import models as b
     from chalicelib.clinics import models as c
+    from chalicelib.notify import models as n
 
     queries = {
         ("/catalog/doctors/{doctor_id}/slots", "GET"): b.SlotsQuery, ("/me/bookings", "GET"): b.ListQuery,
@@ -275,6 +277,7 @@ def test_query_parameters_mirror_the_pydantic_query_models(spec):
             "/clinics/{clinic_id}/branches", "/clinics/{clinic_id}/services", "/clinics/{clinic_id}/resources",
             "/clinics/{clinic_id}/doctors")},
         ("/catalog/clinics/{clinic_id}/services", "GET"): c.Page,
+        ("/me/inbox", "GET"): n.InboxQuery,
     }
     ops = operations(spec)
     for key, model in queries.items():

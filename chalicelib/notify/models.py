@@ -1,0 +1,87 @@
+"""Devices, inbox messages and their pages."""
+from __future__ import annotations
+
+import re
+from typing import Literal, Optional
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator
+
+from chalicelib.identity.models import Strict
+
+# An FCM registration token: URL-safe base64 with ':' separating the instance id (as FCM issues them:
+# e.g. "fQx...:APA91b..."), 32 to 4096 characters. Anything else is refused before it reaches FCM.
+TOKEN_RE = re.compile(r"^[A-Za-z0-9_\-:]{32,4096}$")
+APP_VERSION_RE = re.compile(r"^[0-9A-Za-z.+\-]{1,32}$")
+Platform = Literal["ios", "android", "web"]
+Language = Literal["ru", "en"]
+
+
+def zone_name(value: str) -> str:
+    from chalicelib.core.tz import TimeZoneError, zone
+
+    try:
+        zone(value)
+    except TimeZoneError:
+        raise ValueError("an IANA time zone such as Europe/Kaliningrad") from None
+    return value
+
+
+class DeviceIn(Strict):
+    token: str = Field(max_length=4096)
+    platform: Platform
+    app_version: str = Field(max_length=32)
+    language: Language
+    time_zone: str = Field(max_length=64)
+
+    @field_validator("token")
+    @classmethod
+    def _token(cls, v: str) -> str:
+        if not TOKEN_RE.match(v):
+            raise ValueError("an FCM registration token (32 to 4096 URL-safe characters)")
+        return v
+
+    @field_validator("app_version")
+    @classmethod
+    def _version(cls, v: str) -> str:
+        if not APP_VERSION_RE.match(v):
+            raise ValueError("a version such as 3.2.1")
+        return v
+
+    @field_validator("time_zone")
+    @classmethod
+    def _zone(cls, v: str) -> str:
+        return zone_name(v)
+
+
+class DeviceView(BaseModel):
+    device_id: str
+    platform: Platform
+    app_version: str
+    language: Language
+    time_zone: str
+    registered_at: str
+    refreshed_at: str
+    current: bool
+
+
+class InboxQuery(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    limit: int = Field(default=50, ge=1, le=100)
+    cursor: Optional[str] = Field(default=None, max_length=2000)
+
+
+class InboxMessage(BaseModel):
+    message_id: str
+    kind: str
+    category: str
+    title: str
+    text: str
+    link: Optional[str] = None
+    created_at: str
+    read: bool
+
+
+class InboxPage(BaseModel):
+    items: list[InboxMessage]
+    unread: int
+    next_cursor: Optional[str] = None
