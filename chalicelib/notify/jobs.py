@@ -7,6 +7,10 @@ from __future__ import annotations
 
 from typing import Any, Callable
 
+from chalice.app import Blueprint
+
+bp = Blueprint(__name__)
+
 Handler = Callable[[dict[str, Any]], None]
 
 
@@ -21,9 +25,29 @@ def event_handlers(service: Any) -> dict[str, list[tuple[str, Handler]]]:
                          link=f"booking/{data['booking_id']}" if data.get("booking_id") else None)
         return handler
 
+    def plan_reminders(event: dict[str, Any]) -> None:
+        data = dict(event["data"])
+        if data.get("new_start_utc"):  # booking.rescheduled carries the old visit and its new start
+            data["start_utc"] = data["new_start_utc"]
+        if data.get("status") in ("held", "confirmed") and data.get("start_utc") and data.get("patient_id") \
+                and data.get("time_zone"):
+            service.plan_reminders(data)
+
     by_clinic = lambda d: bool(d.get("tell_patient") or d.get("by") == "clinic")  # noqa: E731
     return {
+        "booking.created": [("notify_reminders", plan_reminders)],
+        "booking.accepted": [("notify_reminders", plan_reminders)],
+        "booking.rescheduled": [("notify_reminders", plan_reminders)],
         "waitlist.offered": [("notify_offer", tell("waitlist_offer"))],
         "booking.invited": [("notify_invitation", tell("invitation"))],
         "booking.cancelled": [("notify_cancelled", tell("cancelled_by_clinic", by_clinic))],
     }
+
+
+@bp.schedule("rate(5 minutes)")
+def send_reminders(event):
+    """Reminders that are due (the sparse REMIND#<hour> partitions of GSI2, now and the 3 hours before)."""
+    from chalicelib import bootstrap
+    from chalicelib.core import clock
+
+    return bootstrap.notify().send_due_reminders(clock.now())

@@ -177,6 +177,21 @@ class NotifyService:
                     raise
         raise conflict("version_conflict", "the inbox changed meanwhile; try again")
 
+    # ------------------------------------------------------------------ reminders
+
+    def reminder_offsets(self) -> list[int]:
+        return sorted({int(h) for h in self.settings.reminder_hours.split(",") if h.strip()}, reverse=True)
+
+    def plan_reminders(self, booking: dict[str, Any]) -> int:
+        from chalicelib.notify import reminders
+
+        return reminders.schedule(booking, self.reminder_offsets())
+
+    def send_due_reminders(self, now: datetime) -> dict[str, int]:
+        from chalicelib.notify import reminders
+
+        return reminders.run(self, now)
+
     # ------------------------------------------------------------------ sending
 
     def send(self, user_id: str, kind: str, key: str, params: Optional[dict[str, Any]] = None,
