@@ -47,3 +47,13 @@ def mark_read(request, caller, message_id):
 @route(bp, "/me/inbox/read-all", methods=("POST",), **AUTH)
 def mark_all_read(request, caller):
     return service().mark_all_read(caller)
+
+
+@route(bp, "/me/notification-settings", **AUTH)
+def get_preferences(request, caller):
+    return service().get_preferences(caller)
+
+
+@route(bp, "/me/notification-settings", methods=("PUT",), **AUTH)
+def set_preferences(request, caller):
+    return service().set_preferences(caller, parse_body(request, m.PreferencesIn, bootstrap.settings().max_body_bytes))

@@ -51,3 +51,12 @@ def send_reminders(event):
     from chalicelib.core import clock
 
     return bootstrap.notify().send_due_reminders(clock.now())
+
+
+@bp.schedule("rate(5 minutes)")
+def release_held(event):
+    """Messages quiet hours held, once their morning has come (the sparse NOTIFYHELD#<hour> partitions)."""
+    from chalicelib import bootstrap
+    from chalicelib.core import clock
+
+    return bootstrap.notify().release_held(clock.now())

@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 import re
-from typing import Literal, Optional
+from typing import Any, Literal, Optional
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
@@ -85,3 +85,54 @@ class InboxPage(BaseModel):
     items: list[InboxMessage]
     unread: int
     next_cursor: Optional[str] = None
+
+
+_HHMM = r"^([01][0-9]|2[0-3]):[0-5][0-9]$"
+
+
+class ChannelPrefs(Strict):
+    push: bool = True
+    sms: bool = True
+
+
+class QuietHours(Strict):
+    """Local hours (in ``time_zone``) when messages that can wait are held until ``end``."""
+    start: str = Field(pattern=_HHMM)
+    end: str = Field(pattern=_HHMM)
+
+    @field_validator("end")
+    @classmethod
+    def _not_empty(cls, v: str, info: Any) -> str:
+        if info.data.get("start") == v:
+            raise ValueError("quiet hours must start and end at different times")
+        return v
+
+
+class PreferencesIn(Strict):
+    """Channels per category (the inbox always has everything); service messages keep at least one channel.
+    ``quiet_hours`` null turns quiet hours off."""
+    service: ChannelPrefs = Field(default_factory=ChannelPrefs)
+    recall: ChannelPrefs = Field(default_factory=ChannelPrefs)
+    feedback: ChannelPrefs = Field(default_factory=ChannelPrefs)
+    quiet_hours: Optional[QuietHours] = None
+    time_zone: Optional[str] = Field(default=None, max_length=64)
+
+    @field_validator("service")
+    @classmethod
+    def _service_stays(cls, v: ChannelPrefs) -> ChannelPrefs:
+        if not (v.push or v.sms):
+            raise ValueError("service messages (reminders, offers, payment links) cannot be switched off entirely")
+        return v
+
+    @field_validator("time_zone")
+    @classmethod
+    def _zone(cls, v: Optional[str]) -> Optional[str]:
+        return zone_name(v) if v is not None else v
+
+
+class PreferencesView(BaseModel):
+    service: ChannelPrefs
+    recall: ChannelPrefs
+    feedback: ChannelPrefs
+    quiet_hours: Optional[QuietHours] = None
+    time_zone: Optional[str] = None

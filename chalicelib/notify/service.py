@@ -20,7 +20,7 @@ from chalicelib.core.errors import conflict, not_found
 from chalicelib.core.ids import new_id
 from chalicelib.notify import access, store
 from chalicelib.notify import models as m
-from chalicelib.notify.templates import TEMPLATES, render
+from chalicelib.notify.templates import CATEGORIES, TEMPLATES, render
 
 
 class PushUnavailable(Exception):
@@ -195,13 +195,14 @@ class NotifyService:
     # ------------------------------------------------------------------ sending
 
     def send(self, user_id: str, kind: str, key: str, params: Optional[dict[str, Any]] = None,
-             link: Optional[str] = None) -> str:
+             link: Optional[str] = None, release: bool = False) -> str:
         """Tell a person something, once per ``key``. Returns the channel it went by ('push', 'sms',
-        'inbox') or 'duplicate'. Raises ``PushUnavailable`` (or the SMS gateway's error) to be retried."""
+        'inbox'), 'held' (quiet hours: the held-messages job sends it in the morning) or 'duplicate'.
+        Raises ``PushUnavailable`` (or the SMS gateway's error) to be retried."""
         from chalicelib.identity import store as identity_store
 
         template = TEMPLATES[kind]
-        params = params or {}
+        params = {k: params[k] for k in ("start_utc", "time_zone") if params and params.get(k)}
         record = store.send_record(key)
         if record and record.get("status") == "delivered":
             return "duplicate"
@@ -214,7 +215,7 @@ class NotifyService:
         if record is None:
             created = store.create_message(
                 key, {"message_id": new_id(), "user_id": user_id, "kind": kind, "status": "pending",
-                      "created_at": _iso(now)},
+                      "created_at": _iso(now), "key": key, "params": params, "link": link},
                 {"kind": kind, "category": template.category, "title": title, "text": text,
                  "link": link, "created_at": _iso(now)}, int(now.timestamp()))
             if not created:
@@ -224,7 +225,16 @@ class NotifyService:
             return "duplicate"  # delivered meanwhile, or another sender is delivering it now
         mid = claimed["message_id"]
         try:
-            channel = self._deliver(user, kind, mid, title, text, link)
+            prefs = self.preferences_of(user_id)
+            devices = self.live_devices(user_id)
+            if not template.urgent and not release:
+                until = self._quiet_until(prefs, devices, params, now)
+                if until is not None:
+                    store.hold(key, _iso(until))
+                    log.event("notify.held", user_id=user_id, kind=kind, message_id=mid, until=_iso(until))
+                    return "held"
+            channel = self._deliver(user, kind, mid, title, text, link, devices,
+                                    prefs[template.category])
         except Exception:
             store.release(key)
             raise
@@ -233,12 +243,12 @@ class NotifyService:
         return channel
 
     def _deliver(self, user: dict[str, Any], kind: str, mid: str, title: str, text: str,
-                 link: Optional[str]) -> str:
+                 link: Optional[str], devices: list[dict[str, Any]], channels: dict[str, bool]) -> str:
         template = TEMPLATES[kind]
         uid = user["user_id"]
-        devices = self.live_devices(uid)
         retry_after: Optional[int] = None
-        if devices:
+        failed_for_now = False
+        if devices and channels["push"]:
             data = {"message_id": mid, "kind": kind, **({"link": link} if link else {})}
             results = self.push.send([d["token"] for d in devices], title, text, data)
             gone = [d["device_id"] for d, r in zip(devices, results, strict=True) if r.outcome == "invalid"]
@@ -251,12 +261,73 @@ class NotifyService:
             waits = [r.retry_after for r in results if r.outcome == "retry" and r.retry_after]
             retry_after = max(waits) if waits else None
             failed_for_now = any(r.outcome == "retry" for r in results)
-        else:
-            failed_for_now = False
-        if template.must_arrive and user.get("phone"):
+        # SMS when nothing was pushed: for what must arrive, or for a category whose only channel is SMS
+        sms_only = channels["sms"] and not channels["push"]
+        if (template.must_arrive or sms_only) and channels["sms"] and user.get("phone"):
             self.sms.send(user["phone"], text)
             return "sms"
         if failed_for_now:
             log.warning("notify.push_unavailable", user_id=uid, kind=kind, message_id=mid)
             raise PushUnavailable(retry_after)
         return "inbox"
+
+    # ------------------------------------------------------------------ preferences and quiet hours
+
+    def preferences_of(self, uid: str) -> dict[str, Any]:
+        return self._merged(store.preferences(uid))
+
+    def _merged(self, stored: Optional[dict[str, Any]]) -> dict[str, Any]:
+        default_quiet = {"start": f"{self.settings.quiet_hours_start:02d}:00",
+                         "end": f"{self.settings.quiet_hours_end:02d}:00"}
+        prefs: dict[str, Any] = {c: {"push": True, "sms": True} for c in CATEGORIES}
+        prefs["quiet_hours"], prefs["time_zone"] = default_quiet, None
+        if stored:
+            for c in CATEGORIES:
+                prefs[c] = stored.get(c) or prefs[c]
+            prefs["quiet_hours"], prefs["time_zone"] = stored.get("quiet_hours"), stored.get("time_zone")
+        return prefs
+
+    def get_preferences(self, caller: Any) -> m.PreferencesView:
+        return m.PreferencesView(**self.preferences_of(access.owner(caller)))
+
+    def set_preferences(self, caller: Any, body: m.PreferencesIn) -> m.PreferencesView:
+        uid = access.owner(caller)
+        stored = body.model_dump()
+        store.put_preferences(uid, stored)
+        log.event("notify.preferences_set", user_id=uid)
+        return m.PreferencesView(**self._merged(stored))
+
+    @staticmethod
+    def _quiet_until(prefs: dict[str, Any], devices: list[dict[str, Any]], params: dict[str, Any],
+                     now: datetime) -> Optional[datetime]:
+        """When quiet hours end, if ``now`` is inside them in the person's zone (the one they chose, else
+        their newest device's, else the clinic's); None outside them or without quiet hours."""
+        from datetime import time as dtime
+
+        from chalicelib.core.tz import local_to_utc, zone
+
+        quiet = prefs.get("quiet_hours")
+        zone_name = prefs.get("time_zone") or (max(devices, key=lambda d: d["refreshed_at"])["time_zone"]
+                                               if devices else None) or params.get("time_zone")
+        if not quiet or not zone_name:
+            return None
+        start, end = (dtime.fromisoformat(quiet["start"]), dtime.fromisoformat(quiet["end"]))
+        local = now.astimezone(zone(zone_name))
+        t = local.time().replace(tzinfo=None)
+        inside = (t >= start or t < end) if start > end else (start <= t < end)
+        if not inside:
+            return None
+        day = local.date() if t < end else local.date() + timedelta(days=1)
+        return local_to_utc(day, end, zone_name)
+
+    def release_held(self, now: datetime) -> dict[str, int]:
+        """Send the messages quiet hours held whose morning has come (the held index, this hour and the 12
+        before: a job that was down catches up)."""
+        buckets = [store.held_bucket(_iso(now - timedelta(hours=back))) for back in range(12, -1, -1)]
+        sent = 0
+        for r in store.held_due(buckets, _iso(now)):
+            outcome = self.send(r["user_id"], r["kind"], r["key"], r.get("params") or {}, r.get("link"), release=True)
+            sent += outcome not in ("duplicate", "held")
+        log.event("job.release_held", sent=sent)
+        return {"sent": sent}
+

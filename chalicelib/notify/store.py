@@ -6,7 +6,11 @@
 | token owner   | FCMTOKEN#<did>      | TOKEN           | which user holds a token (one at a time)             |
 | inbox message | USER#<uid>          | INBOX#<mid>     | mid is a ULID: newest first by SK                    |
 | inbox state   | USER#<uid>          | INBOXSTATE      | unread count, read_before (mark-all watermark)       |
-| send record   | NOTIFYMSG#<key>     | MSG             | one per message key: the idempotency item            |
+| send record   | NOTIFYMSG#<key>     | MSG             | one per message key (idempotency); GSI2 while held  |
+| preferences   | USER#<uid>          | NOTIFYPREFS     | channels per category, quiet hours and their zone     |
+
+A send record held by quiet hours sits in GSI2 at ``NOTIFYHELD#<release hour>`` / ``<until>#<key>`` until
+the held-messages job sends it.
 """
 from __future__ import annotations
 
@@ -122,7 +126,7 @@ def release(key: str) -> None:
 def mark_delivered(key: str, channel: str, at: str) -> None:
     db.ddb().update_item(
         TableName=db.table_name(), Key=db.item_key(db.key("NOTIFYMSG", message_key(key)), "MSG"),
-        UpdateExpression="SET #st = :d, channel = :c, delivered_at = :at REMOVE lease_until",
+        UpdateExpression="SET #st = :d, channel = :c, delivered_at = :at REMOVE lease_until, GSI2PK, GSI2SK",
         ExpressionAttributeNames={"#st": "status"},
         ExpressionAttributeValues=db.values(d="delivered", c=channel, at=at))
 
@@ -177,3 +181,38 @@ def _state_condition(state: dict[str, Any], allow_missing: bool = False) -> tupl
         cond = f"(attribute_not_exists(PK) OR ({cond}))"
     vals = db.values(seen_unread=seen_unread, **({"seen_rb": seen_rb} if seen_rb else {}))
     return cond, vals
+
+
+# ------------------------------------------------------------------ preferences and held messages
+
+PREFS_SK = "NOTIFYPREFS"
+
+
+def preferences(uid: str) -> Optional[dict[str, Any]]:
+    return db.get(user_pk(uid), PREFS_SK)
+
+
+def put_preferences(uid: str, prefs: dict[str, Any]) -> None:
+    db.ddb().put_item(TableName=db.table_name(), Item=db.to_item(
+        {"PK": user_pk(uid), "SK": PREFS_SK, "type": "notify_prefs", **prefs}))
+
+
+def held_bucket(at_iso: str) -> str:
+    return db.key("NOTIFYHELD", at_iso[:13])
+
+
+def hold(key: str, until_iso: str) -> None:
+    """Keep a pending message until ``until`` (quiet hours): the send record enters the held index."""
+    db.ddb().update_item(
+        TableName=db.table_name(), Key=db.item_key(db.key("NOTIFYMSG", message_key(key)), "MSG"),
+        UpdateExpression="SET hold_until = :u, GSI2PK = :pk, GSI2SK = :sk REMOVE lease_until",
+        ExpressionAttributeValues=db.values(u=until_iso, pk=held_bucket(until_iso),
+                                            sk=f"{until_iso}#{message_key(key)}"))
+
+
+def held_due(bucket_keys: list[str], now_iso: str) -> list[dict[str, Any]]:
+    out: list[dict[str, Any]] = []
+    for pk in bucket_keys:
+        out += db.query_all("GSI2PK = :pk AND GSI2SK <= :now", db.values(pk=pk, now=now_iso + "~"),
+                            index="GSI2", cap=5000)
+    return out

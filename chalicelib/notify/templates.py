@@ -20,7 +20,7 @@ CHANNELS = ("push", "sms")
 class Template:
     category: str
     must_arrive: bool  # falls back to SMS when there is no device or the push failed
-    urgent: bool  # delivered in quiet hours too
+    urgent: bool  # delivered in quiet hours too (time-bound: an offer for 15 minutes, a reminder, your turn)
     ru: tuple[str, str]  # title, text
     en: tuple[str, str]
 
@@ -45,7 +45,7 @@ TEMPLATES: dict[str, Template] = {
         ("Приём перенесён", "Ваш приём перенесён на {time}. Подробности в приложении."),
         ("Visit moved", "Your visit is moved to {time}. Details are in the app.")),
     "reminder": Template(
-        "service", True, False,
+        "service", True, True,
         ("Напоминание о приёме", "Напоминаем о приёме {time}. Подробности в приложении."),
         ("Visit reminder", "A reminder of your visit on {time}. Details are in the app.")),
     "payment_link": Template(

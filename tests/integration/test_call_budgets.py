@@ -978,6 +978,20 @@ def _(W):
     W.call("post", "/me/inbox/read-all", {}, token=W.tok("patient"))
 
 
+@case("getNotificationSettings", 2)
+def _(W):
+    W.call("get", "/me/notification-settings", token=W.tok("patient"))
+
+
+@case("setNotificationSettings", 2)
+def _(W):
+    W.call("put", "/me/notification-settings", {"recall": {"push": True, "sms": False},
+                                                "quiet_hours": {"start": "22:30", "end": "07:00"},
+                                                "time_zone": "Asia/Sakhalin"}, token=W.tok("patient"))
+    W.call("put", "/me/notification-settings", {"service": {"push": False, "sms": False}}, token=W.tok("patient"),
+           status=422, label="service off")
+
+
 # ------------------------------------------------------------------ the tests
 
 def test_every_operation_in_the_spec_has_a_budget_and_a_case():

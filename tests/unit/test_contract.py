@@ -219,6 +219,7 @@ def test_request_schemas_mirror_the_pydantic_models(spec):
         ("/bookings/{booking_id}/cancel", "POST"): b.CancelIn, ("/bookings/{booking_id}/messages", "POST"): b.MessageIn,
         ("/visit-invitations", "POST"): b.InviteIn, ("/waitlist", "POST"): b.WaitlistIn,
         ("/urgent/{specialty}/queue", "POST"): b.UrgentJoin, ("/me/devices", "POST"): n.DeviceIn,
+        ("/me/notification-settings", "PUT"): n.PreferencesIn,
     }
     # The Stripe webhook's body is Stripe's event, not one of our models.
     ops = {k: v for k, v in operations(spec).items() if k != ("/webhooks/stripe", "POST")}
