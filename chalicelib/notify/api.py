@@ -57,3 +57,18 @@ def get_preferences(request, caller):
 @route(bp, "/me/notification-settings", methods=("PUT",), **AUTH)
 def set_preferences(request, caller):
     return service().set_preferences(caller, parse_body(request, m.PreferencesIn, bootstrap.settings().max_body_bytes))
+
+
+@route(bp, "/feedback", methods=("POST",), **AUTH)
+def give_feedback(request, caller):
+    from chalicelib.notify import feedback
+
+    return json_response(feedback.give(caller, parse_body(request, m.FeedbackIn, bootstrap.settings().max_body_bytes)),
+                         201)
+
+
+@route(bp, "/clinics/{clinic_id}/feedback", **AUTH)
+def clinic_feedback(request, caller, clinic_id):
+    from chalicelib.notify import feedback
+
+    return feedback.read(caller, clinic_id, parse_query(request, m.FeedbackQuery))

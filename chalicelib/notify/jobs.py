@@ -22,7 +22,8 @@ def event_handlers(service: Any) -> dict[str, list[tuple[str, Handler]]]:
                 return
             service.send(data["patient_id"], kind, f"{event['event_id']}:{kind}",
                          {"start_utc": data.get("start_utc"), "time_zone": data.get("time_zone")},
-                         link=f"booking/{data['booking_id']}" if data.get("booking_id") else None)
+                         link=(f"feedback/{data['booking_id']}" if kind == "feedback_request" else
+                               f"booking/{data['booking_id']}") if data.get("booking_id") else None)
         return handler
 
     def plan_reminders(event: dict[str, Any]) -> None:
@@ -36,6 +37,7 @@ def event_handlers(service: Any) -> dict[str, list[tuple[str, Handler]]]:
     by_clinic = lambda d: bool(d.get("tell_patient") or d.get("by") == "clinic")  # noqa: E731
     return {
         "booking.created": [("notify_reminders", plan_reminders)],
+        "booking.completed": [("notify_feedback", tell("feedback_request"))],
         "booking.accepted": [("notify_reminders", plan_reminders)],
         "booking.rescheduled": [("notify_reminders", plan_reminders)],
         "waitlist.offered": [("notify_offer", tell("waitlist_offer"))],

@@ -136,3 +136,20 @@ class PreferencesView(BaseModel):
     feedback: ChannelPrefs
     quiet_hours: Optional[QuietHours] = None
     time_zone: Optional[str] = None
+
+
+_ULID = r"^[0-7][0-9A-HJKMNP-TV-Z]{25}$"
+
+
+class FeedbackIn(Strict):
+    """One answer per completed visit: NPS 0-10 ("how likely are you to recommend ...") and a comment."""
+    booking_id: str = Field(pattern=_ULID)
+    score: int = Field(ge=0, le=10)
+    comment: Optional[str] = Field(default=None, max_length=2000)
+
+
+class FeedbackQuery(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    doctor_id: Optional[str] = Field(default=None, pattern=_ULID)
+    limit: int = Field(default=50, ge=1, le=100)
+    cursor: Optional[str] = Field(default=None, max_length=2000)

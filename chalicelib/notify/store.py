@@ -216,3 +216,42 @@ def held_due(bucket_keys: list[str], now_iso: str) -> list[dict[str, Any]]:
         out += db.query_all("GSI2PK = :pk AND GSI2SK <= :now", db.values(pk=pk, now=now_iso + "~"),
                             index="GSI2", cap=5000)
     return out
+
+
+# ------------------------------------------------------------------ feedback after a visit
+
+def feedback_pk(cid: str) -> str:
+    return db.key("FEEDBACK", cid)
+
+
+def add_feedback(answer: dict[str, Any]) -> bool:
+    """The answer (one per visit: ``attribute_not_exists``) and the clinic's and the doctor's counts, in one
+    transaction. False when the visit was answered already."""
+    cid, did, band = answer["clinic_id"], answer["doctor_id"], answer["band"]
+    tx = db.Tx()
+    tx.put_new("answer", {"PK": feedback_pk(cid), "SK": db.key("VISIT", answer["booking_id"]), "type": "feedback",
+                          **answer})
+    for name, sk in (("clinic", "STATS#ALL"), ("doctor", db.key("STATS", "DOCTOR", did))):
+        tx.update(name, feedback_pk(cid), sk, "SET #t = :t ADD answers :one, #b :one, score_sum :s",
+                  names={"#t": "type", "#b": band}, expr_values=db.values(t="feedback_stats", one=1,
+                                                                          s=answer["score"]))
+    try:
+        tx.commit()
+    except db.TxCancelled as exc:
+        if exc.condition_failed("answer"):
+            return False
+        raise
+    return True
+
+
+def feedback_stats(cid: str, did: Optional[str]) -> dict[str, dict[str, Any]]:
+    keys = [(feedback_pk(cid), "STATS#ALL")] + ([(feedback_pk(cid), db.key("STATS", "DOCTOR", did))] if did else [])
+    return {i["SK"]: i for i in db.batch_get(keys)}
+
+
+def feedback_page(cid: str, did: Optional[str], limit: int, cursor: Optional[str]) -> tuple[list[dict[str, Any]],
+                                                                                        Optional[str]]:
+    if did:
+        return db.query_page(feedback_pk(cid), "VISIT#", limit, cursor, filter_expression="doctor_id = :did",
+                             filter_values=db.values(did=did), forward=False)
+    return db.query_page(feedback_pk(cid), "VISIT#", limit, cursor, forward=False)

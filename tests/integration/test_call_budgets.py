@@ -992,6 +992,29 @@ def _(W):
            status=422, label="service off")
 
 
+@case("giveFeedback", 3)
+def _(W):
+    from chalicelib.booking import store as bstore
+    from chalicelib.core import db
+
+    # one of the patient's 300 past visits (completed)
+    past = db.query_all("GSI1PK = :pk AND GSI1SK < :now", db.values(pk=f"PATIENT#{W.patient['user_id']}",
+                                                                     now="2026-11-20"), index="GSI1", cap=1000)
+    done = [b for b in past if b.get("status") == "completed" and b.get("type") == "booking"]
+    bid = done[len(OBSERVED) % len(done)]["booking_id"]
+    assert bstore.get_booking(bid)["status"] == "completed"
+    t = W.tok("patient")
+    W.call("post", "/feedback", {"booking_id": bid, "score": 9, "comment": "Спасибо"}, token=t, status=201)
+    W.call("post", "/feedback", {"booking_id": bid, "score": 9}, token=t, status=409, label="twice")
+
+
+@case("clinicFeedback", 5)
+def _(W):
+    t = W.tok("admin_a")
+    W.call("get", f"/clinics/{W.cid}/feedback?limit=50", token=t)
+    W.call("get", f"/clinics/{W.cid}/feedback?limit=50&doctor_id={W.did}", token=t, label="one doctor")
+
+
 # ------------------------------------------------------------------ the tests
 
 def test_every_operation_in_the_spec_has_a_budget_and_a_case():

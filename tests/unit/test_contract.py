@@ -219,7 +219,7 @@ def test_request_schemas_mirror_the_pydantic_models(spec):
         ("/bookings/{booking_id}/cancel", "POST"): b.CancelIn, ("/bookings/{booking_id}/messages", "POST"): b.MessageIn,
         ("/visit-invitations", "POST"): b.InviteIn, ("/waitlist", "POST"): b.WaitlistIn,
         ("/urgent/{specialty}/queue", "POST"): b.UrgentJoin, ("/me/devices", "POST"): n.DeviceIn,
-        ("/me/notification-settings", "PUT"): n.PreferencesIn,
+        ("/me/notification-settings", "PUT"): n.PreferencesIn, ("/feedback", "POST"): n.FeedbackIn,
     }
     # The Stripe webhook's body is Stripe's event, not one of our models.
     ops = {k: v for k, v in operations(spec).items() if k != ("/webhooks/stripe", "POST")}
@@ -278,7 +278,7 @@ def test_query_parameters_mirror_the_pydantic_query_models(spec):
             "/clinics/{clinic_id}/branches", "/clinics/{clinic_id}/services", "/clinics/{clinic_id}/resources",
             "/clinics/{clinic_id}/doctors")},
         ("/catalog/clinics/{clinic_id}/services", "GET"): c.Page,
-        ("/me/inbox", "GET"): n.InboxQuery,
+        ("/me/inbox", "GET"): n.InboxQuery, ("/clinics/{clinic_id}/feedback", "GET"): n.FeedbackQuery,
     }
     ops = operations(spec)
     for key, model in queries.items():
