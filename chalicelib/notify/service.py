@@ -31,6 +31,8 @@ class PushUnavailable(Exception):
         self.retry_after = retry_after
 
 
+# Devices one person keeps (phones, tablets, browsers); past it, the least recently refreshed go.
+MAX_DEVICES = 20
 # Longer than one delivery can take (one multicast and one SMS, each with a 10 s timeout), shorter than
 # the outbox's lease, so a sender that died never blocks the retry.
 CLAIM_SECONDS = 45
@@ -77,6 +79,10 @@ class NotifyService:
         replaced = [d["device_id"] for d in mine if d["session_id"] == caller.session_id and d["device_id"] != did]
         if replaced:
             store.delete_devices(uid, replaced)
+        if len(mine) - len(replaced) >= MAX_DEVICES:  # many sign-ins and no send since: tidy, oldest go first
+            live = self.live_devices(uid)
+            extra = sorted((d for d in live if d["device_id"] != did), key=lambda d: d["refreshed_at"])
+            store.delete_devices(uid, [d["device_id"] for d in extra[:max(0, len(live) - MAX_DEVICES)]])
         log.event("notify.device_registered", user_id=uid, device_id=did, platform=body.platform,
                   refreshed=existing is not None)
         return self._view(device, caller), existing is None

@@ -148,3 +148,30 @@ def test_no_token_phone_or_text_in_the_logs(client, outbox, fcm, fixed_clock, lo
     assert "notify.sent" in logs.text() and "notify.devices_removed" in logs.text()
     for secret in (good, gone, good[:24], PHONE, PHONE[1:], "A reminder of your visit", "Напоминаем"):
         assert secret not in text, secret
+
+
+def test_many_sign_ins_without_a_send_keep_at_most_twenty_devices(client, outbox, fixed_clock):
+    """A phone signed in 30 times (each a new session and token) never grows past the cap; the newest stay."""
+    from types import SimpleNamespace
+
+    from chalicelib.core import db
+    from chalicelib.identity import store as istore
+    from chalicelib.notify import models as m
+    from chalicelib.notify import service as notify_service
+    from chalicelib.notify import store
+
+    p = person(client, outbox, PHONE)
+    svc = bootstrap.notify()
+    newest = []
+    for i in range(30):
+        fixed_clock.advance(minutes=1)
+        now = int(fixed_clock.now().timestamp())
+        session, _ = bootstrap.identity()._new_session({"user_id": p["user_id"], "role": "patient"}, None, now, "sms")
+        db.ddb().put_item(TableName=db.table_name(), Item=db.to_item(istore.session_item(session)))
+        caller = SimpleNamespace(user_id=p["user_id"], session_id=session["session_id"], role="patient")
+        tok = fcm_token()
+        svc.register_device(caller, m.DeviceIn(token=tok, platform="android", app_version="1.0.0", language="ru",
+                                               time_zone="Europe/Kaliningrad"))
+        newest.append(tok)
+    kept = [d["token"] for d in store.devices(p["user_id"])]
+    assert len(kept) <= notify_service.MAX_DEVICES and newest[-1] in kept and newest[0] not in kept
