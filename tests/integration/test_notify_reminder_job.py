@@ -8,7 +8,7 @@ from chalicelib import bootstrap
 from chalicelib.core import aws, clock, db
 from chalicelib.core.ids import new_id
 from chalicelib.notify import reminders
-from tests.conftest import START
+from tests.conftest import START, CallCounter
 from tests.integration.budget_world import batch_put
 
 FUTURE = 10_000
@@ -56,14 +56,18 @@ def test_a_run_reads_only_what_is_due(backend_env, fixed_clock, outbox):
     fixed_clock.set(now)
 
     counter = ItemsRead()
+    calls = CallCounter()
     aws.add_hook("after-call.dynamodb", counter)
+    aws.add_hook("before-call.dynamodb", calls)
     try:
         run = bootstrap.notify().send_due_reminders(now)
         first = dict(counter.by_op)
+        run_calls = list(calls.calls)
         counter.by_op.clear()
         again = bootstrap.notify().send_due_reminders(now + timedelta(minutes=5))
     finally:
         aws.remove_hook("after-call.dynamodb", counter)
+        aws.remove_hook("before-call.dynamodb", calls)
     assert run == {"due": DUE, "sent": DUE, "skipped": 0}
     # selecting what is due reads the 50 due reminders (Query of the REMIND# hour partitions: nothing of the
     # 19,950 others) and their 50 bookings (one BatchGetItem); sending reads each person's profile (GetItem)
@@ -72,3 +76,7 @@ def test_a_run_reads_only_what_is_due(backend_env, fixed_clock, outbox):
     assert first.get("GetItem", 0) == DUE
     assert again == {"due": 0, "sent": 0, "skipped": 0} and sum(counter.by_op.values()) == 0
     assert len(outbox.to("+79161234567")) == DUE
+    # the job's call budget: 4 hour partitions + 1 BatchGetItem, then per reminder (no device: by SMS) the send
+    # record, the profile, the create transaction, the claim, the preferences, the devices, delivered, and
+    # the reminder's delete: 8 calls a message
+    assert len(run_calls) == 4 + 1 + DUE * 8, sorted(set(run_calls))
