@@ -56,6 +56,10 @@ def get_preferences(request, caller):
 
 @route(bp, "/me/notification-settings", methods=("PUT",), **AUTH)
 def set_preferences(request, caller):
+    from chalicelib.core.errors import field_invalid
+
+    if not (request.raw_body or b"").strip():  # PUT replaces the settings: say them (an empty {} means defaults)
+        raise field_invalid("body", "required", "send the settings, e.g. {} for the defaults")
     return service().set_preferences(caller, parse_body(request, m.PreferencesIn, bootstrap.settings().max_body_bytes))
 
 

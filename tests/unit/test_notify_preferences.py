@@ -87,3 +87,13 @@ def test_quiet_hours_follow_the_zone_the_person_chose(client, outbox, fcm, fixed
     assert svc.send(p["user_id"], "recall", "z:2") == "held"
     fixed_clock.set(datetime(2026, 11, 25, 5, 30, tzinfo=UTC))  # 07:30 in Kaliningrad
     assert svc.release_held(fixed_clock.now()) == {"sent": 1}
+
+
+def test_a_put_without_a_body_is_refused(client, outbox):
+    """Found by the fuzzer: a PUT with no body answered 200 and reset the settings."""
+    p = person(client, outbox, PHONE)
+    assert put(client, p["token"], {"quiet_hours": None}).status_code == 200
+    r = client.http.put("/me/notification-settings", headers={"Authorization": f"Bearer {p['token']}"})
+    assert r.status_code == 422 and body(r)["errors"][0]["field"] == "body"
+    r = jpost(client, "/me/notification-settings", token=p["token"], method="get")
+    assert "quiet_hours" not in body(r)  # unchanged (the defaults would show 22:00-08:00)
