@@ -15,6 +15,8 @@ from chalicelib.meta import api as meta_api
 from chalicelib.meta import jobs as meta_jobs
 from chalicelib.meta import portal as meta_portal
 from chalicelib.records import api as records_api
+from chalicelib.notify import api as notify_api
+from chalicelib.notify import jobs as notify_jobs
 
 app = Chalice(app_name="clinic-backend", configure_logs=False)  # Powertools owns the logs
 app.api.binary_types = []  # every body we serve is text (JSON, YAML, HTML)
@@ -28,6 +30,8 @@ app.register_blueprint(clinics_api.bp)
 app.register_blueprint(booking_api.bp)
 app.register_blueprint(booking_jobs.bp)
 app.register_blueprint(records_api.bp)
+app.register_blueprint(notify_api.bp)
+app.register_blueprint(notify_jobs.bp)
 app.register_blueprint(meta_jobs.bp)
 # Last: a CORS preflight route for every path above (the portal's origin only; core.web).
 add_preflight_routes(app)

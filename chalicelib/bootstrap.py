@@ -66,6 +66,14 @@ def stripe() -> Any:
     return _once("stripe", make)
 
 
+def push() -> Any:
+    def make() -> Any:
+        from chalicelib.notify.push import build_push_gateway
+
+        return build_push_gateway(settings())
+    return _once("push", make)
+
+
 def video() -> Any:
     def make() -> Any:
         from chalicelib.booking.video import build_video_gateway
@@ -127,15 +135,24 @@ def records() -> Any:
     return _once("records", make)
 
 
+def notify() -> Any:
+    def make() -> Any:
+        from chalicelib.notify.service import NotifyService
+
+        return NotifyService(settings(), push(), sms())
+    return _once("notify", make)
+
+
 def outbox() -> Any:
     """The event consumer, with every feature's handlers registered by kind."""
     def make() -> Any:
         from chalicelib.booking.jobs import event_handlers as booking_handlers
         from chalicelib.core.events import Outbox
         from chalicelib.identity.jobs import event_handlers as identity_handlers
+        from chalicelib.notify.jobs import event_handlers as notify_handlers
 
         handlers: dict[str, list[tuple[str, Any]]] = {}
-        for registry in (booking_handlers(booking()), identity_handlers(identity())):
+        for registry in (booking_handlers(booking()), identity_handlers(identity()), notify_handlers(notify())):
             for kind, entries in registry.items():
                 handlers.setdefault(kind, []).extend(entries)
         return Outbox(handlers)

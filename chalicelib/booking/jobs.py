@@ -23,7 +23,8 @@ def expire_holds(event):
 
 def event_handlers(service: Any) -> dict[str, list[tuple[str, Callable[[dict[str, Any]], None]]]]:
     """Follow-ups of booking events, by kind: (handler name, callable taking the event). Each runs in a
-    consumer of the outbox, at most once to success per event, and may be retried."""
+    consumer of the outbox, at most once to success per event, and may be retried. What patients are told
+    (offers, invitations, visits the clinic cancelled) is said by notify's handlers (chalicelib/notify/jobs.py)."""
 
     def offer_freed_time(event: dict[str, Any]) -> None:
         data = event["data"]
@@ -40,29 +41,15 @@ def event_handlers(service: Any) -> dict[str, list[tuple[str, Callable[[dict[str
         data = event["data"]
         service.release_leftover_locks(data["booking_id"], data.get("leftover_locks") or [])
 
-    def tell_offer(event: dict[str, Any]) -> None:
-        service.notify(event["data"]["patient_id"], "offer")
-
-    def tell_invitation(event: dict[str, Any]) -> None:
-        service.notify(event["data"]["patient_id"], "invitation")
-
-    def tell_clinic_cancelled(event: dict[str, Any]) -> None:
-        data = event["data"]
-        if data.get("tell_patient") or data.get("by") == "clinic":
-            service.notify(data["patient_id"], "cancelled_by_clinic")
-
     def doctor_left(event: dict[str, Any]) -> None:
         data = event["data"]
         service.doctor_left_clinic(data["clinic_id"], data["doctor_id"], data.get("future_bookings") or "")
 
     return {
-        "booking.cancelled": [("waitlist_settle", entry_waits_again), ("waitlist_offer", offer_freed_time),
-                              ("notify_patient", tell_clinic_cancelled)],
+        "booking.cancelled": [("waitlist_settle", entry_waits_again), ("waitlist_offer", offer_freed_time)],
         "booking.declined": [("waitlist_settle", entry_waits_again), ("waitlist_offer", offer_freed_time)],
         "booking.expired": [("waitlist_settle", entry_waits_again), ("waitlist_offer", offer_freed_time)],
         "booking.rescheduled": [("release_old_time", release_old_time), ("waitlist_offer", offer_freed_time)],
         "booking.accepted": [("waitlist_settle", entry_booked)],
-        "booking.invited": [("notify_patient", tell_invitation)],
-        "waitlist.offered": [("notify_patient", tell_offer)],
         "clinic.doctor_removed": [("future_visits", doctor_left)],
     }

@@ -747,25 +747,6 @@ class BookingService:
                 continue  # changed meanwhile (the patient cancelled, or it is over)
         return cancelled
 
-    def notify(self, user_id: str, kind: str) -> None:
-        """A short SMS with no medical detail; the app shows the rest after sign-in. Runs in an event
-        consumer: a provider failure raises, and the consumer retries it later."""
-        from chalicelib.identity import store as identity_store
-
-        user = identity_store.get_user(user_id)
-        if not user:
-            return
-        ru = user.get("language", "ru") == "ru"
-        texts = {
-            "offer": ("Освободилось время у врача из вашего листа ожидания. Подтвердите в приложении за 15 минут.",
-                      "A time with the doctor you waited for is free. Confirm in the app within 15 minutes."),
-            "invitation": ("Врач приглашает вас на приём. Ответьте в приложении.",
-                           "Your doctor invites you to a visit. Answer in the app."),
-            "cancelled_by_clinic": ("Клиника отменила ваш приём. Выберите другое время в приложении.",
-                                    "The clinic cancelled your visit. Choose another time in the app."),
-        }
-        self.sms.send(user["phone"], texts[kind][0 if ru else 1])
-
     # ------------------------------------------------------------------ accepting offers and invitations
 
     def accept(self, caller: Any, bid: str) -> dict[str, Any]:

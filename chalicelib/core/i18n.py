@@ -126,6 +126,7 @@ TITLES: dict[str, tuple[str, str]] = {
     "invalid_signature": ("The signature does not match", "Подпись не совпадает"),
     "invalid_event": ("Not an event we understand", "Непонятное событие"),
     "invalid_cursor": ("The cursor is not valid", "Курсор недействителен"),
+    "feedback_given": ("This visit has its feedback already", "Отзыв об этом визите уже оставлен"),
     "internal_error": ("Something went wrong on our side", "Что-то пошло не так на нашей стороне"),
     # medical records
     "section_full": ("This section of the card is full", "Этот раздел медкарты заполнен"),

@@ -132,6 +132,20 @@ class Settings(BaseSettings):
     # Video rooms: "chime" (Amazon Chime SDK meetings) in AWS, "local" elsewhere.
     video_gateway: Literal["chime", "local"] = "local"
 
+    # Push: "fcm" sends through firebase-admin (service account from firebase_secret_arn); "local" prints.
+    # fcm_endpoint + fcm_static_token point the real SDK at a local fake FCM HTTP v1 server (tests, make run).
+    push_gateway: Literal["fcm", "local"] = "local"
+    fcm_project_id: str = ""
+    fcm_endpoint: Optional[str] = None
+    fcm_static_token: SecretStr = SecretStr("")
+    fcm_timeout_s: int = 10
+    # Notifications: reminders before a visit (hours; a clinic may set its own), quiet hours in the
+    # person's zone (local hours, start inclusive, end exclusive), how long a device token lives unrefreshed.
+    reminder_hours: str = "24,2"
+    quiet_hours_start: int = 22
+    quiet_hours_end: int = 8
+    device_stale_days: int = 270
+
     log_level: str = "INFO"
 
     # Medical records. The KMS key that wraps the data keys of card entries (an id, ARN or alias);

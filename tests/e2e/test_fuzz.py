@@ -48,7 +48,10 @@ PATIENT_BOOKING = ["freeSlots", "createBooking", "getBooking", "bookingIcs", "ca
                    "joinWaitlist", "myWaitlist", "leaveWaitlist", "joinUrgentQueue", "urgentQueueStatus",
                    "leaveUrgentQueue", "calendarFeed"]
 DOCTOR_BOOKING = ["myAgenda", "myCalendarFeed", "completeVisit", "markNoShow", "inviteToVisit", "takeUrgent"]
-CLINIC_BOOKING = ["confirmPayment", "clinicCalendar"]
+CLINIC_BOOKING = ["confirmPayment", "clinicCalendar", "clinicFeedback"]
+# Notifications, as the patient: devices, the inbox, settings, feedback.
+PATIENT_NOTIFY = ["registerDevice", "listDevices", "removeDevice", "myInbox", "markMessageRead", "markAllRead",
+                  "getNotificationSettings", "setNotificationSettings", "giveFeedback"]
 CLINIC_TAGS = ["Clinics", "Staff", "Schedules", "Payouts", "Catalogue", "Webhooks"]
 PLATFORM_ONLY = ["verifyClinic", "rejectClinic", "reviewQueue"]
 DOCTOR_ONLY = ["getDoctorProfile", "putDoctorProfile", "mySchedule"]
@@ -116,6 +119,7 @@ def test_every_operation_keeps_its_contract_under_fuzzing(live_server, clinic_wo
         # Booking as the patient who holds the fixture's bookings, before the clinic administrator's
         # pass changes the clinic's services and hours.
         ("patient booking", patient, flags("--include-operation-id", PATIENT_BOOKING)),
+        ("patient notifications", patient, flags("--include-operation-id", PATIENT_NOTIFY)),
         # The clinic's own operations, the public catalogue and the webhook, as its administrator.
         ("clinic admin", world["admin"]["token"],
          flags("--include-tag", CLINIC_TAGS) + flags("--exclude-operation-id", PLATFORM_ONLY + DOCTOR_ONLY + LAST)

@@ -26,6 +26,8 @@ QUEUE = 40              # patients waiting in the cardiologist's urgent queue
 CARD_PER_SECTION = 20   # entries in each of the five sections of the patient's medical card
 CARD_ACCESSES = 150     # the patient's access log (more than a page)
 DOCTOR_GRANTS = 150     # patients who opened their card to the doctor (more than a page of "my patients")
+DEVICES = 8             # the patient's push devices (phone, tablet, browsers), each on a live session
+INBOX = 300             # messages in the patient's inbox, all unread
 
 TZ_OFFSET = timedelta(hours=2)  # Europe/Kaliningrad: UTC+2 all year
 
@@ -270,7 +272,12 @@ def build(client, outbox, clock, counter, stripe) -> World:
             "expires_at": int(clock.now().timestamp()) + 7 * 86400}))
     batch_put(queue)
 
-    W.sizes = {"past duty shifts": PAST_SHIFTS, "patient sessions": SESSIONS, "waitlist entries": WAITLIST,
+    # notify: the patient's devices on live sessions, and a long inbox
+    batch_put(notify_clones(W.patient["user_id"], [x for x in W.patient_sessions if x.get("GSI1PK")],
+                            clock.now()))
+
+    W.sizes = {"devices of the patient": DEVICES, "inbox messages of the patient": INBOX,
+               "past duty shifts": PAST_SHIFTS, "patient sessions": SESSIONS, "waitlist entries": WAITLIST,
                "past bookings of the patient": PAST_BOOKINGS, "future bookings of the clinic": FUTURE_BOOKINGS,
                "chat messages": MESSAGES, "branches of clinic A": EXTRA_BRANCHES + 1, "urgent queue": QUEUE}
     records_card(W)
@@ -357,6 +364,37 @@ def session_clones(sample: dict[str, Any], revoked: int, live: int, now: int) ->
             item = store.session_item(s)
         out.append(item)
     assert db  # keys come from the identity store's builders
+    return out
+
+
+def notify_clones(uid: str, live_sessions: list[dict[str, Any]], now: datetime) -> list[dict[str, Any]]:
+    """The patient's devices (each on one of its live sessions) and inbox, in the notify store's shape."""
+    import secrets
+
+    from chalicelib.core import db
+    from chalicelib.core.ids import new_id
+    from chalicelib.notify import store
+
+    out: list[dict[str, Any]] = []
+    for i, session in enumerate(live_sessions[:DEVICES]):
+        token = secrets.token_urlsafe(16) + ":APA91b" + secrets.token_urlsafe(100)
+        did = store.device_id(token)
+        at = iso(now - timedelta(days=i))
+        out.append({"PK": store.user_pk(uid), "SK": db.key("DEVICE", did), "type": "device", "device_id": did,
+                    "user_id": uid, "token": token, "platform": ("ios", "android", "web")[i % 3],
+                    "app_version": "3.2.1", "language": "ru", "time_zone": "Europe/Kaliningrad",
+                    "session_id": session["session_id"], "registered_at": at, "refreshed_at": at,
+                    "expires_at": int(now.timestamp()) + 270 * 86400})
+        out.append({"PK": db.key("FCMTOKEN", did), "SK": "TOKEN", "type": "fcm_token", "user_id": uid,
+                    "expires_at": int(now.timestamp()) + 270 * 86400})
+    for i in range(INBOX):
+        mid = new_id()
+        out.append({"PK": store.user_pk(uid), "SK": db.key("INBOX", mid), "type": "inbox_message", "read": False,
+                    "message_id": mid, "kind": "recall", "category": "recall", "title": "Time for a visit",
+                    "text": "It is time to book your next visit. Choose a time in the app.",
+                    "created_at": iso(now - timedelta(hours=INBOX - i)),
+                    "expires_at": int(now.timestamp()) + 86400 * 365})
+    out.append({"PK": store.user_pk(uid), "SK": store.STATE_SK, "type": "inbox_state", "unread": INBOX})
     return out
 
 

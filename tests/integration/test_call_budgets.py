@@ -1095,6 +1095,93 @@ def _(W):
         W.call("get", path, token=W.tok("doctor"))
         W.call("get", path, token=W.tok("patient"), label="the patient")
     _completed(W, both, "signed")
+# ------------------------------------------------------------------ notifications: devices and the inbox
+
+def _fcm_token() -> str:
+    import secrets
+
+    return secrets.token_urlsafe(16) + ":APA91b" + secrets.token_urlsafe(100)
+
+
+@case("registerDevice", 4)
+def _(W):
+    t = W.tok("patient")
+    payload = {"token": _fcm_token(), "platform": "ios", "app_version": "3.2.1", "language": "ru",
+               "time_zone": "Asia/Sakhalin"}
+    W.call("post", "/me/devices", payload, token=t, status=201)
+    W.call("post", "/me/devices", payload, token=t, status=200, label="refresh")
+
+
+@case("listDevices", 3)
+def _(W):
+    W.call("get", "/me/devices", token=W.tok("patient"))
+
+
+@case("removeDevice", 3)
+def _(W):
+    t = W.tok("patient")
+    did = W.setup("post", "/me/devices", {"token": _fcm_token(), "platform": "web", "app_version": "3.2.1",
+                                          "language": "en", "time_zone": "Europe/Berlin"}, token=t,
+                  status=201)["device_id"]
+    W.call("delete", f"/me/devices/{did}", token=t, status=204)
+    W.call("delete", f"/me/devices/{did}", token=t, status=404, label="gone")
+
+
+@case("myInbox", 3)
+def _(W):
+    t = W.tok("patient")
+    page = body(W.call("get", "/me/inbox?limit=100", token=t))
+    W.call("get", f"/me/inbox?limit=100&cursor={page['next_cursor']}", token=t, label="second page")
+
+
+@case("markMessageRead", 4)
+def _(W):
+    t = W.tok("patient")
+    first = W.setup("get", "/me/inbox?limit=1", token=t)["items"][0]["message_id"]
+    W.call("post", f"/me/inbox/{first}/read", {}, token=t)
+    W.call("post", f"/me/inbox/{first}/read", {}, token=t, label="again")
+
+
+@case("markAllRead", 4)
+def _(W):
+    W.call("post", "/me/inbox/read-all", {}, token=W.tok("patient"))
+
+
+@case("getNotificationSettings", 2)
+def _(W):
+    W.call("get", "/me/notification-settings", token=W.tok("patient"))
+
+
+@case("setNotificationSettings", 2)
+def _(W):
+    W.call("put", "/me/notification-settings", {"recall": {"push": True, "sms": False},
+                                                "quiet_hours": {"start": "22:30", "end": "07:00"},
+                                                "time_zone": "Asia/Sakhalin"}, token=W.tok("patient"))
+    W.call("put", "/me/notification-settings", {"service": {"push": False, "sms": False}}, token=W.tok("patient"),
+           status=422, label="service off")
+
+
+@case("giveFeedback", 3)
+def _(W):
+    from chalicelib.booking import store as bstore
+    from chalicelib.core import db
+
+    # one of the patient's 300 past visits (completed)
+    past = db.query_all("GSI1PK = :pk AND GSI1SK < :now", db.values(pk=f"PATIENT#{W.patient['user_id']}",
+                                                                     now="2026-11-20"), index="GSI1", cap=1000)
+    done = [b for b in past if b.get("status") == "completed" and b.get("type") == "booking"]
+    bid = done[len(OBSERVED) % len(done)]["booking_id"]
+    assert bstore.get_booking(bid)["status"] == "completed"
+    t = W.tok("patient")
+    W.call("post", "/feedback", {"booking_id": bid, "score": 9, "comment": "Спасибо"}, token=t, status=201)
+    W.call("post", "/feedback", {"booking_id": bid, "score": 9}, token=t, status=409, label="twice")
+
+
+@case("clinicFeedback", 5)
+def _(W):
+    t = W.tok("admin_a")
+    W.call("get", f"/clinics/{W.cid}/feedback?limit=50", token=t)
+    W.call("get", f"/clinics/{W.cid}/feedback?limit=50&doctor_id={W.did}", token=t, label="one doctor")
 
 
 # ------------------------------------------------------------------ the tests

@@ -198,6 +198,7 @@ def test_request_schemas_mirror_the_pydantic_models(spec):
     from chalicelib.clinics import models as c
     from chalicelib.identity import models as m
     from chalicelib.records import models as r
+    from chalicelib.notify import models as n
 
     entry = tuple(r.ENTRY_MODELS.values())  # the path's section picks one; the spec says oneOf, in this order
     bodies = {
@@ -233,6 +234,8 @@ def test_request_schemas_mirror_the_pydantic_models(spec):
         ("/bookings/{booking_id}/conclusion/amendments", "POST"): r.ConclusionIn,
         ("/bookings/{booking_id}/conclusion/sign", "POST"): r.Strict,
         ("/me/card/documents", "POST"): r.DocumentIn, ("/me/card/documents/{document_id}/complete", "POST"): r.Strict,
+        ("/me/devices", "POST"): n.DeviceIn,
+        ("/me/notification-settings", "PUT"): n.PreferencesIn, ("/feedback", "POST"): n.FeedbackIn,
     }
     # The Stripe webhook's body is Stripe's event, not one of our models.
     ops = {k: v for k, v in operations(spec).items() if k != ("/webhooks/stripe", "POST")}
@@ -315,6 +318,7 @@ def test_query_parameters_mirror_the_pydantic_query_models(spec):
     from chalicelib.booking import models as b
     from chalicelib.clinics import models as c
     from chalicelib.records import models as r
+    from chalicelib.notify import models as n
 
     queries = {
         ("/me/card-grants", "GET"): r.Page, ("/me/card-access-log", "GET"): r.Page, ("/me/patients", "GET"): r.Page,
@@ -327,6 +331,7 @@ def test_query_parameters_mirror_the_pydantic_query_models(spec):
             "/clinics/{clinic_id}/branches", "/clinics/{clinic_id}/services", "/clinics/{clinic_id}/resources",
             "/clinics/{clinic_id}/doctors")},
         ("/catalog/clinics/{clinic_id}/services", "GET"): c.Page,
+        ("/me/inbox", "GET"): n.InboxQuery, ("/clinics/{clinic_id}/feedback", "GET"): n.FeedbackQuery,
     }
     ops = operations(spec)
     for key, model in queries.items():

@@ -1,0 +1,64 @@
+"""Event handlers (and, later, scheduled jobs) of the notify feature.
+
+Each handler tells one person one thing about one event; its message key is ``<event id>:<kind>``, so a
+consumer that runs it twice (a retry, the stream and the drain both) sends nothing twice.
+"""
+from __future__ import annotations
+
+from typing import Any, Callable
+
+from chalice.app import Blueprint
+
+bp = Blueprint(__name__)
+
+Handler = Callable[[dict[str, Any]], None]
+
+
+def event_handlers(service: Any) -> dict[str, list[tuple[str, Handler]]]:
+    def tell(kind: str, when: Callable[[dict[str, Any]], bool] = lambda d: True) -> Handler:
+        def handler(event: dict[str, Any]) -> None:
+            data = event["data"]
+            if not data.get("patient_id") or not when(data):
+                return
+            service.send(data["patient_id"], kind, f"{event['event_id']}:{kind}",
+                         {"start_utc": data.get("start_utc"), "time_zone": data.get("time_zone")},
+                         link=(f"feedback/{data['booking_id']}" if kind == "feedback_request" else
+                               f"booking/{data['booking_id']}") if data.get("booking_id") else None)
+        return handler
+
+    def plan_reminders(event: dict[str, Any]) -> None:
+        data = dict(event["data"])
+        if data.get("new_start_utc"):  # booking.rescheduled carries the old visit and its new start
+            data["start_utc"] = data["new_start_utc"]
+        if data.get("status") in ("held", "confirmed") and data.get("start_utc") and data.get("patient_id") \
+                and data.get("time_zone"):
+            service.plan_reminders(data)
+
+    by_clinic = lambda d: bool(d.get("tell_patient") or d.get("by") == "clinic")  # noqa: E731
+    return {
+        "booking.created": [("notify_reminders", plan_reminders)],
+        "booking.completed": [("notify_feedback", tell("feedback_request"))],
+        "booking.accepted": [("notify_reminders", plan_reminders)],
+        "booking.rescheduled": [("notify_reminders", plan_reminders)],
+        "waitlist.offered": [("notify_offer", tell("waitlist_offer"))],
+        "booking.invited": [("notify_invitation", tell("invitation"))],
+        "booking.cancelled": [("notify_cancelled", tell("cancelled_by_clinic", by_clinic))],
+    }
+
+
+@bp.schedule("rate(5 minutes)")
+def send_reminders(event):
+    """Reminders that are due (the sparse REMIND#<hour> partitions of GSI2, now and the 3 hours before)."""
+    from chalicelib import bootstrap
+    from chalicelib.core import clock
+
+    return bootstrap.notify().send_due_reminders(clock.now())
+
+
+@bp.schedule("rate(5 minutes)")
+def release_held(event):
+    """Messages quiet hours held, once their morning has come (the sparse NOTIFYHELD#<hour> partitions)."""
+    from chalicelib import bootstrap
+    from chalicelib.core import clock
+
+    return bootstrap.notify().release_held(clock.now())

@@ -1,0 +1,98 @@
+"""What each kind of notification says, in Russian and English.
+
+Every text is neutral on purpose: a push or an SMS is read on a lock screen, so none names a
+service, a doctor's specialty, a diagnosis or a document. The app shows the rest after sign-in,
+through the deep link (``link``: an opaque id the app resolves). Times are shown in the clinic's
+zone, with the zone and its offset.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any, Optional
+
+# categories a person can tune; "service" can never be switched off entirely
+CATEGORIES = ("service", "recall", "feedback")
+CHANNELS = ("push", "sms")
+
+
+@dataclass(frozen=True)
+class Template:
+    category: str
+    must_arrive: bool  # falls back to SMS when there is no device or the push failed
+    urgent: bool  # delivered in quiet hours too (time-bound: an offer for 15 minutes, a reminder, your turn)
+    ru: tuple[str, str]  # title, text
+    en: tuple[str, str]
+
+
+TEMPLATES: dict[str, Template] = {
+    "waitlist_offer": Template(
+        "service", True, True,
+        ("Освободилось время", "Освободилось время у врача из вашего листа ожидания: {time}. "
+                               "Подтвердите в приложении за 15 минут."),
+        ("A time is free", "A time with the doctor you waited for is free: {time}. "
+                           "Confirm in the app within 15 minutes.")),
+    "invitation": Template(
+        "service", True, False,
+        ("Приглашение на приём", "Врач приглашает вас на приём {time}. Ответьте в приложении."),
+        ("An invitation to a visit", "Your doctor invites you to a visit on {time}. Answer in the app.")),
+    "cancelled_by_clinic": Template(
+        "service", True, False,
+        ("Приём отменён", "Клиника отменила ваш приём {time}. Выберите другое время в приложении."),
+        ("Visit cancelled", "The clinic cancelled your visit on {time}. Choose another time in the app.")),
+    "rescheduled": Template(
+        "service", False, False,
+        ("Приём перенесён", "Ваш приём перенесён на {time}. Подробности в приложении."),
+        ("Visit moved", "Your visit is moved to {time}. Details are in the app.")),
+    "reminder": Template(
+        "service", True, True,
+        ("Напоминание о приёме", "Напоминаем о приёме {time}. Подробности в приложении."),
+        ("Visit reminder", "A reminder of your visit on {time}. Details are in the app.")),
+    "payment_link": Template(
+        "service", True, False,
+        ("Оплата приёма", "Оплатите приём {time} в приложении, чтобы сохранить время."),
+        ("Pay for your visit", "Pay for your visit on {time} in the app to keep the time.")),
+    "urgent_turn": Template(
+        "service", True, True,
+        ("Ваша очередь", "Врач готов вас принять. Откройте приложение."),
+        ("Your turn", "The doctor is ready for you. Open the app.")),
+    "recall": Template(
+        "recall", False, False,
+        ("Пора на приём", "Пора записаться на повторный приём. Выберите время в приложении."),
+        ("Time for a visit", "It is time to book your next visit. Choose a time in the app.")),
+    "feedback_request": Template(
+        "feedback", False, False,
+        ("Оцените визит", "Как прошёл ваш визит {time}? Оцените его в приложении."),
+        ("Rate your visit", "How was your visit on {time}? Rate it in the app.")),
+}
+
+_MONTHS_RU = ("января", "февраля", "марта", "апреля", "мая", "июня", "июля", "августа", "сентября",
+              "октября", "ноября", "декабря")
+_MONTHS_EN = ("Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec")
+
+
+def local_time(start_utc: Optional[str], zone_name: Optional[str], lang: str) -> str:
+    """'1 декабря 09:00 (Europe/Kaliningrad, UTC+02:00)': the instant on the clinic's wall clock."""
+    if not start_utc:
+        return ""
+    from datetime import timezone
+
+    from chalicelib.core.tz import zone
+
+    instant = datetime.fromisoformat(start_utc.replace("Z", "+00:00"))
+    local = instant.astimezone(zone(zone_name) if zone_name else timezone.utc)
+    offset = local.strftime("%z")
+    offset = f"UTC{offset[:3]}:{offset[3:]}"
+    if lang == "ru":
+        day = f"{local.day} {_MONTHS_RU[local.month - 1]} {local:%H:%M}"
+    else:
+        day = f"{local.day} {_MONTHS_EN[local.month - 1]} {local:%H:%M}"
+    return f"{day} ({local.tzinfo}, {offset})"
+
+
+def render(kind: str, lang: str, params: dict[str, Any]) -> tuple[str, str]:
+    """(title, text) of a kind in a language; ``params`` may carry ``start_utc`` and ``time_zone``."""
+    t = TEMPLATES[kind]
+    title, text = t.ru if lang == "ru" else t.en
+    when = local_time(params.get("start_utc"), params.get("time_zone"), lang)
+    return title, " ".join(text.format(time=when).split()).replace(" .", ".")

@@ -1,0 +1,84 @@
+"""Reminders before each visit: on the clinic's wall clock from Kaliningrad to Sakhalin and across a DST
+change, sent once when due, never for a visit that was cancelled or moved."""
+from __future__ import annotations
+
+from datetime import datetime, timedelta, timezone
+
+import pytest
+
+from chalicelib import bootstrap
+from chalicelib.notify.reminders import due_at
+from tests.conftest import jpost
+from tests.unit.booking_setup import book, slots
+from tests.unit.clinic_setup import ok, world
+
+UTC = timezone.utc
+
+
+@pytest.mark.parametrize("start, zone, hours, expected", [
+    # a visit at 09:00 local: the day-before reminder at 09:00 local the day before
+    ("2026-11-30T07:00:00Z", "Europe/Kaliningrad", 24, "2026-11-29T07:00:00+00:00"),
+    ("2026-11-29T22:00:00Z", "Asia/Sakhalin", 24, "2026-11-28T22:00:00+00:00"),
+    # Berlin, Sunday 25 Oct 2026 09:00 CET (08:00 UTC): the day before, 09:00 CEST is 07:00 UTC (not 08:00)
+    ("2026-10-25T08:00:00Z", "Europe/Berlin", 24, "2026-10-24T07:00:00+00:00"),
+    # and in spring: Sunday 29 Mar 09:00 CEST (07:00 UTC) -> Saturday 28 Mar 09:00 CET (08:00 UTC)
+    ("2026-03-29T07:00:00Z", "Europe/Berlin", 24, "2026-03-28T08:00:00+00:00"),
+    # hours are exact
+    ("2026-10-25T08:00:00Z", "Europe/Berlin", 2, "2026-10-25T06:00:00+00:00"),
+    ("2026-11-29T22:00:00Z", "Asia/Sakhalin", 2, "2026-11-29T20:00:00+00:00"),
+])
+def test_reminders_fall_at_the_right_local_time(start, zone, hours, expected):
+    assert due_at(start, zone, hours).isoformat() == expected
+
+
+@pytest.fixture
+def w(client, outbox, fixed_clock):
+    return world(client, outbox, fixed_clock)
+
+
+def test_a_visit_is_reminded_24_and_2_hours_before_once_each(client, outbox, fixed_clock, w, drain):
+    start = slots(client, w)[0]["start"]
+    visit = ok(book(client, w, w["patient"]["token"], start), 201)
+    drain()
+    begins = datetime.fromisoformat(start.replace("Z", "+00:00"))
+    phone = w["patient"]["phone"]
+    svc = bootstrap.notify()
+    sent = lambda: [t for t in outbox.to(phone) if "reminder" in t.lower()]  # noqa: E731
+
+    fixed_clock.set(begins - timedelta(hours=24, minutes=1))
+    assert svc.send_due_reminders(fixed_clock.now())["sent"] == 0 and sent() == []
+    fixed_clock.set(begins - timedelta(hours=24))
+    assert svc.send_due_reminders(fixed_clock.now()) == {"due": 1, "sent": 1, "skipped": 0}
+    assert len(sent()) == 1 and "(Europe/Kaliningrad, UTC+02:00)" in sent()[0]
+    fixed_clock.advance(minutes=5)
+    assert svc.send_due_reminders(fixed_clock.now())["due"] == 0  # a second run sends nothing
+    fixed_clock.set(begins - timedelta(hours=2) + timedelta(minutes=3))
+    assert svc.send_due_reminders(fixed_clock.now()) == {"due": 1, "sent": 1, "skipped": 0}
+    assert len(sent()) == 2
+    from chalicelib.notify import store
+
+    items, _ = store.inbox_page(visit["patient_id"], 10, None)  # (the access token has long expired)
+    assert [i["kind"] for i in items].count("reminder") == 2
+    assert items[0]["link"] == f"booking/{visit['booking_id']}"
+
+
+def test_a_cancelled_visit_is_not_reminded_and_a_moved_one_at_its_new_time(client, outbox, fixed_clock, w, drain):
+    free = slots(client, w)
+    cancelled = ok(book(client, w, w["patient"]["token"], free[0]["start"]), 201)
+    moved = ok(book(client, w, w["patient"]["token"], free[1]["start"]), 201)
+    drain()
+    ok(jpost(client, f"/bookings/{cancelled['booking_id']}/cancel", {}, token=w["patient"]["token"]))
+    later = free[4]["start"]  # two hours later the same day
+    r = jpost(client, f"/bookings/{moved['booking_id']}/reschedule", {"start": later, "version": moved["version"]},
+              token=w["patient"]["token"])
+    assert r.status_code == 200, r.body
+    drain()
+    svc = bootstrap.notify()
+    first = datetime.fromisoformat(free[0]["start"].replace("Z", "+00:00"))
+    fixed_clock.set(first - timedelta(hours=24) + timedelta(minutes=30))
+    run = svc.send_due_reminders(fixed_clock.now())
+    assert run["sent"] == 0  # the cancelled visit is skipped; the moved one's old reminder left the index
+    assert run["skipped"] == 1
+    new = datetime.fromisoformat(later.replace("Z", "+00:00"))
+    fixed_clock.set(new - timedelta(hours=24))
+    assert svc.send_due_reminders(fixed_clock.now()) == {"due": 1, "sent": 1, "skipped": 0}
