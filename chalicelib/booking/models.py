@@ -49,7 +49,8 @@ class Booking(TypedDict, total=False):
     prepayment: dict[str, Any]    # {"amount", "currency", "reason", "due_until"}
     waitlist_entry: dict[str, str]  # an offer's waitlist entry key
     note: str                     # an invitation's note from the doctor
-    cancellation: dict[str, Any]  # {"by", "at", "late", "reason"}
+    cancellation: dict[str, Any]  # {"by", "at", "late", "reason", "refund"}
+    counted_in: list[list[str]]   # keys of the patient's visit counters it is counted in (clinic limits)
 
 
 def Id(**kw):  # noqa: N802

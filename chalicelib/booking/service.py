@@ -86,8 +86,17 @@ class BookingService:
         if branch_id:
             branch_ids.add(branch_id)
         keys = clinic_store.slot_context_keys(clinic_id, service_id, doctor_id, sorted(branch_ids))
+        counter_keys: list[tuple[str, str]] = []
         if patient_id:
             keys.append(store.strikes_key(patient_id, clinic_id))
+            # the patient's visit counters ride in the same BatchGetItem: the doctor's, and the local days the
+            # slot may fall on (its UTC date, and the days either side for zones far from UTC)
+            counter_keys = [store.doctor_counter_key(patient_id, clinic_id, doctor_id)]
+            if around:
+                mid = (around[0] + (around[1] - around[0]) / 2).date()
+                counter_keys += [store.day_counter_key(patient_id, clinic_id, (mid + timedelta(days=d)).isoformat())
+                                 for d in (-1, 0, 1)]
+            keys += counter_keys
         found = {(i["PK"], i["SK"]): i for i in db.batch_get(keys)}
         clinic = found.get(keys[0])
         if clinic is None or clinic["status"] != "active":
@@ -102,8 +111,12 @@ class BookingService:
         if branch_id and branch_id not in branches:
             raise field_invalid("branch_id", "unknown", "no such branch in this clinic")
         strikes = found.get(store.strikes_key(patient_id, clinic_id), {}) if patient_id else {}
+        if service.get("specialty") and service["specialty"] not in member.get("specialties", []):
+            raise field_invalid("doctor_id", "doctor_lacks_specialty",
+                                f"this service is given by a {service['specialty']}; choose a doctor who is one")
         return {"clinic": clinic, "service": service, "member": member, "branches": branches,
-                "schedule": schedule_items, "strikes": strikes.get("strikes", [])}
+                "schedule": schedule_items, "strikes": strikes.get("strikes", []),
+                "counters": {k: found.get(k) for k in counter_keys}}
 
     def _candidates(self, ctx: dict[str, Any], d_from: date, d_to: date,
                     branch_id: Optional[str]) -> list[tuple[sl.Interval, str, str]]:
@@ -219,13 +232,20 @@ class BookingService:
             "local_day": s.astimezone(zone(tz)).date().isoformat(),
             "status": status, "created_at": int(now.timestamp()), "version": 1,
             "policy": {"cancellation_window_hours": int(clinic["policies"].get("cancellation_window_hours", 24))},
-            "locks": [store.doctor_lock(doctor_id, blk) for blk in sl.blocks((s, e))], "resources": [],
+            "locks": self._person_locks(doctor_id, patient_id, (s, e)), "resources": [],
         }
         if hold_until:
             b["hold_until"] = _iso(hold_until)
         if prepayment:
             b["prepayment"] = {**prepayment, "due_until": b.get("hold_until")}
         return b
+
+    @staticmethod
+    def _person_locks(doctor_id: str, patient_id: str, interval: sl.Interval) -> list[str]:
+        """The doctor's and the patient's 5-minute blocks of a visit: neither can be in two visits at once."""
+        blocks = sl.blocks(interval)
+        return [store.doctor_lock(doctor_id, blk) for blk in blocks] + \
+            [store.patient_lock(patient_id, blk) for blk in blocks]
 
     def _claim_resources(self, b: dict[str, Any], ctx: dict[str, Any], avoid: set[tuple[str, int]]) -> None:
         """Pick a unit of each required resource kind (the first not known to be taken) and lock its blocks."""
@@ -234,7 +254,7 @@ class BookingService:
             return
         branch = ctx["branches"].get(b["branch_id"])
         interval = (_dt(b["start_utc"]), _dt(b["end_utc"]))
-        b["locks"] = [k for k in b["locks"] if k.startswith("LOCK#D#")]
+        b["locks"] = [k for k in b["locks"] if k.startswith(("LOCK#D#", "LOCK#P#"))]
         b["resources"] = []
         for kind in kinds:
             units = [u for u in self._units(branch, kind) if u not in avoid]
@@ -244,21 +264,81 @@ class BookingService:
             b["resources"].append({"kind": kind, "resource_id": rid, "unit": unit})
             b["locks"] += [store.resource_lock(rid, unit, blk) for blk in sl.blocks(interval)]
 
-    def _new_tx(self, b: dict[str, Any], extra: Optional[db.Tx] = None) -> db.Tx:
-        """The booking, its extra items (idempotency record, care, waitlist entry, events) and its time locks."""
+    def _new_tx(self, b: dict[str, Any], extra: Optional[db.Tx] = None,
+                counts: Optional[list[tuple[str, dict[str, Any]]]] = None) -> db.Tx:
+        """The booking, its extra items (idempotency record, care, waitlist entry, events), its visit counters
+        and its time locks."""
         expires = int(_dt(b["end_utc"]).timestamp()) + 86400
         tx = db.Tx().add("booking", store.new_booking_op(b))
         if extra is not None:
             tx.extend(extra.items())
+        tx.extend(counts or [])
         return tx.extend(store.lock_ops(b, expires)).extend(store.resuse_ops(b))
 
-    def _claim(self, b: dict[str, Any], ctx: dict[str, Any], extra: Optional[db.Tx] = None) -> None:
-        """Write a new booking with its time locks; on a lock held by a lapsed hold, release it and retry;
-        on a resource unit taken meanwhile, try the next unit. A failed extra item raises ``TxCancelled``."""
+    # ------------------------------------------------------------------ per-patient limits
+
+    def _count_ops(self, b: dict[str, Any], ctx: dict[str, Any], now: datetime,
+                   was: Optional[dict[str, Any]] = None) -> list[tuple[str, dict[str, Any]]]:
+        """The clinic's limits on one patient's visits, as conditional writes of counter items in the booking's
+        transaction: upcoming visits with one doctor (``max_future_visits_per_doctor``) and visits on one local
+        day in the clinic (``max_visits_per_day``). Each counter is written only if unchanged since it was read
+        (its version), so parallel requests of one patient cannot pass a limit together. Raises a 409 when a
+        limit is reached. ``was``: the booking before a reschedule (it no longer counts where it moves from)."""
+        policies = ctx["clinic"].get("policies", {})
+        pid, cid = b["patient_id"], b["clinic_id"]
+        wanted = []
+        if policies.get("max_future_visits_per_doctor"):
+            wanted.append(("doctor", store.doctor_counter_key(pid, cid, b["doctor_id"]),
+                           int(policies["max_future_visits_per_doctor"]), "visit_limit_per_doctor",
+                           "upcoming visits with one doctor"))
+        if policies.get("max_visits_per_day"):
+            wanted.append(("day", store.day_counter_key(pid, cid, b["local_day"]), int(policies["max_visits_per_day"]),
+                           "visit_limit_per_day", "visits on one day"))
+        ops: list[tuple[str, dict[str, Any]]] = []
+        counted: list[list[str]] = []
+        for name, key, cap, code, what in wanted:
+            if key not in ctx["counters"]:
+                ctx["counters"][key] = db.get(*key)  # a day outside the ones read with the context (rare)
+            seen = ctx["counters"][key]
+            visits = {k: v for k, v in (seen or {}).get("visits", {}).items()
+                      if _dt(v) > now and k != b["booking_id"]}
+            if len(visits) >= cap:
+                raise AppError(code=code, status=409, detail=f"the clinic allows at most {cap} {what}")
+            visits[b["booking_id"]] = b["end_utc"]
+            expires = max(int(_dt(v).timestamp()) for v in visits.values()) + 7 * 86400
+            ops.append((f"limit:{name}", store.counter_put_op(key, seen, visits, expires)))
+            counted.append(list(key))
+        if was is not None:  # the counters it leaves (another day, or a limit the clinic dropped meanwhile)
+            kept = {tuple(k) for k in counted}
+            ops += store.counter_release_ops({**was, "counted_in": [k for k in was.get("counted_in", [])
+                                                                      if tuple(k) not in kept]})
+        b["counted_in"] = counted
+        return ops
+
+    def _reread_counters(self, ctx: dict[str, Any]) -> None:
+        keys = list(ctx["counters"])
+        found = {(i["PK"], i["SK"]): i for i in db.batch_get(keys)} if keys else {}
+        ctx["counters"] = {k: found.get(k) for k in keys}
+
+    @staticmethod
+    def _time_taken(exc: db.TxCancelled) -> AppError:
+        if exc.any("lock:LOCK#D#", "lock:LOCK#R#"):
+            return AppError(code="slot_taken", status=409, detail="someone booked this time a moment ago")
+        return AppError(code="patient_busy", status=409,
+                        detail="the patient already has a visit at this time (with any doctor, in any clinic)")
+
+    def _claim(self, b: dict[str, Any], ctx: dict[str, Any], extra: Optional[db.Tx] = None,
+               counted: bool = False) -> None:
+        """Write a new booking with its time locks (the doctor's, the patient's, a resource unit's) and, when
+        ``counted``, the patient's visit counters; on a lock held by a lapsed hold, release it and retry; on a
+        resource unit taken meanwhile, try the next unit; on a counter changed meanwhile, read it again and
+        retry. A failed extra item raises ``TxCancelled``."""
         avoid: set[tuple[str, int]] = set()
         self._claim_resources(b, ctx, avoid)
-        for attempt in range(4):
-            tx = self._new_tx(b, extra)
+        attempt = races = 0
+        while True:
+            counts = self._count_ops(b, ctx, self._now()) if counted else []
+            tx = self._new_tx(b, extra, counts)
             try:
                 tx.commit()
                 return
@@ -267,15 +347,20 @@ class BookingService:
                                detail="this visit needs more time blocks than one booking can claim; "
                                       "ask the clinic to split the service") from None
             except db.TxCancelled as exc:
-                if not exc.only("lock:"):
+                if exc.only("limit:") and races < 10:
+                    races += 1
+                    self._reread_counters(ctx)  # another booking of this patient counted meanwhile
+                    continue
+                if not exc.only("lock:", "limit:"):
                     raise
                 if attempt < 3 and self._release_lapsed(b):
+                    attempt += 1
                     continue
                 taken = {(r["resource_id"], r["unit"]) for r in b["resources"]
                          if exc.any(f"lock:LOCK#R#{r['resource_id']}#{r['unit']}#")}
-                if exc.any("lock:LOCK#D#") or not taken or attempt == 3:
-                    raise AppError(code="slot_taken", status=409,
-                                   detail="someone booked this time a moment ago") from None
+                if exc.any("lock:LOCK#D#", "lock:LOCK#P#") or not taken or attempt >= 3:
+                    raise self._time_taken(exc) from None
+                attempt += 1
                 avoid |= taken
                 self._claim_resources(b, ctx, avoid)
 
@@ -284,7 +369,10 @@ class BookingService:
         the patient booking it now, so these expiries offer nothing to the waitlist."""
         now = self._now()
         released = False
-        for other in store.agenda(b["doctor_id"], _iso(_dt(b["start_utc"]) - timedelta(hours=4)), b["end_utc"]):
+        lo = _iso(_dt(b["start_utc"]) - timedelta(hours=4))
+        others = store.agenda(b["doctor_id"], lo, b["end_utc"]) + \
+            store.patient_visits(b["patient_id"], lo, b["end_utc"])
+        for other in others:
             if other["status"] in ("held", "offered", "proposed") and other.get("hold_until") \
                     and _dt(other["hold_until"]) <= now:
                 released = self.expire(other, offer_freed_time=False) or released
@@ -319,7 +407,7 @@ class BookingService:
             extra.add("care", store.care_op(req.doctor_id, caller.user_id, int(now.timestamp())))
         extra.event("booking.created", self._snapshot(b))
         try:
-            self._claim(b, ctx, extra)
+            self._claim(b, ctx, extra, counted=True)
         except db.TxCancelled as exc:
             if not exc.any("idem"):
                 raise
@@ -387,7 +475,7 @@ class BookingService:
         tx = db.Tx().add("booking", store.transition_op(b, allowed, changes, remove=("GSI2PK", "GSI2SK"),
                                                         extra_condition=extra_condition, extra_values=extra_values))
         if release:
-            tx.extend(store.unlock_ops(b)).extend(store.unresuse_ops(b))
+            tx.extend(store.unlock_ops(b)).extend(store.unresuse_ops(b)).extend(store.counter_release_ops(b))
         if extra is not None:
             tx.extend(extra.items())
         tx.event(event, {**self._snapshot(b), **(event_data or {}), "status": changes.get("status", b["status"])})
@@ -474,7 +562,7 @@ class BookingService:
         window = int(b.get("policy", {}).get("cancellation_window_hours", 24))
         if relation == "patient" and now > _dt(b["start_utc"]) - timedelta(hours=window):
             raise conflict("too_late_to_reschedule", f"within {window} h of the visit, call the clinic or cancel")
-        ctx = self._context(b["clinic_id"], b["service_id"], b["doctor_id"], b["branch_id"],
+        ctx = self._context(b["clinic_id"], b["service_id"], b["doctor_id"], b["branch_id"], b["patient_id"],
                             around=_around(m.parse_instant(req.start)))
         slot = self._check_slot(ctx, m.parse_instant(req.start), b["branch_id"])
         if _iso(slot[0][0]) == b["start_utc"]:
@@ -483,13 +571,16 @@ class BookingService:
         moved.update(booking_id=b["booking_id"])
         if b.get("hold_until"):
             moved["hold_until"] = b["hold_until"]  # a held visit keeps its hold: its new room use lapses with it
-        moved["locks"] = [store.doctor_lock(b["doctor_id"], blk) for blk in sl.blocks(slot[0])]
+        moved["locks"] = self._person_locks(b["doctor_id"], b["patient_id"], slot[0])
         avoid: set[tuple[str, int]] = set()
-        for attempt in range(4):
+        races = 0
+        attempt = 0
+        while attempt < 4:
             self._claim_resources(moved, ctx, avoid)
+            counts = self._count_ops(moved, ctx, now, was=b)
             changes = self._moved_changes(b, moved, now)
             try:
-                self._move_tx(b, moved, changes).commit()
+                self._move_tx(b, moved, changes, counts).commit()
                 break
             except db.TxTooLarge:
                 raise AppError(code="visit_too_long", status=422,
@@ -497,11 +588,15 @@ class BookingService:
             except db.TxCancelled as exc:
                 if exc.any("booking"):
                     raise conflict("version_conflict", "the booking changed meanwhile; reload it") from None
+                if exc.only("limit:") and races < 10:
+                    races += 1
+                    self._reread_counters(ctx)
+                    continue
                 taken = {(r["resource_id"], r["unit"]) for r in moved["resources"]
                          if exc.any(f"lock:LOCK#R#{r['resource_id']}#{r['unit']}#")}
-                if exc.any("lock:LOCK#D#") or not taken or attempt == 3:
-                    raise AppError(code="slot_taken", status=409,
-                                   detail="someone booked that time a moment ago") from None
+                if exc.any("lock:LOCK#D#", "lock:LOCK#P#") or not taken or attempt == 3:
+                    raise self._time_taken(exc) from None
+                attempt += 1
                 avoid |= taken  # another unit of the same kind may be free: try it, as booking does
         b = {**b, **changes, "version": b["version"] + 1}
         log.event("booking.rescheduled", booking_id=bid)
@@ -510,12 +605,14 @@ class BookingService:
     @staticmethod
     def _moved_changes(b: dict[str, Any], moved: dict[str, Any], now: datetime) -> dict[str, Any]:
         return {"start_utc": moved["start_utc"], "end_utc": moved["end_utc"], "locks": moved["locks"],
+                "counted_in": moved.get("counted_in", []),
                 "resources": moved["resources"], "resource_ids": store.resource_ids(moved),
                 "rescheduled_at": _iso(now), "local_day": moved["local_day"],
                 **{k: v for k, v in store.index_keys({**b, **moved, "status": b["status"]}).items()
                    if k in ("GSI1SK", "GSI3SK", "GSI4SK")}}
 
-    def _move_tx(self, b: dict[str, Any], moved: dict[str, Any], changes: dict[str, Any]) -> db.Tx:
+    def _move_tx(self, b: dict[str, Any], moved: dict[str, Any], changes: dict[str, Any],
+                 counts: Optional[list[tuple[str, dict[str, Any]]]] = None) -> db.Tx:
         """The booking's move in one transaction: its change, the new time's locks and resource uses, the old
         ones released. A long visit with resources may not fit in 100 items: then the old time's locks that
         do not fit are named in the event and released by its consumer (only while this booking still owns
@@ -525,6 +622,7 @@ class BookingService:
         tx = db.Tx().add("booking", store.transition_op(b, ("held", "confirmed"), changes,
                                                         extra_condition="#v = :seen",
                                                         extra_values={"seen": b["version"]}))
+        tx.extend(counts or [])
         tx.extend(store.lock_ops({**moved, "locks": sorted(new_locks - old_locks)}, expires))
         tx.extend(store.unresuse_ops(b)).extend(store.resuse_ops(moved))
         release = store.unlock_ops(b, keep=frozenset(new_locks))

@@ -5,6 +5,8 @@
 | booking             | BOOKING#<bid>                      | BOOKING         |
 | doctor time lock    | LOCK#D#<did>#<block start>         | LOCK            |
 | resource time lock  | LOCK#R#<rid>#<unit>#<block start>  | LOCK            |
+| patient time lock   | LOCK#P#<pid>#<block start>         | LOCK            |
+| visit counter       | PATIENT#<pid>                      | VISITS#<cid>#DOCTOR#<did> / VISITS#<cid>#DAY#<local day> |
 | resource use        | RESUSE#<branch>#<kind>             | <start>#<bid>   |
 | idempotency record  | IDEM#<patient>#<key>               | IDEM            |
 | no-show strikes     | PATIENT#<pid>                      | STRIKES#<cid>   |
@@ -53,6 +55,49 @@ def doctor_lock(did: str, block: datetime) -> str:
 
 def resource_lock(rid: str, unit: int, block: datetime) -> str:
     return f"LOCK#R#{rid}#{unit}#{stamp(block)}"
+
+
+def patient_lock(pid: str, block: datetime) -> str:
+    """A patient's 5-minute block: one patient is never in two visits at once (any doctor, any clinic)."""
+    return f"LOCK#P#{pid}#{stamp(block)}"
+
+
+# ------------------------------------------------------------------ per-patient visit limits
+
+def doctor_counter_key(pid: str, cid: str, did: str) -> tuple[str, str]:
+    """The patient's visits with one doctor in one clinic: ``visits`` maps booking id -> end (UTC)."""
+    return db.key("PATIENT", pid), f"VISITS#{cid}#DOCTOR#{did}"
+
+
+def day_counter_key(pid: str, cid: str, local_day: str) -> tuple[str, str]:
+    """The patient's visits in one clinic on one local day: ``visits`` maps booking id -> end (UTC)."""
+    return db.key("PATIENT", pid), f"VISITS#{cid}#DAY#{local_day}"
+
+
+def counter_put_op(key: tuple[str, str], seen: Optional[dict[str, Any]], visits: dict[str, str],
+                   expires_at: int) -> dict[str, Any]:
+    """Write a counter's visits only if nobody changed it since it was read (``version``), so two
+    bookings of one patient racing each other cannot both pass the limit."""
+    version = int(seen.get("version", 0)) if seen else 0
+    item = {"PK": key[0], "SK": key[1], "type": "visit_counter", "visits": visits, "version": version + 1,
+            "expires_at": expires_at}
+    put: dict[str, Any] = {"TableName": db.table_name(), "Item": db.to_item(item)}
+    if seen:
+        put.update(ConditionExpression="version = :seen", ExpressionAttributeValues=db.values(seen=version))
+    else:
+        put["ConditionExpression"] = "attribute_not_exists(PK)"
+    return {"Put": put}
+
+
+def counter_release_ops(b: dict[str, Any]) -> list[tuple[str, dict[str, Any]]]:
+    """Take a booking out of the counters it was counted in (idempotent; bumps the version so a racing
+    booking that read the old count retries)."""
+    return [(f"uncount:{sk}", {"Update": {
+        "TableName": db.table_name(), "Key": db.item_key(pk, sk),
+        "UpdateExpression": "REMOVE visits.#b ADD version :one",
+        "ConditionExpression": "attribute_exists(visits)",
+        "ExpressionAttributeNames": {"#b": b["booking_id"]}, "ExpressionAttributeValues": db.values(one=1)}})
+        for pk, sk in (tuple(k) for k in b.get("counted_in", []))]
 
 
 def resuse_pk(branch_id: str, kind: str) -> str:
@@ -179,6 +224,13 @@ def agenda(did: str, start_iso: str, end_iso: str) -> list[dict[str, Any]]:
     """Every booking of a doctor starting in [start, end] (bounded by the key range, paged to the end)."""
     return db.query_all("GSI3PK = :pk AND GSI3SK BETWEEN :a AND :b",
                         db.values(pk=db.key("AGENDA", did), a=start_iso, b=end_iso + "~"), index="GSI3")
+
+
+def patient_visits(pid: str, start_iso: str, end_iso: str) -> list[dict[str, Any]]:
+    """A patient's bookings starting in [start, end] (bounded by the key range, paged to the end)."""
+    items = db.query_all("GSI1PK = :pk AND GSI1SK BETWEEN :a AND :b",
+                         db.values(pk=db.key("PATIENT", pid), a=start_iso, b=end_iso + "~"), index="GSI1")
+    return [i for i in items if i.get("type") == "booking"]
 
 
 def clinic_bookings_of_doctor(cid: str, did: str, start_iso: str, end_iso: str) -> list[dict[str, Any]]:

@@ -120,6 +120,9 @@ class Policies(Strict):
     cashback_percent: int = Field(default=10, ge=0, le=100)
     cashback_cap: Optional[MoneyIn] = None
     feedback_after_visit: bool = True
+    # per-patient limits, enforced in the booking transaction; none means no limit
+    max_future_visits_per_doctor: Optional[int] = Field(default=None, ge=1, le=50)
+    max_visits_per_day: Optional[int] = Field(default=None, ge=1, le=20)
     version: Optional[int] = Field(default=None, ge=1)
 
 

@@ -234,7 +234,8 @@ class App:
         self.doctors = []
         for leaves in sc["leaves"]:
             did = new_id()
-            db.put_new(cstore.doctor_membership_item(self.cid, did, int(self.clock.now().timestamp())))
+            db.put_new({**cstore.doctor_membership_item(self.cid, did, int(self.clock.now().timestamp())),
+                        "specialties": [SERVICE["specialty"]]})  # the services name the doctors' specialty
             # the items add_template writes (it is tested with the clinic; through it, each window costs
             # ten calls of overlap checks and listing refreshes, which made this test minutes long)
             items = []
