@@ -31,7 +31,6 @@ INVITATION_HOLD_HOURS = 24
 VIDEO_OPENS_MINUTES = 10
 CHAT_OPEN_AFTER_HOURS = 24
 URGENT_CONSULT_MINUTES = 30
-URGENT_AVERAGE_MINUTES = 15
 
 
 def _iso(dt: datetime) -> str:
@@ -539,8 +538,11 @@ class BookingService:
         extra = db.Tx()
         if status == "no_show":
             extra.add("strike", store.add_strike_op(b["patient_id"], b["clinic_id"], int(now.timestamp())))
-        b = self._change(b, ("confirmed",), {"status": status, "marked_at": _iso(now)}, release=False,
-                         event=f"booking.{status}", extra=extra)
+        changes: dict[str, Any] = {"status": status, "marked_at": _iso(now)}
+        early = b.get("kind") == "urgent" and status == "completed" and now < _dt(b["end_utc"])
+        if early:  # an urgent consultation over early gives the doctor's time back for the next patient
+            changes["end_utc"] = _iso(now)
+        b = self._change(b, ("confirmed",), changes, release=early, event=f"booking.{status}", extra=extra)
         log.event("booking.marked", booking_id=bid, status=status)
         return self.view(b, caller)
 
@@ -977,8 +979,8 @@ class BookingService:
                  "joined_at": _iso(now), "expires_at": int(now.timestamp()) + 7 * 86400}
         if req.complaint:
             entry["complaint"] = req.complaint
-        tx = db.Tx().put_new("entry", store.urgent_entry_item(entry))
-        tx.put_new("pointer", store.urgent_pointer_item(caller.user_id, specialty, eid))
+        tx = db.Tx()
+        store.join_queue_tx(tx, entry)
         tx.commit_or(conflict("already_queued", "you are already in a queue; leave it first"))
         log.event("urgent.joined", specialty=specialty, entry_id=eid)
         return self.queue_status(caller, specialty)
@@ -999,11 +1001,37 @@ class BookingService:
                "joined_at": entry["joined_at"]}
         if entry["status"] == "waiting":
             ahead = store.queue_ahead(specialty, entry["SK"])
-            doctors = max(1, len(self._on_shift(specialty, self._now())))
-            out.update(position=ahead + 1, estimated_wait_minutes=(ahead + 1) * URGENT_AVERAGE_MINUTES // doctors)
+            out.update(position=ahead + 1, estimated_wait_minutes=self._estimated_wait(specialty, ahead))
         else:
             out["booking_id"] = entry.get("booking_id")
         return out
+
+    def _estimated_wait(self, specialty: str, ahead: int) -> int:
+        """Minutes until a duty doctor is free for the patient with ``ahead`` patients before them: each
+        doctor on shift offers consultation-long gaps between their live visits (urgent or booked) until the
+        shift ends; the patients ahead take the earliest gaps first."""
+        now = self._now()
+        length = timedelta(minutes=URGENT_CONSULT_MINUTES)
+        starts: list[datetime] = []
+        for shift in self._on_shift(specialty, now):
+            end = _dt(shift["ends_at_utc"])
+            busy = sorted((_dt(b["start_utc"]), _dt(b["end_utc"]))
+                          for b in store.agenda(shift["doctor_id"], _iso(now - timedelta(hours=4)), _iso(end))
+                          if self._live(b, now) and _dt(b["end_utc"]) > now)
+            t = now
+            while t + length <= end:  # a shift is at most 24 hours: at most 48 gaps
+                hit = next((b for b in busy if sl.overlaps((t, t + length), b)), None)
+                if hit:
+                    t = hit[1]
+                    continue
+                starts.append(t)
+                t += length
+        starts.sort()
+        if len(starts) > ahead:
+            return int((starts[ahead] - now).total_seconds() // 60)
+        # more patients than the shifts' free time: after the last gap, one consultation each
+        last = (starts[-1] - now) if starts else timedelta(0)
+        return int(last.total_seconds() // 60) + (ahead + 1 - len(starts)) * URGENT_CONSULT_MINUTES
 
     def leave_queue(self, caller: Any, specialty: str) -> None:
         access.require_patient(caller)
@@ -1022,6 +1050,7 @@ class BookingService:
             raise forbidden("not_on_shift", "you are not on a duty shift for this specialty now")
         shift = shifts[0]
         cursor = None
+        released = False
         while True:
             items, cursor = store.queue_page(specialty, cursor)
             for entry in items:
@@ -1030,11 +1059,21 @@ class BookingService:
                 store.take_entry_tx(tx, entry, caller.user_id, booking["booking_id"], _iso(now))
                 tx.add("booking", store.new_booking_op(booking))
                 tx.add("care", store.care_op(caller.user_id, entry["patient_id"], int(now.timestamp())))
+                tx.extend(store.lock_ops(booking, int(_dt(booking["end_utc"]).timestamp()) + 86400))
                 tx.event("booking.created", self._snapshot(booking))
                 try:
                     tx.commit()
-                except db.TxCancelled:
-                    continue  # another doctor took this patient a moment ago
+                except db.TxCancelled as exc:
+                    if exc.any("entry", "pointer"):
+                        continue  # another doctor took this patient a moment ago, or they left
+                    if exc.any("lock:LOCK#D#"):
+                        if not released and self._release_lapsed(booking):
+                            released = True
+                            continue
+                        raise AppError(code="doctor_busy", status=409,
+                                       detail="you have a consultation or a booked visit in the next "
+                                              f"{URGENT_CONSULT_MINUTES} minutes") from None
+                    continue  # the patient is in another visit right now: take the next one
                 log.event("urgent.taken", specialty=specialty, entry_id=entry["entry_id"],
                           booking_id=booking["booking_id"])
                 return {"entry_id": entry["entry_id"], "patient_id": entry["patient_id"],
@@ -1045,6 +1084,10 @@ class BookingService:
     def _urgent_booking(self, entry: dict[str, Any], shift: dict[str, Any], doctor_id: str,
                         now: datetime) -> dict[str, Any]:
         end = now + timedelta(minutes=URGENT_CONSULT_MINUTES)
+        # the consultation claims the doctor's and the patient's time like a booking: every 5-minute block it
+        # touches (it starts when taken, off the grid)
+        grid = now - timedelta(minutes=now.minute % sl.BLOCK_MINUTES, seconds=now.second,
+                               microseconds=now.microsecond)
         return {
             "booking_id": new_id(), "kind": "urgent", "patient_id": entry["patient_id"], "doctor_id": doctor_id,
             "clinic_id": shift["clinic_id"], "branch_id": shift["branch_id"], "service_id": "urgent",
@@ -1053,7 +1096,8 @@ class BookingService:
                         "resource_kinds": [], "price": None},
             "time_zone": shift["time_zone"], "start_utc": _iso(now), "end_utc": _iso(end), "status": "confirmed",
             "local_day": now.astimezone(zone(shift["time_zone"])).date().isoformat(),
-            "created_at": int(now.timestamp()), "version": 1, "locks": [], "resources": [],
+            "created_at": int(now.timestamp()), "version": 1, "resources": [],
+            "locks": self._person_locks(doctor_id, entry["patient_id"], (grid, end)),
             "policy": {"cancellation_window_hours": 0},
         }
 

@@ -409,7 +409,17 @@ def urgent_pointer_key(pid: str) -> tuple[str, str]:
 
 def urgent_pointer_item(pid: str, specialty: str, eid: str) -> dict[str, Any]:
     pk, sk = urgent_pointer_key(pid)
-    return {"PK": pk, "SK": sk, "type": "urgent_pointer", "specialty": specialty, "entry_id": eid}
+    return {"PK": pk, "SK": sk, "type": "urgent_pointer", "specialty": specialty, "entry_id": eid,
+            "status": "waiting"}
+
+
+def join_queue_tx(tx: db.Tx, entry: dict[str, Any]) -> None:
+    """Items: ``entry``, ``pointer``. The patient's one place in a queue: a pointer that is new, or whose
+    entry a doctor has taken (a taken patient may join again without leaving first)."""
+    tx.put_new("entry", urgent_entry_item(entry))
+    tx.put("pointer", urgent_pointer_item(entry["patient_id"], entry["specialty"], entry["entry_id"]),
+           condition="attribute_not_exists(PK) OR #s = :taken", names={"#s": "status"},
+           expr_values=db.values(taken="taken"))
 
 
 def urgent_entry(specialty: str, eid: str) -> Optional[dict[str, Any]]:
@@ -442,6 +452,9 @@ def take_entry_tx(tx: db.Tx, entry: dict[str, Any], doctor_id: str, booking_id: 
               "SET #s = :taken, doctor_id = :d, booking_id = :b, taken_at = :now REMOVE GSI2PK, GSI2SK",
               condition="#s = :w", names={"#s": "status"},
               expr_values=db.values(taken="taken", d=doctor_id, b=booking_id, now=now_iso, w="waiting"))
+    tx.update("pointer", *urgent_pointer_key(entry["patient_id"]), "SET #s = :taken",
+              condition="attribute_exists(PK) AND entry_id = :e", names={"#s": "status"},
+              expr_values=db.values(taken="taken", e=entry["entry_id"]))
 
 
 def now_iso() -> str:

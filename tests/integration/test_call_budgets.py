@@ -899,7 +899,8 @@ def _queued(W) -> str:
     return t
 
 
-@case("joinUrgentQueue", 6)
+# joining and the queue status read the agenda of each duty doctor on shift (one here) for the estimated wait
+@case("joinUrgentQueue", 7)
 def _(W):
     u = W.new_user()
     t = W.mint(u["user_id"], "patient", "sms")["token"]
@@ -908,7 +909,7 @@ def _(W):
     W.call("post", "/urgent/cardiologist/queue", {"modality": "video"}, token=t, status=409, label="twice")
 
 
-@case("urgentQueueStatus", 5)
+@case("urgentQueueStatus", 6)
 def _(W):
     W.call("get", "/urgent/cardiologist/queue/me", token=_queued(W))
 

@@ -172,7 +172,8 @@ def test_urgent_queue_position_wait_and_the_duty_doctor(client, outbox, fixed_cl
     for i, p in enumerate(patients):
         joined = ok(jpost(client, "/urgent/cardiologist/queue", {"modality": "video", "complaint": "Давит в груди"},
                           token=p["token"]), 201)
-        assert joined["position"] == i + 1 and joined["estimated_wait_minutes"] == (i + 1) * 15
+        # one duty doctor, free now: the first waits for nobody, each next one a consultation more
+        assert joined["position"] == i + 1 and joined["estimated_wait_minutes"] == i * 30
     r = jpost(client, "/urgent/cardiologist/queue", {}, token=patients[0]["token"])
     assert r.status_code == 409 and body(r)["code"] == "already_queued"
     assert jpost(client, "/urgent/cardiologist/queue/me", token=patients[1]["token"], method="delete").status_code == 204
@@ -189,9 +190,17 @@ def test_urgent_queue_position_wait_and_the_duty_doctor(client, outbox, fixed_cl
     other = make_staff(client, outbox, fixed_clock, "+79130000053", "doctor")
     r = jpost(client, "/urgent/cardiologist/take", {}, token=other["token"])
     assert r.status_code == 403 and body(r)["code"] == "not_on_shift"
+    # the doctor is in that consultation: they take nobody else until it is over
+    r = jpost(client, "/urgent/cardiologist/take", {}, token=w["doctor"]["token"])
+    assert r.status_code == 409 and body(r)["code"] == "doctor_busy"
+    fixed_clock.advance(minutes=10)
+    ok(jpost(client, f"/bookings/{taken['booking']['booking_id']}/complete", {}, token=w["doctor"]["token"]))
     ok(jpost(client, "/urgent/cardiologist/take", {}, token=w["doctor"]["token"]))
     r = jpost(client, "/urgent/cardiologist/take", {}, token=w["doctor"]["token"])
     assert r.status_code == 404 and body(r)["code"] == "queue_empty"
+    # a taken patient joins the queue again later without leaving a queue they are no longer in
+    again = ok(jpost(client, "/urgent/cardiologist/queue", {"modality": "video"}, token=patients[0]["token"]), 201)
+    assert again["status"] == "waiting" and again["position"] == 1
 
 
 def test_slots_in_kaliningrad_and_sakhalin_on_the_same_day(client, outbox, fixed_clock):
