@@ -10,7 +10,8 @@ from chalicelib.identity.models import Strict
 
 _ID = r"^[0-9A-HJKMNP-TV-Z]{26}$"
 _KIND = r"^[a-z][a-z0-9_]{1,39}$"
-MAX_DAYS_AHEAD = 60
+MAX_DAYS_AHEAD = 60  # the default booking horizon, and the longest range one query of days covers
+MAX_HORIZON_DAYS = 366  # the longest booking horizon a clinic may set
 
 Status = Literal["offered", "proposed", "held", "confirmed", "completed", "no_show", "cancelled_by_patient",
                  "cancelled_by_clinic", "expired", "declined"]
@@ -81,10 +82,13 @@ LocalDate = Annotated[date, AfterValidator(_in_our_years)]
 
 
 def check_range(d_from: date, d_to: date, max_days: int) -> None:
+    """A range of local days: a 422 naming ``date_from`` and ``date_to``, never the body."""
+    from chalicelib.clinics.models import fields_error
+
     if d_to < d_from:
-        raise ValueError("date_to is before date_from")
+        raise fields_error("end_before_start", "date_to is before date_from", "date_to", "date_from")
     if (d_to - d_from).days > max_days:
-        raise ValueError(f"at most {max_days} days at once")
+        raise fields_error("range_too_long", f"at most {max_days} days at once", "date_to", "date_from")
 
 
 class SlotsQuery(BaseModel):

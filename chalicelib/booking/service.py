@@ -124,7 +124,7 @@ class BookingService:
                                     d_from - timedelta(days=1), d_to + timedelta(days=1))
         now = self._now()
         earliest = now + timedelta(minutes=int(ctx["clinic"]["policies"].get("minimum_notice_minutes", 60)))
-        latest = now + timedelta(days=m.MAX_DAYS_AHEAD)
+        latest = now + timedelta(days=int(ctx["clinic"]["policies"].get("booking_horizon_days", m.MAX_DAYS_AHEAD)))
         out = []
         for (s, e), bid, tz in sl.candidate_slots(work, timedelta(minutes=int(svc["duration_minutes"]))):
             local_day = s.astimezone(zone(tz)).date()
@@ -507,11 +507,15 @@ class BookingService:
         extra = db.Tx()
         if late:
             extra.add("strike", store.add_strike_op(b["patient_id"], b["clinic_id"], int(now.timestamp())))
+        # a visit the clinic cancels (its doctor's leave, a removal, any reason) is refunded in full: payments
+        # do not exist yet, so the intent rides in the cancellation and its event for the payments feature
+        refund = {"refund": "full"} if relation == "clinic" else {}
         b = self._change(b, ("offered", "proposed", "held", "confirmed"), {
-            "status": status, "cancellation": {"by": relation, "at": _iso(now), "late": late,
+            "status": status, "cancellation": {"by": relation, "at": _iso(now), "late": late, **refund,
                                                **({"reason": req.reason} if req.reason else {})}},
             release=True, event="booking.cancelled",
-            event_data={"by": relation, "late": late, "offer": True, "waitlist_entry": b.get("waitlist_entry")},
+            event_data={"by": relation, "late": late, "offer": True, "waitlist_entry": b.get("waitlist_entry"),
+                        **refund},
             extra=extra)
         log.event("booking.cancelled", booking_id=bid, by=relation, late=late)
         return self.view(b, caller)
@@ -738,7 +742,7 @@ class BookingService:
         if not is_ulid(did) or not same(mac, keyed_hash("calendar-feed", did)[:32]):
             raise not_found()
         now = self._now()
-        items = store.agenda(did, _iso(now - timedelta(days=7)), _iso(now + timedelta(days=m.MAX_DAYS_AHEAD)))
+        items = store.agenda(did, _iso(now - timedelta(days=7)), _iso(now + timedelta(days=m.MAX_HORIZON_DAYS)))
         active = access.active_clinics_of_doctor(did)  # a clinic that removed the doctor leaves the feed at once
         return to_ics([b for b in items if b["status"] in ("held", "confirmed", "completed")
                        and b["clinic_id"] in active], f"feed-{did}", private=True)
@@ -747,9 +751,12 @@ class BookingService:
 
     def join_waitlist(self, caller: Any, req: m.WaitlistIn) -> dict[str, Any]:
         access.require_patient(caller)
-        self._context(req.clinic_id, req.service_id, req.doctor_id, None,
-                      around=(_midnight(req.date_from), _midnight(req.date_to + timedelta(days=1))))
+        ctx = self._context(req.clinic_id, req.service_id, req.doctor_id, None,
+                            around=(_midnight(req.date_from), _midnight(req.date_to + timedelta(days=1))))
         now = self._now()
+        zones = {b["time_zone"] for b in ctx["branches"].values()} or {"UTC"}
+        if req.date_to < min(now.astimezone(zone(z)).date() for z in zones):
+            raise field_invalid("date_to", "in_the_past", "these days are over; wait for days to come")
         item = store.waitlist_item({
             "waitlist_id": new_id(), "patient_id": caller.user_id, "doctor_id": req.doctor_id,
             "clinic_id": req.clinic_id, "service_id": req.service_id, "date_from": req.date_from.isoformat(),
@@ -833,14 +840,14 @@ class BookingService:
         now = self._now()
         cancelled = 0
         for b in store.clinic_bookings_of_doctor(clinic_id, doctor_id, _iso(now),
-                                                 _iso(now + timedelta(days=m.MAX_DAYS_AHEAD + 1))):
+                                                 _iso(now + timedelta(days=m.MAX_HORIZON_DAYS + 1))):
             if b["status"] not in m.ACTIVE or _dt(b["end_utc"]) <= now:
                 continue
             try:
                 self._change(b, m.ACTIVE, {"status": "cancelled_by_clinic", "cancellation": {
-                    "by": "clinic", "at": _iso(now), "late": False, "reason": "doctor_left_clinic"}},
+                    "by": "clinic", "at": _iso(now), "late": False, "reason": "doctor_left_clinic", "refund": "full"}},
                     release=True, event="booking.cancelled",
-                    event_data={"by": "clinic", "late": False, "offer": False, "tell_patient": True})
+                    event_data={"by": "clinic", "late": False, "offer": False, "tell_patient": True, "refund": "full"})
                 cancelled += 1
             except AppError:
                 continue  # changed meanwhile (the patient cancelled, or it is over)

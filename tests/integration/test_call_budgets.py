@@ -675,6 +675,21 @@ def _(W):
     W.call("get", "/me/schedule", token=W.tok("doctor"))
 
 
+# the doctor's own leave: write it, then read their future visits in every clinic that it may hit
+@case("addMyLeave", 3)
+def _(W):
+    W.call("post", "/me/schedule/leave", {"date_from": "2027-01-11", "date_until": "2027-01-12"},
+           token=W.tok("doctor"), status=201)
+
+
+@case("deleteMyLeave", 4)
+def _(W):
+    item = W.setup("post", "/me/schedule/leave", {"date_from": "2027-01-18", "date_until": "2027-01-18"},
+                   token=W.tok("doctor"), status=201)["item_id"]
+    W.call("delete", f"/me/schedule/leave/{item}", token=W.tok("doctor"), status=204)
+    W.call("delete", f"/me/schedule/leave/{item}", token=W.tok("doctor"), status=404, label="gone")
+
+
 # ------------------------------------------------------------------ public catalogue
 
 @case("catalogClinics", 1)

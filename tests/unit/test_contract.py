@@ -213,6 +213,7 @@ def test_request_schemas_mirror_the_pydantic_models(spec):
         ("/clinics/{clinic_id}/doctors/{doctor_id}/templates", "POST"): c.TemplateIn,
         ("/clinics/{clinic_id}/doctors/{doctor_id}/exceptions", "POST"): c.ExceptionIn,
         ("/clinics/{clinic_id}/doctors/{doctor_id}/duty-shifts", "POST"): c.DutyShiftIn,
+        ("/me/schedule/leave", "POST"): c.DoctorLeaveIn,
         ("/clinics/{clinic_id}/doctors/{doctor_id}", "DELETE"): c.DoctorRemoval,
         ("/bookings", "POST"): b.BookingIn, ("/bookings/{booking_id}/reschedule", "POST"): b.RescheduleIn,
         ("/bookings/{booking_id}/cancel", "POST"): b.CancelIn, ("/bookings/{booking_id}/messages", "POST"): b.MessageIn,
