@@ -126,6 +126,12 @@ class RescheduleIn(Strict):
     _instant = field_validator("start")(BookingIn._instant.__func__)  # type: ignore[attr-defined]
 
 
+class ReassignIn(Strict):
+    """Move a visit to another doctor of the clinic at the same time (the clinic's choice after a leave)."""
+    doctor_id: str = Id()
+    version: Optional[int] = Field(default=None, ge=1)
+
+
 class CancelIn(Strict):
     reason: Optional[str] = Field(default=None, min_length=3, max_length=500)
 

@@ -608,6 +608,60 @@ class BookingService:
         log.event("booking.rescheduled", booking_id=bid)
         return self.view(b, caller)
 
+    def reassign(self, caller: Any, bid: str, req: m.ReassignIn) -> dict[str, Any]:
+        """The clinic moves a visit to another of its doctors at the same time (a leave or a removal hit it):
+        one transaction takes the new doctor's blocks (``attribute_not_exists``) and gives the old doctor's
+        back; the patient's time and the rooms stay as they are."""
+        b, relation = self._load(caller, bid)
+        if relation != "clinic":
+            raise forbidden("role_not_allowed", "the clinic moves a visit to another doctor")
+        if b["status"] not in ("held", "confirmed") or b.get("kind") == "urgent":
+            raise conflict("wrong_status", f"the booking is {b['status']}")
+        if req.version is not None and req.version != b["version"]:
+            raise conflict("version_conflict")
+        if req.doctor_id == b["doctor_id"]:
+            return self.view(b, caller)
+        start, end = _dt(b["start_utc"]), _dt(b["end_utc"])
+        now = self._now()
+        if end <= now:
+            raise conflict("wrong_status", "the visit is over")
+        ctx = self._context(b["clinic_id"], b["service_id"], req.doctor_id, b["branch_id"], around=_around(start))
+        day = start.date()
+        work = sl.working_intervals(ctx["schedule"], b["clinic_id"], b["service"]["modality"], b["branch_id"],
+                                    day - timedelta(days=2), day + timedelta(days=2))
+        if not any(s <= start and end <= e for (s, e), _, _ in work):
+            raise AppError(code="slot_unavailable", status=409, detail="that doctor does not work at this time")
+        old_doctor = [k for k in b["locks"] if k.startswith(f"LOCK#D#{b['doctor_id']}#")]
+        new_doctor = [store.doctor_lock(req.doctor_id, blk) for blk in sl.blocks((start, end))]
+        locks = new_doctor + [k for k in b["locks"] if k not in old_doctor]
+        member = ctx["member"]
+        moved = {**b, "doctor_id": req.doctor_id, "locks": locks}
+        changes: dict[str, Any] = {
+            "doctor_id": req.doctor_id, "locks": locks, "reassigned_at": _iso(now),
+            "doctor_name": " ".join(x for x in (member.get("first_name"), member.get("last_name")) if x),
+            "counted_in": [k for k in b.get("counted_in", []) if "#DOCTOR#" not in k[1]],
+            **{k: v for k, v in store.index_keys(moved).items() if k in ("GSI3PK", "GSI3SK")}}
+        tx = db.Tx().add("booking", store.transition_op(b, ("held", "confirmed"), changes,
+                                                        extra_condition="#v = :seen",
+                                                        extra_values={"seen": b["version"]}))
+        tx.extend(store.lock_ops({**moved, "locks": new_doctor}, int(end.timestamp()) + 86400))
+        tx.extend(store.unlock_ops({**b, "locks": old_doctor}))
+        tx.extend(store.counter_release_ops({**b, "counted_in": [k for k in b.get("counted_in", [])
+                                                                  if "#DOCTOR#" in k[1]]}))
+        tx.event("booking.reassigned", {**self._snapshot(b), "doctor_id": req.doctor_id,
+                                        "from_doctor_id": b["doctor_id"]})
+        try:
+            tx.commit()
+        except db.TxTooLarge:
+            raise AppError(code="visit_too_long", status=422,
+                           detail="this visit needs more time blocks than one move can claim") from None
+        except db.TxCancelled as exc:
+            if exc.any("booking"):
+                raise conflict("version_conflict", "the booking changed meanwhile; reload it") from None
+            raise AppError(code="slot_taken", status=409, detail="that doctor is busy at this time") from None
+        log.event("booking.reassigned", booking_id=bid)
+        return self.view({**b, **changes, "version": b["version"] + 1}, caller)
+
     @staticmethod
     def _moved_changes(b: dict[str, Any], moved: dict[str, Any], now: datetime) -> dict[str, Any]:
         return {"start_utc": moved["start_utc"], "end_utc": moved["end_utc"], "locks": moved["locks"],

@@ -763,6 +763,22 @@ def _(W):
     W.call("post", f"/bookings/{b['booking_id']}/reschedule", {"start": W.free()}, token=W.tok("patient"))
 
 
+@case("reassignBooking", 7)
+def _(W):
+    from chalicelib.clinics import store as cstore
+    from chalicelib.core import db
+    from chalicelib.core.ids import new_id
+
+    other = new_id()  # a second doctor of clinic A with the same Monday hours (written as the API writes them)
+    db.put_new({**cstore.doctor_membership_item(W.cid, other, 0), "specialties": [SERVICE["specialty"]]})
+    tid = new_id()
+    cstore.put_schedule_item(cstore.template_item(other, W.cid, tid, {
+        "branch_id": W.bid, "modality": "in_person", "weekday": "mon", "start": "09:00", "end": "13:00"},
+        "Europe/Kaliningrad", 0))
+    b = W.book()
+    W.call("post", f"/bookings/{b['booking_id']}/reassign", {"doctor_id": other}, token=W.tok("admin_a"))
+
+
 @case("confirmPayment", 5)
 def _(W):
     b = W.book(service_id=W.prepaid)

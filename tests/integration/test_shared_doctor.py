@@ -1,7 +1,7 @@
 """A doctor shared by two clinics, through HTTP on DynamoDB Local: a clinic's leave is that clinic's only,
 the doctor's own leave applies everywhere, each clinic sees the other's time only as "unavailable", and a
 leave that hits visits lists them to the clinic, which may cancel them with a full refund."""
-from tests.conftest import jpost
+from tests.conftest import body, jpost
 from tests.unit.booking_setup import booking_in, patient, two_clinics
 from tests.unit.clinic_setup import invite_doctor, ok
 
@@ -82,3 +82,31 @@ def test_the_doctors_own_leave_applies_in_every_clinic(client, outbox, fixed_clo
     assert jpost(client, f"/me/schedule/leave/{mine['item_id']}", token=w["doctor"]["token"],
                  method="delete").status_code == 204
     assert free(client, w, "a", NEXT_MON)
+
+
+def test_the_clinic_moves_a_visit_its_leave_hits_to_another_doctor(client, outbox, fixed_clock):
+    w = shared(client, outbox, fixed_clock)
+    b = w["b"]["clinic_id"]
+    p = patient(client, outbox, "+79140000203")
+    # the shared doctor's visit in B at 12:00; B's own doctor works 07:00-11:00 UTC there, so not at 12:00
+    visit = ok(jpost(client, "/bookings", booking_in(w, "b", f"{MON}T12:00:00Z", w["doctor"]).model_dump(
+        exclude_none=True), token=p["token"]), 201)
+    path = f"/bookings/{visit['booking_id']}/reassign"
+    r = jpost(client, path, {"doctor_id": w["second"]["user_id"]}, token=w["admin_b"]["token"])
+    assert r.status_code == 409 and body(r)["code"] == "slot_unavailable"
+    ok(jpost(client, f"/clinics/{b}/doctors/{w['second']['user_id']}/exceptions",
+             {"kind": "extra", "date_from": MON, "date_until": MON, "start": "14:00", "end": "16:00",
+              "branch_id": w["b"]["branch_id"], "modality": "in_person"}, token=w["admin_b"]["token"]), 201)
+    assert jpost(client, path, {"doctor_id": w["second"]["user_id"]}, token=p["token"]).status_code == 403
+    moved = ok(jpost(client, path, {"doctor_id": w["second"]["user_id"], "version": visit["version"]},
+                     token=w["admin_b"]["token"]))
+    assert moved["doctor_id"] == w["second"]["user_id"] and moved["start"] == visit["start"]
+    # the shared doctor's 12:00 in B is free again; the second doctor's is taken; the patient is still busy
+    assert f"{MON}T12:00:00Z" in free(client, w, "b", MON)
+    other = patient(client, outbox, "+79140000204")
+    r = jpost(client, "/bookings", booking_in(w, "b", f"{MON}T12:00:00Z", w["second"]).model_dump(exclude_none=True),
+              token=other["token"])
+    assert r.status_code == 409 and body(r)["code"] == "slot_taken"
+    r = jpost(client, "/bookings", booking_in(w, "b", f"{MON}T12:00:00Z", w["doctor"]).model_dump(exclude_none=True),
+              token=p["token"])
+    assert r.status_code == 409 and body(r)["code"] == "patient_busy"

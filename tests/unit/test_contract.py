@@ -216,6 +216,7 @@ def test_request_schemas_mirror_the_pydantic_models(spec):
         ("/me/schedule/leave", "POST"): c.DoctorLeaveIn,
         ("/clinics/{clinic_id}/doctors/{doctor_id}", "DELETE"): c.DoctorRemoval,
         ("/bookings", "POST"): b.BookingIn, ("/bookings/{booking_id}/reschedule", "POST"): b.RescheduleIn,
+        ("/bookings/{booking_id}/reassign", "POST"): b.ReassignIn,
         ("/bookings/{booking_id}/cancel", "POST"): b.CancelIn, ("/bookings/{booking_id}/messages", "POST"): b.MessageIn,
         ("/visit-invitations", "POST"): b.InviteIn, ("/waitlist", "POST"): b.WaitlistIn,
         ("/urgent/{specialty}/queue", "POST"): b.UrgentJoin,
