@@ -864,7 +864,9 @@ class BookingService:
             extra.event("waitlist.offered", self._snapshot(offer))
             try:
                 self._claim(offer, ctx, extra)
-            except AppError:
+            except AppError as exc:
+                if exc.code == "patient_busy":
+                    continue  # this patient has another visit then: offer it to the next one
                 return None  # someone took the time meanwhile: the patient who clicked wins
             except db.TxCancelled:
                 continue  # this entry changed meanwhile: try the next patient

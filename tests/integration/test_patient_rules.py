@@ -123,3 +123,23 @@ def test_a_clinics_limit_of_upcoming_visits_with_one_doctor(client, outbox, fixe
         raise AssertionError("a third upcoming visit with the doctor was accepted")
     except AppError as exc:
         assert exc.code == "visit_limit_per_doctor"
+
+
+def test_freed_time_is_offered_to_the_next_waiting_patient_when_the_first_is_elsewhere(client, outbox, fixed_clock,
+                                                                                        drain):
+    w = two_clinics(client, outbox, fixed_clock)
+    holder, busy, free_one = (patient(client, outbox, f"+7914000030{i}") for i in range(3))
+    visit = ok(jpost(client, "/bookings", booking_in(w, "a", AT_SEVEN).model_dump(exclude_none=True),
+                     token=holder["token"]), 201)
+    for p in (busy, free_one):  # the busy patient waits first
+        ok(jpost(client, "/waitlist", {"clinic_id": w["a"]["clinic_id"], "service_id": w["consult_a"],
+                                       "doctor_id": w["doctor"]["user_id"], "date_from": MONDAY, "date_to": MONDAY},
+                 token=p["token"]), 201)
+    ok(jpost(client, "/bookings", booking_in(w, "b", AT_SEVEN).model_dump(exclude_none=True), token=busy["token"]),
+       201)
+    ok(jpost(client, f"/bookings/{visit['booking_id']}/cancel", {}, token=holder["token"]))
+    drain()
+    offered = [b for b in booking_store.agenda(w["doctor"]["user_id"], MONDAY, "2026-12-01")
+               if b["status"] == "offered"]
+    assert [b["patient_id"] for b in offered] == [free_one["user_id"]]
+    assert all(b["status"] != "offered" for b in live(busy["user_id"]))
