@@ -31,6 +31,7 @@ INVITATION_HOLD_HOURS = 24
 VIDEO_OPENS_MINUTES = 10
 CHAT_OPEN_AFTER_HOURS = 24
 URGENT_CONSULT_MINUTES = 30
+LIMIT_CODES = ("visit_limit_per_doctor", "visit_limit_per_day")
 
 
 def _iso(dt: datetime) -> str:
@@ -407,6 +408,11 @@ class BookingService:
         extra.event("booking.created", self._snapshot(b))
         try:
             self._claim(b, ctx, extra, counted=True)
+        except AppError as exc:
+            # a retry of a booking that was made: its own visit fills the limit, the answer is that booking
+            if idempotency_key and exc.code in LIMIT_CODES and store.get_idem(caller.user_id, idempotency_key):
+                return self._replay(caller, idempotency_key, request_hash), False
+            raise
         except db.TxCancelled as exc:
             if not exc.any("idem"):
                 raise

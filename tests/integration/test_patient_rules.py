@@ -143,3 +143,13 @@ def test_freed_time_is_offered_to_the_next_waiting_patient_when_the_first_is_els
                if b["status"] == "offered"]
     assert [b["patient_id"] for b in offered] == [free_one["user_id"]]
     assert all(b["status"] != "offered" for b in live(busy["user_id"]))
+
+
+def test_a_retried_booking_at_the_limit_answers_the_booking_it_made(client, outbox, fixed_clock):
+    w = two_clinics(client, outbox, fixed_clock)
+    _set_policies(client, w, max_visits_per_day=1)
+    p = patient(client, outbox, "+79140000006")
+    req = booking_in(w, "a", AT_SEVEN).model_dump(exclude_none=True)
+    first = ok(jpost(client, "/bookings", req, token=p["token"], headers={"Idempotency-Key": "limit-retry-1"}), 201)
+    again = ok(jpost(client, "/bookings", req, token=p["token"], headers={"Idempotency-Key": "limit-retry-1"}))
+    assert again["booking_id"] == first["booking_id"] and len(live(p["user_id"])) == 1
