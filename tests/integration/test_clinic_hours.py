@@ -108,3 +108,31 @@ def test_cross_field_rules_name_the_fields(client, outbox, fixed_clock):
     assert fields_of(jpost(client, "/waitlist", {**wl, "date_from": "2026-11-01", "date_to": "2026-11-20"},
                            token=p["token"])) == {"date_to"}
     ok(jpost(client, "/waitlist", {**wl, "date_from": "2026-11-20", "date_to": "2026-12-20"}, token=p["token"]), 201)
+
+
+def test_a_service_naming_a_specialty_is_booked_only_with_a_doctor_who_has_it(client, outbox, fixed_clock):
+    from tests.conftest import make_staff
+    from tests.unit.clinic_setup import DOCTOR_PROFILE, invite_doctor
+
+    w = world(client, outbox, fixed_clock)
+    cid, tok = w["a"]["clinic_id"], w["admin_a"]["token"]
+    cardiologist = make_staff(client, outbox, fixed_clock, "+79110000008", "doctor")
+    fixed_clock.advance(seconds=61)
+    invite_doctor(client, outbox, w["admin_a"], cid, cardiologist)
+    ok(jpost(client, "/me/doctor-profile", {**DOCTOR_PROFILE, "specialties": ["cardiologist"]},
+             token=cardiologist["token"], method="put"))
+    ok(jpost(client, f"/clinics/{cid}/doctors/{cardiologist['user_id']}/templates",
+             {"branch_id": w["a"]["branch_id"], "modality": "in_person", "weekday": "mon", "start": "14:00",
+              "end": "18:00"}, token=tok), 201)
+    # the brain MRI names radiologist: the radiologist's slots are offered, the cardiologist's are refused
+    mri = f"service_id={w['service_id']}&clinic_id={cid}&date_from=2026-11-30&date_to=2026-11-30"
+    assert ok(client.http.get(f"/catalog/doctors/{w['doctor']['user_id']}/slots?{mri}"))["items"]
+    r = client.http.get(f"/catalog/doctors/{cardiologist['user_id']}/slots?{mri}")
+    assert r.status_code == 422 and body(r)["errors"][0] == {
+        "field": "doctor_id", "code": "doctor_lacks_specialty",
+        "message": "this service is given by a radiologist; choose a doctor who is one"}
+    p = patient(client, outbox, "+79140000104")
+    r = jpost(client, "/bookings", {"clinic_id": cid, "service_id": w["service_id"],
+                                    "doctor_id": cardiologist["user_id"], "start": "2026-11-30T12:00:00Z"},
+              token=p["token"])
+    assert r.status_code == 422 and body(r)["errors"][0]["field"] == "doctor_id"
