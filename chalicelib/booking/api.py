@@ -60,6 +60,11 @@ def cancel(request, caller, booking_id):
     return service().cancel(caller, booking_id, body(request, m.CancelIn))
 
 
+@route(bp, B + "/reassign", methods=("POST",), **AUTH)
+def reassign(request, caller, booking_id):
+    return service().reassign(caller, booking_id, body(request, m.ReassignIn))
+
+
 @route(bp, B + "/reschedule", methods=("POST",), **AUTH)
 def reschedule(request, caller, booking_id):
     return service().reschedule(caller, booking_id, body(request, m.RescheduleIn))

@@ -10,7 +10,8 @@ from chalicelib.identity.models import Strict
 
 _ID = r"^[0-9A-HJKMNP-TV-Z]{26}$"
 _KIND = r"^[a-z][a-z0-9_]{1,39}$"
-MAX_DAYS_AHEAD = 60
+MAX_DAYS_AHEAD = 60  # the default booking horizon, and the longest range one query of days covers
+MAX_HORIZON_DAYS = 366  # the longest booking horizon a clinic may set
 
 Status = Literal["offered", "proposed", "held", "confirmed", "completed", "no_show", "cancelled_by_patient",
                  "cancelled_by_clinic", "expired", "declined"]
@@ -49,7 +50,8 @@ class Booking(TypedDict, total=False):
     prepayment: dict[str, Any]    # {"amount", "currency", "reason", "due_until"}
     waitlist_entry: dict[str, str]  # an offer's waitlist entry key
     note: str                     # an invitation's note from the doctor
-    cancellation: dict[str, Any]  # {"by", "at", "late", "reason"}
+    cancellation: dict[str, Any]  # {"by", "at", "late", "reason", "refund"}
+    counted_in: list[list[str]]   # keys of the patient's visit counters it is counted in (clinic limits)
 
 
 def Id(**kw):  # noqa: N802
@@ -80,10 +82,13 @@ LocalDate = Annotated[date, AfterValidator(_in_our_years)]
 
 
 def check_range(d_from: date, d_to: date, max_days: int) -> None:
+    """A range of local days: a 422 naming ``date_from`` and ``date_to``, never the body."""
+    from chalicelib.clinics.models import fields_error
+
     if d_to < d_from:
-        raise ValueError("date_to is before date_from")
+        raise fields_error("end_before_start", "date_to is before date_from", "date_to", "date_from")
     if (d_to - d_from).days > max_days:
-        raise ValueError(f"at most {max_days} days at once")
+        raise fields_error("range_too_long", f"at most {max_days} days at once", "date_to", "date_from")
 
 
 class SlotsQuery(BaseModel):
@@ -119,6 +124,12 @@ class RescheduleIn(Strict):
     version: Optional[int] = Field(default=None, ge=1, le=2_147_483_647)
 
     _instant = field_validator("start")(BookingIn._instant.__func__)  # type: ignore[attr-defined]
+
+
+class ReassignIn(Strict):
+    """Move a visit to another doctor of the clinic at the same time (the clinic's choice after a leave)."""
+    doctor_id: str = Id()
+    version: Optional[int] = Field(default=None, ge=1)
 
 
 class CancelIn(Strict):

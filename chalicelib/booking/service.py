@@ -31,7 +31,7 @@ INVITATION_HOLD_HOURS = 24
 VIDEO_OPENS_MINUTES = 10
 CHAT_OPEN_AFTER_HOURS = 24
 URGENT_CONSULT_MINUTES = 30
-URGENT_AVERAGE_MINUTES = 15
+LIMIT_CODES = ("visit_limit_per_doctor", "visit_limit_per_day")
 
 
 def _iso(dt: datetime) -> str:
@@ -86,8 +86,17 @@ class BookingService:
         if branch_id:
             branch_ids.add(branch_id)
         keys = clinic_store.slot_context_keys(clinic_id, service_id, doctor_id, sorted(branch_ids))
+        counter_keys: list[tuple[str, str]] = []
         if patient_id:
             keys.append(store.strikes_key(patient_id, clinic_id))
+            # the patient's visit counters ride in the same BatchGetItem: the doctor's, and the local days the
+            # slot may fall on (its UTC date, and the days either side for zones far from UTC)
+            counter_keys = [store.doctor_counter_key(patient_id, clinic_id, doctor_id)]
+            if around:
+                mid = (around[0] + (around[1] - around[0]) / 2).date()
+                counter_keys += [store.day_counter_key(patient_id, clinic_id, (mid + timedelta(days=d)).isoformat())
+                                 for d in (-1, 0, 1)]
+            keys += counter_keys
         found = {(i["PK"], i["SK"]): i for i in db.batch_get(keys)}
         clinic = found.get(keys[0])
         if clinic is None or clinic["status"] != "active":
@@ -102,8 +111,12 @@ class BookingService:
         if branch_id and branch_id not in branches:
             raise field_invalid("branch_id", "unknown", "no such branch in this clinic")
         strikes = found.get(store.strikes_key(patient_id, clinic_id), {}) if patient_id else {}
+        if service.get("specialty") and service["specialty"] not in member.get("specialties", []):
+            raise field_invalid("doctor_id", "doctor_lacks_specialty",
+                                f"this service is given by a {service['specialty']}; choose a doctor who is one")
         return {"clinic": clinic, "service": service, "member": member, "branches": branches,
-                "schedule": schedule_items, "strikes": strikes.get("strikes", [])}
+                "schedule": schedule_items, "strikes": strikes.get("strikes", []),
+                "counters": {k: found.get(k) for k in counter_keys}}
 
     def _candidates(self, ctx: dict[str, Any], d_from: date, d_to: date,
                     branch_id: Optional[str]) -> list[tuple[sl.Interval, str, str]]:
@@ -112,7 +125,7 @@ class BookingService:
                                     d_from - timedelta(days=1), d_to + timedelta(days=1))
         now = self._now()
         earliest = now + timedelta(minutes=int(ctx["clinic"]["policies"].get("minimum_notice_minutes", 60)))
-        latest = now + timedelta(days=m.MAX_DAYS_AHEAD)
+        latest = now + timedelta(days=int(ctx["clinic"]["policies"].get("booking_horizon_days", m.MAX_DAYS_AHEAD)))
         out = []
         for (s, e), bid, tz in sl.candidate_slots(work, timedelta(minutes=int(svc["duration_minutes"]))):
             local_day = s.astimezone(zone(tz)).date()
@@ -219,13 +232,20 @@ class BookingService:
             "local_day": s.astimezone(zone(tz)).date().isoformat(),
             "status": status, "created_at": int(now.timestamp()), "version": 1,
             "policy": {"cancellation_window_hours": int(clinic["policies"].get("cancellation_window_hours", 24))},
-            "locks": [store.doctor_lock(doctor_id, blk) for blk in sl.blocks((s, e))], "resources": [],
+            "locks": self._person_locks(doctor_id, patient_id, (s, e)), "resources": [],
         }
         if hold_until:
             b["hold_until"] = _iso(hold_until)
         if prepayment:
             b["prepayment"] = {**prepayment, "due_until": b.get("hold_until")}
         return b
+
+    @staticmethod
+    def _person_locks(doctor_id: str, patient_id: str, interval: sl.Interval) -> list[str]:
+        """The doctor's and the patient's 5-minute blocks of a visit: neither can be in two visits at once."""
+        blocks = sl.blocks(interval)
+        return [store.doctor_lock(doctor_id, blk) for blk in blocks] + \
+            [store.patient_lock(patient_id, blk) for blk in blocks]
 
     def _claim_resources(self, b: dict[str, Any], ctx: dict[str, Any], avoid: set[tuple[str, int]]) -> None:
         """Pick a unit of each required resource kind (the first not known to be taken) and lock its blocks."""
@@ -234,7 +254,7 @@ class BookingService:
             return
         branch = ctx["branches"].get(b["branch_id"])
         interval = (_dt(b["start_utc"]), _dt(b["end_utc"]))
-        b["locks"] = [k for k in b["locks"] if k.startswith("LOCK#D#")]
+        b["locks"] = [k for k in b["locks"] if k.startswith(("LOCK#D#", "LOCK#P#"))]
         b["resources"] = []
         for kind in kinds:
             units = [u for u in self._units(branch, kind) if u not in avoid]
@@ -244,21 +264,81 @@ class BookingService:
             b["resources"].append({"kind": kind, "resource_id": rid, "unit": unit})
             b["locks"] += [store.resource_lock(rid, unit, blk) for blk in sl.blocks(interval)]
 
-    def _new_tx(self, b: dict[str, Any], extra: Optional[db.Tx] = None) -> db.Tx:
-        """The booking, its extra items (idempotency record, care, waitlist entry, events) and its time locks."""
+    def _new_tx(self, b: dict[str, Any], extra: Optional[db.Tx] = None,
+                counts: Optional[list[tuple[str, dict[str, Any]]]] = None) -> db.Tx:
+        """The booking, its extra items (idempotency record, care, waitlist entry, events), its visit counters
+        and its time locks."""
         expires = int(_dt(b["end_utc"]).timestamp()) + 86400
         tx = db.Tx().add("booking", store.new_booking_op(b))
         if extra is not None:
             tx.extend(extra.items())
+        tx.extend(counts or [])
         return tx.extend(store.lock_ops(b, expires)).extend(store.resuse_ops(b))
 
-    def _claim(self, b: dict[str, Any], ctx: dict[str, Any], extra: Optional[db.Tx] = None) -> None:
-        """Write a new booking with its time locks; on a lock held by a lapsed hold, release it and retry;
-        on a resource unit taken meanwhile, try the next unit. A failed extra item raises ``TxCancelled``."""
+    # ------------------------------------------------------------------ per-patient limits
+
+    def _count_ops(self, b: dict[str, Any], ctx: dict[str, Any], now: datetime,
+                   was: Optional[dict[str, Any]] = None) -> list[tuple[str, dict[str, Any]]]:
+        """The clinic's limits on one patient's visits, as conditional writes of counter items in the booking's
+        transaction: upcoming visits with one doctor (``max_future_visits_per_doctor``) and visits on one local
+        day in the clinic (``max_visits_per_day``). Each counter is written only if unchanged since it was read
+        (its version), so parallel requests of one patient cannot pass a limit together. Raises a 409 when a
+        limit is reached. ``was``: the booking before a reschedule (it no longer counts where it moves from)."""
+        policies = ctx["clinic"].get("policies", {})
+        pid, cid = b["patient_id"], b["clinic_id"]
+        wanted = []
+        if policies.get("max_future_visits_per_doctor"):
+            wanted.append(("doctor", store.doctor_counter_key(pid, cid, b["doctor_id"]),
+                           int(policies["max_future_visits_per_doctor"]), "visit_limit_per_doctor",
+                           "upcoming visits with one doctor"))
+        if policies.get("max_visits_per_day"):
+            wanted.append(("day", store.day_counter_key(pid, cid, b["local_day"]), int(policies["max_visits_per_day"]),
+                           "visit_limit_per_day", "visits on one day"))
+        ops: list[tuple[str, dict[str, Any]]] = []
+        counted: list[list[str]] = []
+        for name, key, cap, code, what in wanted:
+            if key not in ctx["counters"]:
+                ctx["counters"][key] = db.get(*key)  # a day outside the ones read with the context (rare)
+            seen = ctx["counters"][key]
+            visits = {k: v for k, v in (seen or {}).get("visits", {}).items()
+                      if _dt(v) > now and k != b["booking_id"]}
+            if len(visits) >= cap:
+                raise AppError(code=code, status=409, detail=f"the clinic allows at most {cap} {what}")
+            visits[b["booking_id"]] = b["end_utc"]
+            expires = max(int(_dt(v).timestamp()) for v in visits.values()) + 7 * 86400
+            ops.append((f"limit:{name}", store.counter_put_op(key, seen, visits, expires)))
+            counted.append(list(key))
+        if was is not None:  # the counters it leaves (another day, or a limit the clinic dropped meanwhile)
+            kept = {tuple(k) for k in counted}
+            ops += store.counter_release_ops({**was, "counted_in": [k for k in was.get("counted_in", [])
+                                                                      if tuple(k) not in kept]})
+        b["counted_in"] = counted
+        return ops
+
+    def _reread_counters(self, ctx: dict[str, Any]) -> None:
+        keys = list(ctx["counters"])
+        found = {(i["PK"], i["SK"]): i for i in db.batch_get(keys)} if keys else {}
+        ctx["counters"] = {k: found.get(k) for k in keys}
+
+    @staticmethod
+    def _time_taken(exc: db.TxCancelled) -> AppError:
+        if exc.any("lock:LOCK#D#", "lock:LOCK#R#"):
+            return AppError(code="slot_taken", status=409, detail="someone booked this time a moment ago")
+        return AppError(code="patient_busy", status=409,
+                        detail="the patient already has a visit at this time (with any doctor, in any clinic)")
+
+    def _claim(self, b: dict[str, Any], ctx: dict[str, Any], extra: Optional[db.Tx] = None,
+               counted: bool = False) -> None:
+        """Write a new booking with its time locks (the doctor's, the patient's, a resource unit's) and, when
+        ``counted``, the patient's visit counters; on a lock held by a lapsed hold, release it and retry; on a
+        resource unit taken meanwhile, try the next unit; on a counter changed meanwhile, read it again and
+        retry. A failed extra item raises ``TxCancelled``."""
         avoid: set[tuple[str, int]] = set()
         self._claim_resources(b, ctx, avoid)
-        for attempt in range(4):
-            tx = self._new_tx(b, extra)
+        attempt = races = 0
+        while True:
+            counts = self._count_ops(b, ctx, self._now()) if counted else []
+            tx = self._new_tx(b, extra, counts)
             try:
                 tx.commit()
                 return
@@ -267,15 +347,20 @@ class BookingService:
                                detail="this visit needs more time blocks than one booking can claim; "
                                       "ask the clinic to split the service") from None
             except db.TxCancelled as exc:
-                if not exc.only("lock:"):
+                if exc.only("limit:") and races < 10:
+                    races += 1
+                    self._reread_counters(ctx)  # another booking of this patient counted meanwhile
+                    continue
+                if not exc.only("lock:", "limit:"):
                     raise
                 if attempt < 3 and self._release_lapsed(b):
+                    attempt += 1
                     continue
                 taken = {(r["resource_id"], r["unit"]) for r in b["resources"]
                          if exc.any(f"lock:LOCK#R#{r['resource_id']}#{r['unit']}#")}
-                if exc.any("lock:LOCK#D#") or not taken or attempt == 3:
-                    raise AppError(code="slot_taken", status=409,
-                                   detail="someone booked this time a moment ago") from None
+                if exc.any("lock:LOCK#D#", "lock:LOCK#P#") or not taken or attempt >= 3:
+                    raise self._time_taken(exc) from None
+                attempt += 1
                 avoid |= taken
                 self._claim_resources(b, ctx, avoid)
 
@@ -284,7 +369,10 @@ class BookingService:
         the patient booking it now, so these expiries offer nothing to the waitlist."""
         now = self._now()
         released = False
-        for other in store.agenda(b["doctor_id"], _iso(_dt(b["start_utc"]) - timedelta(hours=4)), b["end_utc"]):
+        lo = _iso(_dt(b["start_utc"]) - timedelta(hours=4))
+        others = store.agenda(b["doctor_id"], lo, b["end_utc"]) + \
+            store.patient_visits(b["patient_id"], lo, b["end_utc"])
+        for other in others:
             if other["status"] in ("held", "offered", "proposed") and other.get("hold_until") \
                     and _dt(other["hold_until"]) <= now:
                 released = self.expire(other, offer_freed_time=False) or released
@@ -319,7 +407,12 @@ class BookingService:
             extra.add("care", store.care_op(req.doctor_id, caller.user_id, int(now.timestamp())))
         extra.event("booking.created", self._snapshot(b))
         try:
-            self._claim(b, ctx, extra)
+            self._claim(b, ctx, extra, counted=True)
+        except AppError as exc:
+            # a retry of a booking that was made: its own visit fills the limit, the answer is that booking
+            if idempotency_key and exc.code in LIMIT_CODES and store.get_idem(caller.user_id, idempotency_key):
+                return self._replay(caller, idempotency_key, request_hash), False
+            raise
         except db.TxCancelled as exc:
             if not exc.any("idem"):
                 raise
@@ -387,7 +480,7 @@ class BookingService:
         tx = db.Tx().add("booking", store.transition_op(b, allowed, changes, remove=("GSI2PK", "GSI2SK"),
                                                         extra_condition=extra_condition, extra_values=extra_values))
         if release:
-            tx.extend(store.unlock_ops(b)).extend(store.unresuse_ops(b))
+            tx.extend(store.unlock_ops(b)).extend(store.unresuse_ops(b)).extend(store.counter_release_ops(b))
         if extra is not None:
             tx.extend(extra.items())
         tx.event(event, {**self._snapshot(b), **(event_data or {}), "status": changes.get("status", b["status"])})
@@ -420,11 +513,15 @@ class BookingService:
         extra = db.Tx()
         if late:
             extra.add("strike", store.add_strike_op(b["patient_id"], b["clinic_id"], int(now.timestamp())))
+        # a visit the clinic cancels (its doctor's leave, a removal, any reason) is refunded in full: payments
+        # do not exist yet, so the intent rides in the cancellation and its event for the payments feature
+        refund = {"refund": "full"} if relation == "clinic" else {}
         b = self._change(b, ("offered", "proposed", "held", "confirmed"), {
-            "status": status, "cancellation": {"by": relation, "at": _iso(now), "late": late,
+            "status": status, "cancellation": {"by": relation, "at": _iso(now), "late": late, **refund,
                                                **({"reason": req.reason} if req.reason else {})}},
             release=True, event="booking.cancelled",
-            event_data={"by": relation, "late": late, "offer": True, "waitlist_entry": b.get("waitlist_entry")},
+            event_data={"by": relation, "late": late, "offer": True, "waitlist_entry": b.get("waitlist_entry"),
+                        **refund},
             extra=extra)
         log.event("booking.cancelled", booking_id=bid, by=relation, late=late)
         return self.view(b, caller)
@@ -451,8 +548,11 @@ class BookingService:
         extra = db.Tx()
         if status == "no_show":
             extra.add("strike", store.add_strike_op(b["patient_id"], b["clinic_id"], int(now.timestamp())))
-        b = self._change(b, ("confirmed",), {"status": status, "marked_at": _iso(now)}, release=False,
-                         event=f"booking.{status}", extra=extra)
+        changes: dict[str, Any] = {"status": status, "marked_at": _iso(now)}
+        early = b.get("kind") == "urgent" and status == "completed" and now < _dt(b["end_utc"])
+        if early:  # an urgent consultation over early gives the doctor's time back for the next patient
+            changes["end_utc"] = _iso(now)
+        b = self._change(b, ("confirmed",), changes, release=early, event=f"booking.{status}", extra=extra)
         log.event("booking.marked", booking_id=bid, status=status)
         return self.view(b, caller)
 
@@ -474,7 +574,7 @@ class BookingService:
         window = int(b.get("policy", {}).get("cancellation_window_hours", 24))
         if relation == "patient" and now > _dt(b["start_utc"]) - timedelta(hours=window):
             raise conflict("too_late_to_reschedule", f"within {window} h of the visit, call the clinic or cancel")
-        ctx = self._context(b["clinic_id"], b["service_id"], b["doctor_id"], b["branch_id"],
+        ctx = self._context(b["clinic_id"], b["service_id"], b["doctor_id"], b["branch_id"], b["patient_id"],
                             around=_around(m.parse_instant(req.start)))
         slot = self._check_slot(ctx, m.parse_instant(req.start), b["branch_id"])
         if _iso(slot[0][0]) == b["start_utc"]:
@@ -483,13 +583,16 @@ class BookingService:
         moved.update(booking_id=b["booking_id"])
         if b.get("hold_until"):
             moved["hold_until"] = b["hold_until"]  # a held visit keeps its hold: its new room use lapses with it
-        moved["locks"] = [store.doctor_lock(b["doctor_id"], blk) for blk in sl.blocks(slot[0])]
+        moved["locks"] = self._person_locks(b["doctor_id"], b["patient_id"], slot[0])
         avoid: set[tuple[str, int]] = set()
-        for attempt in range(4):
+        races = 0
+        attempt = 0
+        while attempt < 4:
             self._claim_resources(moved, ctx, avoid)
+            counts = self._count_ops(moved, ctx, now, was=b)
             changes = self._moved_changes(b, moved, now)
             try:
-                self._move_tx(b, moved, changes).commit()
+                self._move_tx(b, moved, changes, counts).commit()
                 break
             except db.TxTooLarge:
                 raise AppError(code="visit_too_long", status=422,
@@ -497,25 +600,85 @@ class BookingService:
             except db.TxCancelled as exc:
                 if exc.any("booking"):
                     raise conflict("version_conflict", "the booking changed meanwhile; reload it") from None
+                if exc.only("limit:") and races < 10:
+                    races += 1
+                    self._reread_counters(ctx)
+                    continue
                 taken = {(r["resource_id"], r["unit"]) for r in moved["resources"]
                          if exc.any(f"lock:LOCK#R#{r['resource_id']}#{r['unit']}#")}
-                if exc.any("lock:LOCK#D#") or not taken or attempt == 3:
-                    raise AppError(code="slot_taken", status=409,
-                                   detail="someone booked that time a moment ago") from None
+                if exc.any("lock:LOCK#D#", "lock:LOCK#P#") or not taken or attempt == 3:
+                    raise self._time_taken(exc) from None
+                attempt += 1
                 avoid |= taken  # another unit of the same kind may be free: try it, as booking does
         b = {**b, **changes, "version": b["version"] + 1}
         log.event("booking.rescheduled", booking_id=bid)
         return self.view(b, caller)
 
+    def reassign(self, caller: Any, bid: str, req: m.ReassignIn) -> dict[str, Any]:
+        """The clinic moves a visit to another of its doctors at the same time (a leave or a removal hit it):
+        one transaction takes the new doctor's blocks (``attribute_not_exists``) and gives the old doctor's
+        back; the patient's time and the rooms stay as they are."""
+        b, relation = self._load(caller, bid)
+        if relation != "clinic":
+            raise forbidden("role_not_allowed", "the clinic moves a visit to another doctor")
+        if b["status"] not in ("held", "confirmed") or b.get("kind") == "urgent":
+            raise conflict("wrong_status", f"the booking is {b['status']}")
+        if req.version is not None and req.version != b["version"]:
+            raise conflict("version_conflict")
+        if req.doctor_id == b["doctor_id"]:
+            return self.view(b, caller)
+        start, end = _dt(b["start_utc"]), _dt(b["end_utc"])
+        now = self._now()
+        if end <= now:
+            raise conflict("wrong_status", "the visit is over")
+        ctx = self._context(b["clinic_id"], b["service_id"], req.doctor_id, b["branch_id"], around=_around(start))
+        day = start.date()
+        work = sl.working_intervals(ctx["schedule"], b["clinic_id"], b["service"]["modality"], b["branch_id"],
+                                    day - timedelta(days=2), day + timedelta(days=2))
+        if not any(s <= start and end <= e for (s, e), _, _ in work):
+            raise AppError(code="slot_unavailable", status=409, detail="that doctor does not work at this time")
+        old_doctor = [k for k in b["locks"] if k.startswith(f"LOCK#D#{b['doctor_id']}#")]
+        new_doctor = [store.doctor_lock(req.doctor_id, blk) for blk in sl.blocks((start, end))]
+        locks = new_doctor + [k for k in b["locks"] if k not in old_doctor]
+        member = ctx["member"]
+        moved = {**b, "doctor_id": req.doctor_id, "locks": locks}
+        changes: dict[str, Any] = {
+            "doctor_id": req.doctor_id, "locks": locks, "reassigned_at": _iso(now),
+            "doctor_name": " ".join(x for x in (member.get("first_name"), member.get("last_name")) if x),
+            "counted_in": [k for k in b.get("counted_in", []) if "#DOCTOR#" not in k[1]],
+            **{k: v for k, v in store.index_keys(moved).items() if k in ("GSI3PK", "GSI3SK")}}
+        tx = db.Tx().add("booking", store.transition_op(b, ("held", "confirmed"), changes,
+                                                        extra_condition="#v = :seen",
+                                                        extra_values={"seen": b["version"]}))
+        tx.extend(store.lock_ops({**moved, "locks": new_doctor}, int(end.timestamp()) + 86400))
+        tx.extend(store.unlock_ops({**b, "locks": old_doctor}))
+        tx.extend(store.counter_release_ops({**b, "counted_in": [k for k in b.get("counted_in", [])
+                                                                  if "#DOCTOR#" in k[1]]}))
+        tx.event("booking.reassigned", {**self._snapshot(b), "doctor_id": req.doctor_id,
+                                        "from_doctor_id": b["doctor_id"]})
+        try:
+            tx.commit()
+        except db.TxTooLarge:
+            raise AppError(code="visit_too_long", status=422,
+                           detail="this visit needs more time blocks than one move can claim") from None
+        except db.TxCancelled as exc:
+            if exc.any("booking"):
+                raise conflict("version_conflict", "the booking changed meanwhile; reload it") from None
+            raise AppError(code="slot_taken", status=409, detail="that doctor is busy at this time") from None
+        log.event("booking.reassigned", booking_id=bid)
+        return self.view({**b, **changes, "version": b["version"] + 1}, caller)
+
     @staticmethod
     def _moved_changes(b: dict[str, Any], moved: dict[str, Any], now: datetime) -> dict[str, Any]:
         return {"start_utc": moved["start_utc"], "end_utc": moved["end_utc"], "locks": moved["locks"],
+                "counted_in": moved.get("counted_in", []),
                 "resources": moved["resources"], "resource_ids": store.resource_ids(moved),
                 "rescheduled_at": _iso(now), "local_day": moved["local_day"],
                 **{k: v for k, v in store.index_keys({**b, **moved, "status": b["status"]}).items()
                    if k in ("GSI1SK", "GSI3SK", "GSI4SK")}}
 
-    def _move_tx(self, b: dict[str, Any], moved: dict[str, Any], changes: dict[str, Any]) -> db.Tx:
+    def _move_tx(self, b: dict[str, Any], moved: dict[str, Any], changes: dict[str, Any],
+                 counts: Optional[list[tuple[str, dict[str, Any]]]] = None) -> db.Tx:
         """The booking's move in one transaction: its change, the new time's locks and resource uses, the old
         ones released. A long visit with resources may not fit in 100 items: then the old time's locks that
         do not fit are named in the event and released by its consumer (only while this booking still owns
@@ -525,6 +688,7 @@ class BookingService:
         tx = db.Tx().add("booking", store.transition_op(b, ("held", "confirmed"), changes,
                                                         extra_condition="#v = :seen",
                                                         extra_values={"seen": b["version"]}))
+        tx.extend(counts or [])
         tx.extend(store.lock_ops({**moved, "locks": sorted(new_locks - old_locks)}, expires))
         tx.extend(store.unresuse_ops(b)).extend(store.resuse_ops(moved))
         release = store.unlock_ops(b, keep=frozenset(new_locks))
@@ -639,7 +803,7 @@ class BookingService:
         if not is_ulid(did) or not any(same(mac, h[:32]) for h in keyed_hashes("calendar-feed", did)):
             raise not_found()
         now = self._now()
-        items = store.agenda(did, _iso(now - timedelta(days=7)), _iso(now + timedelta(days=m.MAX_DAYS_AHEAD)))
+        items = store.agenda(did, _iso(now - timedelta(days=7)), _iso(now + timedelta(days=m.MAX_HORIZON_DAYS)))
         active = access.active_clinics_of_doctor(did)  # a clinic that removed the doctor leaves the feed at once
         return to_ics([b for b in items if b["status"] in ("held", "confirmed", "completed")
                        and b["clinic_id"] in active], f"feed-{did}", private=True)
@@ -648,9 +812,12 @@ class BookingService:
 
     def join_waitlist(self, caller: Any, req: m.WaitlistIn) -> dict[str, Any]:
         access.require_patient(caller)
-        self._context(req.clinic_id, req.service_id, req.doctor_id, None,
-                      around=(_midnight(req.date_from), _midnight(req.date_to + timedelta(days=1))))
+        ctx = self._context(req.clinic_id, req.service_id, req.doctor_id, None,
+                            around=(_midnight(req.date_from), _midnight(req.date_to + timedelta(days=1))))
         now = self._now()
+        zones = {b["time_zone"] for b in ctx["branches"].values()} or {"UTC"}
+        if req.date_to < min(now.astimezone(zone(z)).date() for z in zones):
+            raise field_invalid("date_to", "in_the_past", "these days are over; wait for days to come")
         item = store.waitlist_item({
             "waitlist_id": new_id(), "patient_id": caller.user_id, "doctor_id": req.doctor_id,
             "clinic_id": req.clinic_id, "service_id": req.service_id, "date_from": req.date_from.isoformat(),
@@ -704,7 +871,9 @@ class BookingService:
             extra.event("waitlist.offered", self._snapshot(offer))
             try:
                 self._claim(offer, ctx, extra)
-            except AppError:
+            except AppError as exc:
+                if exc.code == "patient_busy":
+                    continue  # this patient has another visit then: offer it to the next one
                 return None  # someone took the time meanwhile: the patient who clicked wins
             except db.TxCancelled:
                 continue  # this entry changed meanwhile: try the next patient
@@ -734,14 +903,14 @@ class BookingService:
         now = self._now()
         cancelled = 0
         for b in store.clinic_bookings_of_doctor(clinic_id, doctor_id, _iso(now),
-                                                 _iso(now + timedelta(days=m.MAX_DAYS_AHEAD + 1))):
+                                                 _iso(now + timedelta(days=m.MAX_HORIZON_DAYS + 1))):
             if b["status"] not in m.ACTIVE or _dt(b["end_utc"]) <= now:
                 continue
             try:
                 self._change(b, m.ACTIVE, {"status": "cancelled_by_clinic", "cancellation": {
-                    "by": "clinic", "at": _iso(now), "late": False, "reason": "doctor_left_clinic"}},
+                    "by": "clinic", "at": _iso(now), "late": False, "reason": "doctor_left_clinic", "refund": "full"}},
                     release=True, event="booking.cancelled",
-                    event_data={"by": "clinic", "late": False, "offer": False, "tell_patient": True})
+                    event_data={"by": "clinic", "late": False, "offer": False, "tell_patient": True, "refund": "full"})
                 cancelled += 1
             except AppError:
                 continue  # changed meanwhile (the patient cancelled, or it is over)
@@ -862,8 +1031,8 @@ class BookingService:
                  "joined_at": _iso(now), "expires_at": int(now.timestamp()) + 7 * 86400}
         if req.complaint:
             entry["complaint"] = req.complaint
-        tx = db.Tx().put_new("entry", store.urgent_entry_item(entry))
-        tx.put_new("pointer", store.urgent_pointer_item(caller.user_id, specialty, eid))
+        tx = db.Tx()
+        store.join_queue_tx(tx, entry)
         tx.commit_or(conflict("already_queued", "you are already in a queue; leave it first"))
         log.event("urgent.joined", specialty=specialty, entry_id=eid)
         return self.queue_status(caller, specialty)
@@ -884,11 +1053,37 @@ class BookingService:
                "joined_at": entry["joined_at"]}
         if entry["status"] == "waiting":
             ahead = store.queue_ahead(specialty, entry["SK"])
-            doctors = max(1, len(self._on_shift(specialty, self._now())))
-            out.update(position=ahead + 1, estimated_wait_minutes=(ahead + 1) * URGENT_AVERAGE_MINUTES // doctors)
+            out.update(position=ahead + 1, estimated_wait_minutes=self._estimated_wait(specialty, ahead))
         else:
             out["booking_id"] = entry.get("booking_id")
         return out
+
+    def _estimated_wait(self, specialty: str, ahead: int) -> int:
+        """Minutes until a duty doctor is free for the patient with ``ahead`` patients before them: each
+        doctor on shift offers consultation-long gaps between their live visits (urgent or booked) until the
+        shift ends; the patients ahead take the earliest gaps first."""
+        now = self._now()
+        length = timedelta(minutes=URGENT_CONSULT_MINUTES)
+        starts: list[datetime] = []
+        for shift in self._on_shift(specialty, now):
+            end = _dt(shift["ends_at_utc"])
+            busy = sorted((_dt(b["start_utc"]), _dt(b["end_utc"]))
+                          for b in store.agenda(shift["doctor_id"], _iso(now - timedelta(hours=4)), _iso(end))
+                          if self._live(b, now) and _dt(b["end_utc"]) > now)
+            t = now
+            while t + length <= end:  # a shift is at most 24 hours: at most 48 gaps
+                hit = next((b for b in busy if sl.overlaps((t, t + length), b)), None)
+                if hit:
+                    t = hit[1]
+                    continue
+                starts.append(t)
+                t += length
+        starts.sort()
+        if len(starts) > ahead:
+            return int((starts[ahead] - now).total_seconds() // 60)
+        # more patients than the shifts' free time: after the last gap, one consultation each
+        last = (starts[-1] - now) if starts else timedelta(0)
+        return int(last.total_seconds() // 60) + (ahead + 1 - len(starts)) * URGENT_CONSULT_MINUTES
 
     def leave_queue(self, caller: Any, specialty: str) -> None:
         access.require_patient(caller)
@@ -907,6 +1102,7 @@ class BookingService:
             raise forbidden("not_on_shift", "you are not on a duty shift for this specialty now")
         shift = shifts[0]
         cursor = None
+        released = False
         while True:
             items, cursor = store.queue_page(specialty, cursor)
             for entry in items:
@@ -915,11 +1111,21 @@ class BookingService:
                 store.take_entry_tx(tx, entry, caller.user_id, booking["booking_id"], _iso(now))
                 tx.add("booking", store.new_booking_op(booking))
                 tx.add("care", store.care_op(caller.user_id, entry["patient_id"], int(now.timestamp())))
+                tx.extend(store.lock_ops(booking, int(_dt(booking["end_utc"]).timestamp()) + 86400))
                 tx.event("booking.created", self._snapshot(booking))
                 try:
                     tx.commit()
-                except db.TxCancelled:
-                    continue  # another doctor took this patient a moment ago
+                except db.TxCancelled as exc:
+                    if exc.any("entry", "pointer"):
+                        continue  # another doctor took this patient a moment ago, or they left
+                    if exc.any("lock:LOCK#D#"):
+                        if not released and self._release_lapsed(booking):
+                            released = True
+                            continue
+                        raise AppError(code="doctor_busy", status=409,
+                                       detail="you have a consultation or a booked visit in the next "
+                                              f"{URGENT_CONSULT_MINUTES} minutes") from None
+                    continue  # the patient is in another visit right now: take the next one
                 log.event("urgent.taken", specialty=specialty, entry_id=entry["entry_id"],
                           booking_id=booking["booking_id"])
                 return {"entry_id": entry["entry_id"], "patient_id": entry["patient_id"],
@@ -930,6 +1136,10 @@ class BookingService:
     def _urgent_booking(self, entry: dict[str, Any], shift: dict[str, Any], doctor_id: str,
                         now: datetime) -> dict[str, Any]:
         end = now + timedelta(minutes=URGENT_CONSULT_MINUTES)
+        # the consultation claims the doctor's and the patient's time like a booking: every 5-minute block it
+        # touches (it starts when taken, off the grid)
+        grid = now - timedelta(minutes=now.minute % sl.BLOCK_MINUTES, seconds=now.second,
+                               microseconds=now.microsecond)
         return {
             "booking_id": new_id(), "kind": "urgent", "patient_id": entry["patient_id"], "doctor_id": doctor_id,
             "clinic_id": shift["clinic_id"], "branch_id": shift["branch_id"], "service_id": "urgent",
@@ -938,7 +1148,8 @@ class BookingService:
                         "resource_kinds": [], "price": None},
             "time_zone": shift["time_zone"], "start_utc": _iso(now), "end_utc": _iso(end), "status": "confirmed",
             "local_day": now.astimezone(zone(shift["time_zone"])).date().isoformat(),
-            "created_at": int(now.timestamp()), "version": 1, "locks": [], "resources": [],
+            "created_at": int(now.timestamp()), "version": 1, "resources": [],
+            "locks": self._person_locks(doctor_id, entry["patient_id"], (grid, end)),
             "policy": {"cancellation_window_hours": 0},
         }
 

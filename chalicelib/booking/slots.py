@@ -29,10 +29,12 @@ def _local_days(d_from: date, d_to: date) -> Iterable[date]:
 
 def working_intervals(schedule_items: list[dict[str, Any]], clinic_id: str, modality: str,
                       branch_id: Optional[str], d_from: date, d_to: date) -> list[tuple[Interval, str, str]]:
-    """((start, end) UTC, branch_id, zone) the doctor works for this clinic and modality,
-    with every leave (from any clinic: a doctor on leave is away everywhere) taken out."""
+    """((start, end) UTC, branch_id, zone) the doctor works for this clinic and modality, with this
+    clinic's leave and the doctor's own leave (entered by the doctor: away everywhere) taken out. Another
+    clinic's leave is that clinic's business: it takes nothing from this one."""
     work: list[tuple[Interval, str, str]] = []
-    leaves = [i for i in schedule_items if i.get("type") == "schedule_exception" and i.get("kind") == "leave"]
+    leaves = [i for i in schedule_items if i.get("type") == "schedule_exception" and i.get("kind") == "leave"
+              and (i.get("clinic_id") == clinic_id or i.get("source") == "doctor")]
     for item in schedule_items:
         if item.get("clinic_id") != clinic_id or item.get("modality") != modality:
             continue

@@ -5,6 +5,8 @@
 | booking             | BOOKING#<bid>                      | BOOKING         |
 | doctor time lock    | LOCK#D#<did>#<block start>         | LOCK            |
 | resource time lock  | LOCK#R#<rid>#<unit>#<block start>  | LOCK            |
+| patient time lock   | LOCK#P#<pid>#<block start>         | LOCK            |
+| visit counter       | PATIENT#<pid>                      | VISITS#<cid>#DOCTOR#<did> / VISITS#<cid>#DAY#<local day> |
 | resource use        | RESUSE#<branch>#<kind>             | <start>#<bid>   |
 | idempotency record  | IDEM#<patient>#<key>               | IDEM            |
 | no-show strikes     | PATIENT#<pid>                      | STRIKES#<cid>   |
@@ -61,6 +63,49 @@ def doctor_lock(did: str, block: datetime) -> str:
 
 def resource_lock(rid: str, unit: int, block: datetime) -> str:
     return f"LOCK#R#{rid}#{unit}#{stamp(block)}"
+
+
+def patient_lock(pid: str, block: datetime) -> str:
+    """A patient's 5-minute block: one patient is never in two visits at once (any doctor, any clinic)."""
+    return f"LOCK#P#{pid}#{stamp(block)}"
+
+
+# ------------------------------------------------------------------ per-patient visit limits
+
+def doctor_counter_key(pid: str, cid: str, did: str) -> tuple[str, str]:
+    """The patient's visits with one doctor in one clinic: ``visits`` maps booking id -> end (UTC)."""
+    return db.key("PATIENT", pid), f"VISITS#{cid}#DOCTOR#{did}"
+
+
+def day_counter_key(pid: str, cid: str, local_day: str) -> tuple[str, str]:
+    """The patient's visits in one clinic on one local day: ``visits`` maps booking id -> end (UTC)."""
+    return db.key("PATIENT", pid), f"VISITS#{cid}#DAY#{local_day}"
+
+
+def counter_put_op(key: tuple[str, str], seen: Optional[dict[str, Any]], visits: dict[str, str],
+                   expires_at: int) -> dict[str, Any]:
+    """Write a counter's visits only if nobody changed it since it was read (``version``), so two
+    bookings of one patient racing each other cannot both pass the limit."""
+    version = int(seen.get("version", 0)) if seen else 0
+    item = {"PK": key[0], "SK": key[1], "type": "visit_counter", "visits": visits, "version": version + 1,
+            "expires_at": expires_at}
+    put: dict[str, Any] = {"TableName": db.table_name(), "Item": db.to_item(item)}
+    if seen:
+        put.update(ConditionExpression="version = :seen", ExpressionAttributeValues=db.values(seen=version))
+    else:
+        put["ConditionExpression"] = "attribute_not_exists(PK)"
+    return {"Put": put}
+
+
+def counter_release_ops(b: dict[str, Any]) -> list[tuple[str, dict[str, Any]]]:
+    """Take a booking out of the counters it was counted in (idempotent; bumps the version so a racing
+    booking that read the old count retries)."""
+    return [(f"uncount:{sk}", {"Update": {
+        "TableName": db.table_name(), "Key": db.item_key(pk, sk),
+        "UpdateExpression": "REMOVE visits.#b ADD version :one",
+        "ConditionExpression": "attribute_exists(visits)",
+        "ExpressionAttributeNames": {"#b": b["booking_id"]}, "ExpressionAttributeValues": db.values(one=1)}})
+        for pk, sk in (tuple(k) for k in b.get("counted_in", []))]
 
 
 def resuse_pk(branch_id: str, kind: str) -> str:
@@ -187,6 +232,13 @@ def agenda(did: str, start_iso: str, end_iso: str) -> list[dict[str, Any]]:
     """Every booking of a doctor starting in [start, end] (bounded by the key range, paged to the end)."""
     return db.query_all("GSI3PK = :pk AND GSI3SK BETWEEN :a AND :b",
                         db.values(pk=db.key("AGENDA", did), a=start_iso, b=end_iso + "~"), index="GSI3")
+
+
+def patient_visits(pid: str, start_iso: str, end_iso: str) -> list[dict[str, Any]]:
+    """A patient's bookings starting in [start, end] (bounded by the key range, paged to the end)."""
+    items = db.query_all("GSI1PK = :pk AND GSI1SK BETWEEN :a AND :b",
+                         db.values(pk=db.key("PATIENT", pid), a=start_iso, b=end_iso + "~"), index="GSI1")
+    return [i for i in items if i.get("type") == "booking"]
 
 
 def clinic_bookings_of_doctor(cid: str, did: str, start_iso: str, end_iso: str) -> list[dict[str, Any]]:
@@ -370,7 +422,17 @@ def urgent_pointer_key(pid: str) -> tuple[str, str]:
 
 def urgent_pointer_item(pid: str, specialty: str, eid: str) -> dict[str, Any]:
     pk, sk = urgent_pointer_key(pid)
-    return {"PK": pk, "SK": sk, "type": "urgent_pointer", "specialty": specialty, "entry_id": eid}
+    return {"PK": pk, "SK": sk, "type": "urgent_pointer", "specialty": specialty, "entry_id": eid,
+            "status": "waiting"}
+
+
+def join_queue_tx(tx: db.Tx, entry: dict[str, Any]) -> None:
+    """Items: ``entry``, ``pointer``. The patient's one place in a queue: a pointer that is new, or whose
+    entry a doctor has taken (a taken patient may join again without leaving first)."""
+    tx.put_new("entry", urgent_entry_item(entry))
+    tx.put("pointer", urgent_pointer_item(entry["patient_id"], entry["specialty"], entry["entry_id"]),
+           condition="attribute_not_exists(PK) OR #s = :taken", names={"#s": "status"},
+           expr_values=db.values(taken="taken"))
 
 
 def urgent_entry(specialty: str, eid: str) -> Optional[dict[str, Any]]:
@@ -403,6 +465,9 @@ def take_entry_tx(tx: db.Tx, entry: dict[str, Any], doctor_id: str, booking_id: 
               "SET #s = :taken, doctor_id = :d, booking_id = :b, taken_at = :now REMOVE GSI2PK, GSI2SK",
               condition="#s = :w", names={"#s": "status"},
               expr_values=db.values(taken="taken", d=doctor_id, b=booking_id, now=now_iso, w="waiting"))
+    tx.update("pointer", *urgent_pointer_key(entry["patient_id"]), "SET #s = :taken",
+              condition="attribute_exists(PK) AND entry_id = :e", names={"#s": "status"},
+              expr_values=db.values(taken="taken", e=entry["entry_id"]))
 
 
 def now_iso() -> str:

@@ -226,6 +226,17 @@ def my_schedule(request, caller):
     return service().my_schedule(caller)
 
 
+@route(bp, "/me/schedule/leave", methods=("POST",), **AUTH)
+def add_my_leave(request, caller):
+    return created(service().add_my_leave(caller, body(request, m.DoctorLeaveIn)))
+
+
+@route(bp, "/me/schedule/leave/{item_id}", methods=("DELETE",), **AUTH)
+def delete_my_leave(request, caller, item_id):
+    service().delete_my_leave(caller, item_id)
+    return no_content()
+
+
 # ------------------------------------------------------------------ Stripe webhook (signature verified)
 
 @route(bp, "/webhooks/stripe", methods=("POST",))

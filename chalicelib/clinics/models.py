@@ -12,6 +12,17 @@ from chalicelib.identity.models import Strict, normalize_phone
 
 ClinicStatus = Literal["draft", "submitted", "verified", "active", "rejected"]
 Modality = Literal["in_person", "video", "chat"]
+
+
+def fields_error(code: str, message: str, *fields: str, model: str = "request") -> Exception:
+    """A rule across fields as a validation error naming each field involved (``errors[]`` gets one entry a
+    field, with a stable ``code``), raised from a model validator instead of a bare ``ValueError`` (which
+    pydantic reports at the model, ``body``)."""
+    from pydantic import ValidationError
+    from pydantic_core import InitErrorDetails, PydanticCustomError
+
+    return ValidationError.from_exception_data(model, [
+        InitErrorDetails(type=PydanticCustomError(code, message), loc=(f,), input=None) for f in fields])
 WEEKDAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
 _ID = r"^[0-9A-HJKMNP-TV-Z]{26}$"
 _KIND = r"^[a-z][a-z0-9_]{1,39}$"
@@ -120,6 +131,11 @@ class Policies(Strict):
     cashback_percent: int = Field(default=10, ge=0, le=100)
     cashback_cap: Optional[MoneyIn] = None
     feedback_after_visit: bool = True
+    # per-patient limits, enforced in the booking transaction; none means no limit
+    max_future_visits_per_doctor: Optional[int] = Field(default=None, ge=1, le=50)
+    max_visits_per_day: Optional[int] = Field(default=None, ge=1, le=20)
+    # how far ahead patients may book (free slots reach that far)
+    booking_horizon_days: int = Field(default=60, ge=1, le=366)
     version: Optional[int] = Field(default=None, ge=1, le=2_147_483_647)
 
 
@@ -130,7 +146,7 @@ class Interval(Strict):
     @model_validator(mode="after")
     def _order(self):
         if self.end <= self.start:
-            raise ValueError("end must be after start")
+            raise fields_error("end_before_start", "end must be after start", "end", "start")
         return self
 
 
@@ -241,10 +257,12 @@ class InvitationIn(Strict):
 
     @model_validator(mode="after")
     def _one(self):
-        if (self.phone is None) == (self.email is None):
-            raise ValueError("give exactly one of phone or email")
+        if self.phone is not None and self.email is not None:
+            raise fields_error("one_of", "give exactly one of phone or email, not both", "phone", "email")
+        if self.phone is None and self.email is None:
+            raise fields_error("one_of", "give exactly one of phone or email", "phone", "email")
         if self.role == "doctor" and self.phone is None:
-            raise ValueError("doctors are invited by phone")
+            raise fields_error("phone_required", "doctors are invited by phone", "phone")
         return self
 
 
@@ -274,11 +292,11 @@ class DoctorProfileIn(Strict):
         return v
 
 
-def on_grid(*values: Optional[time]) -> None:
+def on_grid(**values: Optional[time]) -> None:
     """Working time starts and ends on the 5-minute grid that bookings are claimed on."""
-    for v in values:
-        if v is not None and (v.minute % 5 or v.second or v.microsecond):
-            raise ValueError("times are whole multiples of 5 minutes, e.g. 09:00, 09:05, 09:10")
+    off = [name for name, v in values.items() if v is not None and (v.minute % 5 or v.second or v.microsecond)]
+    if off:
+        raise fields_error("off_grid", "times are whole multiples of 5 minutes, e.g. 09:00, 09:05, 09:10", *off)
 
 
 class TemplateIn(Strict):
@@ -292,11 +310,13 @@ class TemplateIn(Strict):
 
     @model_validator(mode="after")
     def _order(self):
-        if self.end <= self.start:
-            raise ValueError("end must be after start")
-        on_grid(self.start, self.end)
+        # an end at or before the start runs past midnight (22:00-02:00 a night duty, 20:00-00:00 to midnight)
+        if self.end == self.start:
+            raise fields_error("end_equals_start", "end must differ from start (an end before start runs past "
+                               "midnight)", "end", "start")
+        on_grid(start=self.start, end=self.end)
         if self.valid_from and self.valid_until and self.valid_until < self.valid_from:
-            raise ValueError("valid_until is before valid_from")
+            raise fields_error("end_before_start", "valid_until is before valid_from", "valid_until", "valid_from")
         return self
 
 
@@ -313,17 +333,34 @@ class ExceptionIn(Strict):
     @model_validator(mode="after")
     def _shape(self):
         if self.date_until < self.date_from:
-            raise ValueError("date_until is before date_from")
+            raise fields_error("end_before_start", "date_until is before date_from", "date_until", "date_from")
         if (self.date_until - self.date_from).days > 366:
-            raise ValueError("at most a year at once")
+            raise fields_error("range_too_long", "at most a year at once", "date_until", "date_from")
         if self.kind == "extra":
-            if not (self.start and self.end and self.branch_id and self.modality):
-                raise ValueError("extra hours need branch_id, modality, start and end")
+            missing = [f for f in ("branch_id", "modality", "start", "end") if getattr(self, f) is None]
+            if missing:
+                raise fields_error("required", "extra hours need branch_id, modality, start and end", *missing)
         if (self.start is None) != (self.end is None):
-            raise ValueError("give both start and end, or neither for whole days")
-        if self.start and self.end and self.end <= self.start:
-            raise ValueError("end must be after start")
-        on_grid(self.start, self.end)
+            raise fields_error("both_or_neither", "give both start and end, or neither for whole days",
+                               "end" if self.end is None else "start")
+        # an end at or before the start runs past midnight, as in templates
+        if self.start and self.end and self.end == self.start:
+            raise fields_error("end_equals_start", "end must differ from start", "end", "start")
+        on_grid(start=self.start, end=self.end)
+        return self
+
+
+class DoctorLeaveIn(Strict):
+    """The doctor's own leave (entered by the doctor): it applies in every clinic they work in."""
+    date_from: date
+    date_until: date
+    start: Optional[WallTime] = None
+    end: Optional[WallTime] = None
+    note: Optional[str] = Field(default=None, max_length=300)
+
+    @model_validator(mode="after")
+    def _shape(self):
+        ExceptionIn.model_validate({"kind": "leave", **self.model_dump(exclude_none=True)})
         return self
 
 
@@ -368,7 +405,7 @@ class CatalogDoctorsQuery(Page):
     @model_validator(mode="after")
     def _one(self):
         if not self.specialty and not self.clinic_id:
-            raise ValueError("filter by specialty or clinic_id")
+            raise fields_error("one_of", "filter by specialty or clinic_id", "specialty", "clinic_id")
         return self
 
 

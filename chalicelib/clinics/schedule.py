@@ -24,8 +24,10 @@ Interval = tuple[datetime, datetime]
 
 def local_interval(day: date, start: time, end: time, zone: str) -> Optional[Interval]:
     """The UTC interval of one day's wall-time window, or None when no real time is in it
-    (the window lies wholly inside a spring-forward gap)."""
-    s, e = local_to_utc(day, start, zone), local_to_utc(day, end, zone)
+    (the window lies wholly inside a spring-forward gap). A window whose end is at or before its start
+    runs past midnight into the next day (22:00-02:00; 20:00-00:00 ends at midnight)."""
+    end_day = day + timedelta(days=1) if end <= start else day
+    s, e = local_to_utc(day, start, zone), local_to_utc(end_day, end, zone)
     return (s, e) if s < e else None
 
 

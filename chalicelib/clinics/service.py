@@ -31,7 +31,8 @@ from chalicelib.core.tz import present
 
 STAFF_ROLES = ("clinic_admin", "doctor", "platform_admin")
 INVITE_ATTEMPTS = 5
-FUTURE_BOOKINGS_DAYS = 60
+UNAVAILABLE_DAYS = 14  # how far ahead a clinic sees the time other clinics hold
+FUTURE_BOOKINGS_DAYS = 367  # the longest booking horizon a clinic may set, and a day
 CONFLICT_RETRIES = 5
 PUBLIC_CLINIC_FIELDS = ("clinic_id", "display_name", "country", "currency", "status")
 
@@ -41,9 +42,14 @@ def _utc(iso: str) -> datetime:
 
 
 def _schedule_out(item: dict[str, Any]) -> dict[str, Any]:
-    """A template, exception or duty shift as staff see it (no TTL, no internal bounds of an exception)."""
+    """A template, exception or duty shift as staff see it (no TTL, no internal bounds of an exception).
+    An exception says its ``source``: the clinic's, or the doctor's own leave (which names no clinic)."""
     if item["type"] == "schedule_exception":
-        return _strip(item, "expires_at", "starts_at_utc", "ends_at_utc")
+        out = _strip(item, "expires_at", "starts_at_utc", "ends_at_utc")
+        out["source"] = item.get("source", "clinic")
+        if item["clinic_id"] == store.EVERYWHERE:
+            out.pop("clinic_id")
+        return out
     return _strip(item, "expires_at")
 
 
@@ -658,11 +664,55 @@ class ClinicService:
         if req.start and req.end:
             fields["start"], fields["end"] = req.start.strftime("%H:%M"), req.end.strftime("%H:%M")
         zone_name = self._branch_zone(cid, req.branch_id or "") if req.kind == "extra" else None
-        item = store.exception_item(did, cid, new_id(), fields, zone_name, self._now())
+        item = store.exception_item(did, cid, new_id(), {**fields, "source": "clinic"}, zone_name, self._now())
         if req.kind == "extra":
             return self._add_schedule_item(did, cid, item)
         store.add_schedule_item(db.Tx(), item).commit()  # leave only removes time; it cannot clash
-        return _schedule_out(item)
+        # a clinic's leave takes the doctor out of this clinic's time only: its visits it hits are listed
+        return {**_schedule_out(item), "affected_bookings": self._affected(did, cid, [item])}
+
+    def add_my_leave(self, caller: Any, req: m.DoctorLeaveIn) -> dict[str, Any]:
+        """The doctor's own leave: away in every clinic. The answer lists the visits it hits, in any clinic;
+        each clinic sees them in the doctor's schedule and chooses (move, reschedule, cancel)."""
+        self._staff(caller, "doctor")
+        fields = req.model_dump(mode="json", exclude_none=True)
+        if req.start and req.end:
+            fields["start"], fields["end"] = req.start.strftime("%H:%M"), req.end.strftime("%H:%M")
+        item = store.exception_item(caller.user_id, store.EVERYWHERE, new_id(),
+                                    {"kind": "leave", **fields, "source": "doctor"}, None, self._now())
+        store.add_schedule_item(db.Tx(), item).commit()
+        return {**_schedule_out(item), "affected_bookings": self._affected(caller.user_id, None, [item])}
+
+    def delete_my_leave(self, caller: Any, item_id: str) -> None:
+        self._staff(caller, "doctor")
+        item = store.get_schedule_item(caller.user_id, "EXCEPTION", item_id) if is_ulid(item_id) else None
+        if item is None or item["clinic_id"] != store.EVERYWHERE:
+            raise not_found()
+        store.delete_schedule_item(db.Tx(), item, store.EVERYWHERE).commit_or(not_found())
+
+    def _affected(self, did: str, cid: Optional[str], leaves: list[dict[str, Any]]) -> list[dict[str, Any]]:
+        """Future visits of the doctor (in clinic ``cid``, or in every clinic) that a leave takes time from."""
+        from chalicelib.booking.slots import leave_intervals, overlaps
+
+        leaves = [x for x in leaves if x.get("kind") == "leave"]
+        if not leaves:
+            return []
+        now = clock.now()
+        lo = min(_utc(x["starts_at_utc"]) for x in leaves)
+        hi = max(_utc(x["ends_at_utc"]) for x in leaves)
+        start, end = clock.iso(max(now, lo - timedelta(days=1))), clock.iso(hi) + "~"
+        found = store.future_bookings(cid, did, start, end) if cid else store.doctor_future_bookings(did, start, end)
+        out = []
+        for b in found:
+            visit = (_utc(b["start_utc"]), _utc(b["end_utc"]))
+            if visit[1] <= now:
+                continue
+            hit = [x for x in leaves if any(overlaps(visit, iv) for iv in leave_intervals(x, visit, b["time_zone"]))]
+            if hit:
+                out.append({"booking_id": b["booking_id"], "clinic_id": b["clinic_id"], "patient_id": b["patient_id"],
+                            "status": b["status"], "start_utc": b["start_utc"], "end_utc": b["end_utc"],
+                            "leave_ids": [x["item_id"] for x in hit]})
+        return out
 
     def add_duty_shift(self, caller: Any, cid: str, did: str, req: m.DutyShiftIn) -> dict[str, Any]:
         self._schedule_target(caller, cid, did)
@@ -693,12 +743,34 @@ class ClinicService:
         return self._schedule_view(did, cid)
 
     def _schedule_view(self, did: str, cid: Optional[str]) -> dict[str, Any]:
-        """Templates, and the exceptions and duty shifts that have not ended (history is not shown)."""
+        """Templates, and the exceptions and duty shifts that have not ended (history is not shown). A clinic
+        sees its own items and the doctor's own leave; what other clinics hold is only ``unavailable`` time
+        (the next 14 days, merged, naming no clinic), and ``affected_bookings`` lists its visits that a leave
+        (its own or the doctor's) hits, for it to move, reschedule or cancel."""
         out: dict[str, list] = {"templates": [], "exceptions": [], "duty_shifts": []}
         key = {"schedule_template": "templates", "schedule_exception": "exceptions", "duty_shift": "duty_shifts"}
-        for x in store.schedule_for(did, clock.iso(clock.now()), store.FOREVER):
-            if cid is None or x["clinic_id"] == cid:
+        items = store.schedule_for(did, clock.iso(clock.now()), store.FOREVER)
+        others = []
+        for x in items:
+            if cid is None or x["clinic_id"] in (cid, store.EVERYWHERE):
                 out[key[x["type"]]].append(_schedule_out(x))
+            else:
+                others.append(x)
+        if cid is None:
+            return out
+        now = clock.now()
+        until = now + timedelta(days=UNAVAILABLE_DAYS)
+        busy = sorted((max(s, now), min(e, until)) for x in others for s, e in schedule.intervals_of(x, now.date())
+                      if e > now and s < until)
+        merged: list[list[datetime]] = []
+        for s, e in busy:
+            if merged and s <= merged[-1][1]:
+                merged[-1][1] = max(merged[-1][1], e)
+            else:
+                merged.append([s, e])
+        out["unavailable"] = [{"start": clock.iso(s), "end": clock.iso(e)} for s, e in merged]
+        mine = [x for x in items if x["clinic_id"] in (cid, store.EVERYWHERE) and x["type"] == "schedule_exception"]
+        out["affected_bookings"] = self._affected(did, cid, mine)
         return out
 
     def my_schedule(self, caller: Any) -> dict[str, Any]:

@@ -42,6 +42,7 @@ REMOVING = "removing"
 ACTIVE_BOOKING_STATUSES = ("offered", "proposed", "held", "confirmed")
 KEEP_HISTORY_DAYS = 30
 FOREVER = "9999-12-31T23:59:59Z"
+EVERYWHERE = "*"  # the clinic_id of the doctor's own leave: it applies in every clinic
 
 
 def clinic_pk(cid: str) -> str:
@@ -513,6 +514,16 @@ def future_bookings(cid: str, did: str, from_iso: str, to_iso: str) -> list[dict
         filter_expression=f"doctor_id = :d AND #st IN ({', '.join(':' + k for k in statuses)})")
 
 
+def doctor_future_bookings(did: str, from_iso: str, to_iso: str) -> list[dict[str, Any]]:
+    """A doctor's active bookings in every clinic starting in [from, to), from their agenda (GSI3)."""
+    names = {"#st": "status"}
+    statuses = {f"s{i}": s for i, s in enumerate(ACTIVE_BOOKING_STATUSES)}
+    return db.query_all(
+        "GSI3PK = :pk AND GSI3SK BETWEEN :a AND :b",
+        db.values(pk=db.key("AGENDA", did), a=from_iso, b=to_iso, **statuses), index="GSI3", names=names,
+        filter_expression=f"#st IN ({', '.join(':' + k for k in statuses)})")
+
+
 def catalog_doctors(specialty: Optional[str], cid: Optional[str], modality: Optional[str], language: Optional[str],
                     limit: int, cursor: Optional[str]) -> tuple[list[dict], Optional[str]]:
     """A page of the doctor catalogue: by specialty (optionally in one clinic), or a clinic's listed doctors;
@@ -594,12 +605,16 @@ def exception_bounds(fields: dict[str, Any], zone_name: Optional[str]) -> tuple[
     if zone_name:
         start = local_to_utc(first, time.fromisoformat(fields.get("start") or "00:00"), zone_name)
         if fields.get("end"):
-            end = local_to_utc(last, time.fromisoformat(fields["end"]), zone_name)
+            overnight = time.fromisoformat(fields["end"]) <= time.fromisoformat(fields.get("start") or "00:00")
+            end = local_to_utc(last + timedelta(days=1 if overnight else 0), time.fromisoformat(fields["end"]),
+                               zone_name)
         else:
             end = local_to_utc(last + timedelta(days=1), time(0, 0), zone_name)
         return start, end
     start = datetime.combine(first, datetime.min.time(), tzinfo=timezone.utc) - timedelta(hours=14)
-    end = datetime.combine(last + timedelta(days=1), datetime.min.time(), tzinfo=timezone.utc) + timedelta(hours=12)
+    overnight = bool(fields.get("start") and fields.get("end")) and fields["end"] <= fields["start"]
+    end = datetime.combine(last + timedelta(days=2 if overnight else 1), datetime.min.time(),
+                           tzinfo=timezone.utc) + timedelta(hours=12)
     return start, end
 
 

@@ -48,13 +48,13 @@ PATIENT_BOOKING = ["freeSlots", "createBooking", "getBooking", "bookingIcs", "ca
                    "joinWaitlist", "myWaitlist", "leaveWaitlist", "joinUrgentQueue", "urgentQueueStatus",
                    "leaveUrgentQueue", "calendarFeed"]
 DOCTOR_BOOKING = ["myAgenda", "myCalendarFeed", "completeVisit", "markNoShow", "inviteToVisit", "takeUrgent"]
-CLINIC_BOOKING = ["confirmPayment", "clinicCalendar", "clinicFeedback"]
+CLINIC_BOOKING = ["confirmPayment", "clinicCalendar", "clinicFeedback", "reassignBooking"]
 # Notifications, as the patient: devices, the inbox, settings, feedback.
 PATIENT_NOTIFY = ["registerDevice", "listDevices", "removeDevice", "myInbox", "markMessageRead", "markAllRead",
                   "getNotificationSettings", "setNotificationSettings", "giveFeedback"]
 CLINIC_TAGS = ["Clinics", "Staff", "Schedules", "Payouts", "Catalogue", "Webhooks"]
 PLATFORM_ONLY = ["verifyClinic", "rejectClinic", "reviewQueue"]
-DOCTOR_ONLY = ["getDoctorProfile", "putDoctorProfile", "mySchedule"]
+DOCTOR_ONLY = ["getDoctorProfile", "putDoctorProfile", "mySchedule", "addMyLeave", "deleteMyLeave"]
 LAST = ["removeDoctor"]
 TOOL_CRASH = "AST constructor recursion depth mismatch"
 

@@ -266,10 +266,11 @@ def build(client, outbox, clock, counter, stripe) -> World:
     # the urgent queue: patients waiting for a cardiologist
     queue = []
     for i in range(QUEUE):
-        queue.append(bstore.urgent_entry_item({
-            "entry_id": new_id(), "specialty": "cardiologist", "patient_id": new_id(), "modality": "video",
-            "joined_at": iso(clock.now() - timedelta(minutes=QUEUE - i)),
-            "expires_at": int(clock.now().timestamp()) + 7 * 86400}))
+        entry = {"entry_id": new_id(), "specialty": "cardiologist", "patient_id": new_id(), "modality": "video",
+                 "joined_at": iso(clock.now() - timedelta(minutes=QUEUE - i)),
+                 "expires_at": int(clock.now().timestamp()) + 7 * 86400}
+        queue.append(bstore.urgent_entry_item(entry))  # each with the patient's one place, as joining writes
+        queue.append(bstore.urgent_pointer_item(entry["patient_id"], "cardiologist", entry["entry_id"]))
     batch_put(queue)
 
     # notify: the patient's devices on live sessions, and a long inbox

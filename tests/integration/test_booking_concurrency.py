@@ -80,9 +80,13 @@ def test_two_duty_doctors_taking_at_once_never_get_the_same_patient(client, outb
 
     with ThreadPoolExecutor(max_workers=8) as pool:
         results = list(pool.map(take, range(8)))
-    taken = [r for r in results if r != "queue_empty"]
-    assert len(taken) == 6 and len(set(taken)) == 6, results
-    assert results.count("queue_empty") == 2
+    # each doctor is in one consultation now (it claims their next 30 minutes): two different patients
+    # taken, every other take answers doctor_busy, and four patients still wait
+    taken = [r for r in results if r not in ("queue_empty", "doctor_busy")]
+    assert len(taken) == 2 and len(set(taken)) == 2, results
+    assert results.count("doctor_busy") == 6, results
+    waiting_now = [svc.queue_status(caller_of(p), "cardiologist")["status"] for p in waiting]
+    assert waiting_now.count("waiting") == 4 and waiting_now.count("taken") == 2
 
 
 class ItemsRead:

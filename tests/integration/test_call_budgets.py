@@ -688,6 +688,21 @@ def _(W):
     W.call("get", "/me/schedule", token=W.tok("doctor"))
 
 
+# the doctor's own leave: write it, then read their future visits in every clinic that it may hit
+@case("addMyLeave", 3)
+def _(W):
+    W.call("post", "/me/schedule/leave", {"date_from": "2027-01-11", "date_until": "2027-01-12"},
+           token=W.tok("doctor"), status=201)
+
+
+@case("deleteMyLeave", 4)
+def _(W):
+    item = W.setup("post", "/me/schedule/leave", {"date_from": "2027-01-18", "date_until": "2027-01-18"},
+                   token=W.tok("doctor"), status=201)["item_id"]
+    W.call("delete", f"/me/schedule/leave/{item}", token=W.tok("doctor"), status=204)
+    W.call("delete", f"/me/schedule/leave/{item}", token=W.tok("doctor"), status=404, label="gone")
+
+
 # ------------------------------------------------------------------ public catalogue
 
 @case("catalogClinics", 1)
@@ -759,6 +774,22 @@ def _(W):
 def _(W):
     b = W.book()
     W.call("post", f"/bookings/{b['booking_id']}/reschedule", {"start": W.free()}, token=W.tok("patient"))
+
+
+@case("reassignBooking", 7)
+def _(W):
+    from chalicelib.clinics import store as cstore
+    from chalicelib.core import db
+    from chalicelib.core.ids import new_id
+
+    other = new_id()  # a second doctor of clinic A with the same Monday hours (written as the API writes them)
+    db.put_new({**cstore.doctor_membership_item(W.cid, other, 0), "specialties": [SERVICE["specialty"]]})
+    tid = new_id()
+    cstore.put_schedule_item(cstore.template_item(other, W.cid, tid, {
+        "branch_id": W.bid, "modality": "in_person", "weekday": "mon", "start": "09:00", "end": "13:00"},
+        "Europe/Kaliningrad", 0))
+    b = W.book()
+    W.call("post", f"/bookings/{b['booking_id']}/reassign", {"doctor_id": other}, token=W.tok("admin_a"))
 
 
 @case("confirmPayment", 5)
@@ -912,7 +943,8 @@ def _queued(W) -> str:
     return t
 
 
-@case("joinUrgentQueue", 6)
+# joining and the queue status read the agenda of each duty doctor on shift (one here) for the estimated wait
+@case("joinUrgentQueue", 7)
 def _(W):
     u = W.new_user()
     t = W.mint(u["user_id"], "patient", "sms")["token"]
@@ -921,7 +953,7 @@ def _(W):
     W.call("post", "/urgent/cardiologist/queue", {"modality": "video"}, token=t, status=409, label="twice")
 
 
-@case("urgentQueueStatus", 5)
+@case("urgentQueueStatus", 6)
 def _(W):
     W.call("get", "/urgent/cardiologist/queue/me", token=_queued(W))
 

@@ -38,7 +38,7 @@ SERVICE = {"name": {"ru": "МРТ головного мозга", "en": "Brain M
            "preparation": {"ru": "Снимите металлические предметы.", "en": "Remove metal objects."},
            "resource_kinds": ["mri"], "recall_after_days": 180, "specialty": "radiologist"}
 
-DOCTOR_PROFILE = {"specialties": ["cardiologist"], "category": "highest", "years_of_experience": 12,
+DOCTOR_PROFILE = {"specialties": ["cardiologist", "radiologist"], "category": "highest", "years_of_experience": 12,
                   "languages": ["ru", "en"], "bio": {"ru": "Кардиолог.", "en": "Cardiologist."},
                   "takes_duty": True}
 

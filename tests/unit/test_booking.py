@@ -6,7 +6,7 @@ import pytest
 from chalicelib.core import db
 from tests.conftest import body, jpost, make_staff
 from tests.unit.booking_setup import MONDAY, book, patient, slots
-from tests.unit.clinic_setup import SERVICE, invite_doctor, ok, world
+from tests.unit.clinic_setup import DOCTOR_PROFILE, SERVICE, invite_doctor, ok, world
 
 
 def enable_payouts(w):
@@ -71,6 +71,7 @@ def test_one_mri_is_never_booked_twice_even_with_two_doctors(client, outbox, fix
     second = make_staff(client, outbox, fixed_clock, "+79120000010", "doctor")
     fixed_clock.advance(seconds=61)
     invite_doctor(client, outbox, w["admin_a"], w["a"]["clinic_id"], second)
+    ok(jpost(client, "/me/doctor-profile", DOCTOR_PROFILE, token=second["token"], method="put"))  # a radiologist
     ok(jpost(client, f"/clinics/{w['a']['clinic_id']}/doctors/{second['user_id']}/templates",
              {"branch_id": w["a"]["branch_id"], "modality": "in_person", "weekday": "mon", "start": "09:00",
               "end": "13:00"}, token=w["admin_a"]["token"]), 201)

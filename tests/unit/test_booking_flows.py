@@ -8,6 +8,8 @@ from tests.conftest import body, jpost, make_staff, relogin
 from tests.unit.booking_setup import book, patient, slots
 from tests.unit.clinic_setup import SERVICE, invite_doctor, new_clinic, ok, world
 
+NO_SPECIALTY = {k: v for k, v in SERVICE.items() if k != "specialty"}  # any doctor may give it
+
 
 @pytest.fixture
 def w(client, outbox, fixed_clock):
@@ -170,7 +172,8 @@ def test_urgent_queue_position_wait_and_the_duty_doctor(client, outbox, fixed_cl
     for i, p in enumerate(patients):
         joined = ok(jpost(client, "/urgent/cardiologist/queue", {"modality": "video", "complaint": "Давит в груди"},
                           token=p["token"]), 201)
-        assert joined["position"] == i + 1 and joined["estimated_wait_minutes"] == (i + 1) * 15
+        # one duty doctor, free now: the first waits for nobody, each next one a consultation more
+        assert joined["position"] == i + 1 and joined["estimated_wait_minutes"] == i * 30
     r = jpost(client, "/urgent/cardiologist/queue", {}, token=patients[0]["token"])
     assert r.status_code == 409 and body(r)["code"] == "already_queued"
     assert jpost(client, "/urgent/cardiologist/queue/me", token=patients[1]["token"], method="delete").status_code == 204
@@ -187,9 +190,17 @@ def test_urgent_queue_position_wait_and_the_duty_doctor(client, outbox, fixed_cl
     other = make_staff(client, outbox, fixed_clock, "+79130000053", "doctor")
     r = jpost(client, "/urgent/cardiologist/take", {}, token=other["token"])
     assert r.status_code == 403 and body(r)["code"] == "not_on_shift"
+    # the doctor is in that consultation: they take nobody else until it is over
+    r = jpost(client, "/urgent/cardiologist/take", {}, token=w["doctor"]["token"])
+    assert r.status_code == 409 and body(r)["code"] == "doctor_busy"
+    fixed_clock.advance(minutes=10)
+    ok(jpost(client, f"/bookings/{taken['booking']['booking_id']}/complete", {}, token=w["doctor"]["token"]))
     ok(jpost(client, "/urgent/cardiologist/take", {}, token=w["doctor"]["token"]))
     r = jpost(client, "/urgent/cardiologist/take", {}, token=w["doctor"]["token"])
     assert r.status_code == 404 and body(r)["code"] == "queue_empty"
+    # a taken patient joins the queue again later without leaving a queue they are no longer in
+    again = ok(jpost(client, "/urgent/cardiologist/queue", {"modality": "video"}, token=patients[0]["token"]), 201)
+    assert again["status"] == "waiting" and again["position"] == 1
 
 
 def test_slots_in_kaliningrad_and_sakhalin_on_the_same_day(client, outbox, fixed_clock):
@@ -206,7 +217,8 @@ def test_slots_in_kaliningrad_and_sakhalin_on_the_same_day(client, outbox, fixed
                      "time_zone": "Asia/Sakhalin"}, token=admin["token"]), 201)
     invite_doctor(client, outbox, admin, cid, doctor)
     svc = ok(jpost(client, f"/clinics/{cid}/services",
-                   {**SERVICE, "resource_kinds": [], "modality": "video", "duration_minutes": 60}, token=admin["token"]),
+                   {**NO_SPECIALTY, "resource_kinds": [], "modality": "video", "duration_minutes": 60},
+                   token=admin["token"]),
              201)
     # Sakhalin (UTC+11) 09:00-11:00 is 22:00-00:00 UTC the evening before; Kaliningrad (UTC+2) 09:00-11:00
     for bid in (east["branch_id"], c["branch_id"]):
@@ -233,7 +245,7 @@ def test_slots_keep_wall_time_across_a_dst_change(client, outbox, fixed_clock):
     c = new_clinic(client, admin, "Berlin", "Europe/Berlin")
     invite_doctor(client, outbox, admin, c["clinic_id"], doctor)
     svc = ok(jpost(client, f"/clinics/{c['clinic_id']}/services",
-                   {**SERVICE, "resource_kinds": [], "duration_minutes": 60}, token=admin["token"]), 201)
+                   {**NO_SPECIALTY, "resource_kinds": [], "duration_minutes": 60}, token=admin["token"]), 201)
     ok(jpost(client, f"/clinics/{c['clinic_id']}/doctors/{doctor['user_id']}/templates",
              {"branch_id": c["branch_id"], "modality": "in_person", "weekday": "mon", "start": "09:00",
               "end": "10:00"}, token=admin["token"]), 201)

@@ -251,9 +251,10 @@ def test_policies_are_set_and_read(client, outbox, fixed_clock):
     cid = new_clinic(client, admin)["clinic_id"]
     policies = {"cancellation_window_hours": 48, "no_show_limit": 3, "no_show_window_days": 90, "hold_minutes": 15,
                 "minimum_notice_minutes": 120, "cashback_percent": 5,
-                "cashback_cap": {"amount": 100000, "currency": "RUB"}, "feedback_after_visit": False}
+                "cashback_cap": {"amount": 100000, "currency": "RUB"}, "feedback_after_visit": False,
+                "max_future_visits_per_doctor": 3, "max_visits_per_day": 1}
     clinic = ok(jpost(client, f"/clinics/{cid}/policies", policies, token=admin["token"], method="put"))
-    assert clinic["policies"] == policies
+    assert clinic["policies"] == {**policies, "booking_horizon_days": 60}  # the default horizon, two months
 
 
 def test_payout_onboarding_with_connect_and_the_signed_webhook(client, outbox, fixed_clock, fake_stripe):

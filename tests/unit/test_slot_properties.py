@@ -3,18 +3,24 @@
 Each example: a new branch in a random zone (Europe/Kaliningrad, Europe/Berlin, Asia/Sakhalin)
 with one resource of capacity 1 or 2, two new doctors with the same random weekly templates
 (0-2 windows a weekday, on a quarter-hour grid, often across the night's DST hours) and their
-own random leave, a random service (with or without the resource), a clock somewhere in a
-nine-day window that holds a DST change (29 March or 25 October 2026), and a random run of
-bookings, cancellations, reschedules and clock moves through the booking service.
+own random leave (entered by this clinic, by another clinic the doctor also works for, or by the
+doctor themselves), sometimes a night window past midnight (22:00-02:00, or ending at midnight),
+a random service (with or without the resource), a clock somewhere in a nine-day window that holds
+a DST change (29 March or 25 October 2026), and a random run of bookings, cancellations,
+reschedules, urgent consultations (a duty doctor takes a patient for the next 30 minutes) and
+clock moves through the booking service.
 
 The model, computed here without the app's code: for each local day and template window,
 convert the window's ends with zoneinfo (a wall time in a gap moves forward to the first wall
-time that exists; a time in the fold is its first occurrence), cut the leave out, step by the
-service's duration from each piece's start; drop slots that overlap the doctor's live bookings,
+time that exists; a time in the fold is its first occurrence; an end at or before the start is
+the next day's), cut out this clinic's and the doctor's own leave (never another clinic's), step
+by the service's duration from each piece's start, keep the slots that start on the days asked;
+a booking is refused when the patient is in another visit then (with either doctor), and an
+urgent take when the doctor or the patient is; drop slots that overlap the doctor's live bookings,
 that find no free unit of the resource (units taken first-fit, as the service does), and that
 start within the notice window. After every step the service's free slots equal the model's,
 every operation's outcome is the one the model expects, and no two live bookings share a
-doctor's or a resource unit's time.
+doctor's, a patient's or a resource unit's time.
 
 Leave, branches, resources and bookings go through the clinic and booking services with callers
 built here. For speed, a doctor joins the clinic by writing the membership item directly and the
@@ -46,6 +52,7 @@ UTC = timezone.utc
 ZONES = ("Europe/Kaliningrad", "Europe/Berlin", "Asia/Sakhalin")
 CHANGES = (date(2026, 3, 29), date(2026, 10, 25))  # Sundays the clocks change in Berlin
 NOTICE = timedelta(minutes=60)  # the clinic's default minimum notice
+URGENT = timedelta(minutes=30)  # an urgent consultation claims the duty doctor from the moment they take it
 WEEKDAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
 EXAMPLES = int(__import__("os").environ.get("SLOT_EXAMPLES", "25"))
 
@@ -89,13 +96,15 @@ class Booking:
     end: datetime
     unit: int | None
     live: bool = True
+    kind: str = "scheduled"
 
 
 @dataclass
 class Model:
     zone: str
-    templates: list[tuple[int, time, time]]       # weekday, start, end (the same for both doctors)
-    leaves: list[list[tuple[date, time | None, time | None]]]  # per doctor
+    templates: list[tuple[int, time, time]]       # weekday, start, end (the same for both doctors); an end at
+    #                                               or before the start runs past midnight
+    leaves: list[list[tuple[date, time | None, time | None, str]]]  # per doctor; source: clinic | other | doctor
     duration: timedelta
     capacity: int                                 # units of the resource; 0 if the service needs none
     d_from: date
@@ -106,24 +115,30 @@ class Model:
         """The doctor's working time minus leave, cut into back-to-back slots (no bookings, no notice)."""
         tz = ZoneInfo(self.zone)
         holes = []
-        for day, start, end in self.leaves[doctor]:
+        for day, start, end, source in self.leaves[doctor]:
+            if source == "other":
+                continue  # another clinic's leave takes nothing from this clinic's time
             if start is None:
                 holes.append((to_utc(day, time(0), tz), to_utc(day + timedelta(days=1), time(0), tz)))
             else:
                 holes.append((to_utc(day, start, tz), to_utc(day, end, tz)))
         out = []
-        day = self.d_from
+        day = self.d_from - timedelta(days=1)  # a night window of the day before reaches into the first day
         while day <= self.d_to:
             for wd, start, end in self.templates:
                 if wd != day.weekday():
                     continue
-                pieces = [(to_utc(day, start, tz), to_utc(day, end, tz))]
+                end_day = day + timedelta(days=1) if end <= start else day
+                if to_utc(day, start, tz) >= to_utc(end_day, end, tz):
+                    continue
+                pieces = [(to_utc(day, start, tz), to_utc(end_day, end, tz))]
                 for h in holes:
                     pieces = cut(pieces, h)
                 for s, e in pieces:
                     t = s
                     while t + self.duration <= e:
-                        out.append((t, t + self.duration))
+                        if self.d_from <= t.astimezone(tz).date() <= self.d_to:  # a slot is its start's day
+                            out.append((t, t + self.duration))
                         t += self.duration
             day += timedelta(days=1)
         return sorted(out)
@@ -141,13 +156,23 @@ class Model:
                 return u
         return None
 
-    def bookable(self, doctor: int, slot, now: datetime, ignore: str | None = None) -> bool:
+    def bookable(self, doctor: int, slot, now: datetime, ignore: str | None = None,
+                 patient: int | None = None) -> bool:
         if slot[0] < now + NOTICE:
             return False
         if any(b.doctor == doctor and overlaps(slot, (b.start, b.end)) for b in self.live(now)
                if b.booking_id != ignore):
             return False
+        if patient is not None and any(b.patient == patient and overlaps(slot, (b.start, b.end))
+                                       for b in self.live(now) if b.booking_id != ignore):
+            return False  # one patient is never in two visits at once, with either doctor
         return self.unit_for(slot, now, ignore) is not None
+
+    def can_take(self, doctor: int, patient: int, now: datetime) -> bool:
+        """An urgent consultation (now, now + 30 min) needs the doctor and the patient free for all of it."""
+        consult = (now, now + URGENT)
+        return not any((b.doctor == doctor or b.patient == patient) and overlaps(consult, (b.start, b.end))
+                       for b in self.live(now))
 
     def free(self, doctor: int, now: datetime) -> list[tuple[datetime, datetime]]:
         return [s for s in self.candidates(doctor) if self.bookable(doctor, s, now)]
@@ -179,16 +204,24 @@ def scenarios(draw):
     change = draw(st.sampled_from(CHANGES))
     d_from, d_to = change - timedelta(days=6), change + timedelta(days=2)
     templates = [w for wd in range(7) for w in draw(day_windows(wd)) if draw(st.integers(0, 2)) or wd == 6]
+    # a night window (22:00-02:00 and the like, or one ending at midnight) on some weekday; the next weekday's
+    # windows start after it ends
+    if draw(st.booleans()):
+        wd = draw(st.integers(0, 6))
+        start, end = q(draw(st.integers(80, 95))), q(draw(st.integers(0, 10)))
+        templates = [t for t in templates if not (t[0] == wd and t[2] > start or t[0] == wd and t[2] <= t[1])
+                     and not (t[0] == (wd + 1) % 7 and t[1] < end)] + [(wd, start, end)]
     leaves = []
     for _ in range(2):
         mine = []
-        for _ in range(draw(st.integers(0, 2))):
+        for _ in range(draw(st.integers(0, 3))):
             day = d_from + timedelta(days=draw(st.integers(0, 8)))
+            source = draw(st.sampled_from(("clinic", "other", "doctor")))
             if draw(st.booleans()):
-                mine.append((day, None, None))
+                mine.append((day, None, None, source))
             else:
                 a, b = sorted(draw(st.sets(QUARTERS, min_size=2, max_size=2)))
-                mine.append((day, q(a), q(b)))
+                mine.append((day, q(a), q(b), source))
         leaves.append(mine)
     service = draw(st.sampled_from(("consult30", "consult45", "scan30")))
     capacity = draw(st.integers(1, 2)) if service == "scan30" else 0
@@ -200,6 +233,7 @@ def scenarios(draw):
         st.tuples(st.just("cancel"), st.integers(0, 10 ** 6)),
         st.tuples(st.just("reschedule"), st.integers(0, 10 ** 6), st.integers(0, 10 ** 6), st.booleans()),
         st.tuples(st.just("advance"), st.integers(5, 12 * 60)),
+        st.tuples(st.just("urgent"), st.integers(0, 1), st.integers(0, 2)),
     ), min_size=3, max_size=9))
     return {"zone": zone, "d_from": d_from, "d_to": d_to, "templates": templates, "leaves": leaves,
             "service": service, "capacity": capacity, "start": start, "ops": ops}
@@ -226,6 +260,7 @@ class App:
         self.patients = [Caller(user_id=new_id(), role="patient", session_id="p", mfa="sms") for _ in range(3)]
 
     def prepare(self, sc) -> None:
+        self.zone = sc["zone"]
         self.branch = self.clinics.add_branch(self.admin, self.cid, cm.BranchIn(
             name={"ru": "Филиал", "en": "Branch"}, address="ул. Ленина, 1", city="Город", time_zone=sc["zone"]))["branch_id"]
         if sc["capacity"]:
@@ -234,7 +269,8 @@ class App:
         self.doctors = []
         for leaves in sc["leaves"]:
             did = new_id()
-            db.put_new(cstore.doctor_membership_item(self.cid, did, int(self.clock.now().timestamp())))
+            db.put_new({**cstore.doctor_membership_item(self.cid, did, int(self.clock.now().timestamp())),
+                        "specialties": [SERVICE["specialty"]]})  # the services name the doctors' specialty
             # the items add_template writes (it is tested with the clinic; through it, each window costs
             # ten calls of overlap checks and listing refreshes, which made this test minutes long)
             items = []
@@ -250,9 +286,19 @@ class App:
                 for n, i in enumerate(items):
                     tx.put(f"template{n}", i)
                 tx.commit()
-            for day, s, e in leaves:
-                self.clinics.add_exception(self.admin, self.cid, did, cm.ExceptionIn(
-                    kind="leave", date_from=day, date_until=day, start=s, end=e))
+            for day, s, e, source in leaves:
+                if source == "clinic":
+                    self.clinics.add_exception(self.admin, self.cid, did, cm.ExceptionIn(
+                        kind="leave", date_from=day, date_until=day, start=s, end=e))
+                elif source == "doctor":
+                    self.clinics.add_my_leave(Caller(user_id=did, role="doctor", session_id="d", mfa="totp"),
+                                              cm.DoctorLeaveIn(date_from=day, date_until=day, start=s, end=e))
+                else:  # another clinic's leave of this doctor, as its administrator would add it
+                    fields = {"kind": "leave", "date_from": day.isoformat(), "date_until": day.isoformat(),
+                              "source": "clinic", **({"start": s.strftime("%H:%M"), "end": e.strftime("%H:%M")}
+                                                     if s else {})}
+                    cstore.put_schedule_item(cstore.exception_item(did, self.w["b"]["clinic_id"], new_id(), fields,
+                                                                   None, int(self.clock.now().timestamp())))
             self.doctors.append(did)
         self.service_id = self.w["services"][sc["service"]]
 
@@ -267,6 +313,22 @@ class App:
             clinic_id=self.cid, service_id=self.service_id, doctor_id=self.doctors[doctor], start=iso(start)), None)
         assert created
         return b
+
+    def urgent(self, doctor: int, patient: int) -> dict:
+        """The doctor on a duty shift now takes the patient from a queue of their own (one per try)."""
+        did, now = self.doctors[doctor], self.clock.now()
+        specialty = "s" + new_id().lower()
+        cstore.put_schedule_item(cstore.duty_shift_item(did, self.cid, self.branch, specialty, self.zone,
+                                                        now - timedelta(hours=1), now + timedelta(hours=2),
+                                                        int(now.timestamp())))
+        who = self.patients[patient]
+        self.booking.join_queue(who, specialty, bm.UrgentJoin())
+        try:
+            return self.booking.take_next(Caller(user_id=did, role="doctor", session_id="d", mfa="totp"),
+                                          specialty)["booking"]
+        except AppError:
+            self.booking.leave_queue(who, specialty)
+            raise
 
     def check_no_double_booking(self, d_from: date, d_to: date) -> list[dict]:
         lo, hi = iso(datetime.combine(d_from, time(0), UTC) - timedelta(days=1)), \
@@ -286,6 +348,12 @@ class App:
         for unit, ivs in per_unit.items():
             ivs.sort()
             assert all(a[1] <= b[0] for a, b in zip(ivs, ivs[1:])), f"resource unit {unit} double-booked: {ivs}"
+        per_patient: dict[str, list] = {}
+        for b in everyone:
+            per_patient.setdefault(b["patient_id"], []).append((inst(b["start_utc"]), inst(b["end_utc"])))
+        for pid, ivs in per_patient.items():
+            ivs.sort()
+            assert all(a[1] <= b[0] for a, b in zip(ivs, ivs[1:])), f"a patient in two places: {ivs}"
         return everyone
 
 
@@ -347,7 +415,7 @@ def check_scenario(app: App, sc) -> None:
             if not pool:
                 continue
             slot = pool[pick % len(pool)]
-            expect_ok = model.bookable(doctor, slot, now)
+            expect_ok = model.bookable(doctor, slot, now, patient=patient)
             try:
                 b = app.book(doctor, patient, slot[0])
             except AppError as exc:
@@ -369,9 +437,21 @@ def check_scenario(app: App, sc) -> None:
             else:
                 assert now < b.end, (step, "cancelled a visit that is over")
                 b.live = False
+        elif op[0] == "urgent":
+            _, doctor, patient = op
+            expect_ok = model.can_take(doctor, patient, now)
+            try:
+                b = app.urgent(doctor, patient)
+            except AppError as exc:
+                assert not expect_ok, (step, "a free duty doctor could not take a free patient", exc.code)
+                assert exc.code in ("doctor_busy", "queue_empty"), (step, exc.code)
+            else:
+                assert expect_ok, (step, "took a patient while the doctor or the patient was in a visit")
+                model.bookings.append(Booking(b["booking_id"], doctor, patient, now, now + URGENT, None,
+                                              kind="urgent"))
         elif op[0] == "reschedule":
             _, which, pick, from_free = op
-            live = model.live(now)
+            live = [b for b in model.live(now) if b.kind != "urgent"]
             if not live:
                 continue
             b = live[which % len(live)]
@@ -379,7 +459,7 @@ def check_scenario(app: App, sc) -> None:
             if not pool:
                 continue
             slot = pool[pick % len(pool)]
-            expect_ok = model.bookable(b.doctor, slot, now, ignore=b.booking_id)
+            expect_ok = model.bookable(b.doctor, slot, now, ignore=b.booking_id, patient=b.patient)
             try:
                 app.booking.reschedule(app.admin, b.booking_id, bm.RescheduleIn(start=iso(slot[0])))
             except AppError as exc:
