@@ -18,7 +18,7 @@ from chalicelib.records import api as records_api
 from chalicelib.notify import api as notify_api
 from chalicelib.notify import jobs as notify_jobs
 
-app = Chalice(app_name="clinic-backend", configure_logs=False)  # Powertools owns the logs
+app = Chalice(app_name="clinic-backend", configure_logs=False)  # core.log owns the logs (JSON lines)
 app.api.binary_types = []  # every body we serve is text (JSON, YAML, HTML)
 
 app.register_middleware(http_middleware, "http")

@@ -1,14 +1,21 @@
 """HTTP routes of slots, bookings, waitlist, invitations, telemedicine and the urgent queue."""
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from chalice.app import Blueprint, Response
 
 from chalicelib import bootstrap
-from chalicelib.booking import models as m
 from chalicelib.core.errors import field_invalid
+from chalicelib.core.model import lazy_module
 from chalicelib.core.web import json_response, no_content, parse_query, route
 from chalicelib.identity.api import body
 from chalicelib.identity.authorizer import token_authorizer
+
+if TYPE_CHECKING:
+    from chalicelib.booking import models as m
+else:  # the models load with the first route that uses them (cold start)
+    m = lazy_module("chalicelib.booking.models")
 
 bp = Blueprint(__name__)
 AUTH = {"authorizer": token_authorizer}

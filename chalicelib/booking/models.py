@@ -4,8 +4,9 @@ from __future__ import annotations
 from datetime import date, datetime, timezone
 from typing import Annotated, Any, Literal, Optional, TypedDict
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import AfterValidator, ConfigDict, Field, field_validator, model_validator
 
+from chalicelib.core.model import Model
 from chalicelib.identity.models import Strict
 
 _ID = r"^[0-9A-HJKMNP-TV-Z]{26}$"
@@ -91,7 +92,7 @@ def check_range(d_from: date, d_to: date, max_days: int) -> None:
         raise fields_error("range_too_long", f"at most {max_days} days at once", "date_to", "date_from")
 
 
-class SlotsQuery(BaseModel):
+class SlotsQuery(Model):
     model_config = ConfigDict(extra="forbid")
     clinic_id: str = Id()
     service_id: str = Id()
@@ -136,7 +137,7 @@ class CancelIn(Strict):
     reason: Optional[str] = Field(default=None, min_length=3, max_length=500)
 
 
-class ListQuery(BaseModel):
+class ListQuery(Model):
     model_config = ConfigDict(extra="forbid")
     when: Literal["upcoming", "past"] = "upcoming"
     limit: int = Field(default=20, ge=1, le=100)
@@ -155,7 +156,7 @@ def _zone_name(value: Optional[str]) -> Optional[str]:
     return value
 
 
-class AgendaQuery(BaseModel):
+class AgendaQuery(Model):
     """Local days: in ``time_zone`` if given, otherwise each visit on its own clinic's local day."""
     model_config = ConfigDict(extra="forbid")
     date_from: LocalDate
@@ -205,7 +206,7 @@ class MessageIn(Strict):
     text: str = Field(min_length=1, max_length=4000)
 
 
-class Page(BaseModel):
+class Page(Model):
     model_config = ConfigDict(extra="forbid")
     limit: int = Field(default=50, ge=1, le=100)
     cursor: Optional[str] = Field(default=None, max_length=2000)

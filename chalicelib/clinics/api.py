@@ -1,13 +1,20 @@
 """HTTP routes of clinic onboarding (staff) and the public catalogue."""
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from chalice.app import Blueprint
 
 from chalicelib import bootstrap
-from chalicelib.clinics import models as m
+from chalicelib.core.model import lazy_module
 from chalicelib.core.web import json_response, language, no_content, parse_query, route
 from chalicelib.identity.api import body
 from chalicelib.identity.authorizer import token_authorizer
+
+if TYPE_CHECKING:
+    from chalicelib.clinics import models as m
+else:  # the models load with the first route that uses them (cold start)
+    m = lazy_module("chalicelib.clinics.models")
 
 bp = Blueprint(__name__)
 AUTH = {"authorizer": token_authorizer}

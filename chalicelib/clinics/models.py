@@ -5,8 +5,9 @@ import re
 from datetime import date, time
 from typing import Annotated, Literal, Optional
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import AfterValidator, ConfigDict, Field, field_validator, model_validator
 
+from chalicelib.core.model import Model
 from chalicelib.core.money import MINOR_UNITS
 from chalicelib.identity.models import Strict, normalize_phone
 
@@ -386,7 +387,7 @@ class DutyShiftIn(Strict):
         return v
 
 
-class Page(BaseModel):
+class Page(Model):
     model_config = ConfigDict(extra="forbid")
     limit: int = Field(default=20, ge=1, le=100)
     cursor: Optional[str] = Field(default=None, max_length=2000)

@@ -1,12 +1,19 @@
 """HTTP routes of accounts, sign-up, login, sessions and step-up."""
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from chalice.app import Blueprint
 
 from chalicelib import bootstrap
+from chalicelib.core.model import lazy_module
 from chalicelib.core.web import client_ip, json_response, no_content, parse_body, route
-from chalicelib.identity import models as m
 from chalicelib.identity.authorizer import token_authorizer
+
+if TYPE_CHECKING:
+    from chalicelib.identity import models as m
+else:  # the models load with the first route that uses them (cold start)
+    m = lazy_module("chalicelib.identity.models")
 
 bp = Blueprint(__name__)
 

@@ -4,14 +4,16 @@ from __future__ import annotations
 from datetime import date
 from typing import Literal, Optional
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import ConfigDict, Field, field_validator
+
+from chalicelib.core.model import Model
 
 ROLES = ("patient", "doctor", "clinic_admin", "platform_admin")
 Role = Literal["patient", "doctor", "clinic_admin", "platform_admin"]
 SecondFactor = Literal["sms", "totp"]
 
 
-class Strict(BaseModel):
+class Strict(Model):
     """Unknown fields are rejected; strings are not silently coerced from numbers."""
 
     model_config = ConfigDict(extra="forbid", str_strip_whitespace=False)
@@ -141,7 +143,7 @@ class SignUpRequest(Strict):
     _birth = field_validator("birth_date")(check_birth_date)
 
 
-class ChallengeResponse(BaseModel):
+class ChallengeResponse(Model):
     challenge_id: str
     second_factor: SecondFactor
     expires_at: str
@@ -174,7 +176,7 @@ class VerifyLoginRequest(Strict):
     device: Optional[Device] = None
 
 
-class TokenPair(BaseModel):
+class TokenPair(Model):
     access_token: str
     token_type: Literal["Bearer"] = "Bearer"
     expires_in: int
@@ -202,7 +204,7 @@ class PasswordResetConfirm(Strict):
     _password = field_validator("new_password")(check_password)
 
 
-class Profile(BaseModel):
+class Profile(Model):
     user_id: str
     role: Role
     phone: str
@@ -257,7 +259,7 @@ class PhoneChangeVerify(Strict):
     code: str = Code()
 
 
-class TotpEnrolment(BaseModel):
+class TotpEnrolment(Model):
     secret: str
     otpauth_uri: str
 
@@ -266,11 +268,11 @@ class TotpConfirm(Strict):
     code: str = Field(min_length=6, max_length=6, pattern=r"^[0-9]{6}$")
 
 
-class RecoveryCodes(BaseModel):
+class RecoveryCodes(Model):
     recovery_codes: list[str]
 
 
-class SessionView(BaseModel):
+class SessionView(Model):
     session_id: str
     device_name: Optional[str] = None
     created_at: str
@@ -279,5 +281,5 @@ class SessionView(BaseModel):
     current: bool
 
 
-class SessionList(BaseModel):
+class SessionList(Model):
     items: list[SessionView]

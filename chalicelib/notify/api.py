@@ -1,12 +1,20 @@
 """HTTP routes of devices and the in-app inbox."""
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from chalice.app import Blueprint
 
 from chalicelib import bootstrap
+from chalicelib.core.model import lazy_module
 from chalicelib.core.web import json_response, no_content, parse_body, parse_query, route
 from chalicelib.identity.authorizer import token_authorizer
-from chalicelib.notify import models as m
+
+if TYPE_CHECKING:
+    from chalicelib.notify import models as m
+else:  # the models load with the first route that uses them (cold start)
+    m = lazy_module("chalicelib.notify.models")
+
 
 bp = Blueprint(__name__)
 AUTH = {"authorizer": token_authorizer}

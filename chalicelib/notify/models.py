@@ -4,8 +4,9 @@ from __future__ import annotations
 import re
 from typing import Any, Literal, Optional
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import ConfigDict, Field, field_validator
 
+from chalicelib.core.model import Model
 from chalicelib.identity.models import Strict
 
 # An FCM registration token: URL-safe base64 with ':' separating the instance id (as FCM issues them:
@@ -53,7 +54,7 @@ class DeviceIn(Strict):
         return zone_name(v)
 
 
-class DeviceView(BaseModel):
+class DeviceView(Model):
     device_id: str
     platform: Platform
     app_version: str
@@ -64,13 +65,13 @@ class DeviceView(BaseModel):
     current: bool
 
 
-class InboxQuery(BaseModel):
+class InboxQuery(Model):
     model_config = ConfigDict(extra="forbid")
     limit: int = Field(default=50, ge=1, le=100)
     cursor: Optional[str] = Field(default=None, max_length=2000)
 
 
-class InboxMessage(BaseModel):
+class InboxMessage(Model):
     message_id: str
     kind: str
     category: str
@@ -81,7 +82,7 @@ class InboxMessage(BaseModel):
     read: bool
 
 
-class InboxPage(BaseModel):
+class InboxPage(Model):
     items: list[InboxMessage]
     unread: int
     next_cursor: Optional[str] = None
@@ -130,7 +131,7 @@ class PreferencesIn(Strict):
         return zone_name(v) if v is not None else v
 
 
-class PreferencesView(BaseModel):
+class PreferencesView(Model):
     service: ChannelPrefs
     recall: ChannelPrefs
     feedback: ChannelPrefs
@@ -148,7 +149,7 @@ class FeedbackIn(Strict):
     comment: Optional[str] = Field(default=None, max_length=2000)
 
 
-class FeedbackQuery(BaseModel):
+class FeedbackQuery(Model):
     model_config = ConfigDict(extra="forbid")
     doctor_id: Optional[str] = Field(default=None, pattern=_ULID)
     limit: int = Field(default=50, ge=1, le=100)

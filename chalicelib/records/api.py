@@ -1,14 +1,22 @@
 """HTTP routes of the medical card: entries, sharing grants, the access log and the doctor's side."""
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from chalice.app import Blueprint
 
 from chalicelib import bootstrap
 from chalicelib.core.errors import field_invalid
+from chalicelib.core.model import lazy_module
 from chalicelib.core.web import json_response, no_content, parse_query, route
 from chalicelib.identity.api import body
 from chalicelib.identity.authorizer import token_authorizer
-from chalicelib.records import models as m
+
+if TYPE_CHECKING:
+    from chalicelib.records import models as m
+else:  # the models load with the first route that uses them (cold start)
+    m = lazy_module("chalicelib.records.models")
+
 
 bp = Blueprint(__name__)
 AUTH = {"authorizer": token_authorizer}

@@ -4,7 +4,9 @@ from __future__ import annotations
 import datetime as dt
 from typing import Literal, Optional
 
-from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
+from pydantic import AwareDatetime, ConfigDict, Field
+
+from chalicelib.core.model import Model
 
 SECTIONS = ("allergies", "vaccinations", "conditions", "medications", "notes")
 Section = Literal["allergies", "vaccinations", "conditions", "medications", "notes"]
@@ -12,7 +14,7 @@ Section = Literal["allergies", "vaccinations", "conditions", "medications", "not
 GRANTABLE = SECTIONS + ("conclusions", "documents")
 Grantable = Literal["allergies", "vaccinations", "conditions", "medications", "notes", "conclusions", "documents"]
 
-class Strict(BaseModel):
+class Strict(Model):
     model_config = ConfigDict(extra="forbid")
 
 
