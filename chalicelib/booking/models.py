@@ -130,7 +130,7 @@ class RescheduleIn(Strict):
 class ReassignIn(Strict):
     """Move a visit to another doctor of the clinic at the same time (the clinic's choice after a leave)."""
     doctor_id: str = Id()
-    version: Optional[int] = Field(default=None, ge=1)
+    version: Optional[int] = Field(default=None, ge=1, le=2_147_483_647)
 
 
 class CancelIn(Strict):

@@ -300,8 +300,10 @@ class BookingService:
             if key not in ctx["counters"]:
                 ctx["counters"][key] = db.get(*key)  # a day outside the ones read with the context (rare)
             seen = ctx["counters"][key]
+            # upcoming visits with a doctor stop counting once over; the visits of one day count all day
+            # (a visit that has ended is still one of the day's; a cancelled one is released from the counter)
             visits = {k: v for k, v in (seen or {}).get("visits", {}).items()
-                      if _dt(v) > now and k != b["booking_id"]}
+                      if (name == "day" or _dt(v) > now) and k != b["booking_id"]}
             if len(visits) >= cap:
                 raise AppError(code=code, status=409, detail=f"the clinic allows at most {cap} {what}")
             visits[b["booking_id"]] = b["end_utc"]

@@ -91,3 +91,10 @@ def can_see_clinic_booking(caller: Any, clinic_id: str, doctor_id: str) -> bool:
 def clinics_of_doctor(doctor_id: str) -> set[str]:
     """The clinics a doctor works in now (a removal in progress excluded); one paged query."""
     return {m["clinic_id"] for m in store.doctor_memberships(doctor_id) if m.get("status") != store.REMOVING}
+
+
+def policy(clinic_id: str, name: str, default: Any = None) -> Any:
+    """One of a clinic's policies (what other features follow: feedback after a visit, ...), or ``default``
+    for a clinic that does not set it or does not exist."""
+    clinic = store.get_clinic(clinic_id) if clinic_id else None
+    return ((clinic or {}).get("policies") or {}).get(name, default)

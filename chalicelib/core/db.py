@@ -164,12 +164,19 @@ def page(key_condition: str, expr_values: dict[str, Any], limit: int, cursor: Op
     return out, encode_cursor(last, binding)
 
 
+# Placeholders whose value moves with the clock (``:now``, the instant a list of upcoming visits or live
+# grants is read at): a cursor is not bound to them, or its next page would be refused a second later.
+MOVING_VALUES = (":now",)
+
+
 def _binding(params: dict[str, Any]) -> str:
     import hashlib
     import json
 
     bound = {k: params.get(k) for k in ("IndexName", "KeyConditionExpression", "ExpressionAttributeValues",
                                          "ExpressionAttributeNames", "FilterExpression", "ScanIndexForward")}
+    bound["ExpressionAttributeValues"] = {k: v for k, v in (bound["ExpressionAttributeValues"] or {}).items()
+                                          if k not in MOVING_VALUES}
     return hashlib.sha256(json.dumps(bound, sort_keys=True, default=str).encode()).hexdigest()[:16]
 
 

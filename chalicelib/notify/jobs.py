@@ -35,9 +35,14 @@ def event_handlers(service: Any) -> dict[str, list[tuple[str, Handler]]]:
             service.plan_reminders(data)
 
     by_clinic = lambda d: bool(d.get("tell_patient") or d.get("by") == "clinic")  # noqa: E731
+
+    def clinic_asks_feedback(data: dict[str, Any]) -> bool:
+        from chalicelib.clinics import access as clinic_access
+
+        return bool(clinic_access.policy(data.get("clinic_id") or "", "feedback_after_visit", True))
     return {
         "booking.created": [("notify_reminders", plan_reminders)],
-        "booking.completed": [("notify_feedback", tell("feedback_request"))],
+        "booking.completed": [("notify_feedback", tell("feedback_request", clinic_asks_feedback))],
         "booking.accepted": [("notify_reminders", plan_reminders)],
         "booking.rescheduled": [("notify_reminders", plan_reminders)],
         "waitlist.offered": [("notify_offer", tell("waitlist_offer"))],

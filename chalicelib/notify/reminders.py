@@ -80,15 +80,22 @@ def run(notify: Any, now: datetime) -> dict[str, int]:
 
     items = due(now)
     if not items:
-        return {"due": 0, "sent": 0, "skipped": 0}
+        return {"due": 0, "sent": 0, "skipped": 0, "failed": 0}
     bookings = {b["booking_id"]: b for b in db.batch_get(
         [(booking_store.booking_pk(i["booking_id"]), "BOOKING") for i in items])}
-    sent = skipped = 0
+    sent = skipped = failed = 0
     for r in items:
         b = bookings.get(r["booking_id"])
         if b and b.get("status") in ACTIVE and b.get("start_utc") == r["start_utc"]:
-            notify.send(r["patient_id"], "reminder", f"reminder:{r['booking_id']}:{r['hours']}:{r['start_utc']}",
-                        {"start_utc": r["start_utc"], "time_zone": r["time_zone"]}, link=f"booking/{r['booking_id']}")
+            try:
+                notify.send(r["patient_id"], "reminder",
+                            f"reminder:{r['booking_id']}:{r['hours']}:{r['start_utc']}",
+                            {"start_utc": r["start_utc"], "time_zone": r["time_zone"]},
+                            link=f"booking/{r['booking_id']}")
+            except Exception as exc:  # this one is tried again next run; the others go out now
+                failed += 1
+                log.warning("job.reminder_failed", booking_id=r["booking_id"], error=type(exc).__name__)
+                continue
             sent += 1
         else:
             skipped += 1  # cancelled, or moved (its new reminder is another item's key)
@@ -99,5 +106,5 @@ def run(notify: Any, now: datetime) -> dict[str, int]:
         except Exception as exc:
             if not db.is_condition_failure(exc):
                 raise
-    log.event("job.reminders", due=len(items), sent=sent, skipped=skipped)
-    return {"due": len(items), "sent": sent, "skipped": skipped}
+    log.event("job.reminders", due=len(items), sent=sent, skipped=skipped, failed=failed)
+    return {"due": len(items), "sent": sent, "skipped": skipped, "failed": failed}

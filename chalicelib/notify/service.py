@@ -170,7 +170,7 @@ class NotifyService:
 
     def mark_all_read(self, caller: Any) -> dict[str, int]:
         uid = access.owner(caller)
-        for _ in range(8):
+        for _ in range(20):  # any change to the inbox meanwhile (a message, a read) makes it read again
             state = store.inbox_state(uid)
             latest = store.latest_message_id(uid)
             if latest is None:
@@ -219,11 +219,17 @@ class NotifyService:
         title, text = render(kind, lang, params)
         now = self._now()
         if record is None:
-            created = store.create_message(
-                key, {"message_id": new_id(), "user_id": user_id, "kind": kind, "status": "pending",
-                      "created_at": _iso(now), "key": key, "params": params, "link": link},
-                {"kind": kind, "category": template.category, "title": title, "text": text,
-                 "link": link, "created_at": _iso(now)}, int(now.timestamp()))
+            for attempt in range(5):
+                try:
+                    created = store.create_message(
+                        key, {"message_id": new_id(), "user_id": user_id, "kind": kind, "status": "pending",
+                              "created_at": _iso(now), "key": key, "params": params, "link": link},
+                        {"kind": kind, "category": template.category, "title": title, "text": text,
+                         "link": link, "created_at": _iso(now)}, int(now.timestamp()))
+                    break
+                except store.PassedByMarkAll:
+                    if attempt == 4:
+                        raise  # the outbox or the job tries again later
             if not created:
                 log.event("notify.duplicate_create", kind=kind)
         claimed = store.claim(key, _iso(now), _iso(now + timedelta(seconds=CLAIM_SECONDS)))
@@ -330,10 +336,16 @@ class NotifyService:
         """Send the messages quiet hours held whose morning has come (the held index, this hour and the 12
         before: a job that was down catches up)."""
         buckets = [store.held_bucket(_iso(now - timedelta(hours=back))) for back in range(12, -1, -1)]
-        sent = 0
+        sent = failed = 0
         for r in store.held_due(buckets, _iso(now)):
-            outcome = self.send(r["user_id"], r["kind"], r["key"], r.get("params") or {}, r.get("link"), release=True)
+            try:
+                outcome = self.send(r["user_id"], r["kind"], r["key"], r.get("params") or {}, r.get("link"),
+                                    release=True)
+            except Exception as exc:  # this one stays held for the next run; the others go out now
+                failed += 1
+                log.warning("job.release_held_failed", kind=r["kind"], error=type(exc).__name__)
+                continue
             sent += outcome not in ("duplicate", "held")
-        log.event("job.release_held", sent=sent)
-        return {"sent": sent}
+        log.event("job.release_held", sent=sent, failed=failed)
+        return {"sent": sent, "failed": failed}
 

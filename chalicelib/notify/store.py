@@ -88,15 +88,24 @@ def create_message(key: str, record: dict[str, Any], inbox: dict[str, Any], now_
                           "expires_at": now_epoch + KEEP_SEND_RECORD_DAYS * 86400, **record})
     tx.put("inbox", {"PK": user_pk(uid), "SK": db.key("INBOX", mid), "type": "inbox_message", "read": False,
                      "expires_at": now_epoch + KEEP_INBOX_DAYS * 86400, **inbox, "message_id": mid})
-    tx.update("state", user_pk(uid), STATE_SK, "SET #t = :t ADD unread :one",
-              names={"#t": "type"}, expr_values=db.values(t="inbox_state", one=1))
+    # A mark-all that passed this message's id meanwhile (ids are made before the commit) would count it
+    # read by its watermark and unread by the count: the caller makes a new id and tries again.
+    tx.update("state", user_pk(uid), STATE_SK, "SET #t = :t ADD unread :one, changes :one",
+              condition="attribute_not_exists(#rb) OR #rb < :mid", names={"#t": "type", "#rb": "read_before"},
+              expr_values=db.values(t="inbox_state", one=1, mid=mid))
     try:
         tx.commit()
-    except db.TxCancelled:
+    except db.TxCancelled as exc:
         if send_record(key) is not None:  # another run created it (its condition failed, or we clashed)
             return False
+        if "state" in exc.failed:
+            raise PassedByMarkAll() from None
         raise
     return True
+
+
+class PassedByMarkAll(Exception):
+    """The inbox was marked read past this message's id while it was being written."""
 
 
 def claim(key: str, now: str, until: str) -> Optional[dict[str, Any]]:
@@ -154,9 +163,14 @@ def mark_read(uid: str, mid: str, state: dict[str, Any]) -> bool:
     tx.update("message", user_pk(uid), db.key("INBOX", mid), "SET #r = :t",
               condition="attribute_exists(PK) AND #r = :f", names={"#r": "read"},
               expr_values=db.values(t=True, f=False))
-    cond, vals = _state_condition(state)
-    tx.update("state", user_pk(uid), STATE_SK, "ADD unread :minus", condition=cond + " AND unread > :zero",
-              names={"#rb": "read_before"}, expr_values={**vals, **db.values(minus=-1, zero=0)})
+    # the message is counted off unless a mark-all covered it meanwhile (the watermark moved): each message
+    # is counted off once (its own condition), so other reads and new messages need not be waited for
+    seen_rb = state.get("read_before") or ""
+    cond = "#rb = :seen_rb" if seen_rb else "attribute_not_exists(#rb)"
+    vals = db.values(seen_rb=seen_rb) if seen_rb else {}
+    tx.update("state", user_pk(uid), STATE_SK, "ADD unread :minus, changes :plus",
+              condition=cond + " AND unread > :zero", names={"#rb": "read_before"},
+              expr_values={**vals, **db.values(minus=-1, plus=1, zero=0)})
     tx.commit()
     return True
 
@@ -165,22 +179,22 @@ def mark_all_read(uid: str, watermark: str, state: dict[str, Any]) -> None:
     cond, vals = _state_condition(state, allow_missing=True)
     db.ddb().update_item(
         TableName=db.table_name(), Key=db.item_key(user_pk(uid), STATE_SK),
-        UpdateExpression="SET #rb = :rb, unread = :zero, #t = :t", ConditionExpression=cond,
+        UpdateExpression="SET #rb = :rb, unread = :zero, #t = :t ADD changes :plus", ConditionExpression=cond,
         ExpressionAttributeNames={"#rb": "read_before", "#t": "type"},
-        ExpressionAttributeValues={**vals, **db.values(rb=watermark, zero=0, t="inbox_state")})
+        ExpressionAttributeValues={**vals, **db.values(rb=watermark, zero=0, t="inbox_state", plus=1)})
 
 
 def _state_condition(state: dict[str, Any], allow_missing: bool = False) -> tuple[str, dict[str, Any]]:
-    seen_rb, seen_unread = state.get("read_before") or "", int(state.get("unread") or 0)
-    if seen_rb:
-        cond = "#rb = :seen_rb"
-    else:
-        cond = "attribute_not_exists(#rb)"
-    cond += " AND unread = :seen_unread"
-    if allow_missing and not seen_rb and seen_unread == 0:
-        cond = f"(attribute_not_exists(PK) OR ({cond}))"
-    vals = db.values(seen_unread=seen_unread, **({"seen_rb": seen_rb} if seen_rb else {}))
-    return cond, vals
+    """The state is as it was read: every change to it (a message, a read, a mark-all) counts up
+    ``changes``, so an unread count that went up and down again meanwhile is not mistaken for the one
+    that was read (comparing the count itself let a mark-all zero a message that had just arrived)."""
+    seen = int(state.get("changes") or 0)
+    if seen:
+        return "changes = :seen_changes", db.values(seen_changes=seen)
+    cond = "attribute_not_exists(changes)"
+    if allow_missing:
+        cond = f"(attribute_not_exists(PK) OR {cond})"
+    return cond, {}
 
 
 # ------------------------------------------------------------------ preferences and held messages

@@ -2,6 +2,7 @@
 the booking transaction: proven with one patient's parallel requests against DynamoDB Local, across two
 doctors in two clinics."""
 from concurrent.futures import ThreadPoolExecutor
+from datetime import timedelta
 
 from chalicelib.booking import models as bm
 from chalicelib.booking import store as booking_store
@@ -101,6 +102,23 @@ def test_a_clinics_per_day_limit_holds_against_one_patients_parallel_requests(cl
     ok(jpost(client, f"/bookings/{won[0]}/cancel", {}, token=p["token"]))
     ok(jpost(client, "/bookings", booking_in(w, "a", f"{MONDAY}T10:30:00Z").model_dump(exclude_none=True),
              token=p["token"]), 201)
+
+
+def test_a_visit_that_has_ended_still_counts_among_the_days_visits(client, outbox, fixed_clock):
+    """From an outside review: the day's counter dropped visits once they were over, so a patient with a
+    limit of one visit a day booked a second one that afternoon."""
+    w = two_clinics(client, outbox, fixed_clock)
+    _set_policies(client, w, max_visits_per_day=1)
+    p = patient(client, outbox, "+79140000014")
+    svc = booking_service()
+    svc.book(me(p), booking_in(w, "a", f"{MONDAY}T07:00:00Z"), None)
+    first = live(p["user_id"])[0]
+    fixed_clock.set(bm.parse_instant(first["end_utc"]) + timedelta(minutes=5))  # the morning visit is over
+    try:
+        svc.book(me(p), booking_in(w, "a", f"{MONDAY}T10:00:00Z"), None)
+        raise AssertionError("a second visit on the same day was accepted once the first had ended")
+    except AppError as exc:
+        assert exc.code == "visit_limit_per_day"
 
 
 def test_a_clinics_limit_of_upcoming_visits_with_one_doctor(client, outbox, fixed_clock):

@@ -240,6 +240,20 @@ def test_a_retried_booking_returns_the_original_even_after_the_notice_window_pas
 
 # ------------------------------------------------------------------ lists a client can page
 
+def test_the_next_page_of_upcoming_visits_can_be_read_a_minute_later(client, w, fixed_clock):
+    """From an outside review: the cursor was bound to the instant the list was read at, so page two of
+    upcoming visits (or of a doctor's patients with live grants) was refused one second later."""
+    for s in slots(client, w)[:3]:
+        ok(book(client, w, w["patient"]["token"], s["start"]), 201)
+    first = ok(jpost(client, "/me/bookings?limit=2", token=w["patient"]["token"], method="get"))
+    fixed_clock.advance(seconds=60)
+    token = w["patient"]["token"]
+    r = jpost(client, f"/me/bookings?limit=2&cursor={first['next_cursor']}", token=token, method="get")
+    assert r.status_code == 200, r.body
+    ids = [b["booking_id"] for b in first["items"]] + [b["booking_id"] for b in body(r)["items"]]
+    assert len(ids) == len(set(ids)) == 3
+
+
 def test_a_cursor_of_one_list_is_refused_by_another(client, w):
     for i, s in enumerate(slots(client, w)[:3]):
         ok(book(client, w, w["patient"]["token"], s["start"]), 201)

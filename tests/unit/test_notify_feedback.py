@@ -89,3 +89,16 @@ def test_nps_per_clinic_and_per_doctor(client, outbox, fixed_clock, w, drain):
     assert page["clinic"] == {"answers": 5, "promoters": 2, "passives": 1, "detractors": 2, "nps": 0,
                               "average": 6.6}
     assert len(page["items"]) == 2 and page["next_cursor"]
+
+
+def test_a_clinic_that_turned_feedback_off_does_not_ask_for_it(client, outbox, fixed_clock, w, drain):
+    """From an outside review: the policy ``feedback_after_visit: false`` was stored and never read."""
+    cid = w["a"]["clinic_id"]
+    policies = ok(jpost(client, f"/clinics/{cid}", token=w["admin_a"]["token"], method="get"))["policies"]
+    ok(jpost(client, f"/clinics/{cid}/policies", {**{k: v for k, v in policies.items() if k != "version"},
+                                                  "feedback_after_visit": False, "version": policies.get("version")},
+             token=w["admin_a"]["token"], method="put"))
+    completed_visit(client, outbox, fixed_clock, w, drain)
+    patient = log_in(client, outbox, w["patient"]["phone"])["access_token"]
+    inbox = body(jpost(client, "/me/inbox", token=patient, method="get"))
+    assert [i for i in inbox["items"] if i["kind"] == "feedback_request"] == []
