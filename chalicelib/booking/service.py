@@ -633,7 +633,8 @@ class BookingService:
         now = self._now()
         if end <= now:
             raise conflict("wrong_status", "the visit is over")
-        ctx = self._context(b["clinic_id"], b["service_id"], req.doctor_id, b["branch_id"], around=_around(start))
+        ctx = self._context(b["clinic_id"], b["service_id"], req.doctor_id, b["branch_id"], b["patient_id"],
+                            around=_around(start))
         day = start.date()
         work = sl.working_intervals(ctx["schedule"], b["clinic_id"], b["service"]["modality"], b["branch_id"],
                                     day - timedelta(days=2), day + timedelta(days=2))
@@ -644,18 +645,20 @@ class BookingService:
         locks = new_doctor + [k for k in b["locks"] if k not in old_doctor]
         member = ctx["member"]
         moved = {**b, "doctor_id": req.doctor_id, "locks": locks}
+        # the clinic's per-patient limits hold for the new doctor too (409 visit_limit_per_doctor); the counters
+        # the visit leaves (the old doctor's) are released in the same transaction
+        counts = self._count_ops(moved, ctx, now, was=b)
         changes: dict[str, Any] = {
             "doctor_id": req.doctor_id, "locks": locks, "reassigned_at": _iso(now),
             "doctor_name": " ".join(x for x in (member.get("first_name"), member.get("last_name")) if x),
-            "counted_in": [k for k in b.get("counted_in", []) if "#DOCTOR#" not in k[1]],
+            "counted_in": moved["counted_in"],
             **{k: v for k, v in store.index_keys(moved).items() if k in ("GSI3PK", "GSI3SK")}}
         tx = db.Tx().add("booking", store.transition_op(b, ("held", "confirmed"), changes,
                                                         extra_condition="#v = :seen",
                                                         extra_values={"seen": b["version"]}))
         tx.extend(store.lock_ops({**moved, "locks": new_doctor}, int(end.timestamp()) + 86400))
         tx.extend(store.unlock_ops({**b, "locks": old_doctor}))
-        tx.extend(store.counter_release_ops({**b, "counted_in": [k for k in b.get("counted_in", [])
-                                                                  if "#DOCTOR#" in k[1]]}))
+        tx.extend(counts)
         tx.event("booking.reassigned", {**self._snapshot(b), "doctor_id": req.doctor_id,
                                         "from_doctor_id": b["doctor_id"]})
         try:
@@ -664,7 +667,7 @@ class BookingService:
             raise AppError(code="visit_too_long", status=422,
                            detail="this visit needs more time blocks than one move can claim") from None
         except db.TxCancelled as exc:
-            if exc.any("booking"):
+            if exc.any("booking", "limit:"):
                 raise conflict("version_conflict", "the booking changed meanwhile; reload it") from None
             raise AppError(code="slot_taken", status=409, detail="that doctor is busy at this time") from None
         log.event("booking.reassigned", booking_id=bid)

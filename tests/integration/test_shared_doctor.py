@@ -110,3 +110,32 @@ def test_the_clinic_moves_a_visit_its_leave_hits_to_another_doctor(client, outbo
     r = jpost(client, "/bookings", booking_in(w, "b", f"{MON}T12:00:00Z", w["doctor"]).model_dump(exclude_none=True),
               token=p["token"])
     assert r.status_code == 409 and body(r)["code"] == "patient_busy"
+
+
+def test_moving_a_visit_to_another_doctor_keeps_that_doctors_limit_per_patient(client, outbox, fixed_clock):
+    """From an outside review: a reassigned visit was counted for no doctor, so a patient ended with two
+    upcoming visits with a doctor whose clinic allows one."""
+    w = shared(client, outbox, fixed_clock)
+    b = w["b"]["clinic_id"]
+    ok(jpost(client, f"/clinics/{b}/policies", {"max_future_visits_per_doctor": 1}, token=w["admin_b"]["token"],
+             method="put"))
+    ok(jpost(client, f"/clinics/{b}/doctors/{w['second']['user_id']}/exceptions",
+             {"kind": "extra", "date_from": MON, "date_until": MON, "start": "14:00", "end": "16:00",
+              "branch_id": w["b"]["branch_id"], "modality": "in_person"}, token=w["admin_b"]["token"]), 201)
+    p = patient(client, outbox, "+79140000205")
+    visit = ok(jpost(client, "/bookings", booking_in(w, "b", f"{MON}T12:00:00Z", w["doctor"]).model_dump(
+        exclude_none=True), token=p["token"]), 201)
+    with_second = ok(jpost(client, "/bookings", booking_in(w, "b", f"{MON}T08:00:00Z", w["second"]).model_dump(
+        exclude_none=True), token=p["token"]), 201)
+    path = f"/bookings/{visit['booking_id']}/reassign"
+    r = jpost(client, path, {"doctor_id": w["second"]["user_id"]}, token=w["admin_b"]["token"])
+    assert r.status_code == 409 and body(r)["code"] == "visit_limit_per_doctor", r.body
+    # once the patient's own visit with the second doctor is cancelled, the move goes through, and counts
+    ok(jpost(client, f"/bookings/{with_second['booking_id']}/cancel", {}, token=p["token"]))
+    ok(jpost(client, path, {"doctor_id": w["second"]["user_id"]}, token=w["admin_b"]["token"]))
+    r = jpost(client, "/bookings", booking_in(w, "b", f"{MON}T08:30:00Z", w["second"]).model_dump(exclude_none=True),
+              token=p["token"])
+    assert r.status_code == 409 and body(r)["code"] == "visit_limit_per_doctor", r.body
+    # and the shared doctor's counter let the visit go: the patient may book the shared doctor again
+    ok(jpost(client, "/bookings", booking_in(w, "b", f"{MON}T13:00:00Z", w["doctor"]).model_dump(exclude_none=True),
+             token=p["token"]), 201)
