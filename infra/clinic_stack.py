@@ -163,8 +163,8 @@ EVENT_CONSUMER = "EventConsumer"
 EVENT_STREAM_DLQ = "event-stream"
 EVENT_STREAM_FILTER = {"eventName": ["INSERT"], "dynamodb": {"NewImage": {"type": {"S": ["event"]}}}}
 
-# The Chalice functions EventBridge invokes asynchronously once a minute (@schedule).
-SCHEDULED_JOBS = ("ExpireHolds", "DrainEvents")
+# The Chalice functions EventBridge invokes asynchronously on a schedule (@schedule: every minute or five).
+SCHEDULED_JOBS = ("ExpireHolds", "DrainEvents", "SendReminders", "ReleaseHeld")
 JOBS_DLQ = "jobs"
 DEPLOY_TASKS_DLQ = "deploy-tasks"
 AUTHORIZER = "TokenAuthorizer"
@@ -875,7 +875,7 @@ class ClinicBackendStack(Stack):
         for job in SCHEDULED_JOBS:
             fn = self.functions[job]
             fn.add_property_override("DeadLetterQueue", {"Type": "SQS", "TargetArn": dlq.queue_arn})
-            # A minutely job's event is stale after two minutes (the next run does the work);
+            # A job's event is stale after two minutes (the next run, in one or five, does the work);
             # retried twice on error, then dead-lettered, where an alarm sees it.
             fn.add_property_override("EventInvokeConfig", {"MaximumEventAgeInSeconds": 120,
                                                            "MaximumRetryAttempts": 2})

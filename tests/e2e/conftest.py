@@ -235,11 +235,16 @@ DOCTOR_PROFILE = {"specialties": ["cardiologist"], "category": "highest", "years
 @pytest.fixture(scope="session")
 def clinic_world(live_server: LiveServer) -> dict[str, Any]:
     """An active clinic with a branch, service, room and a doctor with weekly hours; its
-    administrator, the doctor and a platform administrator, all TOTP-level sessions."""
-    s = live_server
-    admin = s.staff("+79160000011", "clinic_admin")
-    doctor = s.staff("+79160000012", "doctor")
-    platform = s.staff("+79160000013", "clinic_admin")
+    administrator, the doctor and a platform administrator, all TOTP-level sessions (the fuzzer's:
+    it may remove the doctor or change the clinic)."""
+    return build_clinic_world(live_server, "+791600000")
+
+
+def build_clinic_world(s: LiveServer, phones: str) -> dict[str, Any]:
+    """The world above, its people on numbers ``<phones>11``, ``12``, ``13`` and ``21``."""
+    admin = s.staff(f"{phones}11", "clinic_admin")
+    doctor = s.staff(f"{phones}12", "doctor")
+    platform = s.staff(f"{phones}13", "clinic_admin")
     s.set_role(platform["phone"], "platform_admin")
     assert s.ok("GET", "/me", token=platform["token"])["role"] == "platform_admin"
 
@@ -262,13 +267,13 @@ def clinic_world(live_server: LiveServer) -> dict[str, Any]:
     s.ok("POST", f"/clinics/{cid}/verify", None, platform["token"])
     s.ok("POST", f"/clinics/{cid}/activate", None, admin["token"])
     assert s.ok("GET", f"/catalog/clinics/{cid}")["status"] == "active"
-    listed = s.ok("GET", "/catalog/doctors?specialty=cardiologist")["items"]
+    listed = s.ok("GET", f"/catalog/doctors?specialty=cardiologist&clinic_id={cid}")["items"]
     assert [d["doctor_id"] for d in listed] == [doctor["user_id"]], listed
 
     # A patient books two real slots over HTTP, the way the app does: free slots first, then
     # POST /bookings with an Idempotency-Key. The fuzzer gets the ids (one booking to read, move
     # and mark, one to cancel) and further free slots to book, move to and invite to.
-    patient = s.sign_up("+79160000021")["access_token"]
+    patient = s.sign_up(f"{phones}21")["access_token"]
     patient_id = s.ok("GET", "/me", token=patient)["user_id"]
     today = date.today()
     query = urllib.parse.urlencode({"clinic_id": cid, "service_id": service["service_id"],
