@@ -208,8 +208,7 @@ def from_environment(environ: Optional[dict[str, str]] = None) -> dict[str, Any]
         raw = env.get(key.upper())
         if raw is None:
             continue
-        origin = getattr(field.annotation, "__origin__", None) or field.annotation
-        if origin in (dict, list) or str(field.annotation).startswith(("dict[", "list[")):
+        if getattr(field.annotation, "__origin__", field.annotation) in (dict, list):  # JSON in the variable
             try:
                 data[key] = json.loads(raw)
             except ValueError:
