@@ -14,6 +14,11 @@
   'use strict';
 
   var I18N = window.PORTAL_I18N;
+  // Pages that live in files of their own (portal/payments.js, dashboard.js, feedback.js) add their texts
+  // to window.PORTAL_PAGE_I18N ({ru: {...}, en: {...}}) and a factory to window.PORTAL_PAGES; see "pages".
+  (window.PORTAL_PAGE_I18N || []).forEach(function (extra) {
+    ['ru', 'en'].forEach(function (l) { Object.keys(extra[l] || {}).forEach(function (k) { I18N[l][k] = extra[l][k]; }); });
+  });
   var $ = function (sel, root) { return (root || document).querySelector(sel); };
   var $$ = function (sel, root) { return Array.prototype.slice.call((root || document).querySelectorAll(sel)); };
 
@@ -1180,6 +1185,24 @@
   $('a.skip').addEventListener('click', function (ev) {
     ev.preventDefault();
     $('#main').focus();
+  });
+
+  // ------------------------------------------------------------------ pages in files of their own
+
+  // Each entry of window.PORTAL_PAGES is function (P) -> {name, screen: {load, render}}; P is the kit below,
+  // so a page uses the same API client, errors, texts and tables as the rest of the portal.
+  var kit = {
+    $: $, $$: $$, api: api, t: t, has: has, el: el, table: table, fill: fill, text: text, announce: announce,
+    bindForm: bindForm, showError: showError, clearErrors: clearErrors, val: val, C: C, go: go,
+    formatMoney: formatMoney, parseMoney: parseMoney, majorText: majorText, intOrRaw: intOrRaw,
+    dateTime: dateTime, locale: locale, lang: function () { return lang; }, setOptions: setOptions,
+    ApiError: ApiError, clinic: function () { return (state.clinics || []).filter(function (c) { return c.clinic_id === state.clinicId; })[0] || null; },
+    clinicId: function () { return state.clinicId; }, me: function () { return state.me; }
+  };
+  (window.PORTAL_PAGES || []).forEach(function (factory) {
+    var page = factory(kit);
+    if (SCREENS.indexOf(page.name) < 0) SCREENS.push(page.name);
+    screens[page.name] = page.screen;
   });
 
   buildHours();

@@ -30,6 +30,10 @@ ASSETS: dict[str, str] = {
     "app.js": "text/javascript; charset=utf-8",
     "i18n.js": "text/javascript; charset=utf-8",
     "styles.css": "text/css; charset=utf-8",
+    # pages in files of their own (portal/app.js, "pages in files of their own")
+    "payments.js": "text/javascript; charset=utf-8",
+    "dashboard.js": "text/javascript; charset=utf-8",
+    "feedback.js": "text/javascript; charset=utf-8",
 }
 
 CSP = ("default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; connect-src 'self'; "
