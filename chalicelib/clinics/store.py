@@ -694,18 +694,30 @@ def templates(did: str) -> list[dict[str, Any]]:
     return db.query_prefix(doctor_pk(did), "TEMPLATE#")
 
 
+_DATED_TYPES = {"DUTY": "duty_shift", "EXCEPTION": "schedule_exception"}
+
+
 def schedule_for(did: str, from_iso: str, to_iso: str,
                  kinds: tuple[str, ...] = DATED_KINDS) -> list[dict[str, Any]]:
     """A doctor's schedule in every clinic that matters for [from, to): all weekly templates, and the
-    exceptions and duty shifts (``kinds``) that end after ``from_iso`` and begin before ``to_iso``. One
-    bounded query each (paged to the end); history before ``from_iso`` is never read."""
-    out = templates(did)
-    for kind in kinds:
-        out += db.query_all(
-            "PK = :pk AND SK BETWEEN :a AND :b",
-            db.values(pk=doctor_pk(did), a=f"{kind}#{from_iso}", b=f"{kind}#~", to=to_iso),
-            names={"#s": "starts_at_utc"}, filter_expression="attribute_not_exists(#s) OR #s < :to")
-    return out
+    exceptions and duty shifts (``kinds``) that end after ``from_iso`` and begin before ``to_iso``.
+
+    One query (paged to the end): the sort keys from the first dated kind's ``<kind>#<from>`` to the last
+    template, which sort after them (``DUTY#`` < ``EXCEPTION#`` < ... < ``TEMPLATE#``). Dated history before
+    ``from_iso`` of the first kind is never read; the few other items between (the profile, the schedule guard,
+    the references of dated items, exceptions that ended when duty shifts are asked for) are dropped by the
+    filter. Legacy dated items (no ``expires_at``, see ``rekey_legacy_schedule``) stay invisible as before."""
+    if not kinds:
+        return templates(did)
+    types = {f"k{i}": _DATED_TYPES[k] for i, k in enumerate(sorted(kinds))}
+    dated = " OR ".join(f"#t = :{n}" for n in types)
+    return db.query_all(
+        "PK = :pk AND SK BETWEEN :a AND :b",
+        db.values(pk=doctor_pk(did), a=f"{min(kinds)}#{from_iso}", b="TEMPLATE#~", tpl="schedule_template",
+                  frm=from_iso, to=to_iso, **types),
+        names={"#t": "type", "#s": "starts_at_utc", "#e": "ends_at_utc", "#x": "expires_at"},
+        filter_expression=f"#t = :tpl OR (({dated}) AND attribute_exists(#x) AND #e >= :frm "
+                          "AND (attribute_not_exists(#s) OR #s < :to))")
 
 
 def rekey_legacy_schedule(did: str) -> int:
