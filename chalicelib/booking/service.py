@@ -875,10 +875,11 @@ class BookingService:
             extra = db.Tx().add("waitlist", store.offer_waitlist_op(w, freed["start_utc"]))
             extra.event("waitlist.offered", self._snapshot(offer))
             try:
-                self._claim(offer, ctx, extra)
+                # an offer holds the patient's time: it counts toward the clinic's limits like a booking
+                self._claim(offer, ctx, extra, counted=True)
             except AppError as exc:
-                if exc.code == "patient_busy":
-                    continue  # this patient has another visit then: offer it to the next one
+                if exc.code == "patient_busy" or exc.code in LIMIT_CODES:
+                    continue  # this patient has another visit then, or the clinic's limit: the next one
                 return None  # someone took the time meanwhile: the patient who clicked wins
             except db.TxCancelled:
                 continue  # this entry changed meanwhile: try the next patient
@@ -968,7 +969,7 @@ class BookingService:
         access.require_doctor(caller)
         if not store.is_patient_of(caller.user_id, req.patient_id):
             raise not_found("patient_not_found", "invite patients you have seen")
-        ctx = self._context(req.clinic_id, req.service_id, caller.user_id, req.branch_id,
+        ctx = self._context(req.clinic_id, req.service_id, caller.user_id, req.branch_id, req.patient_id,
                             around=_around(m.parse_instant(req.start)))
         now = self._now()
         slot = self._check_slot(ctx, m.parse_instant(req.start), req.branch_id)
@@ -979,7 +980,8 @@ class BookingService:
             b["note"] = req.note
         extra = db.Tx()
         extra.event("booking.invited", self._snapshot(b))
-        self._claim(b, ctx, extra)
+        # an invitation holds the patient's time until answered: it counts toward the clinic's limits
+        self._claim(b, ctx, extra, counted=True)
         log.event("booking.invited", booking_id=b["booking_id"])
         return self.view(b, caller)
 
@@ -1105,7 +1107,7 @@ class BookingService:
         shifts = [s for s in self._on_shift(specialty, now) if s["doctor_id"] == caller.user_id]
         if not shifts:
             raise forbidden("not_on_shift", "you are not on a duty shift for this specialty now")
-        shift = shifts[0]
+        shift = self._usable_shift(shifts, caller.user_id, now)
         cursor = None
         released = False
         while True:
@@ -1137,6 +1139,31 @@ class BookingService:
                         "booking": self.view(booking)}
             if not cursor:
                 raise not_found("queue_empty", "nobody is waiting")
+
+    def _usable_shift(self, shifts: list[dict[str, Any]], doctor_id: str, now: datetime) -> dict[str, Any]:
+        """The first of the doctor's current shifts they can serve: still a member of its clinic (a removal that
+        has begun ends every shift there, before its cleanup deletes them) and not on leave for the next
+        consultation (their own leave, in every clinic, or that clinic's). Two reads: the memberships, the
+        leave that overlaps now."""
+        span = (now, now + timedelta(minutes=URGENT_CONSULT_MINUTES))
+        members = {(i["PK"], i["SK"]): i for i in db.batch_get(
+            sorted({clinic_store.membership_key(s["clinic_id"], doctor_id) for s in shifts}))}
+        leaves = [x for x in clinic_store.schedule_for(doctor_id, _iso(span[0]), _iso(span[1]), kinds=("EXCEPTION",))
+                  if x.get("kind") == "leave"]
+        on_leave = False
+        for shift in shifts:
+            member = members.get(clinic_store.membership_key(shift["clinic_id"], doctor_id))
+            if member is None or member.get("status") == clinic_store.REMOVING:
+                continue
+            if any(x["clinic_id"] in (clinic_store.EVERYWHERE, shift["clinic_id"]) and
+                   any(sl.overlaps(span, iv) for iv in sl.leave_intervals(x, span, shift["time_zone"]))
+                   for x in leaves):
+                on_leave = True
+                continue
+            return shift
+        if on_leave:
+            raise forbidden("not_on_shift", "you are on leave now: the urgent queue waits for the doctors on duty")
+        raise forbidden("not_on_shift", "you no longer work in the clinic of this duty shift")
 
     def _urgent_booking(self, entry: dict[str, Any], shift: dict[str, Any], doctor_id: str,
                         now: datetime) -> dict[str, Any]:

@@ -418,6 +418,10 @@ def add_doctor(tx: db.Tx, member: dict[str, Any]) -> db.Tx:
     return tx.put_new("member", member)
 
 
+def membership_key(cid: str, did: str) -> tuple[str, str]:
+    return clinic_pk(cid), db.key("DOCTOR", did)
+
+
 def get_membership(cid: str, did: str) -> Optional[dict[str, Any]]:
     """The membership item as stored, also while it is being removed (access checks use clinics.access)."""
     return db.get(clinic_pk(cid), db.key("DOCTOR", did))

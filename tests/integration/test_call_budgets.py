@@ -744,7 +744,7 @@ def _booking_body(W, start: str, service_id: str | None = None) -> dict:
     return {"clinic_id": W.cid, "service_id": service_id or W.w["service_id"], "doctor_id": W.did, "start": start}
 
 
-@case("createBooking", 7)
+@case("createBooking", 6)
 def _(W):
     t = W.tok("patient")
     start = W.free()
@@ -965,7 +965,7 @@ def _(W):
     W.call("delete", "/urgent/cardiologist/queue/me", token=t, status=404, label="gone")
 
 
-@case("takeUrgent", 4)
+@case("takeUrgent", 6)  # session, shifts now, memberships, leave now, the queue page, the take
 def _(W):
     W.call("post", "/urgent/cardiologist/take", {}, token=W.tok("doctor"))
     W.call("post", "/urgent/cardiologist/take", {}, token=W.tok("admin_a"), status=403, label="not a doctor")

@@ -171,3 +171,53 @@ def test_a_retried_booking_at_the_limit_answers_the_booking_it_made(client, outb
     first = ok(jpost(client, "/bookings", req, token=p["token"], headers={"Idempotency-Key": "limit-retry-1"}), 201)
     again = ok(jpost(client, "/bookings", req, token=p["token"], headers={"Idempotency-Key": "limit-retry-1"}))
     assert again["booking_id"] == first["booking_id"] and len(live(p["user_id"])) == 1
+
+
+def test_a_doctors_invitation_counts_toward_the_clinics_limits_until_declined(client, outbox, fixed_clock):
+    """From an outside review: invitations and waitlist offers hold a patient's time but were not counted, so a
+    patient at the clinic's limit was still invited (and then booked past the limit)."""
+    w = two_clinics(client, outbox, fixed_clock)
+    _set_policies(client, w, max_future_visits_per_doctor=2)
+    p = patient(client, outbox, "+79140000021")
+    svc = booking_service()
+    svc.book(me(p), booking_in(w, "a", AT_SEVEN), None)  # a confirmed visit: the doctor may invite them now
+    doctor = Caller(user_id=w["doctor"]["user_id"], role="doctor", session_id="s", mfa="totp")
+    invite = bm.InviteIn(patient_id=p["user_id"], clinic_id=w["a"]["clinic_id"], service_id=w["consult_a"],
+                         start="2026-12-07T07:00:00Z")
+    proposed = svc.invite(doctor, invite)
+    assert proposed["status"] == "proposed"
+    # the invitation holds the second place: the patient cannot book a third upcoming visit with the doctor
+    try:
+        svc.book(me(p), booking_in(w, "a", "2026-12-14T07:00:00Z"), None)
+        raise AssertionError("a visit past the clinic's limit was booked beside an open invitation")
+    except AppError as exc:
+        assert exc.code == "visit_limit_per_doctor"
+    # nor can the doctor invite them a second time
+    try:
+        svc.invite(doctor, invite.model_copy(update={"start": "2026-12-21T07:00:00Z"}))
+        raise AssertionError("an invitation past the clinic's limit was sent")
+    except AppError as exc:
+        assert exc.code == "visit_limit_per_doctor"
+    # declining gives the place back
+    ok(jpost(client, f"/bookings/{proposed['booking_id']}/decline", {}, token=p["token"]))
+    assert svc.book(me(p), booking_in(w, "a", "2026-12-14T07:00:00Z"), None)[1]
+
+
+def test_freed_time_is_not_offered_to_a_waiting_patient_at_the_clinics_limit(client, outbox, fixed_clock, drain):
+    w = two_clinics(client, outbox, fixed_clock)
+    _set_policies(client, w, max_visits_per_day=1)
+    holder, at_limit, free_one = (patient(client, outbox, f"+7914000031{i}") for i in range(3))
+    visit = ok(jpost(client, "/bookings", booking_in(w, "a", AT_SEVEN).model_dump(exclude_none=True),
+                     token=holder["token"]), 201)
+    for p in (at_limit, free_one):  # the patient at the limit waits first
+        ok(jpost(client, "/waitlist", {"clinic_id": w["a"]["clinic_id"], "service_id": w["consult_a"],
+                                       "doctor_id": w["doctor"]["user_id"], "date_from": MONDAY, "date_to": MONDAY},
+                 token=p["token"]), 201)
+    # the first waiting patient already has the day's one visit in this clinic (later that morning)
+    ok(jpost(client, "/bookings", booking_in(w, "a", f"{MONDAY}T10:00:00Z").model_dump(exclude_none=True),
+             token=at_limit["token"]), 201)
+    ok(jpost(client, f"/bookings/{visit['booking_id']}/cancel", {}, token=holder["token"]))
+    drain()
+    offered = [b for b in booking_store.agenda(w["doctor"]["user_id"], MONDAY, "2026-12-01")
+               if b["status"] == "offered"]
+    assert [b["patient_id"] for b in offered] == [free_one["user_id"]]

@@ -99,3 +99,44 @@ def test_the_estimated_wait_counts_the_duty_doctors_real_free_time(client, outbo
     # a taken patient may join again: no "leave" of a queue they are no longer in
     again = svc.join_queue(queued[0], "cardiologist", bm.UrgentJoin())
     assert again["status"] == "waiting" and again["position"] == 3
+
+
+def test_a_duty_doctor_on_their_own_leave_or_leaving_the_clinic_takes_nobody(client, outbox, fixed_clock):
+    """From an outside review: a doctor whose own leave covered today, or whose removal from the shift's clinic
+    had begun (the shifts are deleted after), still took patients from the urgent queue."""
+    from chalicelib.clinics import store as clinic_store
+    from chalicelib.core import db
+
+    w = world(client, outbox, fixed_clock)
+    cid, did = w["a"]["clinic_id"], w["doctor"]["user_id"]
+    duty(client, w, w["doctor"], "2026-11-30T07:00", "2026-11-30T09:00")
+    svc = booking_service()
+    patient = a_patient()
+    svc.join_queue(patient, "cardiologist", bm.UrgentJoin())
+    # the doctor enters their own leave for that Monday in the companion app (it applies in every clinic)
+    leave = ok(jpost(client, "/me/schedule/leave", {"date_from": "2026-11-30", "date_until": "2026-11-30"},
+                     token=w["doctor"]["token"]), 201)
+    fixed_clock.set(datetime(2026, 11, 30, 6, 0, tzinfo=timezone.utc))
+    try:
+        svc.take_next(doctor_of(w["doctor"]), "cardiologist")
+        raise AssertionError("a doctor on leave took a patient from the urgent queue")
+    except AppError as exc:
+        assert exc.code == "not_on_shift" and "leave" in (exc.detail or "")
+    assert live_visits(did) == []
+    # back from leave: the same patient is taken
+    from chalicelib.bootstrap import clinics as clinics_service
+
+    clinics_service().delete_my_leave(doctor_of(w["doctor"]), leave["item_id"])  # (the app's token expired by now)
+    svc.take_next(doctor_of(w["doctor"]), "cardiologist")
+    assert [v[3] for v in live_visits(did)] == [patient.user_id]
+    # the clinic begins removing the doctor; the shift is still there (its cleanup comes after)
+    svc.join_queue(a_patient(), "cardiologist", bm.UrgentJoin())
+    fixed_clock.set(datetime(2026, 11, 30, 6, 45, tzinfo=timezone.utc))
+    member = clinic_store.get_membership(cid, did)
+    clinic_store.mark_doctor_removing(db.Tx(), member, "cancel", int(fixed_clock.now().timestamp())).commit()
+    try:
+        svc.take_next(doctor_of(w["doctor"]), "cardiologist")
+        raise AssertionError("a doctor being removed from the clinic took a patient on its shift")
+    except AppError as exc:
+        assert exc.code == "not_on_shift"
+    assert len(live_visits(did)) == 1
