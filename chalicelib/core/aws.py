@@ -1,7 +1,9 @@
 """AWS clients, created on first use and cached (never at import time).
 
-boto3 is imported here lazily: it costs more cold start than the rest of the
-app together, and routes that never touch AWS should not pay for it.
+The clients are botocore's, made from one shared botocore session. boto3 adds
+nothing the app uses (its resources, its S3 transfer manager) and importing it
+costs a fresh process about as much as the rest of the app's first request
+(docs/benchmarks.md, cold start); S3's presigned POST and URL are botocore's own.
 """
 from __future__ import annotations
 
@@ -13,6 +15,7 @@ from chalicelib.core.settings import get_settings
 _lock = threading.Lock()
 _clients: dict[str, Any] = {}
 _hooks: list[Any] = []  # (event_name, handler) registered on every new client
+_session: list[Any] = []  # the one botocore session (credentials and endpoint data resolved once)
 
 
 def client(service: str) -> Any:
@@ -21,12 +24,15 @@ def client(service: str) -> Any:
         return cached
     with _lock:
         if service not in _clients:
-            import boto3
             from botocore.config import Config
 
+            if not _session:
+                import botocore.session
+
+                _session.append(botocore.session.get_session())
             settings = get_settings()
             endpoint = settings.dynamodb_endpoint if service == "dynamodb" else settings.aws_endpoint
-            new = boto3.session.Session().client(
+            new = _session[0].create_client(
                 service,
                 region_name=settings.aws_region,
                 endpoint_url=endpoint,
@@ -54,3 +60,4 @@ def remove_hook(event_name: str, handler: Any) -> None:
 def reset_clients() -> None:
     with _lock:
         _clients.clear()
+        _session.clear()

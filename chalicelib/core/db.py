@@ -1,7 +1,7 @@
 """The DynamoDB table handle and key helpers.
 
 Items are written and read through the low-level client with plain Python
-values; ``to_item``/``from_item`` convert with boto3's type serializer.
+values; ``to_item``/``from_item`` convert them by boto3's rules, without importing boto3.
 """
 from __future__ import annotations
 
@@ -9,10 +9,6 @@ from typing import Any, Iterable, Optional
 
 from chalicelib.core import aws
 from chalicelib.core.settings import get_settings
-
-_serializer = None
-_deserializer = None
-
 
 def ddb() -> Any:
     return aws.client("dynamodb")
@@ -30,43 +26,101 @@ def key(*parts: str) -> str:
     return "#".join(parts)
 
 
-def _ser():
-    global _serializer, _deserializer
-    if _serializer is None:
-        from boto3.dynamodb.types import TypeDeserializer, TypeSerializer
+# DynamoDB's AttributeValue JSON, converted here rather than with boto3's TypeSerializer: importing
+# boto3 (for its serializer, or its session) costs a fresh process more than the rest of the app's first
+# request (docs/benchmarks.md, cold start). The rules are boto3's: integers and Decimals are N, floats
+# are refused (store minor units), None is NULL, sets are SS/NS/BS, bools BOOL, and N comes back as int.
+_MAX_DIGITS = 38  # DynamoDB numbers have at most 38 significant digits
 
-        _serializer, _deserializer = TypeSerializer(), TypeDeserializer()
-    return _serializer, _deserializer
+
+def _av(value: Any) -> dict[str, Any]:
+    if value is None:
+        return {"NULL": True}
+    if isinstance(value, bool):
+        return {"BOOL": value}
+    if isinstance(value, str):
+        return {"S": value}
+    if isinstance(value, int):
+        return {"N": _number(value)}
+    if isinstance(value, (bytes, bytearray)):
+        return {"B": bytes(value)}
+    if isinstance(value, dict):
+        return {"M": {str(k): _av(v) for k, v in value.items()}}
+    if isinstance(value, (list, tuple)):
+        return {"L": [_av(v) for v in value]}
+    if isinstance(value, (set, frozenset)):
+        if not value:
+            raise TypeError("an empty set cannot be stored in DynamoDB")
+        if all(isinstance(v, str) for v in value):
+            return {"SS": sorted(value)}
+        if all(isinstance(v, int) and not isinstance(v, bool) for v in value):
+            return {"NS": [_number(v) for v in sorted(value)]}
+        if all(isinstance(v, (bytes, bytearray)) for v in value):
+            return {"BS": sorted(bytes(v) for v in value)}
+        raise TypeError("a set holds strings, integers or bytes of one kind")
+    if type(value).__name__ == "Decimal":
+        text = str(value)
+        if text in ("Infinity", "-Infinity", "NaN", "sNaN"):
+            raise TypeError(f"{text} cannot be stored in DynamoDB")
+        return {"N": text}
+    if isinstance(value, float):
+        raise TypeError("floats are not stored: use integers (money in minor units)")
+    raise TypeError(f"unsupported type for DynamoDB: {type(value).__name__}")
+
+
+def _number(value: int) -> str:
+    text = str(value)
+    if len(text.lstrip("-")) > _MAX_DIGITS:
+        raise TypeError("a number has more than 38 digits")
+    return text
+
+
+def _int(text: str) -> int:
+    try:
+        return int(text)
+    except ValueError:  # written by another tool as a decimal: every number we keep is whole
+        from decimal import Decimal
+
+        return int(Decimal(text))
+
+
+def _plain(av: dict[str, Any]) -> Any:
+    """One AttributeValue as a plain Python value (numbers int, sets lists)."""
+    (kind, value), = av.items()
+    if kind == "S":
+        return value
+    if kind == "N":
+        return _int(value)
+    if kind == "M":
+        return {k: _plain(v) for k, v in value.items()}
+    if kind == "L":
+        return [_plain(v) for v in value]
+    if kind == "BOOL":
+        return bool(value)
+    if kind == "NULL":
+        return None
+    if kind == "SS" or kind == "BS":
+        return list(value)
+    if kind == "NS":
+        return [_int(v) for v in value]
+    if kind == "B":
+        return bytes(value)
+    raise TypeError(f"unknown AttributeValue type {kind}")
 
 
 def to_item(values: dict[str, Any]) -> dict[str, Any]:
-    ser, _ = _ser()
-    return {k: ser.serialize(v) for k, v in values.items() if v is not None}
+    return {k: _av(v) for k, v in values.items() if v is not None}
 
 
 def from_item(item: Optional[dict[str, Any]]) -> Optional[dict[str, Any]]:
     if item is None:
         return None
-    _, de = _ser()
-    return {k: _plain(de.deserialize(v)) for k, v in item.items()}
-
-
-def _plain(value: Any) -> Any:
-    """Numbers come back as Decimal, sets as set; every number we store is an integer."""
-    kind = type(value).__name__
-    if kind == "Decimal":
-        return int(value)
-    if isinstance(value, dict):
-        return {k: _plain(v) for k, v in value.items()}
-    if isinstance(value, (list, set)):
-        return [_plain(v) for v in value]
-    return value
+    return {k: _plain(v) for k, v in item.items()}
 
 
 def values(**kwargs: Any) -> dict[str, Any]:
     """ExpressionAttributeValues from keyword arguments: values(now=1) -> {':now': {'N': '1'}}."""
-    ser, _ = _ser()
-    return {f":{k}": ser.serialize(v) for k, v in kwargs.items()}
+    return {f":{k}": _av(v) for k, v in kwargs.items()}
 
 
 def get(pk: str, sk: str, consistent: bool = True) -> Optional[dict[str, Any]]:
