@@ -153,6 +153,8 @@ SECRETS = {
     # construct id -> (env var, description)
     "MasterKey": ("MASTER_KEY_SECRET_ARN", "master key every per-purpose HMAC key is derived from (HKDF)"),
     "TokenSigningKey": ("TOKEN_SIGNING_KEY_SECRET_ARN", "EC P-256 private key (PEM) that signs access tokens"),
+    "TokenVerificationKeys": ("TOKEN_VERIFICATION_KEYS_SECRET_ARN",
+                              "public keys (PEM) that verify access tokens, JSON {kid: pem}: all the authorizer reads"),
     "Stripe": ("STRIPE_SECRET_ARN", "Stripe keys as JSON: secret_key, publishable_key, webhook_secret"),
     "Firebase": ("FIREBASE_SECRET_ARN", "Firebase service account JSON for FCM push"),
 }
@@ -514,6 +516,9 @@ class ClinicBackendStack(Stack):
                 "TokenSigningKey": "Rotation of the token signing key needs a key-id overlap window that the app "
                                    "manages (old key kept for verification); it is rotated by hand with openssl, "
                                    "see docs/deploy.md. A rotation Lambda would have to know that protocol.",
+                "TokenVerificationKeys": "Public keys, not a secret: they change with the signing key, by hand, in "
+                                         "the same runbook (docs/deploy.md); kept in Secrets Manager so the "
+                                         "authorizer reads them without the private key.",
                 "Stripe": "Stripe API keys and webhook secrets are issued by Stripe's dashboard; Secrets Manager "
                           "cannot rotate them, so they are rolled in Stripe and stored by hand.",
                 "Firebase": "Firebase service account keys are issued by Google Cloud IAM; Secrets Manager cannot "
@@ -813,7 +818,7 @@ class ClinicBackendStack(Stack):
     def _authorizer_role(self) -> None:
         """The token authorizer verifies a JWT and reads its session item: nothing else.
 
-        It needs the token signing key (the public key is derived from it) and GetItem on
+        It needs the token verification keys (public keys; never the private signing key) and GetItem on
         ``SESSION#...`` items only (``dynamodb:LeadingKeys``); it cannot read the stream, any
         other item, index or secret, write anything, send SMS or touch documents.
         """
@@ -825,12 +830,12 @@ class ClinicBackendStack(Stack):
             assumed_by=iam.ServicePrincipal("lambda.amazonaws.com"),
             description=f"{APP_NAME} {self.stage.name}: the API's token authorizer (reads sessions only)",
         )
-        signing_key = self.secrets["TOKEN_SIGNING_KEY_SECRET_ARN"]
+        verification_keys = self.secrets["TOKEN_VERIFICATION_KEYS_SECRET_ARN"]
         iam.ManagedPolicy(
             self,
             "AuthorizerPolicy",
             roles=[role],
-            description=f"{APP_NAME} {self.stage.name}: read session items and the token signing key",
+            description=f"{APP_NAME} {self.stage.name}: read session items and the token verification keys",
             statements=[
                 iam.PolicyStatement(
                     sid="ReadSessionItems",
@@ -838,8 +843,8 @@ class ClinicBackendStack(Stack):
                     resources=[self.table.table_arn],
                     conditions={"ForAllValues:StringLike": {"dynamodb:LeadingKeys": ["SESSION#*"]}},
                 ),
-                iam.PolicyStatement(sid="TokenSigningKey", actions=["secretsmanager:GetSecretValue"],
-                                    resources=[signing_key.secret_arn]),
+                iam.PolicyStatement(sid="TokenVerificationKeys", actions=["secretsmanager:GetSecretValue"],
+                                    resources=[verification_keys.secret_arn]),
                 iam.PolicyStatement(
                     sid="DataKeyViaServices",
                     actions=["kms:Decrypt"],

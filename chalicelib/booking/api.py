@@ -7,7 +7,7 @@ from chalice.app import Blueprint, Response
 
 from chalicelib import bootstrap
 from chalicelib.core.errors import field_invalid
-from chalicelib.core.model import lazy_module
+from chalicelib.core.lazy import lazy_module
 from chalicelib.core.web import json_response, no_content, parse_query, route
 from chalicelib.identity.api import body
 from chalicelib.identity.authorizer import token_authorizer

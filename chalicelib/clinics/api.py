@@ -6,15 +6,17 @@ from typing import TYPE_CHECKING
 from chalice.app import Blueprint
 
 from chalicelib import bootstrap
-from chalicelib.core.model import lazy_module
+from chalicelib.core.lazy import lazy_module
 from chalicelib.core.web import json_response, language, no_content, parse_query, route
 from chalicelib.identity.api import body
 from chalicelib.identity.authorizer import token_authorizer
 
 if TYPE_CHECKING:
+    from chalicelib.clinics import catalog_models as cm
     from chalicelib.clinics import models as m
-else:  # the models load with the first route that uses them (cold start)
+else:  # the models load with the first route that uses them (cold start); the catalogue's are few, apart
     m = lazy_module("chalicelib.clinics.models")
+    cm = lazy_module("chalicelib.clinics.catalog_models")
 
 bp = Blueprint(__name__)
 AUTH = {"authorizer": token_authorizer}
@@ -261,7 +263,7 @@ def stripe_webhook(request, caller):
 
 @route(bp, "/catalog/clinics")
 def catalog_clinics(request, caller):
-    return service().catalog_clinics(parse_query(request, m.CatalogClinicsQuery))
+    return service().catalog_clinics(parse_query(request, cm.CatalogClinicsQuery))
 
 
 @route(bp, "/catalog/clinics/{clinic_id}")
@@ -271,12 +273,12 @@ def catalog_clinic(request, caller, clinic_id):
 
 @route(bp, "/catalog/clinics/{clinic_id}/services")
 def catalog_services(request, caller, clinic_id):
-    return service().catalog_services(clinic_id, parse_query(request, m.Page))
+    return service().catalog_services(clinic_id, parse_query(request, cm.Page))
 
 
 @route(bp, "/catalog/doctors")
 def catalog_doctors(request, caller):
-    return service().catalog_doctors(parse_query(request, m.CatalogDoctorsQuery))
+    return service().catalog_doctors(parse_query(request, cm.CatalogDoctorsQuery))
 
 
 @route(bp, "/catalog/doctors/{doctor_id}")

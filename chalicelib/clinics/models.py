@@ -5,28 +5,17 @@ import re
 from datetime import date, time
 from typing import Annotated, Literal, Optional
 
-from pydantic import AfterValidator, ConfigDict, Field, field_validator, model_validator
+from pydantic import AfterValidator, Field, field_validator, model_validator
 
-from chalicelib.core.model import Model
+from chalicelib.clinics.catalog_models import _ID, _KIND, CatalogClinicsQuery, CatalogDoctorsQuery, Modality, Page  # noqa: F401  (the catalogue's models live on their own)
+from chalicelib.core.model import Model, fields_error  # noqa: F401  (fields_error: used by booking too)
 from chalicelib.core.money import MINOR_UNITS
 from chalicelib.identity.models import Strict, normalize_phone
 
 ClinicStatus = Literal["draft", "submitted", "verified", "active", "rejected"]
-Modality = Literal["in_person", "video", "chat"]
 
 
-def fields_error(code: str, message: str, *fields: str, model: str = "request") -> Exception:
-    """A rule across fields as a validation error naming each field involved (``errors[]`` gets one entry a
-    field, with a stable ``code``), raised from a model validator instead of a bare ``ValueError`` (which
-    pydantic reports at the model, ``body``)."""
-    from pydantic import ValidationError
-    from pydantic_core import InitErrorDetails, PydanticCustomError
-
-    return ValidationError.from_exception_data(model, [
-        InitErrorDetails(type=PydanticCustomError(code, message), loc=(f,), input=None) for f in fields])
 WEEKDAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
-_ID = r"^[0-9A-HJKMNP-TV-Z]{26}$"
-_KIND = r"^[a-z][a-z0-9_]{1,39}$"
 
 
 def _wall_time(v: time) -> time:
@@ -385,29 +374,6 @@ class DutyShiftIn(Strict):
         if parsed.tzinfo is not None:
             raise ValueError("give the branch's local time without an offset")
         return v
-
-
-class Page(Model):
-    model_config = ConfigDict(extra="forbid")
-    limit: int = Field(default=20, ge=1, le=100)
-    cursor: Optional[str] = Field(default=None, max_length=2000)
-
-
-class CatalogClinicsQuery(Page):
-    city: str = Field(min_length=2, max_length=100)
-
-
-class CatalogDoctorsQuery(Page):
-    specialty: Optional[str] = Field(default=None, pattern=_KIND)
-    clinic_id: Optional[str] = Field(default=None, pattern=_ID)
-    modality: Optional[Modality] = None
-    language: Optional[str] = Field(default=None, pattern=r"^[a-z]{2}$")
-
-    @model_validator(mode="after")
-    def _one(self):
-        if not self.specialty and not self.clinic_id:
-            raise fields_error("one_of", "filter by specialty or clinic_id", "specialty", "clinic_id")
-        return self
 
 
 class AdminClinicsQuery(Page):

@@ -10,10 +10,9 @@ Who may do what (every call checks the caller against the object):
 from __future__ import annotations
 
 from datetime import datetime, timedelta, timezone
-from typing import Any, Optional
+from typing import TYPE_CHECKING, Any, Optional
 
 from chalicelib.clinics import access, schedule, store
-from chalicelib.clinics import models as m
 from chalicelib.core import clock, db, log, ratelimit
 from chalicelib.core.crypto import keyed_hash, new_code, same
 from chalicelib.core.errors import (
@@ -28,6 +27,13 @@ from chalicelib.core.errors import (
 from chalicelib.core.ids import is_ulid, new_id
 from chalicelib.core.settings import Settings
 from chalicelib.core.tz import present
+
+if TYPE_CHECKING:
+    from chalicelib.clinics import models as m
+else:  # loaded on first use: a catalogue request never needs the staff side's models (cold start)
+    from chalicelib.core.lazy import lazy_module
+
+    m = lazy_module("chalicelib.clinics.models")
 
 STAFF_ROLES = ("clinic_admin", "doctor", "platform_admin")
 INVITE_ATTEMPTS = 5
@@ -667,7 +673,12 @@ class ClinicService:
         item = store.exception_item(did, cid, new_id(), {**fields, "source": "clinic"}, zone_name, self._now())
         if req.kind == "extra":
             return self._add_schedule_item(did, cid, item)
-        store.add_schedule_item(db.Tx(), item).commit()  # leave only removes time; it cannot clash
+        tx = store.add_schedule_item(db.Tx(), item)  # leave only removes time; it cannot clash
+        # the patients whose visits it hits are told by the notification service, which reads them when it
+        # handles the event (after this commit: no visit booked meanwhile is missed)
+        tx.event("schedule.leave_added", {"doctor_id": did, "clinic_id": cid, "item_id": item["item_id"],
+                                          "source": "clinic"})
+        tx.commit()
         # a clinic's leave takes the doctor out of this clinic's time only: its visits it hits are listed
         return {**_schedule_out(item), "affected_bookings": self._affected(did, cid, [item])}
 
@@ -680,7 +691,10 @@ class ClinicService:
             fields["start"], fields["end"] = req.start.strftime("%H:%M"), req.end.strftime("%H:%M")
         item = store.exception_item(caller.user_id, store.EVERYWHERE, new_id(),
                                     {"kind": "leave", **fields, "source": "doctor"}, None, self._now())
-        store.add_schedule_item(db.Tx(), item).commit()
+        tx = store.add_schedule_item(db.Tx(), item)
+        tx.event("schedule.leave_added", {"doctor_id": caller.user_id, "clinic_id": store.EVERYWHERE,
+                                          "item_id": item["item_id"], "source": "doctor"})
+        tx.commit()
         return {**_schedule_out(item), "affected_bookings": self._affected(caller.user_id, None, [item])}
 
     def delete_my_leave(self, caller: Any, item_id: str) -> None:
@@ -689,6 +703,14 @@ class ClinicService:
         if item is None or item["clinic_id"] != store.EVERYWHERE:
             raise not_found()
         store.delete_schedule_item(db.Tx(), item, store.EVERYWHERE).commit_or(not_found())
+
+    def visits_hit_by_leave(self, did: str, cid: str, item_id: str) -> list[dict[str, Any]]:
+        """The future visits a leave still in the schedule hits (event ``schedule.leave_added``: the patients
+        are told); none once the leave is gone again."""
+        item = store.get_schedule_item(did, "EXCEPTION", item_id)
+        if item is None:
+            return []
+        return self._affected(did, None if cid == store.EVERYWHERE else cid, [item])
 
     def _affected(self, did: str, cid: Optional[str], leaves: list[dict[str, Any]]) -> list[dict[str, Any]]:
         """Future visits of the doctor (in clinic ``cid``, or in every clinic) that a leave takes time from."""

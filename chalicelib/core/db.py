@@ -10,6 +10,7 @@ from typing import Any, Iterable, Optional
 from chalicelib.core import aws
 from chalicelib.core.settings import get_settings
 
+
 def ddb() -> Any:
     return aws.client("dynamodb")
 

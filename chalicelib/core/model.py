@@ -8,17 +8,10 @@ models load with the route.
 """
 from __future__ import annotations
 
-import importlib.util
-import os
-import sys
-from types import ModuleType
+from pydantic import BaseModel, ConfigDict
 
-# pydantic looks for plugins in the entry points of every installed distribution the first time it builds
-# a validator (a tenth of a second on a cold first request); this app uses none. Written, not read: the
-# environment is read in core.settings only.
-os.environ.setdefault("PYDANTIC_DISABLE_PLUGINS", "__all__")
-
-from pydantic import BaseModel, ConfigDict  # noqa: E402  (after the line above)
+from chalicelib.core import pydantic_plugins  # noqa: F401  (no plugin lookup: before pydantic builds a validator)
+from chalicelib.core.lazy import lazy_module  # noqa: F401  (where api modules found it before)
 
 
 class Model(BaseModel):
@@ -27,21 +20,18 @@ class Model(BaseModel):
     model_config = ConfigDict(defer_build=True)
 
 
-def lazy_module(name: str) -> ModuleType:
-    """``name`` as a module that runs its body on the first attribute read (the same module object
-    every importer gets: it is in ``sys.modules`` from now on)."""
-    existing = sys.modules.get(name)
-    if existing is not None:
-        return existing
-    spec = importlib.util.find_spec(name)
-    if spec is None or spec.loader is None:
-        raise ImportError(f"no module named {name!r}")
-    loader = importlib.util.LazyLoader(spec.loader)
-    spec.loader = loader
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[name] = module
-    loader.exec_module(module)
-    parent, _, child = name.rpartition(".")
-    if parent:
-        setattr(sys.modules[parent], child, module)
-    return module
+class Strict(Model):
+    """Unknown fields are rejected; strings are not silently coerced from numbers."""
+
+    model_config = ConfigDict(extra="forbid", str_strip_whitespace=False)
+
+
+def fields_error(code: str, message: str, *fields: str, model: str = "request") -> Exception:
+    """A rule across fields as a validation error naming each field involved (``errors[]`` gets one entry a
+    field, with a stable ``code``), raised from a model validator instead of a bare ``ValueError`` (which
+    pydantic reports at the model, ``body``)."""
+    from pydantic import ValidationError
+    from pydantic_core import InitErrorDetails, PydanticCustomError
+
+    return ValidationError.from_exception_data(model, [
+        InitErrorDetails(type=PydanticCustomError(code, message), loc=(f,), input=None) for f in fields])

@@ -89,6 +89,24 @@ def token_signing_key_pem() -> str:
     )
 
 
+def token_verification_keys() -> dict[str, str]:
+    """The published public keys ``{kid: PEM}`` from their own secret (AWS stages); ``{}`` where none is
+    configured (local and tests derive the public key from the signing key)."""
+    arn = get_settings().token_verification_keys_secret_arn
+    if not arn:
+        return {}
+    raw = resolve("token-verification-keys", "", arn, lambda: "{}")
+    try:
+        keys = json.loads(raw)
+    except ValueError:
+        keys = None
+    if not isinstance(keys, dict) or not keys or not all(
+            isinstance(k, str) and isinstance(v, str) and "PUBLIC KEY" in v for k, v in keys.items()):
+        raise SettingsError("the token verification keys secret must be JSON {\"<kid>\": \"<public key PEM>\", ...} "
+                            "(docs/deploy.md)")
+    return keys
+
+
 @dataclass(frozen=True)
 class StripeKeys:
     secret_key: str

@@ -13,6 +13,8 @@ from typing import Any, Literal, Optional
 
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError
 
+from chalicelib.core import pydantic_plugins  # noqa: F401  (no plugin lookup: before any validator is built)
+
 # The stages that run in AWS: there every setting below must come from the CDK stack, and
 # nothing local (console gateways, generated keys, emulator endpoints) is accepted.
 AWS_STAGES = ("dev", "prod")
@@ -24,7 +26,7 @@ KEY_PURPOSES = ("login_codes", "refresh_tokens", "recovery_codes", "invitation_c
 
 # Settings a deployed stage cannot run without: the stack sets every one (tests/infra holds it).
 REQUIRED_IN_AWS = ("stage", "table_name", "master_key_secret_arn", "token_signing_key_secret_arn",
-                   "stripe_secret_arn", "public_base_url", "portal_base_url")
+                   "token_verification_keys_secret_arn", "stripe_secret_arn", "public_base_url", "portal_base_url")
 
 
 class SettingsError(RuntimeError):
@@ -65,6 +67,9 @@ class Settings(BaseModel):
     # resolves them at run time (never a clear secret in the environment).
     master_key_secret_arn: Optional[str] = None
     token_signing_key_secret_arn: Optional[str] = None
+    # the public keys that verify access tokens, JSON {kid: PEM}, a secret of their own: the authorizer reads
+    # these and never the private key (locally the public key is derived from the signing key)
+    token_verification_keys_secret_arn: Optional[str] = None
     # JSON: {"secret_key": "sk_...", "publishable_key": "pk_...", "webhook_secret": "whsec_..."}
     stripe_secret_arn: Optional[str] = None
     firebase_secret_arn: Optional[str] = None

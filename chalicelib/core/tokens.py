@@ -1,15 +1,17 @@
 """Signed access tokens: JWT, ES256 (asymmetric), ``kid`` in the header for rotation.
 
-The private key is a secret (core.secrets); verification accepts the current
-key and any older public keys listed in settings while they phase out.
+The private key is a secret (core.secrets) that only the API's functions read. Verification (the
+authorizer, a Lambda of its own) uses public keys: in AWS from their own secret
+(``TOKEN_VERIFICATION_KEYS_SECRET_ARN``), locally derived from the signing key; it accepts the
+current key id and any older public keys listed in settings while they phase out.
 """
 from __future__ import annotations
 
 import json
 from typing import Any
 
-from chalicelib.core.secrets import token_signing_key_pem
-from chalicelib.core.settings import get_settings
+from chalicelib.core.secrets import token_signing_key_pem, token_verification_keys
+from chalicelib.core.settings import SettingsError, get_settings
 
 ALGORITHM = "ES256"
 _keys: dict[str, Any] = {}
@@ -34,7 +36,13 @@ def _public_keys() -> dict[str, Any]:
         from cryptography.hazmat.primitives import serialization
 
         s = get_settings()
-        found = {s.token_signing_kid: _private_key().public_key()}
+        found = {kid: serialization.load_pem_public_key(pem.encode())
+                 for kid, pem in token_verification_keys().items()}
+        if s.token_signing_kid not in found:
+            if s.token_verification_keys_secret_arn:
+                raise SettingsError(f"the token verification keys secret has no public key for TOKEN_SIGNING_KID "
+                                    f"{s.token_signing_kid!r}: add it before signing with that key (docs/deploy.md)")
+            found[s.token_signing_kid] = _private_key().public_key()  # local and tests: derived
         if s.token_verification_keys_json:
             for kid, pem in json.loads(s.token_verification_keys_json).items():
                 found[kid] = serialization.load_pem_public_key(pem.encode())

@@ -4,19 +4,13 @@ from __future__ import annotations
 from datetime import date
 from typing import Literal, Optional
 
-from pydantic import ConfigDict, Field, field_validator
+from pydantic import Field, field_validator
 
-from chalicelib.core.model import Model
+from chalicelib.core.model import Model, Strict  # noqa: F401  (Strict: where other features found it)
 
 ROLES = ("patient", "doctor", "clinic_admin", "platform_admin")
 Role = Literal["patient", "doctor", "clinic_admin", "platform_admin"]
 SecondFactor = Literal["sms", "totp"]
-
-
-class Strict(Model):
-    """Unknown fields are rejected; strings are not silently coerced from numbers."""
-
-    model_config = ConfigDict(extra="forbid", str_strip_whitespace=False)
 
 
 def normalize_phone(value: str) -> str:

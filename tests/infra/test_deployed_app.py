@@ -177,7 +177,8 @@ def test_the_authorizer_reads_sessions_and_nothing_else(template: Template) -> N
     assert role_id not in others, "the authorizer shares a role"
     table_id, _ = only(template, "AWS::DynamoDB::Table")
     secrets = resources(template, "AWS::SecretsManager::Secret")
-    (signing_id,) = [k for k, s in secrets.items() if s["Properties"]["Name"].endswith("/token-signing-key")]
+    # it verifies with the public keys (a secret of their own), never with the private key that signs
+    (verify_id,) = [k for k, s in secrets.items() if s["Properties"]["Name"].endswith("/token-verification-keys")]
     seen: set[str] = set()
     for doc in role_documents(template, role_id):
         for st in statements(doc):
@@ -190,7 +191,7 @@ def test_the_authorizer_reads_sessions_and_nothing_else(template: Template) -> N
                     assert resources_ == [{"Fn::GetAtt": [table_id, "Arn"]}]  # no index, no stream
                     assert st["Condition"] == {"ForAllValues:StringLike": {"dynamodb:LeadingKeys": ["SESSION#*"]}}
                 elif action.startswith("secretsmanager:"):
-                    assert action == "secretsmanager:GetSecretValue" and resources_ == [{"Ref": signing_id}]
+                    assert action == "secretsmanager:GetSecretValue" and resources_ == [{"Ref": verify_id}]
                 elif action.startswith("kms:"):
                     assert action == "kms:Decrypt" and "kms:ViaService" in st["Condition"]["StringEquals"]
                 else:

@@ -386,6 +386,7 @@ SECRET_LOOKING = re.compile(r"(sk_(live|test)_|whsec_|BEGIN [A-Z ]*PRIVATE KEY|r
 SECRET_ENVS = {
     "MASTER_KEY_SECRET_ARN",
     "TOKEN_SIGNING_KEY_SECRET_ARN",
+    "TOKEN_VERIFICATION_KEYS_SECRET_ARN",
     "STRIPE_SECRET_ARN",
     "FIREBASE_SECRET_ARN",
 }
@@ -418,7 +419,7 @@ def test_lambda_environment_holds_references_never_secret_values(template: Templ
 
 def test_every_secret_is_kms_encrypted_and_has_no_literal_value(template: Template) -> None:
     secrets = resources(template, "AWS::SecretsManager::Secret")
-    assert len(secrets) == 4
+    assert len(secrets) == 5  # master, signing key, verification keys, Stripe, Firebase
     for sid, secret in secrets.items():
         props = secret["Properties"]
         assert_customer_managed_key(template, props["KmsKeyId"])

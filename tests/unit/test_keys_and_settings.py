@@ -25,12 +25,21 @@ def _pem() -> str:
         serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()).decode()
 
 
+def _public(pem: str) -> str:
+    from cryptography.hazmat.primitives import serialization
+
+    key = serialization.load_pem_private_key(pem.encode(), password=None)
+    return key.public_key().public_bytes(serialization.Encoding.PEM,
+                                         serialization.PublicFormat.SubjectPublicKeyInfo).decode()
+
+
 def aws_env(**over: str) -> dict[str, str]:
     """What the CDK stack gives a deployed function (tests/infra holds the stack to it)."""
     env = {
         "STAGE": "prod", "TABLE_NAME": "clinic-backend-prod",
         "MASTER_KEY_SECRET_ARN": "arn:aws:secretsmanager:eu-central-1:123456789012:secret:master",
         "TOKEN_SIGNING_KEY_SECRET_ARN": "arn:aws:secretsmanager:eu-central-1:123456789012:secret:signing",
+        "TOKEN_VERIFICATION_KEYS_SECRET_ARN": "arn:aws:secretsmanager:eu-central-1:123456789012:secret:verify",
         "STRIPE_SECRET_ARN": "arn:aws:secretsmanager:eu-central-1:123456789012:secret:stripe",
         "PUBLIC_BASE_URL": "https://abc123.execute-api.eu-central-1.amazonaws.com/api",
         "PORTAL_BASE_URL": "https://d111111abcdef8.cloudfront.net",
@@ -111,9 +120,12 @@ def _put_secrets(stripe_doc: str) -> dict[str, str]:
     from chalicelib.core import aws
 
     sm = aws.client("secretsmanager")
+    pem = _pem()
     return {
         "MASTER_KEY_SECRET_ARN": sm.create_secret(Name="master", SecretString=MASTER)["ARN"],
-        "TOKEN_SIGNING_KEY_SECRET_ARN": sm.create_secret(Name="signing", SecretString=_pem())["ARN"],
+        "TOKEN_SIGNING_KEY_SECRET_ARN": sm.create_secret(Name="signing", SecretString=pem)["ARN"],
+        "TOKEN_VERIFICATION_KEYS_SECRET_ARN": sm.create_secret(Name="verify", SecretString=json.dumps(
+            {"local-1": _public(pem)}))["ARN"],
         "STRIPE_SECRET_ARN": sm.create_secret(Name="stripe", SecretString=stripe_doc)["ARN"],
     }
 
@@ -281,3 +293,34 @@ def test_a_cursor_survives_one_rotation_of_the_cursor_key(backend_env, monkeypat
         db.decode_cursor(cursor, "list-a")
     assert err.value.code == "invalid_cursor"
     assert db.decode_cursor(fresh, "list-a") == last
+
+
+def test_a_deployed_authorizer_verifies_tokens_without_the_private_key(backend_env, monkeypatch):
+    """The authorizer (a Lambda of its own) reads only the public keys: a token signed by the API verifies
+    there, the signing key is never fetched, and a verification secret without the current key id fails
+    closed with a message naming it."""
+    from chalicelib.core import secrets, tokens
+    from chalicelib.core.settings import SettingsError
+
+    arns = _put_secrets(STRIPE_DOC)
+    settings_from(monkeypatch, aws_env(STAGE="dev", TABLE_NAME=backend_env["TABLE_NAME"], **arns))
+    reset_process_state()
+    token = tokens.sign({"sub": "u1", "sid": "s1", "role": "patient", "iat": 1000, "exp": 2000})
+    # a fresh authorizer container: it may not read the signing key's secret
+    reset_process_state()
+    real = secrets._from_secrets_manager
+    read: list[str] = []
+
+    def only_public(arn):
+        read.append(arn)
+        assert arn != arns["TOKEN_SIGNING_KEY_SECRET_ARN"], "the authorizer read the private signing key"
+        return real(arn)
+
+    monkeypatch.setattr(secrets, "_from_secrets_manager", only_public)
+    assert tokens.verify(token, 1500)["sub"] == "u1"
+    assert read == [arns["TOKEN_VERIFICATION_KEYS_SECRET_ARN"]]
+    # the verification secret lacks TOKEN_SIGNING_KID (a rotation half done): a clear start-up error
+    monkeypatch.setenv("TOKEN_SIGNING_KID", "2026-12")
+    reset_process_state()
+    with pytest.raises(SettingsError, match="TOKEN_SIGNING_KID"):
+        tokens.verify(token, 1500)
