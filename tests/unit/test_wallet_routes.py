@@ -160,3 +160,34 @@ def test_the_seam_payments_codes_to(backend_env, fixed_clock, drain):
     with pytest.raises(AppError) as e:
         wallet.spend_ops(new_id(), cid, 1, new_id(), now, 0)
     assert e.value.status == 422 and e.value.errors[0].field == "cashback_spend"
+
+
+def test_a_visit_the_doctor_completes_earns_at_the_clinics_rate(client, outbox, fixed_clock, w, drain):
+    """The real booking flow: booked, paid (payments' event), completed by the doctor (booking's own event)."""
+    from datetime import datetime, timezone
+
+    from tests.conftest import relogin
+    from tests.unit.booking_setup import book, slots
+
+    cid = w["a"]["clinic_id"]
+    relogin(client, w["admin_a"], fixed_clock)
+    ok(jpost(client, f"/clinics/{cid}/policies", {"cashback_percent": 7, "cashback_expiry_days": 90},
+             token=w["admin_a"]["token"], method="put"))
+    for bad, field in (({"cashback_expiry_days": 0}, "cashback_expiry_days"),
+                       ({"cashback_max_spend_percent": 101}, "cashback_max_spend_percent"),
+                       ({"cashback_max_spend_percent": 12.5}, "cashback_max_spend_percent")):
+        r = jpost(client, f"/clinics/{cid}/policies", bad, token=w["admin_a"]["token"], method="put")
+        assert r.status_code == 422 and [e["field"] for e in body(r)["errors"]] == [field], r.body
+    b = ok(book(client, w, w["patient"]["token"], slots(client, w)[0]["start"]), 201)
+    pid = w["patient"]["user_id"]
+    ww.paid(new_id(), b["booking_id"], pid, cid, 200_000)
+    drain()
+    before = bootstrap.wallet().read(pid, cid, clock.now())["balance"]
+    fixed_clock.set(datetime(2026, 11, 30, 12, 0, tzinfo=timezone.utc))
+    relogin(client, w["doctor"], fixed_clock)
+    ok(jpost(client, f"/bookings/{b['booking_id']}/complete", {}, token=w["doctor"]["token"]))
+    drain()
+    seen = bootstrap.wallet().read(pid, cid, clock.now())
+    assert seen["balance"] == before + 14_000  # 7 % of 2,000.00
+    # 90 days after the visit was completed: it now expires first, before the older 365-day lot
+    assert [lot["valid_until"] for lot in seen["lots"]][0].startswith("2027-02-28T12:0")
