@@ -7,8 +7,7 @@ interleaved (the order flips every pair), each on a wallet of its own with 12 lo
   of head, entry, spend record and event), as payments calls it;
 - **raw**: the same GetItem and the same four-item TransactWriteItems, prebuilt, sent with a plain boto3 client.
 
-Also one completed-visit event handled (``on_booking_completed``) against its raw calls. Writes
-docs/benchmarks.md between the WALLET markers. ``python -m bench.wallet``.
+Writes docs/benchmarks.md between the WALLET markers. ``python -m bench.wallet``.
 """
 from __future__ import annotations
 
