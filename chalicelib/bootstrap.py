@@ -143,6 +143,15 @@ def notify() -> Any:
     return _once("notify", make)
 
 
+def wallet() -> Any:
+    """The cashback wallet (payments/wallet.py): payments spend through it, its handlers earn and give back."""
+    def make() -> Any:
+        from chalicelib.payments.wallet import Wallet
+
+        return Wallet()
+    return _once("wallet", make)
+
+
 def outbox() -> Any:
     """The event consumer, with every feature's handlers registered by kind."""
     def make() -> Any:
@@ -150,9 +159,11 @@ def outbox() -> Any:
         from chalicelib.core.events import Outbox
         from chalicelib.identity.jobs import event_handlers as identity_handlers
         from chalicelib.notify.jobs import event_handlers as notify_handlers
+        from chalicelib.payments.wallet_jobs import event_handlers as wallet_handlers
 
         handlers: dict[str, list[tuple[str, Any]]] = {}
-        for registry in (booking_handlers(booking()), identity_handlers(identity()), notify_handlers(notify())):
+        for registry in (booking_handlers(booking()), identity_handlers(identity()), notify_handlers(notify()),
+                         wallet_handlers(wallet())):
             for kind, entries in registry.items():
                 handlers.setdefault(kind, []).extend(entries)
         return Outbox(handlers)

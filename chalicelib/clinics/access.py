@@ -98,3 +98,20 @@ def policy(clinic_id: str, name: str, default: Any = None) -> Any:
     for a clinic that does not set it or does not exist."""
     clinic = store.get_clinic(clinic_id) if clinic_id else None
     return ((clinic or {}).get("policies") or {}).get(name, default)
+
+
+def cashback_terms(clinic_id: str) -> Optional[dict[str, Any]]:
+    """What the wallet follows for a clinic (payments/wallet.py): its currency and cashback policies, or None
+    for a clinic that does not exist."""
+    clinic = store.get_clinic(clinic_id) if is_ulid(clinic_id) else None
+    if clinic is None:
+        return None
+    return {"currency": clinic.get("currency"), "policies": clinic.get("policies") or {}}
+
+
+def home_zone(clinic_id: str) -> Optional[str]:
+    """The time zone a clinic's reports count local days in: its first branch's (None without branches)."""
+    from chalicelib.core import db
+
+    branches = db.query_prefix(store.clinic_pk(clinic_id), "BRANCH#", cap=500) if is_ulid(clinic_id) else []
+    return str(branches[0]["time_zone"]) if branches else None

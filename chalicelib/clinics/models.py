@@ -120,6 +120,9 @@ class Policies(Strict):
     minimum_notice_minutes: int = Field(default=60, ge=0, le=7 * 24 * 60)
     cashback_percent: int = Field(default=10, ge=0, le=100)
     cashback_cap: Optional[MoneyIn] = None
+    # the wallet (payments/wallet.py): the share of a payment cashback may pay, and how long a lot lasts
+    cashback_max_spend_percent: int = Field(default=50, ge=0, le=100)
+    cashback_expiry_days: int = Field(default=365, ge=1, le=3650)
     feedback_after_visit: bool = True
     # per-patient limits, enforced in the booking transaction; none means no limit
     max_future_visits_per_doctor: Optional[int] = Field(default=None, ge=1, le=50)

@@ -146,6 +146,9 @@ TITLES: dict[str, tuple[str, str]] = {
     "conclusion_not_signed": ("Sign the conclusion first", "Сначала подпишите заключение"),
     "upload_missing": ("Nothing was uploaded for this document yet", "Файл этого документа ещё не загружен"),
     "upload_mismatch": ("The uploaded file is not the one announced", "Загруженный файл не совпадает с заявленным"),
+    # cashback wallet
+    "cashback_changed": ("Your cashback balance changed meanwhile; check it and pay again",
+                         "Баланс кешбэка изменился, проверьте его и оплатите снова"),
 }
 
 
@@ -165,6 +168,7 @@ FIELD_MESSAGES: dict[str, tuple[str, str]] = {
     "password_personal": ("Do not build the password from your phone number, name or birth date",
                           "Не составляйте пароль из номера телефона, имени или даты рождения"),
     "duplicate_key": ("This key is given more than once", "Этот ключ указан несколько раз"),
+    "more_than_balance": ("This is more cashback than you have", "Это больше кешбэка, чем у вас есть"),
 }
 
 

@@ -1216,6 +1216,49 @@ def _(W):
     W.call("get", f"/clinics/{W.cid}/feedback?limit=50&doctor_id={W.did}", token=t, label="one doctor")
 
 
+def _wallet(W) -> str:
+    """The patient's wallet at clinic A: one completed visit and 150 payments that spent from it (3 pages)."""
+    from chalicelib import bootstrap
+    from chalicelib.core import clock
+    from chalicelib.core.ids import new_id
+    from tests.unit import wallet_world as ww
+
+    if getattr(W, "wallet_ready", False):
+        return W.cid
+    wallet, pid, bid = bootstrap.wallet(), W.patient["user_id"], new_id()
+    wallet.on_payment_succeeded({"payment_id": new_id(), "booking_id": bid, "patient_id": pid, "clinic_id": W.cid,
+                                 "amount": 650_000, "currency": "RUB"})
+    wallet.on_booking_completed({"booking_id": bid, "patient_id": pid, "clinic_id": W.cid})
+    for _ in range(150):
+        ww.spend(pid, W.cid, 100, clock.now())
+    W.wallet_ready = True
+    return W.cid
+
+
+@case("myWallets", AUTH + 1)
+def _(W):
+    _wallet(W)
+    W.call("get", "/me/wallets?limit=50", token=W.tok("patient"))
+
+
+@case("myWallet", AUTH + 2)
+def _(W):
+    cid = _wallet(W)
+    t = W.tok("patient")
+    page = body(W.call("get", f"/me/wallets/{cid}?limit=50", token=t))
+    assert len(page["entries"]) == 50 and page["next_cursor"]
+    W.call("get", f"/me/wallets/{cid}?limit=50&cursor={page['next_cursor']}", token=t, label="second page")
+
+
+@case("clinicCashback", AUTH + 5)
+def _(W):
+    cid = _wallet(W)
+    t = W.tok("admin_a")
+    W.call("get", f"/clinics/{cid}/cashback?date_from=2025-12-01&date_to=2026-11-30", token=t)
+    W.call("get", f"/clinics/{cid}/cashback?date_from=2026-11-01&date_to=2026-11-30&time_zone=Asia/Sakhalin",
+           token=t, label="a zone given")
+
+
 # ------------------------------------------------------------------ the tests
 
 def test_every_operation_in_the_spec_has_a_budget_and_a_case():
