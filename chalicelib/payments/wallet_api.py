@@ -6,7 +6,7 @@ from typing import TYPE_CHECKING
 from chalice.app import Blueprint
 
 from chalicelib import bootstrap
-from chalicelib.core.model import lazy_module
+from chalicelib.core.lazy import lazy_module
 from chalicelib.core.web import parse_query, route
 from chalicelib.identity.authorizer import token_authorizer
 
