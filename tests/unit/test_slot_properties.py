@@ -111,8 +111,8 @@ class Model:
     d_to: date
     bookings: list[Booking] = field(default_factory=list)
 
-    def candidates(self, doctor: int) -> list[tuple[datetime, datetime]]:
-        """The doctor's working time minus leave, cut into back-to-back slots (no bookings, no notice)."""
+    def holes(self, doctor: int) -> list[tuple[datetime, datetime]]:
+        """The doctor's leave that counts in this clinic: this clinic's and the doctor's own."""
         tz = ZoneInfo(self.zone)
         holes = []
         for day, start, end, source in self.leaves[doctor]:
@@ -122,6 +122,12 @@ class Model:
                 holes.append((to_utc(day, time(0), tz), to_utc(day + timedelta(days=1), time(0), tz)))
             else:
                 holes.append((to_utc(day, start, tz), to_utc(day, end, tz)))
+        return holes
+
+    def candidates(self, doctor: int) -> list[tuple[datetime, datetime]]:
+        """The doctor's working time minus leave, cut into back-to-back slots (no bookings, no notice)."""
+        tz = ZoneInfo(self.zone)
+        holes = self.holes(doctor)
         out = []
         day = self.d_from - timedelta(days=1)  # a night window of the day before reaches into the first day
         while day <= self.d_to:
@@ -169,8 +175,11 @@ class Model:
         return self.unit_for(slot, now, ignore) is not None
 
     def can_take(self, doctor: int, patient: int, now: datetime) -> bool:
-        """An urgent consultation (now, now + 30 min) needs the doctor and the patient free for all of it."""
+        """An urgent consultation (now, now + 30 min) needs the doctor and the patient free for all of it, and the
+        doctor not on leave then (this clinic's or their own; a duty shift does not override a leave)."""
         consult = (now, now + URGENT)
+        if any(overlaps(consult, h) for h in self.holes(doctor)):
+            return False
         return not any((b.doctor == doctor or b.patient == patient) and overlaps(consult, (b.start, b.end))
                        for b in self.live(now))
 
@@ -444,7 +453,7 @@ def check_scenario(app: App, sc) -> None:
                 b = app.urgent(doctor, patient)
             except AppError as exc:
                 assert not expect_ok, (step, "a free duty doctor could not take a free patient", exc.code)
-                assert exc.code in ("doctor_busy", "queue_empty"), (step, exc.code)
+                assert exc.code in ("doctor_busy", "queue_empty", "not_on_shift"), (step, exc.code)
             else:
                 assert expect_ok, (step, "took a patient while the doctor or the patient was in a visit")
                 model.bookings.append(Booking(b["booking_id"], doctor, patient, now, now + URGENT, None,
