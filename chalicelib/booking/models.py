@@ -6,7 +6,7 @@ from typing import Annotated, Any, Literal, Optional, TypedDict
 
 from pydantic import AfterValidator, ConfigDict, Field, field_validator, model_validator
 
-from chalicelib.core.model import Model
+from chalicelib.core.model import Day, Model
 from chalicelib.identity.models import Strict
 
 _ID = r"^[0-9A-HJKMNP-TV-Z]{26}$"
@@ -79,7 +79,7 @@ def _in_our_years(value: date) -> date:
 
 
 # A calendar date people ask for (a local day), within the years the service plans in.
-LocalDate = Annotated[date, AfterValidator(_in_our_years)]
+LocalDate = Annotated[Day, AfterValidator(_in_our_years)]
 
 
 def check_range(d_from: date, d_to: date, max_days: int) -> None:

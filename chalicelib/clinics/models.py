@@ -2,13 +2,13 @@
 from __future__ import annotations
 
 import re
-from datetime import date, time
+from datetime import time
 from typing import Annotated, Literal, Optional
 
 from pydantic import AfterValidator, Field, field_validator, model_validator
 
 from chalicelib.clinics.catalog_models import _ID, _KIND, CatalogClinicsQuery, CatalogDoctorsQuery, Modality, Page  # noqa: F401  (the catalogue's models live on their own)
-from chalicelib.core.model import Model, fields_error  # noqa: F401  (fields_error: used by booking too)
+from chalicelib.core.model import Day, Model, fields_error  # noqa: F401  (fields_error: used by booking too)
 from chalicelib.core.money import MINOR_UNITS
 from chalicelib.identity.models import Strict, normalize_phone
 
@@ -298,8 +298,8 @@ class TemplateIn(Strict):
     weekday: Literal["mon", "tue", "wed", "thu", "fri", "sat", "sun"]
     start: WallTime
     end: WallTime
-    valid_from: Optional[date] = None
-    valid_until: Optional[date] = None
+    valid_from: Optional[Day] = None
+    valid_until: Optional[Day] = None
 
     @model_validator(mode="after")
     def _order(self):
@@ -315,8 +315,8 @@ class TemplateIn(Strict):
 
 class ExceptionIn(Strict):
     kind: Literal["leave", "extra"]
-    date_from: date
-    date_until: date
+    date_from: Day
+    date_until: Day
     start: Optional[WallTime] = None
     end: Optional[WallTime] = None
     branch_id: Optional[str] = Field(default=None, pattern=_ID)
@@ -345,8 +345,8 @@ class ExceptionIn(Strict):
 
 class DoctorLeaveIn(Strict):
     """The doctor's own leave (entered by the doctor): it applies in every clinic they work in."""
-    date_from: date
-    date_until: date
+    date_from: Day
+    date_until: Day
     start: Optional[WallTime] = None
     end: Optional[WallTime] = None
     note: Optional[str] = Field(default=None, max_length=300)

@@ -8,7 +8,10 @@ models load with the route.
 """
 from __future__ import annotations
 
-from pydantic import BaseModel, ConfigDict
+from datetime import date, datetime
+from typing import Annotated, Any
+
+from pydantic import BaseModel, BeforeValidator, ConfigDict
 
 from chalicelib.core import pydantic_plugins  # noqa: F401  (no plugin lookup: before pydantic builds a validator)
 from chalicelib.core.lazy import lazy_module  # noqa: F401  (where api modules found it before)
@@ -35,3 +38,21 @@ def fields_error(code: str, message: str, *fields: str, model: str = "request") 
 
     return ValidationError.from_exception_data(model, [
         InitErrorDetails(type=PydanticCustomError(code, message), loc=(f,), input=None) for f in fields])
+
+
+def _calendar_day(value: Any) -> Any:
+    """A day is ``YYYY-MM-DD`` and nothing else: pydantic alone also takes a midnight datetime string
+    (``2026-11-30T00:00:00``) or a Unix time for a date, which a client meant as something else."""
+    if isinstance(value, date) and not isinstance(value, datetime):
+        return value
+    if isinstance(value, str) and len(value) == 10 and value[4] == "-" and value[7] == "-":
+        try:
+            # parsed here: the JSON body is validated strictly, where the date check would see a str
+            return date.fromisoformat(value)
+        except ValueError:
+            raise ValueError("not a calendar day (the month or the day is out of range)") from None
+    raise ValueError("a calendar day like 2026-11-30 (no time, no offset)")
+
+
+# Every date field of a request model is a Day (tests/unit/test_bad_input_and_profile.py).
+Day = Annotated[date, BeforeValidator(_calendar_day)]

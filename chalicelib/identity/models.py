@@ -6,7 +6,7 @@ from typing import Literal, Optional
 
 from pydantic import Field, field_validator
 
-from chalicelib.core.model import Model, Strict  # noqa: F401  (Strict: where other features found it)
+from chalicelib.core.model import Day, Model, Strict  # noqa: F401  (Strict: where other features found it)
 
 ROLES = ("patient", "doctor", "clinic_admin", "platform_admin")
 Role = Literal["patient", "doctor", "clinic_admin", "platform_admin"]
@@ -126,7 +126,7 @@ class SignUpRequest(Strict):
     password: str = Password()
     first_name: str = Name()
     last_name: str = Name()
-    birth_date: date
+    birth_date: Day
     consent: Consent
     language: Literal["ru", "en"] = "ru"
     # Staff sign up as doctor or clinic_admin; they must enrol an authenticator app before acting.
@@ -204,7 +204,7 @@ class Profile(Model):
     phone: str
     first_name: str
     last_name: str
-    birth_date: Optional[date] = None
+    birth_date: Optional[Day] = None
     language: Literal["ru", "en"]
     second_factor: SecondFactor
     recovery_codes_left: int
@@ -216,7 +216,7 @@ class Profile(Model):
 class ProfilePatch(Strict):
     first_name: Optional[str] = Name(default=None)
     last_name: Optional[str] = Name(default=None)
-    birth_date: Optional[date] = None
+    birth_date: Optional[Day] = None
     language: Optional[Literal["ru", "en"]] = None
     version: Optional[int] = Field(default=None, ge=1, le=2_147_483_647)
 

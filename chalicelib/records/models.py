@@ -1,12 +1,11 @@
 """Requests and values of the medical card: its sections, sharing grants and the access log."""
 from __future__ import annotations
 
-import datetime as dt
 from typing import Literal, Optional
 
 from pydantic import AwareDatetime, ConfigDict, Field
 
-from chalicelib.core.model import Model
+from chalicelib.core.model import Day, Model
 
 SECTIONS = ("allergies", "vaccinations", "conditions", "medications", "notes")
 Section = Literal["allergies", "vaccinations", "conditions", "medications", "notes"]
@@ -27,7 +26,7 @@ class AllergyIn(Strict):
 
 class VaccinationIn(Strict):
     vaccine: str = Field(min_length=1, max_length=200)
-    date: dt.date
+    date: Day
     dose: Optional[str] = Field(default=None, max_length=50)
     lot: Optional[str] = Field(default=None, max_length=50)
 
@@ -35,19 +34,19 @@ class VaccinationIn(Strict):
 class ConditionIn(Strict):
     name: str = Field(min_length=1, max_length=200)
     status: Literal["active", "resolved"]
-    since: Optional[dt.date] = None
+    since: Optional[Day] = None
 
 
 class MedicationIn(Strict):
     name: str = Field(min_length=1, max_length=200)
     dose: Optional[str] = Field(default=None, max_length=100)
-    since: Optional[dt.date] = None
-    until: Optional[dt.date] = None
+    since: Optional[Day] = None
+    until: Optional[Day] = None
 
 
 class NoteIn(Strict):
     text: str = Field(min_length=1, max_length=4000)
-    date: Optional[dt.date] = None
+    date: Optional[Day] = None
 
 
 ENTRY_MODELS: dict[str, type[Strict]] = {
@@ -72,7 +71,7 @@ class ConclusionIn(Strict):
     diagnosis: Optional[str] = Field(default=None, max_length=1000)
     icd10: Optional[str] = Field(default=None, max_length=8, pattern=ICD10)
     recommendations: Optional[str] = Field(default=None, max_length=8000)
-    follow_up_date: Optional[dt.date] = None
+    follow_up_date: Optional[Day] = None
     observation_months: Optional[int] = Field(default=None, ge=1, le=120)
 
 

@@ -196,3 +196,49 @@ def test_every_problem_code_the_code_raises_has_a_title_in_both_languages():
     assert len(codes) > 40
     assert sorted(c for c in codes if c not in TITLES) == []
     assert all(en and ru and en != ru for en, ru in (TITLES[c] for c in codes))
+
+
+def _date_fields():
+    """Every date field of every request model of every feature (a field typed ``date`` or ``Optional[date]``)."""
+    import datetime
+    import importlib
+    import inspect
+    import pkgutil
+    import typing
+
+    import chalicelib
+    from chalicelib.core.model import Model
+
+    found = []
+    for info in pkgutil.walk_packages(chalicelib.__path__, "chalicelib."):
+        if not info.name.endswith("models"):
+            continue
+        module = importlib.import_module(info.name)
+        for _, cls in inspect.getmembers(module, inspect.isclass):
+            if not issubclass(cls, Model) or cls.__module__ != module.__name__:
+                continue
+            for name, field in cls.model_fields.items():
+                args = typing.get_args(field.annotation) or (field.annotation,)
+                if datetime.date in args and datetime.datetime not in args:
+                    found.append((cls, name))
+    return found
+
+
+def test_every_date_field_takes_a_calendar_day_and_nothing_else():
+    """From an outside review: a day given as "2026-11-30T00:00:00" or a Unix time was taken as that day (pydantic's
+    lax dates); a client that sent a time meant something else. Each is now a 422 naming the field."""
+    from pydantic import ValidationError
+
+    fields = _date_fields()
+    assert len(fields) >= 10, fields
+    for cls, name in fields:
+        for bad in ("2026-11-30T00:00:00", "2026-11-30T00:00:00Z", 1796083200, "20261130"):
+            try:
+                cls.model_validate({name: bad})
+                raise AssertionError(f"{cls.__name__}.{name} took {bad!r}")
+            except ValidationError as exc:
+                assert any(e["loc"][:1] == (name,) for e in exc.errors()), (cls.__name__, name, bad)
+        try:
+            cls.model_validate({name: "2026-11-30"})
+        except ValidationError as exc:
+            assert not any(e["loc"][:1] == (name,) for e in exc.errors()), (cls.__name__, name, exc.errors())
