@@ -143,6 +143,15 @@ def notify() -> Any:
     return _once("notify", make)
 
 
+def payments() -> Any:
+    def make() -> Any:
+        from chalicelib.payments.service import PaymentsService
+
+        wallet_of = globals().get("wallet")  # the cashback ledger (chalicelib/payments/wallet.py), once merged
+        return PaymentsService(settings(), stripe(), sms(), booking(), wallet_of() if callable(wallet_of) else None)
+    return _once("payments", make)
+
+
 def outbox() -> Any:
     """The event consumer, with every feature's handlers registered by kind."""
     def make() -> Any:
@@ -150,9 +159,11 @@ def outbox() -> Any:
         from chalicelib.core.events import Outbox
         from chalicelib.identity.jobs import event_handlers as identity_handlers
         from chalicelib.notify.jobs import event_handlers as notify_handlers
+        from chalicelib.payments.jobs import event_handlers as payments_handlers
 
         handlers: dict[str, list[tuple[str, Any]]] = {}
-        for registry in (booking_handlers(booking()), identity_handlers(identity()), notify_handlers(notify())):
+        for registry in (booking_handlers(booking()), identity_handlers(identity()), notify_handlers(notify()),
+                         payments_handlers(payments())):
             for kind, entries in registry.items():
                 handlers.setdefault(kind, []).extend(entries)
         return Outbox(handlers)

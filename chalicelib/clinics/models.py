@@ -131,6 +131,10 @@ class Policies(Strict):
     minimum_notice_minutes: int = Field(default=60, ge=0, le=7 * 24 * 60)
     cashback_percent: int = Field(default=10, ge=0, le=100)
     cashback_cap: Optional[MoneyIn] = None
+    # what a prepayment refunds (percent of it) on a late cancellation by the patient and on a no-show:
+    # 0 keeps all, 100 refunds all; a cancellation inside the free window and the clinic's own refund in full
+    late_cancel_refund_percent: int = Field(default=0, ge=0, le=100)
+    no_show_refund_percent: int = Field(default=0, ge=0, le=100)
     feedback_after_visit: bool = True
     # per-patient limits, enforced in the booking transaction; none means no limit
     max_future_visits_per_doctor: Optional[int] = Field(default=None, ge=1, le=50)
