@@ -71,3 +71,47 @@ def test_a_bad_signature_changes_nothing(client, w, fake_stripe):
     assert booking_status(b["booking_id"]) == "held"
     assert deliver(client, fake_stripe, event).status_code == 200
     assert booking_status(b["booking_id"]) == "confirmed"
+
+
+def test_a_webhook_event_costs_one_transaction_and_two_reads(client, w, fake_stripe, ddb_calls):
+    b = hold(client, w)
+    sheet = ok(ask_payment(client, w["patient"], b["booking_id"]), 201)
+    fake_stripe.payments.confirm(sheet["client_secret"].split("_secret_")[0])
+    event = [e for e in fake_stripe.payments.events if e["type"] == "payment_intent.succeeded"][0]
+    ddb_calls.reset()
+    assert deliver(client, fake_stripe, event).status_code == 200
+    assert sorted(ddb_calls.calls) == ["GetItem", "GetItem", "TransactWriteItems"]
+    ddb_calls.reset()
+    assert body(deliver(client, fake_stripe, event)) == {"handled": False}  # again: nothing written
+    assert ddb_calls.calls == ["GetItem"]
+
+
+@pytest.mark.parametrize("fault", ["server_error", "hang"])
+def test_stripe_failing_is_a_503_with_retry_after_and_a_retry_gets_the_same_intent(
+        client, w, fake_stripe, monkeypatch, fault):
+    from chalicelib.payments import store
+
+    from chalicelib import bootstrap
+
+    monkeypatch.setattr(bootstrap.settings(), "stripe_timeout_s", 0.5)
+    bootstrap.stripe()._client = None  # made again with the short timeout
+    b = hold(client, w)
+    # every call the request makes fails in turn: the customer, the intent, the ephemeral key
+    for path in ("/v1/customers", "/v1/payment_intents", "/v1/ephemeral_keys"):
+        fake_stripe.fail_next(path, fault, times=3, hang_s=1.0)  # the SDK retries twice: all three fail
+        r = ask_payment(client, w["patient"], b["booking_id"])
+        assert r.status_code == 503 and body(r)["code"] == "payment_provider_unavailable", r.body
+        assert {k.lower(): v for k, v in r.headers.items()}["retry-after"] == "30"
+        if path != "/v1/ephemeral_keys":
+            assert db_payref(b["booking_id"]) is None  # nothing half-written
+    sheet = ok(ask_payment(client, w["patient"], b["booking_id"]), 201)
+    assert len(fake_stripe.payments.intents) == 1  # the retries found the intent the failed request made
+    assert store.get_payment(sheet["payment_id"])["status"] == "pending"
+    assert len(fake_stripe.payments.customers) == 1
+
+
+def db_payref(bid):
+    from chalicelib.core import db
+    from chalicelib.payments import store
+
+    return db.get(*store.payref_key(bid))
