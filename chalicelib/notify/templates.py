@@ -55,7 +55,8 @@ TEMPLATES: dict[str, Template] = {
     "payment_failed": Template(
         "service", True, False,
         ("Оплата не прошла", "Оплата не прошла. Время за вами до конца брони: попробуйте ещё раз в приложении."),
-        ("Payment failed", "The payment did not go through. The time is yours until the hold ends: try again in the app.")),
+        ("Payment failed",
+         "The payment did not go through. The time is yours until the hold ends: try again in the app.")),
     "payment_refunded_no_visit": Template(
         "service", True, False,
         ("Деньги возвращены", "Оплата пришла после окончания брони, и время уже занято. Мы вернули всю сумму."),

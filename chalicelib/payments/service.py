@@ -499,7 +499,8 @@ class PaymentsService:
             if p and isinstance(meta.get("refund_id"), str) else None
         if not p or not r or r["status"] != "pending":
             return {"handled": False}
-        status = {"succeeded": "succeeded", "failed": "failed", "canceled": "failed"}.get(obj.get("status"), "pending")
+        status = {"succeeded": "succeeded", "failed": "failed",
+                  "canceled": "failed"}.get(str(obj.get("status")), "pending")
         return {"handled": self._settle_refund(p, r, status, obj.get("id"), eid, kind)}
 
     def refund_by_policy(self, event: dict[str, Any]) -> None:

@@ -120,6 +120,12 @@ class StripePayments:
     Every call that creates something carries an idempotency key the caller derives from what it is
     about (a booking and an amount, a refund id), so a retry after a timeout gets the same object."""
 
+    def _stripe(self) -> Any:  # StripeGateway's one SDK client
+        raise NotImplementedError
+
+    def _call(self, fn: Any, *args: Any, country: Optional[str] = None, **kwargs: Any) -> Any:
+        raise NotImplementedError
+
     def publishable_key(self) -> str:
         from chalicelib.core import secrets
 
@@ -185,10 +191,9 @@ class StripePayments:
         try:
             s = _d(self._stripe().v1.checkout.sessions.expire(session_id))
         except stripe.InvalidRequestError as exc:
-            s = _d(self._call(self._stripe().v1.checkout.sessions.retrieve, session_id)) \
-                if getattr(exc, "code", None) else None
-            if s is None:
+            if not getattr(exc, "code", None):
                 raise _problem(exc) from exc
+            s = _d(self._call(self._stripe().v1.checkout.sessions.retrieve, session_id))  # completed meanwhile
         except stripe.StripeError as exc:
             raise _problem(exc) from exc
         return "succeeded" if s.get("status") == "complete" else "cancelled"
@@ -199,7 +204,8 @@ class StripePayments:
             "payment_intent": intent_id, "amount": amount, "metadata": metadata,
             "reverse_transfer": True, "refund_application_fee": True},
             options={"idempotency_key": idempotency_key}))
-        status = {"succeeded": "succeeded", "failed": "failed", "canceled": "failed"}.get(re.get("status"), "pending")
+        status = {"succeeded": "succeeded", "failed": "failed",
+                  "canceled": "failed"}.get(str(re.get("status")), "pending")
         return RefundResult(re["id"], status)
 
 
