@@ -207,6 +207,8 @@ class FakeStripe:
                             f"{sess['currency'].upper()}</h1><p>Test card 4242 4242 4242 4242</p>"
                             f"<form method=post><button>Pay</button></form>")
                     return self._send(200, page.encode(), "text/html")
+                if parts == ["_local", "events"]:  # what was sent, newest last (local only)
+                    return self._send(200, [{"id": e["id"], "type": e["type"]} for e in fake.payments.events])
                 if parts[:1] == ["v1"] and self._authorised():
                     answer = fake.payments.handle("GET", path.path, {}, None, self._base())
                     if answer is not None:
@@ -249,6 +251,11 @@ class FakeStripe:
                     self.send_header("Content-Length", "0")
                     self.end_headers()
                     return None
+                if parts[:2] == ["_local", "replay"] and len(parts) == 3:  # resend an event (local only)
+                    if not any(e["id"] == parts[2] for e in fake.payments.events):
+                        return self._error(404, "No such event")
+                    fake.replay(parts[2])
+                    return self._send(200, {"replayed": parts[2], "deliveries": fake.deliveries[-1:]})
                 answer = fake.payments.handle("POST", path.path, form, self.headers.get("Idempotency-Key"),
                                               self._base())
                 if answer is not None:
