@@ -532,6 +532,8 @@ class PaymentsService:
             return
         if p["status"] != "succeeded" or event["kind"] == "booking.expired":
             return
+        if p.get("provider") == "desk":
+            return  # money taken at the desk goes back at the desk: staff record that refund themselves
         clinic = clinic_store.get_clinic(p["clinic_id"]) or {}
         policies = clinic.get("policies") or {}
         if data.get("refund") == "full" or data.get("by") == "clinic":
