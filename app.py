@@ -19,6 +19,7 @@ from chalicelib.notify import api as notify_api
 from chalicelib.notify import jobs as notify_jobs
 from chalicelib.payments import wallet_api
 from chalicelib.payments import wallet_jobs
+from chalicelib.payments import api as payments_api
 
 app = Chalice(app_name="clinic-backend", configure_logs=False)  # core.log owns the logs (JSON lines)
 app.api.binary_types = []  # every body we serve is text (JSON, YAML, HTML)
@@ -37,5 +38,6 @@ app.register_blueprint(notify_jobs.bp)
 app.register_blueprint(meta_jobs.bp)
 app.register_blueprint(wallet_api.bp)
 app.register_blueprint(wallet_jobs.bp)
+app.register_blueprint(payments_api.bp)
 # Last: a CORS preflight route for every path above (the portal's origin only; core.web).
 add_preflight_routes(app)

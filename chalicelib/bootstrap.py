@@ -152,6 +152,14 @@ def wallet() -> Any:
     return _once("wallet", make)
 
 
+def payments() -> Any:
+    def make() -> Any:
+        from chalicelib.payments.service import PaymentsService
+
+        return PaymentsService(settings(), stripe(), sms(), booking(), wallet())
+    return _once("payments", make)
+
+
 def outbox() -> Any:
     """The event consumer, with every feature's handlers registered by kind."""
     def make() -> Any:
@@ -159,11 +167,12 @@ def outbox() -> Any:
         from chalicelib.core.events import Outbox
         from chalicelib.identity.jobs import event_handlers as identity_handlers
         from chalicelib.notify.jobs import event_handlers as notify_handlers
+        from chalicelib.payments.jobs import event_handlers as payments_handlers
         from chalicelib.payments.wallet_jobs import event_handlers as wallet_handlers
 
         handlers: dict[str, list[tuple[str, Any]]] = {}
         for registry in (booking_handlers(booking()), identity_handlers(identity()), notify_handlers(notify()),
-                         wallet_handlers(wallet())):
+                         wallet_handlers(wallet()), payments_handlers(payments())):
             for kind, entries in registry.items():
                 handlers.setdefault(kind, []).extend(entries)
         return Outbox(handlers)

@@ -154,6 +154,7 @@ def _run(env: dict, children: list, stoppers: list, stopping: threading.Event, c
     scheduler.start()
     stoppers.append(scheduler.stop)
     jobs = describe(app) or ["(none declared yet)"]
+    stripe_base = env.get("STRIPE_API_BASE", "")
     print(f"""
 ================================================================================
  Clinic backend is running (local stage)
@@ -171,6 +172,13 @@ def _run(env: dict, children: list, stoppers: list, stopping: threading.Event, c
    staff sign in with an authenticator code; read one with:
      .venv/bin/python -c "import pyotp; print(pyotp.TOTP('<secret>').now())"
    Portal    http://{HOST}:{PORT}/portal
+ Payments (Berlin demo clinic "Praxis Mitte": payouts connected, "Cardiologist consultation, prepaid" on Saturdays)
+   book it as the patient: the booking is held; POST /bookings/<id>/payment gives the PaymentSheet secrets;
+   pay it with the test card (4242 4242 4242 4242, i.e. PaymentMethod pm_card_visa; pm_card_chargeDeclined fails):
+     curl -s -u sk_test_local: -X POST {stripe_base}/v1/payment_intents/<pi_id>/confirm -d payment_method=pm_card_visa
+   or send a payment link from the portal and open it (the page has a Pay button);
+   Stripe's events go to http://{HOST}:{PORT}/webhooks/stripe, signed; list and replay one:
+     curl -s {stripe_base}/_local/events ; curl -s -X POST {stripe_base}/_local/replay/<evt_id>
  Try:
    curl -s -X POST http://{HOST}:{PORT}/auth/login -H 'Content-Type: application/json' \\
         -d '{{"phone":"{DEMO_PATIENT['phone']}","password":"{DEMO_PATIENT['password']}"}}'

@@ -130,8 +130,8 @@ def seed_once() -> dict[str, Any] | None:
 
 
 def _seed_berlin(users: dict[str, Any], now: int) -> str:
-    """An active clinic in a Stripe country: Berlin, EUR, a DST zone. Its payouts are not set up:
-    the demo admin starts them in the portal (Payouts) and completes the local Stripe onboarding."""
+    """An active clinic in a Stripe country: Berlin, EUR, a DST zone, with payouts connected at the local
+    Stripe server and a prepaid service, so the whole money flow can be tried locally."""
     from chalicelib.bootstrap import clinics
     from chalicelib.clinics import models as cm
     from chalicelib.clinics import store as clinic_store
@@ -157,6 +157,17 @@ def _seed_berlin(users: dict[str, Any], now: int) -> str:
     db.put_new(clinic_store.doctor_membership_item(cid, users["doctor"], now))
     svc.add_template(admin, cid, users["doctor"], cm.TemplateIn(
         branch_id=bid, modality="video", weekday="sat", start=time(10), end=time(13)))
+    # payouts connected at the local Stripe server, and a visit with a 30 % prepayment on Saturday mornings:
+    # booking it holds the time until it is paid (PaymentSheet, a payment link, or at the desk)
+    account = svc.start_payouts(admin, cid)["account_id"]
+    clinic_store.apply_payouts(cid, {"account_id": account, "charges_enabled": True, "payouts_enabled": True,
+                                     "status": "active", "event_created": now}, now)
+    svc.add_service(admin, cid, cm.ServiceIn(
+        name={"ru": "Консультация кардиолога с предоплатой", "en": "Cardiologist consultation, prepaid"},
+        duration_minutes=30, price={"amount": 12000, "currency": "EUR"}, modality="in_person",
+        specialty="cardiologist", prepayment=cm.Prepayment(kind="percent", percent=30)))
+    svc.add_template(admin, cid, users["doctor"], cm.TemplateIn(
+        branch_id=bid, modality="in_person", weekday="sat", start=time(9), end=time(10)))
     svc.submit(admin, cid)
     svc.verify(platform, cid)
     svc.activate(admin, cid)

@@ -74,6 +74,33 @@ class FakeStripe:
         self._lock = threading.Lock()
         self.server: Optional[ThreadingHTTPServer] = None
         self._faults: list[tuple[str, str, float]] = []  # (path prefix, error name or "hang", seconds)
+        from local.stripe_payments import StripePayments
+
+        # Customers, PaymentIntents, Refunds, Checkout Sessions, ephemeral keys (local/stripe_payments.py)
+        self.payments = StripePayments(self.fixtures, self.deliver)
+        self.deliveries: list[tuple[str, int]] = []  # (event id, HTTP status) of each webhook sent
+
+    def deliver(self, event: dict[str, Any]) -> None:
+        """Send one signed event to the webhook URL (if any), as Stripe does; a failure is recorded, not raised."""
+        if not self.webhook_url:
+            return
+        payload = json.dumps(event).encode()
+        req = urllib.request.Request(self.webhook_url, data=payload, method="POST", headers={
+            "Content-Type": "application/json", "Stripe-Signature": sign(payload, self.webhook_secret)})
+        try:
+            with urllib.request.urlopen(req, timeout=10) as resp:
+                self.deliveries.append((event["id"], resp.status))
+        except Exception as exc:  # the app down or answering 4xx/5xx: Stripe would retry later
+            self.deliveries.append((event["id"], getattr(exc, "code", 0) or 0))
+
+    def replay(self, event_id: str) -> None:
+        """Send an event again (Stripe's "resend" in the dashboard; ``stripe events resend``)."""
+        self.deliver(next(e for e in self.payments.events if e["id"] == event_id))
+
+    def signed(self, event: dict[str, Any]) -> tuple[bytes, str]:
+        """An event's body and its ``Stripe-Signature`` header, for a test to post itself."""
+        payload = json.dumps(event).encode()
+        return payload, sign(payload, self.webhook_secret)
 
     def fail_next(self, path: str, error: str, times: int = 1, hang_s: float = 0.0) -> None:
         """The next ``times`` calls under ``path`` answer ``ERRORS[error]`` (or, for ``"hang"``,
@@ -149,6 +176,12 @@ class FakeStripe:
             def _error(self, status: int, message: str, **fields: Any) -> None:
                 self._send(status, {"error": {"type": "invalid_request_error", "message": message, **fields}})
 
+            def _base(self) -> str:
+                return f"http://{self.server.server_address[0]}:{self.server.server_address[1]}"
+
+            def _authorised(self) -> bool:
+                return self.headers.get("Authorization", "")[:10] in ("Bearer sk_", "Bearer rk_")
+
             def _injected(self, path: str) -> bool:
                 fault = fake._fault(path)
                 if fault is None:
@@ -164,8 +197,22 @@ class FakeStripe:
             def do_GET(self) -> None:  # noqa: N802
                 path = urllib.parse.urlparse(self.path)
                 parts = path.path.strip("/").split("/")
+                if parts[:1] == ["v1"] and self._injected(path.path):
+                    return None
                 if parts[:2] == ["v1", "accounts"] and len(parts) == 3 and parts[2] in fake.accounts:
                     return self._send(200, fake.accounts[parts[2]])
+                if parts[:2] == ["checkout", "pay"] and len(parts) == 3 and parts[2] in fake.payments.sessions:
+                    sess = fake.payments.sessions[parts[2]]
+                    page = (f"<!doctype html><title>Stripe Checkout (local)</title><h1>Pay {sess['amount_total']} "
+                            f"{sess['currency'].upper()}</h1><p>Test card 4242 4242 4242 4242</p>"
+                            f"<form method=post><button>Pay</button></form>")
+                    return self._send(200, page.encode(), "text/html")
+                if parts == ["_local", "events"]:  # what was sent, newest last (local only)
+                    return self._send(200, [{"id": e["id"], "type": e["type"]} for e in fake.payments.events])
+                if parts[:1] == ["v1"] and self._authorised():
+                    answer = fake.payments.handle("GET", path.path, {}, None, self._base())
+                    if answer is not None:
+                        return self._send(*answer)
                 if parts[:2] == ["connect", "onboard"] and len(parts) == 3 and parts[2] in fake.accounts:
                     page = (f"<!doctype html><title>Stripe onboarding (local)</title><h1>Local Stripe onboarding</h1>"
                             f"<form method=post><button>Complete onboarding for {parts[2]}</button></form>")
@@ -194,6 +241,25 @@ class FakeStripe:
                     link = fake.account_link(form, host)
                     return self._send(200, link) if link else self._error(400, "No such account")
                 parts = path.path.strip("/").split("/")
+                if parts[:2] == ["checkout", "pay"] and len(parts) == 3 and parts[2] in fake.payments.sessions:
+                    try:
+                        sess = fake.payments.pay_session(parts[2])
+                    except ValueError as exc:
+                        return self._error(400, str(exc))
+                    self.send_response(303)
+                    self.send_header("Location", sess.get("success_url") or "/")
+                    self.send_header("Content-Length", "0")
+                    self.end_headers()
+                    return None
+                if parts[:2] == ["_local", "replay"] and len(parts) == 3:  # resend an event (local only)
+                    if not any(e["id"] == parts[2] for e in fake.payments.events):
+                        return self._error(404, "No such event")
+                    fake.replay(parts[2])
+                    return self._send(200, {"replayed": parts[2], "deliveries": fake.deliveries[-1:]})
+                answer = fake.payments.handle("POST", path.path, form, self.headers.get("Idempotency-Key"),
+                                              self._base())
+                if answer is not None:
+                    return self._send(*answer)
                 if parts[:2] == ["connect", "onboard"] and len(parts) == 3 and parts[2] in fake.accounts:
                     fake.complete_onboarding(parts[2])
                     target = urllib.parse.parse_qs(path.query).get("return_url", [""])[0]

@@ -540,6 +540,16 @@ class BookingService:
                          event="booking.paid", extra=extra)
         return self.view(b, caller)
 
+    def confirm_paid_ops(self, tx: db.Tx, b: dict[str, Any], now: datetime, payment_id: str) -> db.Tx:
+        """The same confirmation as ``confirm_payment``, for a system caller (the payments feature, on the
+        provider's word or a desk payment), as items of the caller's transaction."""
+        tx.add("booking", store.transition_op(b, ("held",), {"status": "confirmed", "paid_at": _iso(now)},
+                                              remove=("GSI2PK", "GSI2SK")))
+        tx.add("care", store.care_op(b["doctor_id"], b["patient_id"], int(now.timestamp())))
+        tx.extend(store.resuse_hold_ops(b, None))
+        tx.event("booking.paid", {**self._snapshot(b), "status": "confirmed", "payment_id": payment_id})
+        return tx
+
     def _mark_visit(self, caller: Any, bid: str, status: str) -> dict[str, Any]:
         b, relation = self._load(caller, bid, as_clinic=False)
         if relation != "doctor":

@@ -123,6 +123,10 @@ class Policies(Strict):
     # the wallet (payments/wallet.py): the share of a payment cashback may pay, and how long a lot lasts
     cashback_max_spend_percent: int = Field(default=50, ge=0, le=100)
     cashback_expiry_days: int = Field(default=365, ge=1, le=3650)
+    # what a prepayment refunds (percent of it) on a late cancellation by the patient and on a no-show:
+    # 0 keeps all, 100 refunds all; a cancellation inside the free window and the clinic's own refund in full
+    late_cancel_refund_percent: int = Field(default=0, ge=0, le=100)
+    no_show_refund_percent: int = Field(default=0, ge=0, le=100)
     feedback_after_visit: bool = True
     # per-patient limits, enforced in the booking transaction; none means no limit
     max_future_visits_per_doctor: Optional[int] = Field(default=None, ge=1, le=50)

@@ -486,7 +486,12 @@ class ClinicService:
         return dict(self._readable_clinic(caller, cid).get("payouts", {}))
 
     def handle_stripe_event(self, event: dict[str, Any]) -> dict[str, Any]:
-        """Apply ``account.updated``; duplicates and older events change nothing."""
+        """Apply ``account.updated``; duplicates and older events change nothing. Payment events go to the
+        payments feature."""
+        if str(event.get("type", "")).startswith(("payment_intent.", "checkout.session.", "charge.", "refund.")):
+            from chalicelib import bootstrap
+
+            return bootstrap.payments().handle_event(event)
         if event.get("type") != "account.updated":
             return {"handled": False}
         acct = (event.get("data") or {}).get("object") or {}

@@ -146,6 +146,16 @@ TITLES: dict[str, tuple[str, str]] = {
     "conclusion_not_signed": ("Sign the conclusion first", "Сначала подпишите заключение"),
     "upload_missing": ("Nothing was uploaded for this document yet", "Файл этого документа ещё не загружен"),
     "upload_mismatch": ("The uploaded file is not the one announced", "Загруженный файл не совпадает с заявленным"),
+    # payments
+    "payment_in_progress": ("A payment for this booking is being made; wait a moment",
+                            "Оплата этой записи уже проводится, подождите немного"),
+    "no_prepayment": ("This booking needs no prepayment", "Для этой записи предоплата не нужна"),
+    "payment_changed": ("The payment changed meanwhile; look at it again",
+                        "Платёж изменился, посмотрите на него ещё раз"),
+    "busy": ("Someone else is changing this right now; try again in a moment",
+             "Это сейчас меняет кто-то другой, повторите через мгновение"),
+    "hold_lapsed": ("The time held for this booking has lapsed", "Время, удержанное для этой записи, истекло"),
+    "already_paid": ("This booking is already paid", "Эта запись уже оплачена"),
     # cashback wallet
     "cashback_changed": ("Your cashback balance changed meanwhile; check it and pay again",
                          "Баланс кешбэка изменился, проверьте его и оплатите снова"),

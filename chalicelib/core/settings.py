@@ -129,6 +129,9 @@ class Settings(BaseModel):
     stripe_timeout_s: float = 8.0  # one call to Stripe; a Lambda has 29 s for the whole request
     stripe_secret_key: SecretStr = SecretStr("")
     stripe_webhook_secret: SecretStr = SecretStr("")
+    # The platform's fee on each online payment, in basis points of the amount (500 = 5 %), kept by the
+    # platform as Stripe's application_fee_amount; the rest goes to the clinic's connected account.
+    payments_platform_fee_bp: int = Field(default=500, ge=0, le=5000)
     public_base_url: str = "http://127.0.0.1:8000"  # the API's origin (calendar feeds, video links)
     portal_base_url: Optional[str] = None  # the portal's origin when it is not served by the API (S3)
 

@@ -52,6 +52,15 @@ TEMPLATES: dict[str, Template] = {
         "service", True, False,
         ("Оплата приёма", "Оплатите приём {time} в приложении, чтобы сохранить время."),
         ("Pay for your visit", "Pay for your visit on {time} in the app to keep the time.")),
+    "payment_failed": Template(
+        "service", True, False,
+        ("Оплата не прошла", "Оплата не прошла. Время за вами до конца брони: попробуйте ещё раз в приложении."),
+        ("Payment failed",
+         "The payment did not go through. The time is yours until the hold ends: try again in the app.")),
+    "payment_refunded_no_visit": Template(
+        "service", True, False,
+        ("Деньги возвращены", "Оплата пришла после окончания брони, и время уже занято. Мы вернули всю сумму."),
+        ("Money refunded", "Your payment came after the hold ended and the time was taken. We refunded it in full.")),
     "urgent_turn": Template(
         "service", True, True,
         ("Ваша очередь", "Врач готов вас принять. Откройте приложение."),

@@ -74,7 +74,142 @@ def country_unsupported(country: str) -> AppError:
                                        f"Stripe does not onboard businesses in {country}")])
 
 
-class StripeGateway:
+# ------------------------------------------------------------------ payments (provider-neutral shapes)
+
+# The API version the mobile SDK's ephemeral keys are made for (Stripe requires one on that call).
+EPHEMERAL_KEY_API_VERSION = "2024-06-20"
+
+
+@dataclass(frozen=True)
+class Intent:
+    """A payment at the provider: its id, what the client confirms it with, and where it stands."""
+    intent_id: str
+    client_secret: Optional[str]
+    status: str  # pending | succeeded | cancelled | failed (the provider's words mapped to ours)
+
+
+@dataclass(frozen=True)
+class Checkout:
+    session_id: str
+    url: str
+    expires_at: int
+
+
+@dataclass(frozen=True)
+class RefundResult:
+    refund_id: str
+    status: str  # pending | succeeded | failed
+
+
+_INTENT_STATUS = {"succeeded": "succeeded", "canceled": "cancelled", "processing": "pending",
+                  "requires_payment_method": "pending", "requires_confirmation": "pending",
+                  "requires_action": "pending", "requires_capture": "pending"}
+
+
+def _d(obj: Any) -> dict[str, Any]:
+    return obj.to_dict() if hasattr(obj, "to_dict") else dict(obj)
+
+
+def intent_status(raw: str) -> str:
+    return _INTENT_STATUS.get(raw, "pending")
+
+
+class StripePayments:
+    """The calls the payments feature makes, mixed into ``StripeGateway`` (the one Stripe client).
+
+    Every call that creates something carries an idempotency key the caller derives from what it is
+    about (a booking and an amount, a refund id), so a retry after a timeout gets the same object."""
+
+    def _stripe(self) -> Any:  # StripeGateway's one SDK client
+        raise NotImplementedError
+
+    def _call(self, fn: Any, *args: Any, country: Optional[str] = None, **kwargs: Any) -> Any:
+        raise NotImplementedError
+
+    def publishable_key(self) -> str:
+        from chalicelib.core import secrets
+
+        return secrets.stripe_keys().publishable_key
+
+    def ensure_customer(self, patient_id: str, idempotency_key: str) -> str:
+        cus = self._call(self._stripe().v1.customers.create, params={"metadata": {"patient_id": patient_id}},
+                         options={"idempotency_key": idempotency_key})
+        return str(_d(cus)["id"])
+
+    def create_intent(self, *, amount: int, currency: str, customer: str, destination: str, fee: int,
+                      metadata: dict[str, str], idempotency_key: str) -> Intent:
+        params: dict[str, Any] = {
+            "amount": amount, "currency": currency.lower(), "customer": customer, "metadata": metadata,
+            "automatic_payment_methods": {"enabled": True},
+            "transfer_data": {"destination": destination}}
+        if fee > 0:
+            params["application_fee_amount"] = fee
+        pi = _d(self._call(self._stripe().v1.payment_intents.create, params=params,
+                           options={"idempotency_key": idempotency_key}))
+        return Intent(pi["id"], pi.get("client_secret"), intent_status(pi["status"]))
+
+    def get_intent(self, intent_id: str) -> Intent:
+        pi = _d(self._call(self._stripe().v1.payment_intents.retrieve, intent_id))
+        return Intent(pi["id"], pi.get("client_secret"), intent_status(pi["status"]))
+
+    def cancel_intent(self, intent_id: str) -> str:
+        """Cancel a payment nobody finished; the status it ends in (``succeeded`` if the money came first)."""
+        import stripe
+
+        try:
+            pi = _d(self._stripe().v1.payment_intents.cancel(intent_id))
+            return intent_status(pi["status"])
+        except stripe.InvalidRequestError as exc:
+            if getattr(exc, "code", None) == "payment_intent_unexpected_state":
+                return self.get_intent(intent_id).status
+            raise _problem(exc) from exc
+        except stripe.StripeError as exc:
+            raise _problem(exc) from exc
+
+    def customer_key(self, customer: str) -> str:
+        """The ephemeral key PaymentSheet needs to act for this customer."""
+        key = _d(self._call(self._stripe().v1.ephemeral_keys.create, params={"customer": customer},
+                            options={"stripe_version": EPHEMERAL_KEY_API_VERSION}))
+        return str(key["secret"])
+
+    def create_checkout(self, *, amount: int, currency: str, name: str, destination: str, fee: int,
+                        metadata: dict[str, str], expires_at: int, success_url: str,
+                        idempotency_key: str) -> Checkout:
+        intent_data: dict[str, Any] = {"metadata": metadata, "transfer_data": {"destination": destination}}
+        if fee > 0:
+            intent_data["application_fee_amount"] = fee
+        s = _d(self._call(self._stripe().v1.checkout.sessions.create, params={
+            "mode": "payment", "expires_at": expires_at, "success_url": success_url, "metadata": metadata,
+            "line_items": [{"quantity": 1, "price_data": {"currency": currency.lower(), "unit_amount": amount,
+                                                           "product_data": {"name": name}}}],
+            "payment_intent_data": intent_data}, options={"idempotency_key": idempotency_key}))
+        return Checkout(s["id"], s["url"], int(s["expires_at"]))
+
+    def expire_checkout(self, session_id: str) -> str:
+        import stripe
+
+        try:
+            s = _d(self._stripe().v1.checkout.sessions.expire(session_id))
+        except stripe.InvalidRequestError as exc:
+            if not getattr(exc, "code", None):
+                raise _problem(exc) from exc
+            s = _d(self._call(self._stripe().v1.checkout.sessions.retrieve, session_id))  # completed meanwhile
+        except stripe.StripeError as exc:
+            raise _problem(exc) from exc
+        return "succeeded" if s.get("status") == "complete" else "cancelled"
+
+    def refund(self, *, intent_id: str, amount: int, metadata: dict[str, str], idempotency_key: str) -> RefundResult:
+        """Refund part or all of a destination charge, taking it back from the clinic and the platform fee."""
+        re = _d(self._call(self._stripe().v1.refunds.create, params={
+            "payment_intent": intent_id, "amount": amount, "metadata": metadata,
+            "reverse_transfer": True, "refund_application_fee": True},
+            options={"idempotency_key": idempotency_key}))
+        status = {"succeeded": "succeeded", "failed": "failed",
+                  "canceled": "failed"}.get(str(re.get("status")), "pending")
+        return RefundResult(re["id"], status)
+
+
+class StripeGateway(StripePayments):
     def __init__(self) -> None:
         self._client: Any = None
 

@@ -1257,6 +1257,78 @@ def _(W):
     W.call("get", f"/clinics/{cid}/cashback?date_from=2025-12-01&date_to=2026-11-30", token=t)
     W.call("get", f"/clinics/{cid}/cashback?date_from=2026-11-01&date_to=2026-11-30&time_zone=Asia/Sakhalin",
            token=t, label="a zone given")
+# ------------------------------------------------------------------ payments (tests/*/test_payments_*.py own the rest)
+
+def _paid_at_desk(W) -> dict:
+    b = W.book(service_id=W.prepaid)
+    return W.setup("post", f"/clinics/{W.cid}/payments/reception", {
+        "booking_id": b["booking_id"], "method": "cash", "amount": {"amount": 1000, "currency": "RUB"}},
+        token=W.tok("admin_a"), status=201)
+
+
+@case("createPayment", AUTH + 3)  # the budget: one transaction and at most three reads
+def _(W):
+    b = W.book(service_id=W.prepaid)
+    t = W.tok("patient")
+    W.call("post", f"/bookings/{b['booking_id']}/payment", {}, token=t, status=201)
+    W.call("post", f"/bookings/{b['booking_id']}/payment", {}, token=t, status=201, label="again: the same intent")
+
+
+@case("getPayment", AUTH + 2)
+def _(W):
+    p = _paid_at_desk(W)
+    W.call("get", f"/payments/{p['payment_id']}", token=W.tok("patient"))
+
+
+@case("myPayments", AUTH + 1)
+def _(W):
+    _paid_at_desk(W)
+    W.call("get", "/me/payments?limit=20", token=W.tok("patient"))
+
+
+@case("clinicTransactions", AUTH + 3)
+def _(W):
+    _paid_at_desk(W)
+    t = W.tok("admin_a")
+    W.call("get", f"/clinics/{W.cid}/payments?date_from=2026-11-01&date_to=2026-12-31", token=t)
+    W.call("get", f"/clinics/{W.cid}/payments?date_from=2026-11-01&date_to=2026-12-31&method=cash", token=t,
+           label="by method")
+
+
+@case("clinicDailyTotals", AUTH + 3)
+def _(W):
+    _paid_at_desk(W)
+    W.call("get", f"/clinics/{W.cid}/payments/daily?date_from=2026-11-01&date_to=2026-12-31", token=W.tok("admin_a"))
+
+
+@case("clinicTransactionsCsv", AUTH + 3)
+def _(W):
+    _paid_at_desk(W)
+    W.call("get", f"/clinics/{W.cid}/payments/export?date_from=2026-11-01&date_to=2026-12-31", token=W.tok("admin_a"))
+
+
+@case("sendPaymentLink", AUTH + 6)
+def _(W):
+    b = W.book(service_id=W.prepaid)
+    W.call("post", f"/clinics/{W.cid}/payments/links", {"booking_id": b["booking_id"]}, token=W.tok("admin_a"),
+           status=201)
+
+
+@case("recordReceptionPayment", AUTH + 5)
+def _(W):
+    b = W.book(service_id=W.prepaid)
+    W.call("post", f"/clinics/{W.cid}/payments/reception", {
+        "booking_id": b["booking_id"], "method": "card_terminal", "amount": {"amount": 1000, "currency": "RUB"}},
+        token=W.tok("admin_a"), status=201)
+
+
+@case("refundPayment", AUTH + 5)
+def _(W):
+    p = _paid_at_desk(W)
+    W.call("post", f"/clinics/{W.cid}/payments/{p['payment_id']}/refunds", {"amount": 100, "reason": "goodwill"},
+           token=W.tok("admin_a"), headers={"Idempotency-Key": "budget-refund-1"}, status=202)
+    W.call("post", f"/clinics/{W.cid}/payments/{p['payment_id']}/refunds", {"amount": 5000, "reason": "too much"},
+           token=W.tok("admin_a"), status=422, label="more than paid")
 
 
 # ------------------------------------------------------------------ the tests

@@ -189,6 +189,22 @@ def test_request_schemas_reject_unknown_fields(spec):
             closed(op["requestBody"]["content"]["application/json"]["schema"], str(key), set())
 
 
+def payment_bodies() -> dict:
+    from chalicelib.payments import models as p
+
+    return {("/bookings/{booking_id}/payment", "POST"): p.PaymentIn, ("/clinics/{clinic_id}/payments/links", "POST"):
+            p.LinkIn, ("/clinics/{clinic_id}/payments/reception", "POST"): p.ReceptionIn,
+            ("/clinics/{clinic_id}/payments/{payment_id}/refunds", "POST"): p.RefundIn}
+
+
+def payment_queries() -> dict:
+    from chalicelib.payments import models as p
+
+    return {("/me/payments", "GET"): p.HistoryQuery, ("/clinics/{clinic_id}/payments", "GET"): p.TransactionsQuery,
+            ("/clinics/{clinic_id}/payments/daily", "GET"): p.TotalsQuery,
+            ("/clinics/{clinic_id}/payments/export", "GET"): p.TotalsQuery}
+
+
 def test_request_schemas_mirror_the_pydantic_models(spec):
     """Field names, required fields and the plain constraints of the models are those of the spec."""
     from annotated_types import MaxLen, MinLen
@@ -238,6 +254,7 @@ def test_request_schemas_mirror_the_pydantic_models(spec):
         ("/me/card/documents", "POST"): r.DocumentIn, ("/me/card/documents/{document_id}/complete", "POST"): r.Strict,
         ("/me/devices", "POST"): n.DeviceIn,
         ("/me/notification-settings", "PUT"): n.PreferencesIn, ("/feedback", "POST"): n.FeedbackIn,
+        **payment_bodies(),
     }
     # The Stripe webhook's body is Stripe's event, not one of our models.
     ops = {k: v for k, v in operations(spec).items() if k != ("/webhooks/stripe", "POST")}
@@ -334,6 +351,7 @@ def test_query_parameters_mirror_the_pydantic_query_models(spec):
             "/clinics/{clinic_id}/doctors")},
         ("/catalog/clinics/{clinic_id}/services", "GET"): c.Page,
         ("/me/inbox", "GET"): n.InboxQuery, ("/clinics/{clinic_id}/feedback", "GET"): n.FeedbackQuery,
+        **payment_queries(),
     }
     ops = operations(spec)
     for key, model in queries.items():
