@@ -143,16 +143,26 @@ def notify() -> Any:
     return _once("notify", make)
 
 
+def analytics() -> Any:
+    def make() -> Any:
+        from chalicelib.analytics.service import AnalyticsService
+
+        return AnalyticsService(settings(), notify)
+    return _once("analytics", make)
+
+
 def outbox() -> Any:
     """The event consumer, with every feature's handlers registered by kind."""
     def make() -> Any:
+        from chalicelib.analytics.jobs import event_handlers as analytics_handlers
         from chalicelib.booking.jobs import event_handlers as booking_handlers
         from chalicelib.core.events import Outbox
         from chalicelib.identity.jobs import event_handlers as identity_handlers
         from chalicelib.notify.jobs import event_handlers as notify_handlers
 
         handlers: dict[str, list[tuple[str, Any]]] = {}
-        for registry in (booking_handlers(booking()), identity_handlers(identity()), notify_handlers(notify())):
+        for registry in (booking_handlers(booking()), identity_handlers(identity()), notify_handlers(notify()),
+                         analytics_handlers(analytics())):
             for kind, entries in registry.items():
                 handlers.setdefault(kind, []).extend(entries)
         return Outbox(handlers)
