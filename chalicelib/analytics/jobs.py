@@ -96,8 +96,14 @@ def event_handlers(service: Any) -> dict[str, list[tuple[str, Handler]]]:
 
 
 def notification_metric(outcome: str) -> None:
-    """Notifications sent or failed, for the alarm on failed pushes (called by notify's senders)."""
-    count("NotificationsFailed" if outcome == "failed" else "NotificationsSent")
+    """Notifications sent or failed, for the alarm on failed pushes (called by notify's senders). A metric
+    that cannot be written never fails the message."""
+    try:
+        count("NotificationsFailed" if outcome == "failed" else "NotificationsSent")
+    except Exception as exc:  # pragma: no cover - metrics are best effort
+        from chalicelib.core import log
+
+        log.warning("metrics.failed", error=type(exc).__name__)
 
 
 @bp.schedule("rate(6 hours)")
