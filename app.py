@@ -5,6 +5,8 @@ first use (see docs/benchmarks.md for the cold-start measurement).
 """
 from chalice import Chalice
 
+from chalicelib.analytics import api as analytics_api
+from chalicelib.analytics import jobs as analytics_jobs
 from chalicelib.booking import api as booking_api
 from chalicelib.booking import jobs as booking_jobs
 from chalicelib.clinics import api as clinics_api
@@ -39,5 +41,7 @@ app.register_blueprint(meta_jobs.bp)
 app.register_blueprint(wallet_api.bp)
 app.register_blueprint(wallet_jobs.bp)
 app.register_blueprint(payments_api.bp)
+app.register_blueprint(analytics_api.bp)
+app.register_blueprint(analytics_jobs.bp)
 # Last: a CORS preflight route for every path above (the portal's origin only; core.web).
 add_preflight_routes(app)

@@ -160,9 +160,18 @@ def payments() -> Any:
     return _once("payments", make)
 
 
+def analytics() -> Any:
+    def make() -> Any:
+        from chalicelib.analytics.service import AnalyticsService
+
+        return AnalyticsService(settings(), notify)
+    return _once("analytics", make)
+
+
 def outbox() -> Any:
     """The event consumer, with every feature's handlers registered by kind."""
     def make() -> Any:
+        from chalicelib.analytics.jobs import event_handlers as analytics_handlers
         from chalicelib.booking.jobs import event_handlers as booking_handlers
         from chalicelib.core.events import Outbox
         from chalicelib.identity.jobs import event_handlers as identity_handlers
@@ -172,7 +181,8 @@ def outbox() -> Any:
 
         handlers: dict[str, list[tuple[str, Any]]] = {}
         for registry in (booking_handlers(booking()), identity_handlers(identity()), notify_handlers(notify()),
-                         wallet_handlers(wallet()), payments_handlers(payments())):
+                         wallet_handlers(wallet()), payments_handlers(payments()),
+                         analytics_handlers(analytics())):
             for kind, entries in registry.items():
                 handlers.setdefault(kind, []).extend(entries)
         return Outbox(handlers)

@@ -166,7 +166,7 @@ EVENT_STREAM_DLQ = "event-stream"
 EVENT_STREAM_FILTER = {"eventName": ["INSERT"], "dynamodb": {"NewImage": {"type": {"S": ["event"]}}}}
 
 # The Chalice functions EventBridge invokes asynchronously on a schedule (@schedule: every minute or five).
-SCHEDULED_JOBS = ("ExpireHolds", "DrainEvents", "SendReminders", "ReleaseHeld", "ExpireCashback")
+SCHEDULED_JOBS = ("ExpireHolds", "DrainEvents", "SendReminders", "ReleaseHeld", "ExpireCashback", "SnapshotSchedules")
 JOBS_DLQ = "jobs"
 DEPLOY_TASKS_DLQ = "deploy-tasks"
 AUTHORIZER = "TokenAuthorizer"
@@ -1175,6 +1175,7 @@ class ClinicBackendStack(Stack):
             "The event stream consumer is more than 5 minutes behind the table's stream.",
             threshold=5 * 60 * 1000,  # milliseconds
         )
+        self._analytics_alarms(topic, period, alarm)
         for suffix, dlq in self.dlqs.items():
             alarm(
                 f"{_camel(suffix)}DlqDepthAlarm",
@@ -1182,6 +1183,47 @@ class ClinicBackendStack(Stack):
                 f"Messages are waiting in the {suffix} dead-letter queue.",
             )
         return topic
+
+    def _analytics_alarms(self, topic: sns.Topic, period: Duration, alarm: Any) -> None:
+        """Alarms on the operational metrics analytics' event handlers write (EMF, namespace ``ClinicBackend``,
+        dimensions stage and service: chalicelib/analytics/jobs.py)."""
+        dims = {"stage": self.stage.name, "service": "clinic-backend"}
+
+        def ops(name: str, minutes: int = 5) -> cw.Metric:
+            return cw.Metric(namespace="ClinicBackend", metric_name=name, dimensions_map=dims, statistic="Sum",
+                             period=Duration.minutes(minutes))
+
+        # a sudden drop in bookings: the hourly count below the band anomaly detection learned (daily and weekly
+        # patterns, so a quiet night is no alarm), for three hours; no bookings at all counts as zero
+        cw.CfnAlarm(
+            self, "BookingsDropAlarm",
+            alarm_description="Bookings fell well below their usual level for three hours.",
+            comparison_operator="LessThanLowerThreshold", evaluation_periods=3, threshold_metric_id="band",
+            treat_missing_data="breaching",
+            metrics=[
+                cw.CfnAlarm.MetricDataQueryProperty(
+                    id="m", return_data=False,
+                    metric_stat=cw.CfnAlarm.MetricStatProperty(
+                        metric=cw.CfnAlarm.MetricProperty(
+                            namespace="ClinicBackend", metric_name="BookingsCreated",
+                            dimensions=[cw.CfnAlarm.DimensionProperty(name=k, value=v) for k, v in dims.items()]),
+                        period=3600, stat="Sum")),
+                cw.CfnAlarm.MetricDataQueryProperty(id="f", expression="FILL(m, 0)", return_data=True,
+                                                    label="Bookings an hour"),
+                cw.CfnAlarm.MetricDataQueryProperty(id="band", expression="ANOMALY_DETECTION_BAND(f, 3)",
+                                                    return_data=True, label="Usual range"),
+            ],
+            alarm_actions=[topic.topic_arn],
+        )
+        # a rise in failed pushes: more than a fifth of the messages failed, counting at least ten failures
+        alarm(
+            "NotificationsFailedAlarm",
+            cw.MathExpression(expression="IF(failed > 10, failed / (sent + failed), 0)",
+                              using_metrics={"failed": ops("NotificationsFailed"), "sent": ops("NotificationsSent")},
+                              period=period, label="Share of failed notifications"),
+            "More than 20 % of notifications failed (at least ten) in five minutes.",
+            threshold=0.2,
+        )
 
     # ---- outputs -------------------------------------------------------------------------------
     def _outputs(self) -> None:

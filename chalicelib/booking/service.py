@@ -1191,6 +1191,7 @@ class BookingService:
             "time_zone": shift["time_zone"], "start_utc": _iso(now), "end_utc": _iso(end), "status": "confirmed",
             "local_day": now.astimezone(zone(shift["time_zone"])).date().isoformat(),
             "created_at": int(now.timestamp()), "version": 1, "resources": [],
+            "queued_at": entry["joined_at"],  # the wait in the queue (analytics: median urgent wait)
             "locks": self._person_locks(doctor_id, entry["patient_id"], (grid, end)),
             "policy": {"cancellation_window_hours": 0},
         }

@@ -252,6 +252,7 @@ class NotifyService:
             raise
         store.mark_delivered(key, channel, _iso(self._now()))
         log.event("notify.sent", user_id=user_id, kind=kind, message_id=mid, channel=channel)
+        _metric("sent")
         return channel
 
     def _deliver(self, user: dict[str, Any], kind: str, mid: str, title: str, text: str,
@@ -280,6 +281,7 @@ class NotifyService:
             return "sms"
         if failed_for_now:
             log.warning("notify.push_unavailable", user_id=uid, kind=kind, message_id=mid)
+            _metric("failed")
             raise PushUnavailable(retry_after)
         return "inbox"
 
@@ -349,3 +351,9 @@ class NotifyService:
         log.event("job.release_held", sent=sent, failed=failed)
         return {"sent": sent, "failed": failed}
 
+
+def _metric(outcome: str) -> None:
+    """Notifications sent or failed, as an operational metric (analytics' EMF lines; infra alarms on failures)."""
+    from chalicelib.analytics.jobs import notification_metric
+
+    notification_metric(outcome)

@@ -249,6 +249,8 @@ def add_feedback(answer: dict[str, Any]) -> bool:
         tx.update(name, feedback_pk(cid), sk, "SET #t = :t ADD answers :one, #b :one, score_sum :s",
                   names={"#t": "type", "#b": band}, expr_values=db.values(t="feedback_stats", one=1,
                                                                           s=answer["score"]))
+    # what happened, for analytics: the score and who, never the comment
+    tx.event("feedback.given", {k: answer[k] for k in ("booking_id", "clinic_id", "doctor_id", "score", "created_at")})
     try:
         tx.commit()
     except db.TxCancelled as exc:

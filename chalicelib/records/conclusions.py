@@ -136,6 +136,9 @@ class Conclusions:
         tx = db.Tx()
         store.sign_tx(tx, draft, c)
         self._log_write(tx, caller, c)
+        # what happened, for analytics: who signed which visit's conclusion and when (never its content)
+        tx.event("records.conclusion_signed", {"booking_id": bid, "clinic_id": c["clinic_id"],
+                                               "doctor_id": c["doctor_id"], "signed_at": c["signed_at"]})
         self._commit(tx, "sign")
         log.event("records.conclusion_signed", booking_id=bid)
         return self.view(c)

@@ -545,6 +545,21 @@ def test_a_clinic_administrator_onboards_a_clinic_in_the_browser(portal, fake_st
         status_code, clinic = portal.api("GET", f"/clinics/{clinic_id}", token=tokens["access_token"])
         assert clinic["status"] == "submitted" and clinic["payouts"]["charges_enabled"] is True
 
+        # ---- the analytics dashboard: charts with their tables, honest where money has not been seen
+        page.get_by_role("navigation", name="Portal sections").get_by_role("link", name="Analytics").click()
+        expect(heading()).to_have_text("Clinic analytics")
+        dash = screen("dashboard")
+        expect(dash.locator("#dash-out h2")).to_contain_text(
+            ["The period", "Schedule fill by day", "Visits per doctor", "NPS by week", "Revenue by week"])
+        expect(dash.locator("svg.chart")).to_have_count(3)
+        expect(dash.locator("#dash-out")).to_contain_text("Not available yet: no payments so far.")
+        shot("dashboard")
+        page.get_by_role("button", name="Русский").click()
+        dash.get_by_role("button", name="Показать").click()
+        expect(dash.locator("#dash-out h2").first).to_have_text("Итоги периода")
+        shot("dashboard-ru")
+        page.get_by_role("button", name="English").click()
+
         assert not problems, problems
     finally:
         context.close()

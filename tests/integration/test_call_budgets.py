@@ -1329,6 +1329,65 @@ def _(W):
            token=W.tok("admin_a"), headers={"Idempotency-Key": "budget-refund-1"}, status=202)
     W.call("post", f"/clinics/{W.cid}/payments/{p['payment_id']}/refunds", {"amount": 5000, "reason": "too much"},
            token=W.tok("admin_a"), status=422, label="more than paid")
+# ------------------------------------------------------------------ analytics
+
+def _analytics_world(W) -> None:
+    """A month of day counters for 20 doctors (each day item as the handlers leave it) and 150 patients'
+    summaries: written once into the table."""
+    if getattr(W, "analytics_ready", False):
+        return
+    from chalicelib.analytics import store as astore
+    from chalicelib.core.ids import new_id
+
+    doctors = [W.did] + [new_id() for _ in range(19)]
+    items = []
+    for day in range(1, 31):
+        counters = {f"d|{d}|{k}": v for d in doctors for k, v in (("done|in_person", 6), ("done|video", 2), ("bmin", 300),
+                                                                     ("smin", 480), ("fb_n", 3), ("fb_sum", 26),
+                                                                     ("sum|RUB", 1800000), ("noshow", 1))}
+        items.append({"PK": astore.day_pk(W.cid), "SK": astore.day_sk(f"2026-11-{day:02d}"), "type": "analytics_day",
+                      **counters, "c|bk|app": 150})
+    W.analytics_patients = [new_id() for _ in range(150)]
+    items += [{"PK": astore.patient_pk(W.cid), "SK": astore.patient_sk(p), "type": "analytics_patient",
+               "patient_id": p, "last|any": "2026-03-01", "visits": 2, "strikes": i % 3, "spend|RUB": 100000 * i}
+              for i, p in enumerate(W.analytics_patients)]
+    batch_put(items)
+    W.analytics_ready = True
+
+
+@case("clinicAnalytics", AUTH + 5)
+def _(W):
+    _analytics_world(W)
+    t = W.tok("admin_a")
+    # admin membership, clinic, the clinic's zone (its branches, once per process), the month's days, totals
+    W.call("get", f"/clinics/{W.cid}/analytics?period=month&date=2026-11-15", token=t)
+    W.call("get", f"/clinics/{W.cid}/analytics?period=month&date=2026-11-15&doctor_id={W.did}", token=t,
+           label="one doctor (+ its membership)")
+
+
+@case("clinicSegment", AUTH + 4)
+def _(W):
+    _analytics_world(W)
+    W.call("get", f"/clinics/{W.cid}/analytics/segments?kind=lapsed&days=90", token=W.tok("admin_a"))
+
+
+@case("clinicSegmentExport", AUTH + 4)
+def _(W):
+    _analytics_world(W)
+    W.call("get", f"/clinics/{W.cid}/analytics/segments/export?kind=spend", token=W.tok("admin_a"))
+
+
+@case("sendRecall", AUTH + 4)
+def _(W):
+    _analytics_world(W)
+    W.call("post", f"/clinics/{W.cid}/analytics/recalls", {"patient_ids": W.analytics_patients[:50]},
+           token=W.tok("admin_a"), status=202)
+
+
+@case("myAnalytics", AUTH + 4)
+def _(W):
+    _analytics_world(W)
+    W.call("get", f"/me/analytics?clinic_id={W.cid}&period=month&date=2026-11-15", token=W.tok("doctor"))
 
 
 # ------------------------------------------------------------------ the tests
@@ -1356,3 +1415,4 @@ def test_operation_stays_within_its_dynamodb_call_budget(W, op):
     if over:
         raise BudgetExceeded(f"{op}: budget {BUDGETS[op]} DynamoDB calls, made "
                              + "; ".join(f"{label}: {n} {calls}" for label, n, calls in over))
+

@@ -215,6 +215,7 @@ def test_request_schemas_mirror_the_pydantic_models(spec):
     from chalicelib.identity import models as m
     from chalicelib.records import models as r
     from chalicelib.notify import models as n
+    from chalicelib.analytics import models as an
 
     entry = tuple(r.ENTRY_MODELS.values())  # the path's section picks one; the spec says oneOf, in this order
     bodies = {
@@ -255,6 +256,7 @@ def test_request_schemas_mirror_the_pydantic_models(spec):
         ("/me/devices", "POST"): n.DeviceIn,
         ("/me/notification-settings", "PUT"): n.PreferencesIn, ("/feedback", "POST"): n.FeedbackIn,
         **payment_bodies(),
+        ("/clinics/{clinic_id}/analytics/recalls", "POST"): an.RecallIn,
     }
     # The Stripe webhook's body is Stripe's event, not one of our models.
     ops = {k: v for k, v in operations(spec).items() if k != ("/webhooks/stripe", "POST")}

@@ -47,7 +47,7 @@ def test_a_waitlist_offer_is_pushed_to_the_waiting_patients_phone_and_kept_in_th
     inbox = body(jpost(client, "/me/inbox", token=waiting["token"], method="get"))
     assert [i["kind"] for i in inbox["items"]] == ["waitlist_offer"] and inbox["unread"] == 1
     # notify's handler run again on the same event (a redelivery past the outbox) sends nothing twice
-    (name, handler), = bootstrap.outbox().handlers["waitlist.offered"]
+    (name, handler), = [h for h in bootstrap.outbox().handlers["waitlist.offered"] if h[0].startswith("notify")]
     assert name == "notify_offer"
     handler(offered[0])
     assert len(fcm.sent) == 1

@@ -1,0 +1,1 @@
+"""Analytics for clinic directors: counters kept by event handlers, per clinic, doctor and local day."""
