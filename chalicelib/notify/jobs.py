@@ -40,7 +40,50 @@ def event_handlers(service: Any) -> dict[str, list[tuple[str, Handler]]]:
         from chalicelib.clinics import access as clinic_access
 
         return bool(clinic_access.policy(data.get("clinic_id") or "", "feedback_after_visit", True))
+    def tell_visits(visits: list[dict[str, Any]], key_of: Callable[[dict[str, Any]], str]) -> None:
+        """Tell each patient of these visits (still active, still ahead) that theirs may change."""
+        from chalicelib.booking import store as booking_store
+        from chalicelib.core import clock, db
+
+        if not visits:
+            return
+        now = clock.iso(clock.now())
+        ids = list(dict.fromkeys(v["booking_id"] for v in visits))
+        current = {b["booking_id"]: b for b in db.batch_get([(booking_store.booking_pk(i), "BOOKING") for i in ids])}
+        for bid in ids:
+            b = current.get(bid)
+            if not b or b.get("status") not in ("held", "confirmed") or b["start_utc"] <= now:
+                continue
+            service.send(b["patient_id"], "visit_may_change", key_of(b),
+                         {"start_utc": b["start_utc"], "time_zone": b.get("time_zone")}, link=f"booking/{bid}")
+
+    def leave_added(event: dict[str, Any]) -> None:
+        from chalicelib import bootstrap
+
+        data = event["data"]
+        visits = bootstrap.clinics().visits_hit_by_leave(data["doctor_id"], data["clinic_id"], data["item_id"])
+        # one message per (leave, booking): a second delivery of the event, or a second leave run, sends nothing
+        tell_visits(visits, lambda b: f"leave:{data['item_id']}:{b['booking_id']}")
+
+    def doctor_removed(event: dict[str, Any]) -> None:
+        from datetime import timedelta
+
+        from chalicelib.booking import models as booking_models
+        from chalicelib.booking import store as booking_store
+        from chalicelib.core import clock
+
+        data = event["data"]
+        if data.get("future_bookings") != "keep_for_reassignment":
+            return  # with "cancel" each visit's booking.cancelled tells the patient
+        now = clock.now()
+        visits = booking_store.clinic_bookings_of_doctor(
+            data["clinic_id"], data["doctor_id"], clock.iso(now),
+            clock.iso(now + timedelta(days=booking_models.MAX_HORIZON_DAYS + 1)))
+        tell_visits(visits, lambda b: f"{event['event_id']}:doctor_left:{b['booking_id']}")
+
     return {
+        "schedule.leave_added": [("notify_leave", leave_added)],
+        "clinic.doctor_removed": [("notify_doctor_left", doctor_removed)],
         "booking.created": [("notify_reminders", plan_reminders)],
         "booking.completed": [("notify_feedback", tell("feedback_request", clinic_asks_feedback))],
         "booking.accepted": [("notify_reminders", plan_reminders)],

@@ -52,6 +52,10 @@ TEMPLATES: dict[str, Template] = {
         "service", True, False,
         ("Оплата приёма", "Оплатите приём {time} в приложении, чтобы сохранить время."),
         ("Pay for your visit", "Pay for your visit on {time} in the app to keep the time.")),
+    "visit_may_change": Template(
+        "service", True, False,
+        ("Приём может измениться", "Ваш приём {time} может измениться: клиника предложит другого врача или время."),
+        ("Your visit may change", "Your visit on {time} may change: the clinic will offer another doctor or time.")),
     "urgent_turn": Template(
         "service", True, True,
         ("Ваша очередь", "Врач готов вас принять. Откройте приложение."),
