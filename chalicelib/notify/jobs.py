@@ -33,6 +33,16 @@ def event_handlers(service: Any) -> dict[str, list[tuple[str, Handler]]]:
         if data.get("status") in ("held", "confirmed") and data.get("start_utc") and data.get("patient_id") \
                 and data.get("time_zone"):
             service.plan_reminders(data)
+            service.plan_preparation(data["booking_id"])
+
+    def plan_recall(event: dict[str, Any]) -> None:
+        data = event["data"]
+        if data.get("patient_id") and data.get("service_id") and data.get("start_utc") and data.get("time_zone"):
+            service.plan_recall(data)
+
+    def plan_follow_up(event: dict[str, Any]) -> None:
+        if event["data"].get("booking_id"):
+            service.plan_follow_up(event["data"])
 
     by_clinic = lambda d: bool(d.get("tell_patient") or d.get("by") == "clinic")  # noqa: E731
 
@@ -85,7 +95,10 @@ def event_handlers(service: Any) -> dict[str, list[tuple[str, Handler]]]:
         "schedule.leave_added": [("notify_leave", leave_added)],
         "clinic.doctor_removed": [("notify_doctor_left", doctor_removed)],
         "booking.created": [("notify_reminders", plan_reminders)],
-        "booking.completed": [("notify_feedback", tell("feedback_request", clinic_asks_feedback))],
+        "booking.completed": [("notify_feedback", tell("feedback_request", clinic_asks_feedback)),
+                              ("notify_recall", plan_recall)],
+        "records.conclusion_signed": [("notify_follow_up", plan_follow_up)],
+        "records.conclusion_amended": [("notify_follow_up", plan_follow_up)],
         "booking.accepted": [("notify_reminders", plan_reminders)],
         "booking.rescheduled": [("notify_reminders", plan_reminders)],
         "waitlist.offered": [("notify_offer", tell("waitlist_offer"))],
@@ -110,3 +123,12 @@ def release_held(event):
     from chalicelib.core import clock
 
     return bootstrap.notify().release_held(clock.now())
+
+
+@bp.schedule("rate(15 minutes)")
+def send_care(event):
+    """Preparation, recalls and follow-ups that are due (the sparse CAREDUE#<hour> partitions of GSI2)."""
+    from chalicelib import bootstrap
+    from chalicelib.core import clock
+
+    return bootstrap.notify().send_due_care(clock.now())

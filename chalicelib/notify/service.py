@@ -198,6 +198,36 @@ class NotifyService:
 
         return reminders.run(self, now)
 
+    # ------------------------------------------------------------------ care messages (preparation, recall, follow-up)
+
+    def plan_preparation(self, booking_id: str) -> bool:
+        from chalicelib.booking import store as booking_store
+        from chalicelib.notify import care
+
+        b = booking_store.get_booking(booking_id)
+        return bool(b and b.get("status") in ("held", "confirmed") and care.plan_preparation(b))
+
+    def plan_recall(self, visit: dict[str, Any]) -> bool:
+        from chalicelib.clinics import store as clinic_store
+        from chalicelib.notify import care
+
+        svc = db.get(clinic_store.clinic_pk(visit["clinic_id"]), db.key("SERVICE", visit["service_id"])) or {}
+        return care.plan_recall(visit, svc.get("recall_after_days"))
+
+    def plan_follow_up(self, data: dict[str, Any]) -> bool:
+        from chalicelib.booking import store as booking_store
+        from chalicelib.notify import care
+
+        b = booking_store.get_booking(data["booking_id"])
+        if not b:
+            return False
+        return care.plan_follow_up(b, data.get("follow_up_date"), data.get("observation_months"))
+
+    def send_due_care(self, now: datetime) -> dict[str, int]:
+        from chalicelib.notify import care
+
+        return care.run(self, now)
+
     # ------------------------------------------------------------------ sending
 
     def send(self, user_id: str, kind: str, key: str, params: Optional[dict[str, Any]] = None,

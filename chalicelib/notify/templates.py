@@ -64,6 +64,14 @@ TEMPLATES: dict[str, Template] = {
         "recall", False, False,
         ("Пора на приём", "Пора записаться на повторный приём. Выберите время в приложении."),
         ("Time for a visit", "It is time to book your next visit. Choose a time in the app.")),
+    "preparation": Template(
+        "service", True, False,
+        ("Подготовка к приёму", "Перед приёмом {time} нужна подготовка. Инструкция в приложении."),
+        ("Preparing for your visit", "Your visit on {time} needs preparation. The instructions are in the app.")),
+    "follow_up": Template(
+        "service", True, False,
+        ("Повторный визит", "Врач советовал прийти снова в эти дни. Выберите время в приложении."),
+        ("A follow-up visit", "Your doctor advised a follow-up visit about now. Choose a time in the app.")),
     "feedback_request": Template(
         "feedback", False, False,
         ("Оцените визит", "Как прошёл ваш визит {time}? Оцените его в приложении."),

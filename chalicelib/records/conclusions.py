@@ -136,6 +136,7 @@ class Conclusions:
         tx = db.Tx()
         store.sign_tx(tx, draft, c)
         self._log_write(tx, caller, c)
+        tx.event("records.conclusion_signed", _follow_up(b, data))  # notify plans the follow-up
         self._commit(tx, "sign")
         log.event("records.conclusion_signed", booking_id=bid)
         return self.view(c)
@@ -151,6 +152,7 @@ class Conclusions:
         tx = db.Tx()
         store.amend_tx(tx, old, c)
         self._log_write(tx, caller, c)
+        tx.event("records.conclusion_amended", _follow_up(b, data))
         self._commit(tx, "amend")
         log.event("records.conclusion_amended", booking_id=bid, version=c["version"])
         return self.view(c)
@@ -177,3 +179,9 @@ class Conclusions:
             a["booking_id"] = bid
             store.put_access(a)
         return {"items": [self.view(v) for v in versions]}
+
+
+def _follow_up(b: dict[str, Any], data: dict[str, Any]) -> dict[str, Any]:
+    """What a conclusion's event says: the visit and its follow-up date or period (nothing medical)."""
+    return {"booking_id": b["booking_id"], "patient_id": b["patient_id"], "clinic_id": b["clinic_id"],
+            "follow_up_date": data.get("follow_up_date"), "observation_months": data.get("observation_months")}
