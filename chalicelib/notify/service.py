@@ -117,11 +117,18 @@ class NotifyService:
             return []
         now = self._now()
         stale_before = _iso(now - timedelta(days=self.settings.device_stale_days))
-        sessions = {s["session_id"]: s for s in db.batch_get(
-            [(identity_store.session_pk(d["session_id"]), "SESSION") for d in devices])}
+        # the sessions and the tokens' owner items in one BatchGetItem: a token another account registered
+        # since belongs to that account only, even if this account's device item outlived the move
+        found = db.batch_get([(identity_store.session_pk(d["session_id"]), "SESSION") for d in devices]
+                             + [(db.key("FCMTOKEN", d["device_id"]), "TOKEN") for d in devices])
+        sessions = {s["session_id"]: s for s in found if s.get("type") != "fcm_token"}
+        owners = {i["PK"].split("#", 1)[1]: i.get("user_id") for i in found if i.get("type") == "fcm_token"}
         live, dead = [], []
         for d in devices:
             s = sessions.get(d["session_id"])
+            if owners.get(d["device_id"]) not in (None, uid):
+                dead.append(d["device_id"])  # the token moved to another account: never push it from here
+                continue
             # A session someone ended (logout, revoked, password changed, replaced by a new login) ends
             # its device; one that merely lapsed does not (a neutral reminder still reaches a patient who
             # has not opened the app for a while; the deep link asks them to sign in).
