@@ -103,6 +103,7 @@ def event_handlers(service: Any) -> dict[str, list[tuple[str, Handler]]]:
         "booking.rescheduled": [("notify_reminders", plan_reminders)],
         "waitlist.offered": [("notify_offer", tell("waitlist_offer"))],
         "booking.invited": [("notify_invitation", tell("invitation"))],
+        "booking.reassigned": [("notify_reassigned", tell("reassigned"))],
         "booking.cancelled": [("notify_cancelled", tell("cancelled_by_clinic", by_clinic))],
     }
 

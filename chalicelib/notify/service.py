@@ -20,7 +20,7 @@ from chalicelib.core.errors import conflict, not_found
 from chalicelib.core.ids import new_id
 from chalicelib.notify import access, store
 from chalicelib.notify import models as m
-from chalicelib.notify.templates import CATEGORIES, TEMPLATES, render
+from chalicelib.notify.templates import CATEGORIES, LIVE_VISIT, TEMPLATES, render
 
 
 class PushUnavailable(Exception):
@@ -373,8 +373,15 @@ class NotifyService:
         """Send the messages quiet hours held whose morning has come (the held index, this hour and the 12
         before: a job that was down catches up)."""
         buckets = [store.held_bucket(_iso(now - timedelta(hours=back))) for back in range(12, -1, -1)]
-        sent = failed = 0
-        for r in store.held_due(buckets, _iso(now)):
+        sent = failed = lapsed = 0
+        held = store.held_due(buckets, _iso(now))
+        visits = self._visits_of(held)
+        for r in held:
+            if self._visit_lapsed(r, visits):
+                store.mark_delivered(r["key"], "lapsed", _iso(self._now()))  # never sent: the visit is gone
+                log.event("notify.held_lapsed", kind=r["kind"], message_id=r.get("message_id"))
+                lapsed += 1
+                continue
             try:
                 outcome = self.send(r["user_id"], r["kind"], r["key"], r.get("params") or {}, r.get("link"),
                                     release=True)
@@ -383,6 +390,27 @@ class NotifyService:
                 log.warning("job.release_held_failed", kind=r["kind"], error=type(exc).__name__)
                 continue
             sent += outcome not in ("duplicate", "held")
-        log.event("job.release_held", sent=sent, failed=failed)
-        return {"sent": sent, "failed": failed}
+        log.event("job.release_held", sent=sent, failed=failed, lapsed=lapsed)
+        return {"sent": sent, "failed": failed, "lapsed": lapsed}
+
+    @staticmethod
+    def _visits_of(held: list[dict[str, Any]]) -> dict[str, dict[str, Any]]:
+        """The bookings of held messages about a visit (one BatchGetItem)."""
+        from chalicelib.booking import store as booking_store
+
+        ids = {(r.get("link") or "").split("/", 1)[1] for r in held
+               if r.get("kind") in LIVE_VISIT and (r.get("link") or "").startswith("booking/")}
+        if not ids:
+            return {}
+        return {b["booking_id"]: b for b in db.batch_get([(booking_store.booking_pk(i), "BOOKING") for i in ids])}
+
+    @staticmethod
+    def _visit_lapsed(r: dict[str, Any], visits: dict[str, dict[str, Any]]) -> bool:
+        statuses = LIVE_VISIT.get(r.get("kind") or "")
+        link = r.get("link") or ""
+        if not statuses or not link.startswith("booking/"):
+            return False
+        b = visits.get(link.split("/", 1)[1])
+        start = (r.get("params") or {}).get("start_utc")
+        return b is None or b.get("status") not in statuses or bool(start and b.get("start_utc") != start)
 

@@ -56,6 +56,10 @@ TEMPLATES: dict[str, Template] = {
         "service", True, False,
         ("Приём может измениться", "Ваш приём {time} может измениться: клиника предложит другого врача или время."),
         ("Your visit may change", "Your visit on {time} may change: the clinic will offer another doctor or time.")),
+    "reassigned": Template(
+        "service", True, False,
+        ("Другой врач", "Ваш приём {time} проведёт другой врач. Подробности в приложении."),
+        ("Another doctor", "Your visit on {time} will be with another doctor. Details are in the app.")),
     "urgent_turn": Template(
         "service", True, True,
         ("Ваша очередь", "Врач готов вас принять. Откройте приложение."),
@@ -76,6 +80,14 @@ TEMPLATES: dict[str, Template] = {
         "feedback", False, False,
         ("Оцените визит", "Как прошёл ваш визит {time}? Оцените его в приложении."),
         ("Rate your visit", "How was your visit on {time}? Rate it in the app.")),
+}
+
+# kinds about a visit that must still be ahead in one of these statuses when the message goes out (a message
+# quiet hours held is dropped if its visit lapsed, was cancelled or moved meanwhile)
+LIVE_VISIT: dict[str, tuple[str, ...]] = {
+    "invitation": ("proposed",), "rescheduled": ("held", "confirmed"), "reminder": ("held", "confirmed"),
+    "preparation": ("held", "confirmed"), "visit_may_change": ("held", "confirmed"),
+    "reassigned": ("held", "confirmed"), "payment_link": ("held",),
 }
 
 _MONTHS_RU = ("января", "февраля", "марта", "апреля", "мая", "июня", "июля", "августа", "сентября",
