@@ -13,7 +13,7 @@ tries again later (and, after its last try, dead-letters it: the inbox still has
 from __future__ import annotations
 
 from datetime import datetime, timedelta
-from typing import Any, Optional
+from typing import Any, Callable, Optional
 
 from chalicelib.core import clock, db, log
 from chalicelib.core.errors import conflict, not_found
@@ -237,8 +237,21 @@ class NotifyService:
 
     # ------------------------------------------------------------------ sending
 
+    def tell_owner(self, event_id: str, data: dict[str, Any]) -> str:
+        """Identity's owner notices (limits hit, a phone change under way): a security notice, so by SMS to
+        the phone the event names (the old one during a phone change), in the owner's language, once per
+        event, and a copy in the inbox."""
+        from chalicelib.core.sms import text as sms_text
+
+        extra = {"ending": data["ending"]} if "ending" in data else {}
+        title = {"ru": TEMPLATES["security_notice"].ru[0], "en": TEMPLATES["security_notice"].en[0]}
+        return self.send(data["user_id"], "security_notice", f"{event_id}:owner_notice", sms_to=data.get("phone"),
+                         text_of=lambda lang: (title["ru" if lang == "ru" else "en"],
+                                               sms_text(data["notice"], lang, **extra)))
+
     def send(self, user_id: str, kind: str, key: str, params: Optional[dict[str, Any]] = None,
-             link: Optional[str] = None, release: bool = False) -> str:
+             link: Optional[str] = None, release: bool = False, sms_to: Optional[str] = None,
+             text_of: Optional[Callable[[str], tuple[str, str]]] = None) -> str:
         """Tell a person something, once per ``key``. Returns the channel it went by ('push', 'sms',
         'inbox'), 'held' (quiet hours: the held-messages job sends it in the morning) or 'duplicate'.
         Raises ``PushUnavailable`` (or the SMS gateway's error) to be retried."""
@@ -253,7 +266,7 @@ class NotifyService:
         if not user:
             return "inbox"  # the account is gone: nobody to tell
         lang = user.get("language") or "ru"
-        title, text = render(kind, lang, params)
+        title, text = text_of(lang) if text_of else render(kind, lang, params)
         now = self._now()
         if record is None:
             for attempt in range(5):
@@ -282,8 +295,11 @@ class NotifyService:
                     store.hold(key, _iso(until))
                     log.event("notify.held", user_id=user_id, kind=kind, message_id=mid, until=_iso(until))
                     return "held"
-            channel = self._deliver(user, kind, mid, title, text, link, devices,
-                                    prefs[template.category])
+            if sms_to is not None or kind == "security_notice":
+                self.sms.send(sms_to or user["phone"], text)  # security notices keep SMS as their channel
+                channel = "sms"
+            else:
+                channel = self._deliver(user, kind, mid, title, text, link, devices, prefs[template.category])
         except Exception:
             store.release(key)
             raise

@@ -60,6 +60,10 @@ TEMPLATES: dict[str, Template] = {
         "service", True, False,
         ("Другой врач", "Ваш приём {time} проведёт другой врач. Подробности в приложении."),
         ("Another doctor", "Your visit on {time} will be with another doctor. Details are in the app.")),
+    "security_notice": Template(  # identity's owner notices: their own text, always by SMS
+        "service", True, True,
+        ("Безопасность аккаунта", "Изменение в безопасности вашего аккаунта. Подробности в приложении."),
+        ("Account security", "A change in your account's security. Details are in the app.")),
     "urgent_turn": Template(
         "service", True, True,
         ("Ваша очередь", "Врач готов вас принять. Откройте приложение."),

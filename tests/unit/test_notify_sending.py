@@ -167,6 +167,24 @@ def test_no_medical_detail_in_any_push_or_sms(client, outbox, fcm):
             svc.send(ru["user_id"], kind, f"sms:{kind}", {"start_utc": "2026-11-30T07:00:00Z", **secret})
     shown = json.dumps([m for _, m in fcm.sent], ensure_ascii=False) + json.dumps(outbox.to(PHONE),
                                                                                    ensure_ascii=False)
-    assert len(fcm.sent) == 2 * len(TEMPLATES)
+    assert len(fcm.sent) == 2 * len([k for k in TEMPLATES if k != "security_notice"])  # that one: SMS only
     for word in secret.values():
         assert word not in shown
+
+
+def test_owner_notices_go_by_sms_through_notify_once_and_land_in_the_inbox(client, outbox, fcm):
+    """identity.owner_notice (a security notice): by SMS to the phone the event names, even with the app
+    installed, in the owner's language, once per event, with a copy in the inbox."""
+    p = person(client, outbox, PHONE)
+    register(client, p["token"])
+    before = len(outbox.to(PHONE))
+    event = {"event_id": "01M8VGT7BMQQJDNM5NSWGZ7PT3", "kind": "identity.owner_notice",
+             "data": {"user_id": p["user_id"], "notice": "second_factor_locked", "phone": PHONE}}
+    (name, handler), = bootstrap.outbox().handlers["identity.owner_notice"]
+    handler(event)
+    handler(event)
+    told = outbox.to(PHONE)[before:]
+    assert len(told) == 1 and ("too many wrong codes" in told[0] or "неверных код" in told[0])
+    assert fcm.sent == []
+    inbox = body(jpost(client, "/me/inbox", token=p["token"], method="get"))
+    assert [i["kind"] for i in inbox["items"]] == ["security_notice"]
