@@ -196,9 +196,13 @@ class NotifyService:
         return sorted({int(h) for h in self.settings.reminder_hours.split(",") if h.strip()}, reverse=True)
 
     def plan_reminders(self, booking: dict[str, Any]) -> int:
+        """The reminders of a visit at the clinic's offsets (its ``reminder_hours`` policy; else the default)."""
+        from chalicelib.clinics import access as clinic_access
         from chalicelib.notify import reminders
 
-        return reminders.schedule(booking, self.reminder_offsets())
+        own = clinic_access.policy(booking.get("clinic_id") or "", "reminder_hours", None)
+        offsets = sorted({int(h) for h in own}, reverse=True) if own is not None else self.reminder_offsets()
+        return reminders.schedule(booking, offsets)
 
     def send_due_reminders(self, now: datetime) -> dict[str, int]:
         from chalicelib.notify import reminders

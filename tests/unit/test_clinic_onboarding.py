@@ -255,7 +255,8 @@ def test_policies_are_set_and_read(client, outbox, fixed_clock):
                 "max_future_visits_per_doctor": 3, "max_visits_per_day": 1}
     clinic = ok(jpost(client, f"/clinics/{cid}/policies", policies, token=admin["token"], method="put"))
     assert clinic["policies"] == {**policies, "booking_horizon_days": 60,  # the default horizon, two months
-                                  "cashback_max_spend_percent": 50, "cashback_expiry_days": 365}  # wallet defaults
+                                  "cashback_max_spend_percent": 50, "cashback_expiry_days": 365,  # wallet defaults
+                                  "reminder_hours": [24, 2]}  # notify's default reminders
 
 
 def test_payout_onboarding_with_connect_and_the_signed_webhook(client, outbox, fixed_clock, fake_stripe):
