@@ -91,7 +91,45 @@ def event_handlers(service: Any) -> dict[str, list[tuple[str, Handler]]]:
             clock.iso(now + timedelta(days=booking_models.MAX_HORIZON_DAYS + 1)))
         tell_visits(visits, lambda b: f"{event['event_id']}:doctor_left:{b['booking_id']}")
 
+    def money_told(kind: str, key_field: str) -> Handler:
+        """Payments' and the wallet's events: keyed by the payment's own id, so two events of one payment
+        (a webhook and a retry) tell once."""
+        def handler(event: dict[str, Any]) -> None:
+            data = event["data"]
+            if not data.get("patient_id"):
+                return
+            ref = data.get(key_field) or event["event_id"]
+            link = f"payment/{data['payment_id']}" if data.get("payment_id") else \
+                (f"booking/{data['booking_id']}" if data.get("booking_id") else "wallet")
+            service.send(data["patient_id"], kind, f"{kind}:{ref}",
+                         {"amount": data.get("amount"), "currency": data.get("currency")}, link=link)
+        return handler
+
+    def record_shared(event: dict[str, Any]) -> None:
+        data = event["data"]
+        if data.get("patient_id"):
+            ref = data.get("grant_id") or event["event_id"]
+            service.send(data["patient_id"], "record_shared", f"record_shared:{ref}", link="records/access")
+
+    def record_viewed(event: dict[str, Any]) -> None:
+        """Someone else read the card: told once per reader and day (a doctor reading it ten times in a visit
+        is one message), never for the patient's own reads."""
+        from chalicelib.core import clock
+
+        data = event["data"]
+        reader = data.get("reader_id")
+        if not data.get("patient_id") or not reader or reader == data["patient_id"]:
+            return
+        day = clock.now().date().isoformat()
+        service.send(data["patient_id"], "record_viewed", f"record_viewed:{data['patient_id']}:{reader}:{day}",
+                     link="records/log")
+
     return {
+        "payment.succeeded": [("notify_payment", money_told("payment_received", "payment_id"))],
+        "payment.refunded": [("notify_refund", money_told("refund_made", "refund_id"))],
+        "cashback.earned": [("notify_cashback", money_told("cashback_earned", "entry_id"))],
+        "records.grant_created": [("notify_record_shared", record_shared)],
+        "records.card_read": [("notify_record_viewed", record_viewed)],
         "schedule.leave_added": [("notify_leave", leave_added)],
         "clinic.doctor_removed": [("notify_doctor_left", doctor_removed)],
         "booking.created": [("notify_reminders", plan_reminders)],

@@ -262,7 +262,8 @@ class NotifyService:
         from chalicelib.identity import store as identity_store
 
         template = TEMPLATES[kind]
-        params = {k: params[k] for k in ("start_utc", "time_zone") if params and params.get(k)}
+        params = {k: params[k] for k in ("start_utc", "time_zone", "amount", "currency")
+                  if params and params.get(k) is not None}
         record = store.send_record(key)
         if record and record.get("status") == "delivered":
             return "duplicate"
