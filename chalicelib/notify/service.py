@@ -249,9 +249,12 @@ class NotifyService:
 
         extra = {"ending": data["ending"]} if "ending" in data else {}
         title = {"ru": TEMPLATES["security_notice"].ru[0], "en": TEMPLATES["security_notice"].en[0]}
-        return self.send(data["user_id"], "security_notice", f"{event_id}:owner_notice", sms_to=data.get("phone"),
-                         text_of=lambda lang: (title["ru" if lang == "ru" else "en"],
-                                               sms_text(data["notice"], lang, **extra)))
+        outcome = self.send(data["user_id"], "security_notice", f"{event_id}:owner_notice", sms_to=data.get("phone"),
+                            text_of=lambda lang: (title["ru" if lang == "ru" else "en"],
+                                                  sms_text(data["notice"], lang, **extra)))
+        if outcome != "duplicate":
+            log.event("account.owner_told", user_id=data["user_id"], notice=data["notice"])
+        return outcome
 
     def send(self, user_id: str, kind: str, key: str, params: Optional[dict[str, Any]] = None,
              link: Optional[str] = None, release: bool = False, sms_to: Optional[str] = None,
