@@ -166,7 +166,8 @@ EVENT_STREAM_DLQ = "event-stream"
 EVENT_STREAM_FILTER = {"eventName": ["INSERT"], "dynamodb": {"NewImage": {"type": {"S": ["event"]}}}}
 
 # The Chalice functions EventBridge invokes asynchronously on a schedule (@schedule: every minute or five).
-SCHEDULED_JOBS = ("ExpireHolds", "DrainEvents", "SendReminders", "ReleaseHeld", "ExpireCashback", "SnapshotSchedules")
+SCHEDULED_JOBS = ("ExpireHolds", "DrainEvents", "SendReminders", "ReleaseHeld", "ExpireCashback",
+                  "SnapshotSchedules", "SendCare")
 JOBS_DLQ = "jobs"
 DEPLOY_TASKS_DLQ = "deploy-tasks"
 AUTHORIZER = "TokenAuthorizer"

@@ -133,7 +133,17 @@ class Policies(Strict):
     max_visits_per_day: Optional[int] = Field(default=None, ge=1, le=20)
     # how far ahead patients may book (free slots reach that far)
     booking_horizon_days: int = Field(default=60, ge=1, le=366)
+    # visit reminders, hours before the start (notify/reminders.py); whole days keep the wall clock
+    reminder_hours: list[Annotated[int, Field(ge=1, le=336)]] = Field(default_factory=lambda: [24, 2],
+                                                                      max_length=4)
     version: Optional[int] = Field(default=None, ge=1, le=2_147_483_647)
+
+    @field_validator("reminder_hours")
+    @classmethod
+    def _distinct_hours(cls, v: list[int]) -> list[int]:
+        if len(set(v)) != len(v):
+            raise ValueError("each reminder offset once")
+        return sorted(v, reverse=True)
 
 
 class Interval(Strict):

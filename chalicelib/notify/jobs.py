@@ -33,6 +33,16 @@ def event_handlers(service: Any) -> dict[str, list[tuple[str, Handler]]]:
         if data.get("status") in ("held", "confirmed") and data.get("start_utc") and data.get("patient_id") \
                 and data.get("time_zone"):
             service.plan_reminders(data)
+            service.plan_preparation(data["booking_id"])
+
+    def plan_recall(event: dict[str, Any]) -> None:
+        data = event["data"]
+        if data.get("patient_id") and data.get("service_id") and data.get("start_utc") and data.get("time_zone"):
+            service.plan_recall(data)
+
+    def plan_follow_up(event: dict[str, Any]) -> None:
+        if event["data"].get("booking_id"):
+            service.plan_follow_up(event["data"])
 
     by_clinic = lambda d: bool(d.get("tell_patient") or d.get("by") == "clinic")  # noqa: E731
 
@@ -40,13 +50,98 @@ def event_handlers(service: Any) -> dict[str, list[tuple[str, Handler]]]:
         from chalicelib.clinics import access as clinic_access
 
         return bool(clinic_access.policy(data.get("clinic_id") or "", "feedback_after_visit", True))
+    def tell_visits(visits: list[dict[str, Any]], key_of: Callable[[dict[str, Any]], str]) -> None:
+        """Tell each patient of these visits (still active, still ahead) that theirs may change."""
+        from chalicelib.booking import store as booking_store
+        from chalicelib.core import clock, db
+
+        if not visits:
+            return
+        now = clock.iso(clock.now())
+        ids = list(dict.fromkeys(v["booking_id"] for v in visits))
+        current = {b["booking_id"]: b for b in db.batch_get([(booking_store.booking_pk(i), "BOOKING") for i in ids])}
+        for bid in ids:
+            b = current.get(bid)
+            if not b or b.get("status") not in ("held", "confirmed") or b["start_utc"] <= now:
+                continue
+            service.send(b["patient_id"], "visit_may_change", key_of(b),
+                         {"start_utc": b["start_utc"], "time_zone": b.get("time_zone")}, link=f"booking/{bid}")
+
+    def leave_added(event: dict[str, Any]) -> None:
+        from chalicelib import bootstrap
+
+        data = event["data"]
+        visits = bootstrap.clinics().visits_hit_by_leave(data["doctor_id"], data["clinic_id"], data["item_id"])
+        # one message per (leave, booking): a second delivery of the event, or a second leave run, sends nothing
+        tell_visits(visits, lambda b: f"leave:{data['item_id']}:{b['booking_id']}")
+
+    def doctor_removed(event: dict[str, Any]) -> None:
+        from datetime import timedelta
+
+        from chalicelib.booking import models as booking_models
+        from chalicelib.booking import store as booking_store
+        from chalicelib.core import clock
+
+        data = event["data"]
+        if data.get("future_bookings") != "keep_for_reassignment":
+            return  # with "cancel" each visit's booking.cancelled tells the patient
+        now = clock.now()
+        visits = booking_store.clinic_bookings_of_doctor(
+            data["clinic_id"], data["doctor_id"], clock.iso(now),
+            clock.iso(now + timedelta(days=booking_models.MAX_HORIZON_DAYS + 1)))
+        tell_visits(visits, lambda b: f"{event['event_id']}:doctor_left:{b['booking_id']}")
+
+    def money_told(kind: str, key_field: str) -> Handler:
+        """Payments' and the wallet's events: keyed by the payment's own id, so two events of one payment
+        (a webhook and a retry) tell once."""
+        def handler(event: dict[str, Any]) -> None:
+            data = event["data"]
+            if not data.get("patient_id"):
+                return
+            ref = data.get(key_field) or event["event_id"]
+            link = f"payment/{data['payment_id']}" if data.get("payment_id") else \
+                (f"booking/{data['booking_id']}" if data.get("booking_id") else "wallet")
+            service.send(data["patient_id"], kind, f"{kind}:{ref}",
+                         {"amount": data.get("amount"), "currency": data.get("currency")}, link=link)
+        return handler
+
+    def record_shared(event: dict[str, Any]) -> None:
+        data = event["data"]
+        if data.get("patient_id"):
+            ref = data.get("grant_id") or event["event_id"]
+            service.send(data["patient_id"], "record_shared", f"record_shared:{ref}", link="records/access")
+
+    def record_viewed(event: dict[str, Any]) -> None:
+        """Someone else read the card: told once per reader and day (a doctor reading it ten times in a visit
+        is one message), never for the patient's own reads."""
+        from chalicelib.core import clock
+
+        data = event["data"]
+        reader = data.get("reader_id")
+        if not data.get("patient_id") or not reader or reader == data["patient_id"]:
+            return
+        day = clock.now().date().isoformat()
+        service.send(data["patient_id"], "record_viewed", f"record_viewed:{data['patient_id']}:{reader}:{day}",
+                     link="records/log")
+
     return {
+        "payment.succeeded": [("notify_payment", money_told("payment_received", "payment_id"))],
+        "payment.refunded": [("notify_refund", money_told("refund_made", "refund_id"))],
+        "cashback.earned": [("notify_cashback", money_told("cashback_earned", "entry_id"))],
+        "records.grant_created": [("notify_record_shared", record_shared)],
+        "records.card_read": [("notify_record_viewed", record_viewed)],
+        "schedule.leave_added": [("notify_leave", leave_added)],
+        "clinic.doctor_removed": [("notify_doctor_left", doctor_removed)],
         "booking.created": [("notify_reminders", plan_reminders)],
-        "booking.completed": [("notify_feedback", tell("feedback_request", clinic_asks_feedback))],
+        "booking.completed": [("notify_feedback", tell("feedback_request", clinic_asks_feedback)),
+                              ("notify_recall", plan_recall)],
+        "records.conclusion_signed": [("notify_follow_up", plan_follow_up)],
+        "records.conclusion_amended": [("notify_follow_up", plan_follow_up)],
         "booking.accepted": [("notify_reminders", plan_reminders)],
         "booking.rescheduled": [("notify_reminders", plan_reminders)],
         "waitlist.offered": [("notify_offer", tell("waitlist_offer"))],
         "booking.invited": [("notify_invitation", tell("invitation"))],
+        "booking.reassigned": [("notify_reassigned", tell("reassigned"))],
         "booking.cancelled": [("notify_cancelled", tell("cancelled_by_clinic", by_clinic))],
     }
 
@@ -67,3 +162,12 @@ def release_held(event):
     from chalicelib.core import clock
 
     return bootstrap.notify().release_held(clock.now())
+
+
+@bp.schedule("rate(15 minutes)")
+def send_care(event):
+    """Preparation, recalls and follow-ups that are due (the sparse CAREDUE#<hour> partitions of GSI2)."""
+    from chalicelib import bootstrap
+    from chalicelib.core import clock
+
+    return bootstrap.notify().send_due_care(clock.now())

@@ -13,14 +13,14 @@ tries again later (and, after its last try, dead-letters it: the inbox still has
 from __future__ import annotations
 
 from datetime import datetime, timedelta
-from typing import Any, Optional
+from typing import Any, Callable, Optional
 
 from chalicelib.core import clock, db, log
 from chalicelib.core.errors import conflict, not_found
 from chalicelib.core.ids import new_id
 from chalicelib.notify import access, store
 from chalicelib.notify import models as m
-from chalicelib.notify.templates import CATEGORIES, TEMPLATES, render
+from chalicelib.notify.templates import CATEGORIES, LIVE_VISIT, TEMPLATES, render
 
 
 class PushUnavailable(Exception):
@@ -117,11 +117,18 @@ class NotifyService:
             return []
         now = self._now()
         stale_before = _iso(now - timedelta(days=self.settings.device_stale_days))
-        sessions = {s["session_id"]: s for s in db.batch_get(
-            [(identity_store.session_pk(d["session_id"]), "SESSION") for d in devices])}
+        # the sessions and the tokens' owner items in one BatchGetItem: a token another account registered
+        # since belongs to that account only, even if this account's device item outlived the move
+        found = db.batch_get([(identity_store.session_pk(d["session_id"]), "SESSION") for d in devices]
+                             + [(db.key("FCMTOKEN", d["device_id"]), "TOKEN") for d in devices])
+        sessions = {s["session_id"]: s for s in found if s.get("type") != "fcm_token"}
+        owners = {i["PK"].split("#", 1)[1]: i.get("user_id") for i in found if i.get("type") == "fcm_token"}
         live, dead = [], []
         for d in devices:
             s = sessions.get(d["session_id"])
+            if owners.get(d["device_id"]) not in (None, uid):
+                dead.append(d["device_id"])  # the token moved to another account: never push it from here
+                continue
             # A session someone ended (logout, revoked, password changed, replaced by a new login) ends
             # its device; one that merely lapsed does not (a neutral reminder still reaches a patient who
             # has not opened the app for a while; the deep link asks them to sign in).
@@ -189,26 +196,77 @@ class NotifyService:
         return sorted({int(h) for h in self.settings.reminder_hours.split(",") if h.strip()}, reverse=True)
 
     def plan_reminders(self, booking: dict[str, Any]) -> int:
+        """The reminders of a visit at the clinic's offsets (its ``reminder_hours`` policy; else the default)."""
+        from chalicelib.clinics import access as clinic_access
         from chalicelib.notify import reminders
 
-        return reminders.schedule(booking, self.reminder_offsets())
+        own = clinic_access.policy(booking.get("clinic_id") or "", "reminder_hours", None)
+        offsets = sorted({int(h) for h in own}, reverse=True) if own is not None else self.reminder_offsets()
+        return reminders.schedule(booking, offsets)
 
     def send_due_reminders(self, now: datetime) -> dict[str, int]:
         from chalicelib.notify import reminders
 
         return reminders.run(self, now)
 
+    # ------------------------------------------------------------------ care messages (preparation, recall, follow-up)
+
+    def plan_preparation(self, booking_id: str) -> bool:
+        from chalicelib.booking import store as booking_store
+        from chalicelib.notify import care
+
+        b = booking_store.get_booking(booking_id)
+        return bool(b and b.get("status") in ("held", "confirmed") and care.plan_preparation(b))
+
+    def plan_recall(self, visit: dict[str, Any]) -> bool:
+        from chalicelib.clinics import store as clinic_store
+        from chalicelib.notify import care
+
+        svc = db.get(clinic_store.clinic_pk(visit["clinic_id"]), db.key("SERVICE", visit["service_id"])) or {}
+        return care.plan_recall(visit, svc.get("recall_after_days"))
+
+    def plan_follow_up(self, data: dict[str, Any]) -> bool:
+        from chalicelib.booking import store as booking_store
+        from chalicelib.notify import care
+
+        b = booking_store.get_booking(data["booking_id"])
+        if not b:
+            return False
+        return care.plan_follow_up(b, data.get("follow_up_date"), data.get("observation_months"))
+
+    def send_due_care(self, now: datetime) -> dict[str, int]:
+        from chalicelib.notify import care
+
+        return care.run(self, now)
+
     # ------------------------------------------------------------------ sending
 
+    def tell_owner(self, event_id: str, data: dict[str, Any]) -> str:
+        """Identity's owner notices (limits hit, a phone change under way): a security notice, so by SMS to
+        the phone the event names (the old one during a phone change), in the owner's language, once per
+        event, and a copy in the inbox."""
+        from chalicelib.core.sms import text as sms_text
+
+        extra = {"ending": data["ending"]} if "ending" in data else {}
+        title = {"ru": TEMPLATES["security_notice"].ru[0], "en": TEMPLATES["security_notice"].en[0]}
+        outcome = self.send(data["user_id"], "security_notice", f"{event_id}:owner_notice", sms_to=data.get("phone"),
+                            text_of=lambda lang: (title["ru" if lang == "ru" else "en"],
+                                                  sms_text(data["notice"], lang, **extra)))
+        if outcome != "duplicate":
+            log.event("account.owner_told", user_id=data["user_id"], notice=data["notice"])
+        return outcome
+
     def send(self, user_id: str, kind: str, key: str, params: Optional[dict[str, Any]] = None,
-             link: Optional[str] = None, release: bool = False) -> str:
+             link: Optional[str] = None, release: bool = False, sms_to: Optional[str] = None,
+             text_of: Optional[Callable[[str], tuple[str, str]]] = None) -> str:
         """Tell a person something, once per ``key``. Returns the channel it went by ('push', 'sms',
         'inbox'), 'held' (quiet hours: the held-messages job sends it in the morning) or 'duplicate'.
         Raises ``PushUnavailable`` (or the SMS gateway's error) to be retried."""
         from chalicelib.identity import store as identity_store
 
         template = TEMPLATES[kind]
-        params = {k: params[k] for k in ("start_utc", "time_zone") if params and params.get(k)}
+        params = {k: params[k] for k in ("start_utc", "time_zone", "amount", "currency")
+                  if params and params.get(k) is not None}
         record = store.send_record(key)
         if record and record.get("status") == "delivered":
             return "duplicate"
@@ -216,7 +274,7 @@ class NotifyService:
         if not user:
             return "inbox"  # the account is gone: nobody to tell
         lang = user.get("language") or "ru"
-        title, text = render(kind, lang, params)
+        title, text = text_of(lang) if text_of else render(kind, lang, params)
         now = self._now()
         if record is None:
             for attempt in range(5):
@@ -245,8 +303,11 @@ class NotifyService:
                     store.hold(key, _iso(until))
                     log.event("notify.held", user_id=user_id, kind=kind, message_id=mid, until=_iso(until))
                     return "held"
-            channel = self._deliver(user, kind, mid, title, text, link, devices,
-                                    prefs[template.category])
+            if sms_to is not None or kind == "security_notice":
+                self.sms.send(sms_to or user["phone"], text)  # security notices keep SMS as their channel
+                channel = "sms"
+            else:
+                channel = self._deliver(user, kind, mid, title, text, link, devices, prefs[template.category])
         except Exception:
             store.release(key)
             raise
@@ -338,8 +399,15 @@ class NotifyService:
         """Send the messages quiet hours held whose morning has come (the held index, this hour and the 12
         before: a job that was down catches up)."""
         buckets = [store.held_bucket(_iso(now - timedelta(hours=back))) for back in range(12, -1, -1)]
-        sent = failed = 0
-        for r in store.held_due(buckets, _iso(now)):
+        sent = failed = lapsed = 0
+        held = store.held_due(buckets, _iso(now))
+        visits = self._visits_of(held)
+        for r in held:
+            if self._visit_lapsed(r, visits):
+                store.mark_delivered(r["key"], "lapsed", _iso(self._now()))  # never sent: the visit is gone
+                log.event("notify.held_lapsed", kind=r["kind"], message_id=r.get("message_id"))
+                lapsed += 1
+                continue
             try:
                 outcome = self.send(r["user_id"], r["kind"], r["key"], r.get("params") or {}, r.get("link"),
                                     release=True)
@@ -348,8 +416,29 @@ class NotifyService:
                 log.warning("job.release_held_failed", kind=r["kind"], error=type(exc).__name__)
                 continue
             sent += outcome not in ("duplicate", "held")
-        log.event("job.release_held", sent=sent, failed=failed)
-        return {"sent": sent, "failed": failed}
+        log.event("job.release_held", sent=sent, failed=failed, lapsed=lapsed)
+        return {"sent": sent, "failed": failed, "lapsed": lapsed}
+
+    @staticmethod
+    def _visits_of(held: list[dict[str, Any]]) -> dict[str, dict[str, Any]]:
+        """The bookings of held messages about a visit (one BatchGetItem)."""
+        from chalicelib.booking import store as booking_store
+
+        ids = {(r.get("link") or "").split("/", 1)[1] for r in held
+               if r.get("kind") in LIVE_VISIT and (r.get("link") or "").startswith("booking/")}
+        if not ids:
+            return {}
+        return {b["booking_id"]: b for b in db.batch_get([(booking_store.booking_pk(i), "BOOKING") for i in ids])}
+
+    @staticmethod
+    def _visit_lapsed(r: dict[str, Any], visits: dict[str, dict[str, Any]]) -> bool:
+        statuses = LIVE_VISIT.get(r.get("kind") or "")
+        link = r.get("link") or ""
+        if not statuses or not link.startswith("booking/"):
+            return False
+        b = visits.get(link.split("/", 1)[1])
+        start = (r.get("params") or {}).get("start_utc")
+        return b is None or b.get("status") not in statuses or bool(start and b.get("start_utc") != start)
 
 
 def _metric(outcome: str) -> None:

@@ -61,6 +61,38 @@ TEMPLATES: dict[str, Template] = {
         "service", True, False,
         ("Деньги возвращены", "Оплата пришла после окончания брони, и время уже занято. Мы вернули всю сумму."),
         ("Money refunded", "Your payment came after the hold ended and the time was taken. We refunded it in full.")),
+    "visit_may_change": Template(
+        "service", True, False,
+        ("Приём может измениться", "Ваш приём {time} может измениться: клиника предложит другого врача или время."),
+        ("Your visit may change", "Your visit on {time} may change: the clinic will offer another doctor or time.")),
+    "reassigned": Template(
+        "service", True, False,
+        ("Другой врач", "Ваш приём {time} проведёт другой врач. Подробности в приложении."),
+        ("Another doctor", "Your visit on {time} will be with another doctor. Details are in the app.")),
+    "security_notice": Template(  # identity's owner notices: their own text, always by SMS
+        "service", True, True,
+        ("Безопасность аккаунта", "Изменение в безопасности вашего аккаунта. Подробности в приложении."),
+        ("Account security", "A change in your account's security. Details are in the app.")),
+    "payment_received": Template(
+        "service", False, False,
+        ("Оплата получена", "Мы получили оплату {amount}. Чек в приложении."),
+        ("Payment received", "We received your payment of {amount}. The receipt is in the app.")),
+    "refund_made": Template(
+        "service", False, False,
+        ("Возврат оформлен", "Мы вернули {amount}. Банк зачислит деньги в свой обычный срок."),
+        ("Refund made", "We refunded {amount}. Your bank will credit it in its usual time.")),
+    "cashback_earned": Template(
+        "service", False, False,
+        ("Начислен кешбэк", "Вам начислено {amount} кешбэка. Баланс в приложении."),
+        ("Cashback earned", "You earned {amount} of cashback. The balance is in the app.")),
+    "record_shared": Template(
+        "service", False, False,
+        ("Доступ к медкарте", "Открыт новый доступ к вашей медкарте. Проверить или отозвать его можно в приложении."),
+        ("Medical card shared", "A new access to your medical card was granted. Review or revoke it in the app.")),
+    "record_viewed": Template(
+        "service", False, False,
+        ("Медкарту просмотрели", "Вашу медкарту просмотрели. Кто и когда, видно в приложении."),
+        ("Medical card viewed", "Your medical card was viewed. Who and when is shown in the app.")),
     "urgent_turn": Template(
         "service", True, True,
         ("Ваша очередь", "Врач готов вас принять. Откройте приложение."),
@@ -69,10 +101,26 @@ TEMPLATES: dict[str, Template] = {
         "recall", False, False,
         ("Пора на приём", "Пора записаться на повторный приём. Выберите время в приложении."),
         ("Time for a visit", "It is time to book your next visit. Choose a time in the app.")),
+    "preparation": Template(
+        "service", True, False,
+        ("Подготовка к приёму", "Перед приёмом {time} нужна подготовка. Инструкция в приложении."),
+        ("Preparing for your visit", "Your visit on {time} needs preparation. The instructions are in the app.")),
+    "follow_up": Template(
+        "service", True, False,
+        ("Повторный визит", "Врач советовал прийти снова в эти дни. Выберите время в приложении."),
+        ("A follow-up visit", "Your doctor advised a follow-up visit about now. Choose a time in the app.")),
     "feedback_request": Template(
         "feedback", False, False,
         ("Оцените визит", "Как прошёл ваш визит {time}? Оцените его в приложении."),
         ("Rate your visit", "How was your visit on {time}? Rate it in the app.")),
+}
+
+# kinds about a visit that must still be ahead in one of these statuses when the message goes out (a message
+# quiet hours held is dropped if its visit lapsed, was cancelled or moved meanwhile)
+LIVE_VISIT: dict[str, tuple[str, ...]] = {
+    "invitation": ("proposed",), "rescheduled": ("held", "confirmed"), "reminder": ("held", "confirmed"),
+    "preparation": ("held", "confirmed"), "visit_may_change": ("held", "confirmed"),
+    "reassigned": ("held", "confirmed"), "payment_link": ("held",),
 }
 
 _MONTHS_RU = ("января", "февраля", "марта", "апреля", "мая", "июня", "июля", "августа", "сентября",
@@ -99,9 +147,25 @@ def local_time(start_utc: Optional[str], zone_name: Optional[str], lang: str) ->
     return f"{day} ({local.tzinfo}, {offset})"
 
 
+def money(amount: Optional[int], currency: Optional[str], lang: str) -> str:
+    """'6 500,00 RUB' / '6,500.00 RUB': integer minor units shown in major units, never through a float."""
+    if amount is None or not currency:
+        return ""
+    from chalicelib.core.money import MINOR_UNITS
+
+    units = MINOR_UNITS.get(currency, 2)
+    sign, amount = ("-" if amount < 0 else ""), abs(int(amount))
+    major, minor = divmod(amount, 10 ** units) if units else (amount, 0)
+    whole = f"{major:,}".replace(",", "\u00a0" if lang == "ru" else ",")
+    frac = f"{',' if lang == 'ru' else '.'}{minor:0{units}d}" if units else ""
+    return f"{sign}{whole}{frac} {currency}"
+
+
 def render(kind: str, lang: str, params: dict[str, Any]) -> tuple[str, str]:
-    """(title, text) of a kind in a language; ``params`` may carry ``start_utc`` and ``time_zone``."""
+    """(title, text) of a kind in a language; ``params`` may carry ``start_utc`` and ``time_zone``, and
+    ``amount`` with ``currency`` (minor units)."""
     t = TEMPLATES[kind]
     title, text = t.ru if lang == "ru" else t.en
     when = local_time(params.get("start_utc"), params.get("time_zone"), lang)
-    return title, " ".join(text.format(time=when).split()).replace(" .", ".")
+    paid = money(params.get("amount"), params.get("currency"), lang)
+    return title, " ".join(text.format(time=when, amount=paid).split()).replace(" .", ".")

@@ -136,8 +136,8 @@ class Conclusions:
         tx = db.Tx()
         store.sign_tx(tx, draft, c)
         self._log_write(tx, caller, c)
-        # what happened, for analytics: who signed which visit's conclusion and when (never its content)
-        tx.event("records.conclusion_signed", {"booking_id": bid, "clinic_id": c["clinic_id"],
+        # notify plans the follow-up; analytics counts who signed which visit's conclusion when (never content)
+        tx.event("records.conclusion_signed", {**_follow_up(b, data), "booking_id": bid, "clinic_id": c["clinic_id"],
                                                "doctor_id": c["doctor_id"], "signed_at": c["signed_at"]})
         self._commit(tx, "sign")
         log.event("records.conclusion_signed", booking_id=bid)
@@ -154,6 +154,7 @@ class Conclusions:
         tx = db.Tx()
         store.amend_tx(tx, old, c)
         self._log_write(tx, caller, c)
+        tx.event("records.conclusion_amended", _follow_up(b, data))
         self._commit(tx, "amend")
         log.event("records.conclusion_amended", booking_id=bid, version=c["version"])
         return self.view(c)
@@ -180,3 +181,9 @@ class Conclusions:
             a["booking_id"] = bid
             store.put_access(a)
         return {"items": [self.view(v) for v in versions]}
+
+
+def _follow_up(b: dict[str, Any], data: dict[str, Any]) -> dict[str, Any]:
+    """What a conclusion's event says: the visit and its follow-up date or period (nothing medical)."""
+    return {"booking_id": b["booking_id"], "patient_id": b["patient_id"], "clinic_id": b["clinic_id"],
+            "follow_up_date": data.get("follow_up_date"), "observation_months": data.get("observation_months")}

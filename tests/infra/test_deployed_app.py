@@ -24,7 +24,8 @@ from test_template import allowed, as_list, only, ref_id, resources, role_docume
 
 Template = dict[str, Any]
 AUTHORIZER = "TokenAuthorizer"
-JOBS = ("ExpireHolds", "DrainEvents", "SendReminders", "ReleaseHeld", "ExpireCashback", "SnapshotSchedules")
+JOBS = ("ExpireHolds", "DrainEvents", "SendReminders", "ReleaseHeld", "ExpireCashback",
+        "SnapshotSchedules", "SendCare")
 
 
 def _load(name: str, relpath: str):

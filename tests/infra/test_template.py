@@ -9,7 +9,6 @@ import sys
 from typing import Any, Iterator
 
 import pytest
-
 from conftest import INFRA_DIR
 
 Template = dict[str, Any]

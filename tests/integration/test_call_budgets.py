@@ -17,16 +17,16 @@ grows: when the owner fixes it, the case passes, strict xfail fails, and the mar
 from __future__ import annotations
 
 import os
-from datetime import datetime, timedelta, timezone
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any, Callable
 
 import pytest
 import yaml
 
-from tests.conftest import PASSWORD, START, CallCounter, base_env, body, jpost, reset_process_state
+from tests.conftest import PASSWORD, START, CallCounter, base_env, body, reset_process_state
 from tests.integration.budget_world import BudgetExceeded, World, batch_put, build, shift_clones
-from tests.unit.clinic_setup import SERVICE, branch, new_clinic
+from tests.unit.clinic_setup import SERVICE, branch
 
 ROOT = Path(__file__).resolve().parents[2]
 AUTH = 1  # the authorizer's GetItem of the session, on every route with bearerAuth
@@ -585,8 +585,8 @@ def _(W):
 
 @case("removeDoctor", 11)
 def _(W):
-    from chalicelib.core import db
     from chalicelib.clinics import store
+    from chalicelib.core import db
 
     doc = W.new_user("doctor")
     t = W.tok("admin_a")

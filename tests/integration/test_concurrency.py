@@ -3,10 +3,10 @@ not in Python. Threads call the service layer directly (one Lambda container
 serves one request at a time; many containers run in parallel)."""
 from concurrent.futures import ThreadPoolExecutor
 
+from chalicelib.bootstrap import identity as service
 from chalicelib.core import aws
 from chalicelib.core.errors import AppError
 from chalicelib.identity import models as m
-from chalicelib.bootstrap import identity as service
 from tests.conftest import PASSWORD, signup_payload
 
 PHONE = "+79161230000"

@@ -5,7 +5,7 @@ import pytest
 
 from chalicelib.core import db
 from tests.conftest import body, jpost, make_staff
-from tests.unit.booking_setup import MONDAY, book, patient, slots
+from tests.unit.booking_setup import book, patient, slots
 from tests.unit.clinic_setup import DOCTOR_PROFILE, SERVICE, invite_doctor, ok, world
 
 

@@ -135,7 +135,7 @@ def test_removing_a_doctor_with_future_bookings_needs_the_clinics_decision(clien
     doctors = ok(jpost(client, f"/clinics/{w['a']['clinic_id']}/doctors", token=w["admin_a"]["token"],
                        method="get"))["items"]
     assert doctors == []
-    assert ok(client.http.get(f"/catalog/doctors?specialty=cardiologist"))["items"] == []
+    assert ok(client.http.get("/catalog/doctors?specialty=cardiologist"))["items"] == []
 
 
 def test_a_decision_must_be_one_of_two(client, outbox, fixed_clock):

@@ -254,11 +254,12 @@ def test_policies_are_set_and_read(client, outbox, fixed_clock):
                 "cashback_cap": {"amount": 100000, "currency": "RUB"}, "feedback_after_visit": False,
                 "max_future_visits_per_doctor": 3, "max_visits_per_day": 1}
     clinic = ok(jpost(client, f"/clinics/{cid}/policies", policies, token=admin["token"], method="put"))
-    # the default horizon (two months), the wallet's defaults, and refund shares (a late cancellation or a
-    # no-show refunds nothing)
+    # the default horizon (two months), the wallet's defaults, refund shares (a late cancellation or a no-show
+    # refunds nothing) and notify's default reminders
     assert clinic["policies"] == {**policies, "booking_horizon_days": 60,
                                   "cashback_max_spend_percent": 50, "cashback_expiry_days": 365,
-                                  "late_cancel_refund_percent": 0, "no_show_refund_percent": 0}
+                                  "late_cancel_refund_percent": 0, "no_show_refund_percent": 0,
+                                  "reminder_hours": [24, 2]}
 
 
 def test_payout_onboarding_with_connect_and_the_signed_webhook(client, outbox, fixed_clock, fake_stripe):

@@ -210,12 +210,12 @@ def test_request_schemas_mirror_the_pydantic_models(spec):
     from annotated_types import MaxLen, MinLen
     from pydantic_core import PydanticUndefined
 
+    from chalicelib.analytics import models as an
     from chalicelib.booking import models as b
     from chalicelib.clinics import models as c
     from chalicelib.identity import models as m
-    from chalicelib.records import models as r
     from chalicelib.notify import models as n
-    from chalicelib.analytics import models as an
+    from chalicelib.records import models as r
 
     entry = tuple(r.ENTRY_MODELS.values())  # the path's section picks one; the spec says oneOf, in this order
     bodies = {
@@ -338,8 +338,8 @@ def test_query_parameters_mirror_the_pydantic_query_models(spec):
 
     from chalicelib.booking import models as b
     from chalicelib.clinics import models as c
-    from chalicelib.records import models as r
     from chalicelib.notify import models as n
+    from chalicelib.records import models as r
 
     queries = {
         ("/me/card-grants", "GET"): r.Page, ("/me/card-access-log", "GET"): r.Page, ("/me/patients", "GET"): r.Page,

@@ -175,3 +175,27 @@ def test_many_sign_ins_without_a_send_keep_at_most_twenty_devices(client, outbox
         newest.append(tok)
     kept = [d["token"] for d in store.devices(p["user_id"])]
     assert len(kept) <= notify_service.MAX_DEVICES and newest[-1] in kept and newest[0] not in kept
+
+
+def test_after_a_token_moved_the_old_account_gets_none_of_the_new_ones_pushes(client, outbox, fcm):
+    """Account A had the phone's token; B signs in on that phone and registers it: B's messages reach the
+    phone, A's do not (A has no device left: its SMS or inbox), even if A's device item outlived the move."""
+    from chalicelib.core import db
+    from chalicelib.notify import store
+
+    a = person(client, outbox, PHONE)
+    b = person(client, outbox, "+79161110002")
+    tok = fcm_token()
+    assert register(client, a["token"], tok).status_code == 201
+    a_device = store.devices(a["user_id"])[0]
+    assert register(client, b["token"], tok).status_code == 201
+    assert bootstrap.notify().send(b["user_id"], "recall", "moved:b") == "push"
+    assert fcm.tokens_sent() == [tok]
+    assert bootstrap.notify().send(a["user_id"], "recall", "moved:a") == "inbox"
+    assert fcm.tokens_sent() == [tok]  # nothing more went to the phone
+    # a device item of A's left behind (a write that raced the move, an old item): still nothing to the phone
+    db.ddb().put_item(TableName=db.table_name(), Item=db.to_item(a_device))
+    assert bootstrap.notify().send(a["user_id"], "recall", "moved:a2") == "inbox"
+    assert fcm.tokens_sent() == [tok]
+    assert devices(client, a["token"]) == [] and store.devices(a["user_id"]) == []  # and it is tidied away
+    assert len(devices(client, b["token"])) == 1

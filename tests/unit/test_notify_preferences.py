@@ -66,12 +66,12 @@ def test_quiet_hours_hold_what_can_wait_until_morning_in_the_persons_zone(client
     assert sorted(i["kind"] for i in items) == ["recall", "waitlist_offer"]  # held, but already in the inbox
 
     fixed_clock.set(datetime(2026, 11, 24, 20, 59, tzinfo=UTC))  # 07:59 on Sakhalin
-    assert svc.release_held(fixed_clock.now()) == {"sent": 0, "failed": 0}
+    assert svc.release_held(fixed_clock.now()) == {"sent": 0, "failed": 0, "lapsed": 0}
     fixed_clock.set(datetime(2026, 11, 24, 21, 0, tzinfo=UTC))  # 08:00
-    assert svc.release_held(fixed_clock.now()) == {"sent": 1, "failed": 0}
+    assert svc.release_held(fixed_clock.now()) == {"sent": 1, "failed": 0, "lapsed": 0}
     assert [m["data"]["kind"] for _, m in fcm.sent] == ["waitlist_offer", "recall"]
     fixed_clock.set(datetime(2026, 11, 24, 21, 5, tzinfo=UTC))
-    assert svc.release_held(fixed_clock.now()) == {"sent": 0, "failed": 0}  # once
+    assert svc.release_held(fixed_clock.now()) == {"sent": 0, "failed": 0, "lapsed": 0}  # once
     assert len(fcm.sent) == 2
 
 
@@ -86,7 +86,7 @@ def test_quiet_hours_follow_the_zone_the_person_chose(client, outbox, fcm, fixed
     fixed_clock.set(datetime(2026, 11, 24, 21, 30, tzinfo=UTC))  # 23:30 in Kaliningrad
     assert svc.send(p["user_id"], "recall", "z:2") == "held"
     fixed_clock.set(datetime(2026, 11, 25, 5, 30, tzinfo=UTC))  # 07:30 in Kaliningrad
-    assert svc.release_held(fixed_clock.now()) == {"sent": 1, "failed": 0}
+    assert svc.release_held(fixed_clock.now()) == {"sent": 1, "failed": 0, "lapsed": 0}
 
 
 def test_a_put_without_a_body_is_refused(client, outbox):

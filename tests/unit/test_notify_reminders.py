@@ -112,3 +112,24 @@ def test_one_reminder_that_cannot_go_out_does_not_hold_back_the_others(client, o
     fixed_clock.advance(minutes=5)
     assert svc.send_due_reminders(fixed_clock.now())["sent"] >= 1
     assert any("reminder" in t.lower() for t in outbox.to(w["patient"]["phone"]))
+
+
+def test_a_clinic_sets_its_own_reminder_offsets(client, outbox, fixed_clock, w, drain):
+    cid, tok = w["a"]["clinic_id"], w["admin_a"]["token"]
+    r = jpost(client, f"/clinics/{cid}/policies", {"reminder_hours": [2, 2]}, token=tok, method="put")
+    assert r.status_code == 422 and "reminder_hours" in r.body.decode()
+    r = jpost(client, f"/clinics/{cid}/policies", {"reminder_hours": [0]}, token=tok, method="put")
+    assert r.status_code == 422 and "reminder_hours" in r.body.decode()
+    ok(jpost(client, f"/clinics/{cid}/policies", {"reminder_hours": [3, 48]}, token=tok, method="put"))
+    start = slots(client, w)[0]["start"]
+    ok(book(client, w, w["patient"]["token"], start), 201)
+    drain()
+    from chalicelib.core import db
+
+    items = db.ddb().scan(TableName=db.table_name())["Items"]  # test inspection only
+    hours = sorted(int(i["hours"]["N"]) for i in items if i.get("type", {}).get("S") == "reminder")
+    assert hours == [3, 48]
+    begins = datetime.fromisoformat(start.replace("Z", "+00:00"))
+    svc = bootstrap.notify()
+    assert svc.send_due_reminders(begins - timedelta(hours=24))["due"] == 0  # no 24 h reminder here
+    assert svc.send_due_reminders(begins - timedelta(hours=3)) == {"due": 1, "sent": 1, "skipped": 0, "failed": 0}

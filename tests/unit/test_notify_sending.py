@@ -167,6 +167,62 @@ def test_no_medical_detail_in_any_push_or_sms(client, outbox, fcm):
             svc.send(ru["user_id"], kind, f"sms:{kind}", {"start_utc": "2026-11-30T07:00:00Z", **secret})
     shown = json.dumps([m for _, m in fcm.sent], ensure_ascii=False) + json.dumps(outbox.to(PHONE),
                                                                                    ensure_ascii=False)
-    assert len(fcm.sent) == 2 * len(TEMPLATES)
+    assert len(fcm.sent) == 2 * len([k for k in TEMPLATES if k != "security_notice"])  # that one: SMS only
     for word in secret.values():
         assert word not in shown
+
+
+def test_owner_notices_go_by_sms_through_notify_once_and_land_in_the_inbox(client, outbox, fcm):
+    """identity.owner_notice (a security notice): by SMS to the phone the event names, even with the app
+    installed, in the owner's language, once per event, with a copy in the inbox."""
+    p = person(client, outbox, PHONE)
+    register(client, p["token"])
+    before = len(outbox.to(PHONE))
+    event = {"event_id": "01M8VGT7BMQQJDNM5NSWGZ7PT3", "kind": "identity.owner_notice",
+             "data": {"user_id": p["user_id"], "notice": "second_factor_locked", "phone": PHONE}}
+    (name, handler), = bootstrap.outbox().handlers["identity.owner_notice"]
+    handler(event)
+    handler(event)
+    told = outbox.to(PHONE)[before:]
+    assert len(told) == 1 and ("too many wrong codes" in told[0] or "неверных код" in told[0])
+    assert fcm.sent == []
+    inbox = body(jpost(client, "/me/inbox", token=p["token"], method="get"))
+    assert [i["kind"] for i in inbox["items"]] == ["security_notice"]
+
+
+def test_payments_wallet_and_records_events_tell_the_patient_once_in_their_language(client, outbox, fcm):
+    """payment.succeeded, payment.refunded, cashback.earned: the amount in major units (no float), once per
+    payment / refund even if its event comes twice; a grant and someone else's read of the card: neutral text,
+    a read told once per reader and day, the patient's own reads never."""
+    from chalicelib.notify.templates import money
+
+    assert money(650000, "RUB", "en") == "6,500.00 RUB" and money(650000, "RUB", "ru") == "6\u00a0500,00 RUB"
+    assert money(1500, "JPY", "en") == "1,500 JPY"
+    p = person(client, outbox, PHONE)
+    tok = fcm_token()
+    register(client, p["token"], tok)
+    handlers = bootstrap.outbox().handlers
+    uid = p["user_id"]
+
+    def fire(kind, data, eid):
+        for name, h in handlers[kind]:
+            if name.startswith("notify_"):
+                h({"event_id": eid, "kind": kind, "data": data})
+
+    paid = {"payment_id": "pay1", "booking_id": "01M8VGT7BMQQJDNM5NSWGZ7PT3", "patient_id": uid,
+            "clinic_id": "c1", "amount": 650000, "currency": "RUB", "method": "card"}
+    fire("payment.succeeded", paid, "e1")
+    fire("payment.succeeded", paid, "e2")  # the same payment again (a webhook retry): told once
+    fire("payment.refunded", {"payment_id": "pay1", "refund_id": "re1", "booking_id": paid["booking_id"],
+                              "patient_id": uid, "clinic_id": "c1", "amount": 150000, "currency": "RUB"}, "e3")
+    fire("cashback.earned", {"patient_id": uid, "clinic_id": "c1", "entry_id": "cb1", "amount": 65000,
+                             "currency": "RUB"}, "e4")
+    fire("records.grant_created", {"patient_id": uid, "grant_id": "g1"}, "e5")
+    fire("records.card_read", {"patient_id": uid, "reader_id": "doc1"}, "e6")
+    fire("records.card_read", {"patient_id": uid, "reader_id": "doc1"}, "e7")  # the same reader, the same day
+    fire("records.card_read", {"patient_id": uid, "reader_id": uid}, "e8")  # the patient's own read
+    kinds = [m["data"]["kind"] for _, m in fcm.sent]
+    assert kinds == ["payment_received", "refund_made", "cashback_earned", "record_shared", "record_viewed"]
+    bodies = [m["notification"]["body"] for _, m in fcm.sent]
+    assert "6,500.00 RUB" in bodies[0] and "1,500.00 RUB" in bodies[1] and "650.00 RUB" in bodies[2]
+    assert fcm.sent[0][1]["data"]["link"] == "payment/pay1"

@@ -89,9 +89,8 @@ def test_a_webhook_event_costs_one_transaction_and_two_reads(client, w, fake_str
 @pytest.mark.parametrize("fault", ["server_error", "hang"])
 def test_stripe_failing_is_a_503_with_retry_after_and_a_retry_gets_the_same_intent(
         client, w, fake_stripe, monkeypatch, fault):
-    from chalicelib.payments import store
-
     from chalicelib import bootstrap
+    from chalicelib.payments import store
 
     monkeypatch.setattr(bootstrap.settings(), "stripe_timeout_s", 0.5)
     bootstrap.stripe()._client = None  # made again with the short timeout

@@ -1,7 +1,7 @@
 """Refunds by policy, by staff, and for money that came after the visit's time was gone."""
 import pytest
 
-from tests.conftest import body, jpost, relogin
+from tests.conftest import body, jpost
 from tests.unit.clinic_setup import ok
 from tests.unit.test_payments_setup import ask_payment, berlin, booking_status, deliver_all, events_of, hold
 
@@ -69,8 +69,8 @@ def test_a_lapsing_hold_cancels_its_intent(client, w, fake_stripe, fixed_clock, 
 
 
 def test_a_changed_amount_cancels_the_old_intent(client, w, fake_stripe):
-    from chalicelib.core import db
     from chalicelib.booking import store
+    from chalicelib.core import db
 
     b = hold(client, w)
     first = ok(ask_payment(client, w["patient"], b["booking_id"]), 201)

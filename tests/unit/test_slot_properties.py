@@ -45,8 +45,8 @@ from chalicelib.core import db
 from chalicelib.core.errors import AppError
 from chalicelib.core.ids import new_id
 from chalicelib.core.web import Caller
-from tests.unit.clinic_setup import SERVICE, ok, world
 from tests.conftest import jpost
+from tests.unit.clinic_setup import SERVICE, ok, world
 
 UTC = timezone.utc
 ZONES = ("Europe/Kaliningrad", "Europe/Berlin", "Asia/Sakhalin")

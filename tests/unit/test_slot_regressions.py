@@ -1,7 +1,6 @@
 """Regressions the slot model pointed at in booking/service.py (owned by the booking engineer)."""
 from datetime import date, datetime, time, timedelta, timezone
 
-
 from tests.unit.test_slot_properties import App, check_scenario, w  # noqa: F401  (the fixture)
 
 UTC = timezone.utc

@@ -3,12 +3,17 @@ the real store (moto): the balance is always the sum of the entries and of the l
 expired lot never counts, and spending takes the oldest lots first."""
 from __future__ import annotations
 
-from datetime import timedelta
-
 import pytest
 from hypothesis import HealthCheck, settings
 from hypothesis import strategies as st
-from hypothesis.stateful import RuleBasedStateMachine, initialize, invariant, precondition, rule, run_state_machine_as_test
+from hypothesis.stateful import (
+    RuleBasedStateMachine,
+    initialize,
+    invariant,
+    precondition,
+    rule,
+    run_state_machine_as_test,
+)
 
 from chalicelib import bootstrap
 from chalicelib.core import clock

@@ -10,8 +10,8 @@ from chalicelib.core import clock, db
 from chalicelib.core.errors import AppError
 from chalicelib.core.ids import new_id
 from tests.conftest import body, jpost, sign_up
-from tests.unit.clinic_setup import ok, world
 from tests.unit import wallet_world as ww
+from tests.unit.clinic_setup import ok, world
 
 
 @pytest.fixture
