@@ -261,6 +261,15 @@ class ClinicBackendStack(Stack):
             pending_window=Duration.days(30 if stage.protect_data else 7),
         )
         self._allow_logs_and_alarms_on_ops_key()
+        # Medical records (chalicelib/records): envelope encryption in the app and SSE-KMS of documents.
+        self.records_key = kms.Key(
+            self,
+            "RecordsKey",
+            description=f"{APP_NAME} {stage.name}: medical records (card data keys, documents)",
+            enable_key_rotation=True,
+            removal_policy=data_removal,
+            pending_window=Duration.days(30 if stage.protect_data else 7),
+        )
 
         # ---- data -------------------------------------------------------------------------
         self.table_module = load_table_definition(repo_root)
@@ -271,6 +280,7 @@ class ClinicBackendStack(Stack):
         self.secrets = self._secrets(data_removal)
         self.api_origin = f"https://{stage.api_domain}"
         self.portal_bucket, self.portal = self._portal(repo_root, data_removal)
+        self._records_documents()
 
         # ---- the app ----------------------------------------------------------------------
         self.lambda_role = iam.Role(
@@ -447,6 +457,33 @@ class ClinicBackendStack(Stack):
             "comes from S3's multi-AZ storage plus versioning, and deletion is protected by RETAIN in prod.")
         return log_bucket, documents
 
+    def _records_documents(self) -> None:
+        """Documents of the medical card: uploaded by the apps with a presigned POST pinned to SSE-KMS under
+        the records key; anything else is refused by the bucket itself."""
+        self.documents_bucket.add_cors_rule(
+            allowed_methods=[s3.HttpMethods.POST, s3.HttpMethods.GET],
+            allowed_origins=[f"https://{self.portal.distribution_domain_name}"],
+            allowed_headers=["*"],
+            max_age=600,
+        )
+        self.documents_bucket.add_to_resource_policy(iam.PolicyStatement(
+            sid="DenyPutsNotUnderTheRecordsKey",
+            effect=iam.Effect.DENY,
+            principals=[iam.AnyPrincipal()],
+            actions=["s3:PutObject"],
+            resources=[self.documents_bucket.arn_for_objects("records/*")],
+            conditions={"StringNotEqualsIfExists": {
+                "s3:x-amz-server-side-encryption-aws-kms-key-id": self.records_key.key_arn}},
+        ))
+        self.documents_bucket.add_to_resource_policy(iam.PolicyStatement(
+            sid="DenyPutsWithoutKms",
+            effect=iam.Effect.DENY,
+            principals=[iam.AnyPrincipal()],
+            actions=["s3:PutObject"],
+            resources=[self.documents_bucket.arn_for_objects("records/*")],
+            conditions={"StringNotEquals": {"s3:x-amz-server-side-encryption": "aws:kms"}},
+        ))
+
     # ---- SQS -------------------------------------------------------------------------------
     def _dead_letter_queue(self, construct_id: str, suffix: str) -> sqs.Queue:
         """A dead-letter queue: encrypted with the data key, TLS only, kept 14 days."""
@@ -541,6 +578,7 @@ class ClinicBackendStack(Stack):
             "EMAIL_SENDER": f"no-reply@{self.stage.email_domain}",
             "VIDEO_GATEWAY": "chime",
             "DOCUMENTS_BUCKET": self.documents_bucket.bucket_name,
+            "RECORDS_KMS_KEY_ID": self.records_key.key_arn,
             "LOG_LEVEL": self.stage.log_level,
             # Calendar feed URLs and other links the app hands out: the API's own domain.
             "PUBLIC_BASE_URL": self.api_origin,
@@ -645,6 +683,23 @@ class ClinicBackendStack(Stack):
                         ]
                     }
                 },
+            ),
+            iam.PolicyStatement(
+                sid="RecordsDataKeys",
+                # Card data keys: only with the records' encryption context (patient, section), never without.
+                actions=["kms:GenerateDataKey", "kms:Decrypt"],
+                resources=[self.records_key.key_arn],
+                conditions={
+                    "ForAllValues:StringEquals": {"kms:EncryptionContextKeys": ["patient", "section"]},
+                    "Null": {"kms:EncryptionContextKeys": "false"},
+                },
+            ),
+            iam.PolicyStatement(
+                sid="RecordsKeyViaS3",
+                # SSE-KMS of documents: presigned uploads and downloads run with this role's credentials.
+                actions=["kms:GenerateDataKey", "kms:Decrypt"],
+                resources=[self.records_key.key_arn],
+                conditions={"StringEquals": {"kms:ViaService": f"s3.{self.region}.amazonaws.com"}},
             ),
             iam.PolicyStatement(
                 sid="SmsToPhoneNumbers",

@@ -144,6 +144,10 @@ TITLES: dict[str, tuple[str, str]] = {
     "conclusion_signed": ("A signed conclusion never changes; amend it",
                           "Подписанное заключение не меняется, оформите исправление"),
     "conclusion_not_signed": ("Sign the conclusion first", "Сначала подпишите заключение"),
+    "precondition_failed": ("The record changed since you read it; reload it",
+                            "Запись изменилась с момента чтения, обновите её"),
+    "entry_kept": ("An entry a doctor wrote is kept for the legal period",
+                   "Запись врача хранится установленный законом срок"),
     "upload_missing": ("Nothing was uploaded for this document yet", "Файл этого документа ещё не загружен"),
     "upload_mismatch": ("The uploaded file is not the one announced", "Загруженный файл не совпадает с заявленным"),
     # payments

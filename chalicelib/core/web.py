@@ -300,8 +300,8 @@ def route(bp: Blueprint, path: str, methods: tuple[str, ...] = ("GET",), authori
 # Exactly that origin gets CORS headers, on the preflight and on every answer; any other origin
 # gets none (its browser then refuses to hand the answer to its script). Locally the app serves
 # the portal itself (same origin, no CORS at all). docs/security.md states the rules.
-CORS_ALLOW_HEADERS = "Authorization, Content-Type, Accept-Language, Idempotency-Key, X-Correlation-Id"
-CORS_EXPOSE_HEADERS = "Retry-After, X-Correlation-Id, Content-Language, Location"
+CORS_ALLOW_HEADERS = "Authorization, Content-Type, Accept-Language, Idempotency-Key, X-Correlation-Id, If-Match"
+CORS_EXPOSE_HEADERS = "Retry-After, X-Correlation-Id, Content-Language, Location, ETag"
 CORS_MAX_AGE_S = 600
 
 

@@ -48,6 +48,14 @@ class View:
         return self.is_patient or section in self.sections
 
 
+def precondition_failed() -> Any:
+    """412: the ``If-Match`` the client sent is not the object's current ETag (it changed since they read it)."""
+    from chalicelib.core.errors import AppError
+
+    return AppError(code="precondition_failed", status=412,
+                    detail="the record changed since you read it; read it again")
+
+
 def require_patient(caller: Any) -> None:
     if not identity_access.has_role(caller, "patient"):
         raise forbidden("role_not_allowed", "the card is kept from a patient's account")

@@ -32,6 +32,21 @@ def _section(value: str) -> str:
     return value
 
 
+def _if_match(request):
+    """The version an edit is conditioned on, from ``If-Match: "<n>"`` (absent or ``*``: unconditional)."""
+    raw = ((request.headers or {}).get("if-match") or "").strip()
+    if raw in ("", "*"):
+        return None
+    tag = raw.removeprefix("W/").strip('"')
+    if not tag.isdigit() or len(tag) > 9:
+        raise field_invalid("If-Match", "invalid_etag", 'an ETag as returned by the read, e.g. "3"')
+    return int(tag)
+
+
+def _tagged(view: dict, status: int = 200, key: str = "version"):
+    return json_response(view, status, headers={"ETag": f'"{view[key]}"'})
+
+
 def _entry(request, section: str):
     return body(request, m.ENTRY_MODELS[section])
 
@@ -64,6 +79,17 @@ def my_download(request, caller, document_id):
     return service().download(caller, caller.user_id, document_id)
 
 
+@route(bp, "/patients/{patient_id}/card/documents", methods=("POST",), **AUTH)
+def doctor_upload(request, caller, patient_id):
+    return json_response(service().create_upload(caller, body(request, m.DocumentIn), patient_id), 201)
+
+
+@route(bp, "/patients/{patient_id}/card/documents/{document_id}/complete", methods=("POST",), **AUTH)
+def doctor_complete_upload(request, caller, patient_id, document_id):
+    body(request, m.Strict)
+    return service().complete_upload(caller, document_id, patient_id)
+
+
 @route(bp, "/patients/{patient_id}/card/documents/{document_id}/download", **AUTH)
 def shared_download(request, caller, patient_id, document_id):
     return service().download(caller, patient_id, document_id)
@@ -72,13 +98,19 @@ def shared_download(request, caller, patient_id, document_id):
 @route(bp, "/me/card/{section}", methods=("POST",), **AUTH)
 def add_entry(request, caller, section):
     section = _section(section)
-    return json_response(service().add_entry(caller, section, _entry(request, section)), 201)
+    return _tagged(service().add_entry(caller, section, _entry(request, section)), 201)
 
 
 @route(bp, "/me/card/{section}/{entry_id}", methods=("PUT",), **AUTH)
 def edit_entry(request, caller, section, entry_id):
     section = _section(section)
-    return service().edit_entry(caller, section, entry_id, _entry(request, section))
+    return _tagged(service().edit_entry(caller, section, entry_id, _entry(request, section), _if_match(request)))
+
+
+@route(bp, "/me/card/{section}/{entry_id}", methods=("DELETE",), **AUTH)
+def delete_entry(request, caller, section, entry_id):
+    service().delete_entry(caller, _section(section), entry_id, _if_match(request))
+    return no_content()
 
 
 @route(bp, "/me/card/{section}/{entry_id}/versions", **AUTH)
@@ -134,18 +166,20 @@ V = "/bookings/{booking_id}/conclusion"
 
 @route(bp, V, methods=("PUT",), **AUTH)
 def save_conclusion(request, caller, booking_id):
-    return service().conclusions.save_draft(caller, booking_id, body(request, m.ConclusionIn))
+    return _tagged(service().conclusions.save_draft(caller, booking_id, body(request, m.ConclusionIn),
+                                                    _if_match(request)), key="revision")
 
 
 @route(bp, V + "/sign", methods=("POST",), **AUTH)
 def sign_conclusion(request, caller, booking_id):
     body(request, m.Strict)  # no fields; still rejects unknown ones and bad JSON
-    return service().conclusions.sign(caller, booking_id)
+    return _tagged(service().conclusions.sign(caller, booking_id, _if_match(request)), key="revision")
 
 
 @route(bp, V + "/amendments", methods=("POST",), **AUTH)
 def amend_conclusion(request, caller, booking_id):
-    return json_response(service().conclusions.amend(caller, booking_id, body(request, m.ConclusionIn)), 201)
+    return _tagged(service().conclusions.amend(caller, booking_id, body(request, m.ConclusionIn),
+                                               _if_match(request)), 201, key="revision")
 
 
 @route(bp, V, **AUTH)

@@ -9,13 +9,14 @@ from __future__ import annotations
 
 import json
 from datetime import date
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Optional
 
 from chalicelib.core import clock, db, log
 from chalicelib.core.errors import AppError, FieldError, conflict, forbidden, not_found
 from chalicelib.core.ids import is_ulid
 from chalicelib.records import access, store
 from chalicelib.records import models as m
+from chalicelib.records.access import precondition_failed
 
 if TYPE_CHECKING:
     from chalicelib.records.service import RecordsService
@@ -38,7 +39,8 @@ class Conclusions:
         return json.loads(self.svc.sealer.open(c["patient_id"], SECTION, _aad(c), c["sealed"]))
 
     def view(self, c: dict[str, Any]) -> dict[str, Any]:
-        out = {"booking_id": c["booking_id"], "version": int(c["version"]), "status": c["status"],
+        out = {"booking_id": c["booking_id"], "version": int(c["version"]), "revision": store.revision(c),
+               "status": c["status"],
                "doctor_id": c["doctor_id"], "clinic_id": c["clinic_id"], "visit_start": c["visit_start"],
                "written_at": c["written_at"], **self._open(c)}
         for k in ("signed_at", "supersedes"):
@@ -86,9 +88,10 @@ class Conclusions:
         return data
 
     def _item(self, caller: Any, b: dict[str, Any], version: int, status: str, data: dict[str, Any],
-              **extra: Any) -> dict[str, Any]:
+              rev: int, **extra: Any) -> dict[str, Any]:
         now = clock.iso(clock.now())
         c = {"patient_id": b["patient_id"], "booking_id": b["booking_id"], "version": version, "status": status,
+             "rev": rev,
              "doctor_id": caller.user_id, "clinic_id": b["clinic_id"], "visit_start": b["start_utc"],
              "written_at": now, **({"signed_at": now} if status == "signed" else {}), **extra}
         payload = json.dumps(data, ensure_ascii=False, sort_keys=True).encode()
@@ -100,62 +103,76 @@ class Conclusions:
         a["booking_id"] = c["booking_id"]
         tx.put_new("access", store.access_item(a))
 
-    def _commit(self, tx: db.Tx, what: str) -> None:
+    @staticmethod
+    def _expect(latest: Optional[dict[str, Any]], if_match: Optional[int]) -> None:
+        """``If-Match``: the revision the doctor last read; anything else is 412 (someone wrote meanwhile)."""
+        if if_match is not None and (latest is None or store.revision(latest) != if_match):
+            raise precondition_failed()
+
+    def _commit(self, tx: db.Tx, what: str, if_match: Optional[int] = None) -> None:
         try:
             tx.commit()
         except db.TxCancelled as exc:
             if exc.any("conclusion", "previous"):
+                if if_match is not None:
+                    raise precondition_failed() from None
                 raise conflict("conclusion_signed", f"the conclusion is signed or changed meanwhile ({what})") from None
             raise
 
-    def save_draft(self, caller: Any, bid: str, req: m.ConclusionIn) -> dict[str, Any]:
+    def save_draft(self, caller: Any, bid: str, req: m.ConclusionIn,
+                   if_match: Optional[int] = None) -> dict[str, Any]:
         b = self._visit(caller, bid)
         data = self._checked(req, b, signing=False)
         versions = store.conclusions_of_visit(b["patient_id"], bid)
-        if versions and (len(versions) > 1 or versions[0]["status"] != "draft"):
+        old = versions[-1] if versions else None
+        self._expect(old, if_match)
+        if old is not None and (len(versions) > 1 or old["status"] != "draft"):
             raise conflict("conclusion_signed", "a signed conclusion never changes; amend it")
-        c = self._item(caller, b, 1, "draft", data)
+        c = self._item(caller, b, 1, "draft", data, rev=store.revision(old) + 1 if old else 1)
         tx = db.Tx()
-        store.save_draft_tx(tx, c)
+        store.save_draft_tx(tx, c, old)
         self._log_write(tx, caller, c)
-        self._commit(tx, "draft")
+        self._commit(tx, "draft", if_match)
         log.event("records.conclusion_saved", booking_id=bid)
         return self.view(c)
 
-    def sign(self, caller: Any, bid: str) -> dict[str, Any]:
+    def sign(self, caller: Any, bid: str, if_match: Optional[int] = None) -> dict[str, Any]:
         b = self._visit(caller, bid)
         versions = store.conclusions_of_visit(b["patient_id"], bid)
         if not versions:
             raise not_found()
         draft = versions[-1]
+        self._expect(draft, if_match)
         if draft["status"] != "draft":
             raise conflict("conclusion_signed", "already signed")
         data = self._open(draft)
         self._checked(m.ConclusionIn.model_validate(data), b, signing=True)
-        c = self._item(caller, b, 1, "signed", data)
+        c = self._item(caller, b, 1, "signed", data, rev=store.revision(draft) + 1)
         tx = db.Tx()
         store.sign_tx(tx, draft, c)
         self._log_write(tx, caller, c)
         # notify plans the follow-up; analytics counts who signed which visit's conclusion when (never content)
         tx.event("records.conclusion_signed", {**_follow_up(b, data), "booking_id": bid, "clinic_id": c["clinic_id"],
                                                "doctor_id": c["doctor_id"], "signed_at": c["signed_at"]})
-        self._commit(tx, "sign")
+        self._commit(tx, "sign", if_match)
         log.event("records.conclusion_signed", booking_id=bid)
         return self.view(c)
 
-    def amend(self, caller: Any, bid: str, req: m.ConclusionIn) -> dict[str, Any]:
+    def amend(self, caller: Any, bid: str, req: m.ConclusionIn, if_match: Optional[int] = None) -> dict[str, Any]:
         b = self._visit(caller, bid)
         versions = store.conclusions_of_visit(b["patient_id"], bid)
+        self._expect(versions[-1] if versions else None, if_match)
         if not versions or versions[-1]["status"] != "signed":
             raise conflict("conclusion_not_signed", "sign the conclusion first; a draft is simply edited")
         data = self._checked(req, b, signing=True)
         old = versions[-1]
-        c = self._item(caller, b, int(old["version"]) + 1, "signed", data, supersedes=int(old["version"]))
+        c = self._item(caller, b, int(old["version"]) + 1, "signed", data, rev=store.revision(old) + 1,
+                       supersedes=int(old["version"]))
         tx = db.Tx()
         store.amend_tx(tx, old, c)
         self._log_write(tx, caller, c)
         tx.event("records.conclusion_amended", _follow_up(b, data))
-        self._commit(tx, "amend")
+        self._commit(tx, "amend", if_match)
         log.event("records.conclusion_amended", booking_id=bid, version=c["version"])
         return self.view(c)
 

@@ -1,5 +1,6 @@
 """The card as a FHIR R4 Bundle (type collection): Patient, AllergyIntolerance, Immunization, Condition,
 MedicationStatement, Procedure (past treatment notes), Encounter and Composition per signed conclusion,
+DocumentReference per document (its link a presigned GET valid minutes),
 Consent per grant, AuditEvent per access-log item. Plain dictionaries: the Lambda carries no FHIR library;
 the tests parse the result with ``fhir.resources`` (R4B) and resolve every reference.
 """
@@ -87,6 +88,19 @@ def _conclusion(pid: str, c: dict[str, Any]) -> list[dict[str, Any]]:
     return [encounter, composition]
 
 
+def _document(pid: str, d: dict[str, Any], url: str, encounters: set[str]) -> dict[str, Any]:
+    """A document of the card with a short-lived link (the presigned GET of the export's moment)."""
+    r: dict[str, Any] = {"resourceType": "DocumentReference", "id": d["document_id"], "status": "current",
+                         "subject": _ref("Patient", pid), "date": d["created"]["at"],
+                         "author": [_who(d["created"]["by"], d["created"]["role"])],
+                         "content": [{"attachment": {"contentType": d["content_type"], "url": url,
+                                                     "size": int(d["size_bytes"]), "title": d["name"],
+                                                     "creation": d["created"]["at"]}}]}
+    if d.get("booking_id") in encounters:
+        r["context"] = {"encounter": [_ref("Encounter", d["booking_id"])]}
+    return r
+
+
 def _consent(pid: str, g: dict[str, Any]) -> dict[str, Any]:
     grantee = str(g.get("doctor_id") or g.get("clinic_id"))
     kind = "doctor" if g.get("doctor_id") else "clinic"
@@ -113,13 +127,16 @@ def _audit(pid: str, a: dict[str, Any]) -> dict[str, Any]:
 
 
 def bundle(pid: str, card: dict[str, Any], grants: list[dict[str, Any]], log: list[dict[str, Any]],
-           now_iso: str) -> dict[str, Any]:
+           now_iso: str, links: dict[str, str] | None = None) -> dict[str, Any]:
     resources: list[dict[str, Any]] = [{"resourceType": "Patient", "id": pid, "active": True}]
     for entries in card["sections"].values():
         resources += [_card_entry(pid, e) for e in entries]
     for c in card["conclusions"]:
         if c["status"] == "signed":
             resources += _conclusion(pid, c)
+    encounters = {c["booking_id"] for c in card["conclusions"] if c["status"] == "signed"}
+    resources += [_document(pid, d, (links or {})[d["document_id"]], encounters)
+                  for d in card.get("documents", []) if d["document_id"] in (links or {})]
     resources += [_consent(pid, g) for g in grants]
     resources += [_audit(pid, a) for a in log]
     return {"resourceType": "Bundle", "type": "collection", "timestamp": now_iso,

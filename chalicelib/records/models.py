@@ -91,11 +91,13 @@ DOCUMENT_TYPES = ("application/pdf", "image/jpeg", "image/png", "image/heic", "a
 
 
 class DocumentIn(Strict):
-    """A document to upload into the card: its name (sealed), type and exact size."""
+    """A document to upload into the card, or onto one visit of the card (``booking_id``): its name (sealed),
+    type and exact size."""
 
     name: str = Field(min_length=1, max_length=200)
     content_type: Literal["application/pdf", "image/jpeg", "image/png", "image/heic", "application/dicom"]
     size_bytes: int = Field(ge=1, le=100 * 1024 * 1024)  # the settings' limit is lower (25 MiB by default)
+    booking_id: Optional[str] = Field(default=None, pattern=r"^[0-9A-HJKMNP-TV-Z]{26}$")  # attach to a visit
 
 
 class Page(Strict):

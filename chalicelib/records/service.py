@@ -15,6 +15,7 @@ from chalicelib.clinics import access as clinic_access
 from chalicelib.core import clock, db, log
 from chalicelib.core.errors import AppError, FieldError, conflict, field_invalid, forbidden, not_found
 from chalicelib.core.ids import is_ulid, new_id
+from chalicelib.identity import access as identity_access
 from chalicelib.records import access, store
 from chalicelib.records import models as m
 from chalicelib.records.crypto import Sealer
@@ -64,13 +65,14 @@ class RecordsService:
 
     def _entry_view(self, e: dict[str, Any]) -> dict[str, Any]:
         return {"entry_id": e["entry_id"], "section": e["section"], "version": int(e["version"]),
-                "data": self._open(e),
+                "data": self._open(e), **({"deleted": True} if e.get("deleted") else {}),
                 "created": {"at": e["created_at"], "by": e["created_by"], "role": e["created_role"]},
                 "written": {"at": e["written_at"], "by": e["written_by"], "role": e["written_role"]}}
 
     def _card_view(self, pid: str, entries: list[dict[str, Any]], view: access.View,
                    conclusions: list[dict[str, Any]],
                    documents: Optional[list[dict[str, Any]]] = None) -> dict[str, Any]:
+        entries = [e for e in entries if not e.get("deleted")]
         sections: dict[str, list[dict[str, Any]]] = {}
         for s in m.SECTIONS:
             if view.is_patient or s in view.sections or any(e["section"] == s and view.sees(e) for e in entries):
@@ -140,21 +142,54 @@ class RecordsService:
         log.event("records.entry_added", section=section, entry_id=e["entry_id"])
         return self._entry_view(e)
 
-    def edit_entry(self, caller: Any, section: str, eid: str, req: m.Strict) -> dict[str, Any]:
-        access.require_patient(caller)
-        data = self._check_entry(section, req)
+    def _current(self, caller: Any, section: str, eid: str, if_match: Optional[int]) -> dict[str, Any]:
+        """The caller's live entry at the version ``If-Match`` names (412 otherwise); deleted ones are 404."""
         old = store.get_entry(caller.user_id, section, eid) if is_ulid(eid) else None
-        if old is None:
+        if old is None or old.get("deleted"):
             raise not_found()
+        if if_match is not None and int(old["version"]) != if_match:
+            raise access.precondition_failed()
+        return old
+
+    def _next_version(self, caller: Any, old: dict[str, Any]) -> dict[str, Any]:
         now = clock.iso(self._now())
         new = {k: v for k, v in old.items() if k not in ("PK", "SK", "type", "sealed")}
         new.update(version=int(old["version"]) + 1, written_at=now, written_by=caller.user_id, written_role=caller.role)
-        new = self._seal(new, data)
+        return new
+
+    def _commit_versioned(self, tx: db.Tx, section: str, if_match: Optional[int]) -> None:
+        try:
+            self._commit_entry(tx, section)
+        except AppError as exc:
+            if if_match is not None and exc.code == "version_conflict":
+                raise access.precondition_failed() from None
+            raise
+
+    def edit_entry(self, caller: Any, section: str, eid: str, req: m.Strict,
+                   if_match: Optional[int] = None) -> dict[str, Any]:
+        access.require_patient(caller)
+        data = self._check_entry(section, req)
+        old = self._current(caller, section, eid, if_match)
+        new = self._seal(self._next_version(caller, old), data)
         tx = db.Tx()
         store.edit_entry_tx(tx, old, new)
-        self._commit_entry(tx, section)
+        self._commit_versioned(tx, section, if_match)
         log.event("records.entry_edited", section=section, entry_id=eid, version=new["version"])
         return self._entry_view(new)
+
+    def delete_entry(self, caller: Any, section: str, eid: str, if_match: Optional[int] = None) -> None:
+        """The patient deletes their own entry: a tombstone version (no content) replaces it, the earlier
+        versions stay in its history, the card no longer shows it and the section's count is freed. Entries
+        a doctor wrote into the card are medical records kept for the legal period: 403."""
+        access.require_patient(caller)
+        old = self._current(caller, section, eid, if_match)
+        if old["created_by"] != caller.user_id:
+            raise forbidden("entry_kept", "an entry a doctor wrote is kept for the legal retention period")
+        tomb = self._seal({**self._next_version(caller, old), "deleted": True}, {})
+        tx = db.Tx()
+        store.delete_entry_tx(tx, old, tomb)
+        self._commit_versioned(tx, section, if_match)
+        log.event("records.entry_deleted", section=section, entry_id=eid, version=tomb["version"])
 
     def entry_versions(self, caller: Any, section: str, eid: str) -> dict[str, Any]:
         """The entry's earlier versions, oldest first, then the current one."""
@@ -274,31 +309,88 @@ class RecordsService:
         name = self.sealer.open(d["patient_id"], "documents", aad, d["sealed"]).decode()
         return {"document_id": d["document_id"], "name": name, "content_type": d["content_type"],
                 "size_bytes": int(d["size_bytes"]), "status": d["status"],
+                **({"booking_id": d["booking_id"]} if d.get("booking_id") else {}),
                 "created": {"at": d["created_at"], "by": d["created_by"], "role": d["created_role"]}}
 
-    def create_upload(self, caller: Any, req: m.DocumentIn) -> dict[str, Any]:
+    def _visit_of(self, caller: Any, pid: str, bid: str) -> dict[str, Any]:
+        """The visit a document is attached to: the patient's own visit, or the calling doctor's completed
+        visit with this patient (422 naming ``booking_id`` otherwise, nothing revealed about whose it is)."""
+        from chalicelib.booking import store as booking_store
+
+        b = booking_store.get_booking(bid)
+        mine = b is not None and b["patient_id"] == pid and (
+            caller.role == "patient" or (b["doctor_id"] == caller.user_id and b["status"] == "completed"))
+        if not mine:
+            raise field_invalid("booking_id", "unknown_visit", "a visit of this card (a doctor: their completed visit)")
+        assert b is not None
+        return b
+
+    def _uploader_view(self, caller: Any, pid: str, req: m.DocumentIn) -> Optional[access.View]:
+        """Who may attach a document: the patient to their card or visit; a doctor to a visit of theirs that
+        is completed, or to the card under a live grant naming ``documents`` (else 404: nothing revealed)."""
+        if identity_access.has_role(caller, "patient"):
+            if caller.user_id != pid:
+                raise not_found()
+            if req.booking_id:
+                self._visit_of(caller, pid, req.booking_id)
+            return None
+        access.require_doctor(caller)
+        _, grants, _ = store.read_card(pid)
+        view = self._view(caller, pid, grants)
+        if req.booking_id:
+            from chalicelib.booking import access as booking_access
+            from chalicelib.booking import store as booking_store
+
+            b = booking_store.get_booking(req.booking_id)
+            if b is None or b["patient_id"] != pid or b["doctor_id"] != caller.user_id or b["status"] != "completed":
+                raise field_invalid("booking_id", "unknown_visit", "a completed visit of yours with this patient")
+            booking_access.relation(caller, b, as_clinic=False)  # still a doctor of the visit's clinic, or 404
+        elif "documents" not in view.sections:
+            raise not_found()
+        return view
+
+    def create_upload(self, caller: Any, req: m.DocumentIn, pid: Optional[str] = None) -> dict[str, Any]:
         """A pending document and a presigned POST that accepts exactly it (key, type, size, KMS)."""
-        access.require_patient(caller)
+        if pid is None:  # /me/card/documents: the patient's own card
+            access.require_patient(caller)
+            pid = caller.user_id
+        elif not is_ulid(pid):
+            raise not_found()
+        elif not identity_access.has_role(caller, "patient"):
+            access.require_doctor(caller)
         limit = self.settings.records_document_max_bytes
         if req.size_bytes > limit:
             raise field_invalid("size_bytes", "too_large", f"at most {limit} bytes")
+        view = self._uploader_view(caller, pid, req)
         now = self._now()
-        pid, did = caller.user_id, new_id()
+        did = new_id()
         d = {"patient_id": pid, "document_id": did, "status": "pending", "content_type": req.content_type,
              "size_bytes": req.size_bytes, "s3_key": f"records/{pid}/{did}", "created_at": clock.iso(now),
-             "created_by": caller.user_id, "created_role": caller.role}
+             "created_by": caller.user_id, "created_role": caller.role,
+             **({"booking_id": req.booking_id} if req.booking_id else {})}
         d["sealed"] = self.sealer.seal(pid, "documents", f"{pid}|documents|{did}|1", req.name.encode())
         ttl = self.settings.records_upload_ttl_s
         upload = self.storage.upload(d["s3_key"], req.content_type, req.size_bytes, ttl)
-        db.put_new(store.document_item(d))
+        tx = db.Tx()
+        tx.put_new("document", store.document_item(d))
+        if view is not None:  # a doctor's upload is a write into the patient's card: in their access log
+            tx.put_new("access", store.access_item(self._access(caller, pid, view, "write", ["documents"], [did])))
+        tx.commit()
         log.event("records.upload_started", document_id=did)
         expires = clock.iso(now + timedelta(seconds=ttl))
         return {**self._document_view(d), "upload": upload, "upload_expires_at": expires}
 
-    def complete_upload(self, caller: Any, did: str) -> dict[str, Any]:
-        access.require_patient(caller)
-        d = store.get_document(caller.user_id, did) if is_ulid(did) else None
-        if d is None:
+    def complete_upload(self, caller: Any, did: str, pid: Optional[str] = None) -> dict[str, Any]:
+        """The uploader confirms: the object's size, type and encryption are checked before it shows."""
+        if pid is None:
+            access.require_patient(caller)
+            pid = caller.user_id
+        elif not identity_access.has_role(caller, "patient"):
+            access.require_doctor(caller)
+        elif pid != caller.user_id:
+            raise not_found()
+        d = store.get_document(pid, did) if is_ulid(pid) and is_ulid(did) else None
+        if d is None or d["created_by"] != caller.user_id:
             raise not_found()
         if d["status"] == "pending":
             head = self.storage.head(d["s3_key"])
@@ -307,7 +399,7 @@ class RecordsService:
             if int(head.get("ContentLength", -1)) != int(d["size_bytes"]) or \
                     head.get("ContentType") != d["content_type"] or head.get("ServerSideEncryption") != "aws:kms":
                 raise conflict("upload_mismatch", "the uploaded object is not the one announced")
-            store.mark_available(caller.user_id, did)
+            store.mark_available(pid, did)
             d["status"] = "available"
         return self._document_view(d)
 
@@ -342,7 +434,10 @@ class RecordsService:
         now = self._now()
         shown = [self._grant_view(g, now) for g in sorted(grants, key=lambda g: g["grant_id"])]
         log_ = store.access_all(pid)
-        return fhir.bundle(pid, card, shown, log_, clock.iso(now))
+        ttl = self.settings.records_download_ttl_s
+        links = {d["document_id"]: self.storage.download(f"records/{pid}/{d['document_id']}", ttl)
+                 for d in card["documents"]}
+        return fhir.bundle(pid, card, shown, log_, clock.iso(now), links)
 
     # ------------------------------------------------------------------ the access log
 

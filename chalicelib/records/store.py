@@ -114,6 +114,18 @@ def edit_entry_tx(tx: db.Tx, old: dict[str, Any], new: dict[str, Any]) -> None:
            expr_values=db.values(v=int(old["version"])))
 
 
+def delete_entry_tx(tx: db.Tx, old: dict[str, Any], tombstone: dict[str, Any]) -> None:
+    """A patient's deletion: the last version and a tombstone version (no payload) kept under history, the
+    entry itself removed from the card's partition (so the whole card stays one bounded query) and the
+    section's count freed, all only if nobody edited it meanwhile."""
+    tx.put_new("history", history_item(old))
+    tx.put_new("tombstone", history_item(tombstone))
+    tx.delete("entry", card_pk(old["patient_id"]), entry_sk(old["section"], old["entry_id"]),
+              condition="#v = :v", names={"#v": "version"}, expr_values=db.values(v=int(old["version"])))
+    tx.update("count", card_pk(old["patient_id"]), "META", "ADD #n :minus",
+              condition="#n > :zero", names={"#n": f"n_{old['section']}"}, expr_values=db.values(minus=-1, zero=0))
+
+
 def entry_versions(pid: str, section: str, eid: str) -> list[dict[str, Any]]:
     return db.query_prefix(hist_pk(pid), f"{section}#{eid}#", cap=1000)
 
@@ -134,16 +146,25 @@ def conclusions_of_visit(pid: str, bid: str) -> list[dict[str, Any]]:
     return db.query_prefix(card_pk(pid), f"CONCL#{bid}#", cap=999, consistent=True)
 
 
-def save_draft_tx(tx: db.Tx, c: dict[str, Any]) -> None:
-    """Version 1 as a draft: new, or replacing a draft (never a signed one)."""
-    tx.put("conclusion", conclusion_item(c), condition="attribute_not_exists(PK) OR #s = :draft",
-           names={"#s": "status"}, expr_values=db.values(draft="draft"))
+def save_draft_tx(tx: db.Tx, c: dict[str, Any], old: Optional[dict[str, Any]]) -> None:
+    """Version 1 as a draft: new, or replacing the draft at the revision it was read at (never a signed one).
+    The revision counter, not ``written_at`` (one-second resolution), tells one write from the next."""
+    if old is None:
+        tx.put("conclusion", conclusion_item(c), condition="attribute_not_exists(PK)")
+        return
+    tx.put("conclusion", conclusion_item(c), condition="#s = :draft AND #r = :r",
+           names={"#s": "status", "#r": "rev"}, expr_values=db.values(draft="draft", r=revision(old)))
+
+
+def revision(c: dict[str, Any]) -> int:
+    """A conclusion's write counter: every save, signature and amendment of a visit's conclusion adds one."""
+    return int(c.get("rev") or 1)
 
 
 def sign_tx(tx: db.Tx, old: dict[str, Any], signed: dict[str, Any]) -> None:
-    """The draft, signed as it was read (nobody changed it meanwhile)."""
-    tx.put("conclusion", conclusion_item(signed), condition="#s = :draft AND written_at = :w",
-           names={"#s": "status"}, expr_values=db.values(draft="draft", w=old["written_at"]))
+    """The draft, signed exactly as it was read: still a draft at the same revision."""
+    tx.put("conclusion", conclusion_item(signed), condition="#s = :draft AND #r = :r",
+           names={"#s": "status", "#r": "rev"}, expr_values=db.values(draft="draft", r=revision(old)))
 
 
 def amend_tx(tx: db.Tx, old: dict[str, Any], new: dict[str, Any]) -> None:

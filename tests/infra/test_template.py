@@ -412,6 +412,8 @@ def test_lambda_environment_holds_references_never_secret_values(template: Templ
         assert env["LOG_LEVEL"] in {"DEBUG", "INFO", "WARNING", "ERROR"}
         assert template["Resources"][ref_id(env["TABLE_NAME"])]["Type"] == "AWS::DynamoDB::Table"
         assert template["Resources"][ref_id(env["DOCUMENTS_BUCKET"])]["Type"] == "AWS::S3::Bucket"
+        records_key = template["Resources"][ref_id(env["RECORDS_KMS_KEY_ID"])]
+        assert records_key["Type"] == "AWS::KMS::Key" and records_key["Properties"]["EnableKeyRotation"] is True
         for q in ("NOTIFICATIONS_QUEUE_URL", "PAYMENTS_EVENTS_QUEUE_URL"):
             assert template["Resources"][ref_id(env[q])]["Type"] == "AWS::SQS::Queue"
 

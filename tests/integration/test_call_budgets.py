@@ -999,6 +999,12 @@ def _(W):
     W.call("put", f"{CARD}/allergies/{eid}", {"substance": "Latex", "severity": "mild"}, token=W.tok("patient"))
 
 
+@case("deleteCardEntry", AUTH + 2)  # the current version, then one transaction (history, tombstone, count)
+def _(W):
+    eid = W.card_entries["notes"][-1]
+    W.call("delete", f"{CARD}/notes/{eid}", token=W.tok("patient"), status=204)
+
+
 @case("cardEntryVersions", AUTH + 2)
 def _(W):
     eid = W.card_entries["allergies"][1]
@@ -1083,6 +1089,21 @@ def _(W):
 @case("downloadSharedDocument", AUTH + 3)  # session, card, the doctor's clinics (a clinic grant) + the access event
 def _(W):
     W.call("get", f"/patients/{W.patient['user_id']}/card/documents/{_document(W)}/download", token=W.tok("doctor"))
+
+
+@case("startDoctorDocumentUpload", AUTH + 3)  # session, card, the doctor's clinics; the document + access event
+def _(W):
+    W.call("post", f"/patients/{W.patient['user_id']}/card/documents", DOC, token=W.tok("doctor"), status=201)
+
+
+@case("completeDoctorDocumentUpload", AUTH + 2)  # the document, then marking it available
+def _(W):
+    from tests.unit.test_records_documents import upload_as_the_browser_would
+
+    base = f"/patients/{W.patient['user_id']}/card/documents"
+    doc = W.setup("post", base, DOC, token=W.tok("doctor"), status=201)
+    upload_as_the_browser_would(doc["upload"], b"%PDF-" + b"x" * 59)
+    W.call("post", f"{base}/{doc['document_id']}/complete", {}, token=W.tok("doctor"))
 
 
 CONCLUSION = {"complaints": "Cough for two weeks", "findings": "Wheezing", "diagnosis": "Bronchial asthma",

@@ -253,6 +253,8 @@ def test_request_schemas_mirror_the_pydantic_models(spec):
         ("/bookings/{booking_id}/conclusion/amendments", "POST"): r.ConclusionIn,
         ("/bookings/{booking_id}/conclusion/sign", "POST"): r.Strict,
         ("/me/card/documents", "POST"): r.DocumentIn, ("/me/card/documents/{document_id}/complete", "POST"): r.Strict,
+        ("/patients/{patient_id}/card/documents", "POST"): r.DocumentIn,
+        ("/patients/{patient_id}/card/documents/{document_id}/complete", "POST"): r.Strict,
         ("/me/devices", "POST"): n.DeviceIn,
         ("/me/notification-settings", "PUT"): n.PreferencesIn, ("/feedback", "POST"): n.FeedbackIn,
         **payment_bodies(),
