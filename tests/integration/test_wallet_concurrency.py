@@ -71,13 +71,15 @@ def test_a_storm_of_payment_and_visit_events_counts_each_once(backend_env, fixed
                                             "currency": "RUB", "reason": "partial"}))
         events.append(("booking.completed", {"booking_id": bid, "status": "completed", "patient_id": pid,
                                              "clinic_id": cid, "doctor_id": new_id()}))
-    deliveries = [e for e in events for _ in range(3)]
+    from chalicelib.core.events import event_item
+
+    # each event as the outbox stores it (its id, its time), delivered three times: at-least-once, as in AWS
+    deliveries = [event_item(kind, data) for kind, data in events] * 3
     random.Random(11).shuffle(deliveries)
 
-    def deliver(delivery) -> None:
-        kind, data = delivery
-        for _, fn in outbox.handlers[kind]:
-            fn({"event_id": new_id(), "kind": kind, "data": data})
+    def deliver(event) -> None:
+        for _, fn in outbox.handlers[event["kind"]]:
+            fn(event)
 
     with ThreadPoolExecutor(max_workers=8) as pool:
         list(pool.map(deliver, deliveries))
