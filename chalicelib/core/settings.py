@@ -191,7 +191,9 @@ class Settings(BaseModel):
             if getattr(self, name).get_secret_value():
                 problems.append(f"{name.upper()} holds a clear secret in the environment; "
                                 f"set {_arn_setting(name).upper()} to a Secrets Manager ARN instead")
-        for name in ("dynamodb_endpoint", "aws_endpoint", "stripe_api_base", "local_state_dir"):
+        if self.fcm_static_token.get_secret_value():
+            problems.append("FCM_STATIC_TOKEN is for a local fake FCM server only; set FIREBASE_SECRET_ARN")
+        for name in ("dynamodb_endpoint", "aws_endpoint", "stripe_api_base", "local_state_dir", "fcm_endpoint"):
             if getattr(self, name):
                 problems.append(f"{name.upper()} points at a local emulator or folder")
         for name in ("public_base_url", "portal_base_url"):

@@ -324,3 +324,14 @@ def test_a_deployed_authorizer_verifies_tokens_without_the_private_key(backend_e
     reset_process_state()
     with pytest.raises(SettingsError, match="TOKEN_SIGNING_KID"):
         tokens.verify(token, 1500)
+
+
+def test_production_refuses_the_local_fcm_fake(monkeypatch):
+    """A static bearer token and a local FCM endpoint point firebase-admin at the tests' fake server; in a deployed
+    stage they would send every push nowhere (or to whoever listens there)."""
+    from chalicelib.core.settings import SettingsError
+
+    for over, said in (({"FCM_STATIC_TOKEN": "x"}, "FCM_STATIC_TOKEN"),
+                       ({"FCM_ENDPOINT": "http://127.0.0.1:9"}, "FCM_ENDPOINT points at a local")):
+        with pytest.raises(SettingsError, match=said):
+            settings_from(monkeypatch, aws_env(STAGE="prod", **over))
