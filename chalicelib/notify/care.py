@@ -20,10 +20,11 @@ date the doctor set, so there is time to book), in Kaliningrad, Sakhalin or acro
 """
 from __future__ import annotations
 
-from datetime import date, datetime, time, timedelta, timezone
+from datetime import date, datetime, time, timedelta
 from typing import Any, Optional
 
 from chalicelib.core import clock, db, log
+from chalicelib.notify.store import due_in_buckets, hour_bucket
 
 CATCH_UP_HOURS = 6
 KINDS = ("preparation", "recall", "follow_up")
@@ -50,7 +51,7 @@ def at_local(day: date, wall: time, zone_name: str) -> datetime:
 
 
 def bucket(at: datetime) -> str:
-    return db.key("CAREDUE", at.astimezone(timezone.utc).strftime("%Y-%m-%dT%H"))
+    return hour_bucket("CAREDUE", at)
 
 
 def _pk(kind: str, bid: str) -> str:
@@ -133,12 +134,7 @@ def plan_follow_up(visit: dict[str, Any], follow_up_date: Optional[str], months:
 # ------------------------------------------------------------------ the job
 
 def due(now: datetime) -> list[dict[str, Any]]:
-    out: list[dict[str, Any]] = []
-    for back in range(CATCH_UP_HOURS, -1, -1):
-        out += db.query_all("GSI2PK = :pk AND GSI2SK <= :now",
-                            db.values(pk=bucket(now - timedelta(hours=back)), now=clock.iso(now) + "~"),
-                            index="GSI2", cap=5000)
-    return out
+    return due_in_buckets("CAREDUE", now, CATCH_UP_HOURS)
 
 
 def _booked_again(r: dict[str, Any]) -> bool:

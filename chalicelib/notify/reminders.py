@@ -18,10 +18,11 @@ hours before the start.
 """
 from __future__ import annotations
 
-from datetime import datetime, timedelta, timezone
+from datetime import datetime, timedelta
 from typing import Any
 
 from chalicelib.core import clock, db, log
+from chalicelib.notify.store import due_in_buckets, hour_bucket
 
 CATCH_UP_HOURS = 3
 ACTIVE = ("held", "confirmed")  # visits that will happen (offers and invitations are not visits yet)
@@ -43,7 +44,7 @@ def due_at(start_utc: str, zone_name: str, hours: int) -> datetime:
 
 
 def bucket(at: datetime) -> str:
-    return db.key("REMIND", at.astimezone(timezone.utc).strftime("%Y-%m-%dT%H"))
+    return hour_bucket("REMIND", at)
 
 
 def schedule(booking: dict[str, Any], offsets: list[int]) -> int:
@@ -66,12 +67,7 @@ def schedule(booking: dict[str, Any], offsets: list[int]) -> int:
 
 
 def due(now: datetime) -> list[dict[str, Any]]:
-    out: list[dict[str, Any]] = []
-    for back in range(CATCH_UP_HOURS, -1, -1):
-        out += db.query_all("GSI2PK = :pk AND GSI2SK <= :now",
-                            db.values(pk=bucket(now - timedelta(hours=back)), now=clock.iso(now) + "~"),
-                            index="GSI2", cap=5000)
-    return out
+    return due_in_buckets("REMIND", now, CATCH_UP_HOURS)
 
 
 def run(notify: Any, now: datetime) -> dict[str, int]:

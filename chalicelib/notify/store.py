@@ -15,9 +15,10 @@ the held-messages job sends it.
 from __future__ import annotations
 
 import hashlib
+from datetime import datetime, timedelta, timezone
 from typing import Any, Optional
 
-from chalicelib.core import db
+from chalicelib.core import clock, db
 
 STATE_SK = "INBOXSTATE"
 KEEP_INBOX_DAYS = 365
@@ -271,3 +272,19 @@ def feedback_page(cid: str, did: Optional[str], limit: int, cursor: Optional[str
         return db.query_page(feedback_pk(cid), "VISIT#", limit, cursor, filter_expression="doctor_id = :did",
                              filter_values=db.values(did=did), forward=False)
     return db.query_page(feedback_pk(cid), "VISIT#", limit, cursor, forward=False)
+
+
+def hour_bucket(prefix: str, at: datetime) -> str:
+    """A sparse due index's partition: ``<prefix>#<UTC hour>`` (reminders ``REMIND``, care notices ``CAREDUE``)."""
+    return db.key(prefix, at.astimezone(timezone.utc).strftime("%Y-%m-%dT%H"))
+
+
+def due_in_buckets(prefix: str, now: datetime, catch_up_hours: int) -> list[dict[str, Any]]:
+    """What is due by ``now`` in the last ``catch_up_hours`` hour partitions and this one (a missed run catches up),
+    oldest hour first; one bounded query per hour, paged to the end."""
+    out: list[dict[str, Any]] = []
+    for back in range(catch_up_hours, -1, -1):
+        out += db.query_all("GSI2PK = :pk AND GSI2SK <= :now",
+                            db.values(pk=hour_bucket(prefix, now - timedelta(hours=back)), now=clock.iso(now) + "~"),
+                            index="GSI2", cap=5000)
+    return out
