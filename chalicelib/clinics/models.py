@@ -5,14 +5,31 @@ import re
 from datetime import time
 from typing import Annotated, Literal, Optional
 
-from pydantic import AfterValidator, Field, field_validator, model_validator
+from pydantic import AfterValidator, ConfigDict, Field, field_validator, model_validator
 
-from chalicelib.clinics.catalog_models import _ID, _KIND, CatalogClinicsQuery, CatalogDoctorsQuery, Modality, Page  # noqa: F401  (the catalogue's models live on their own)
+from chalicelib.clinics.catalog_models import (  # noqa: F401  (the catalogue's query models live on their own)
+    _ID,
+    _KIND,
+    CURSOR_MAX,
+    PAGE_LIMIT_MAX,
+    CatalogClinicsQuery,
+    CatalogDoctorsQuery,
+    Modality,
+)
 from chalicelib.core.model import Day, Model, fields_error  # noqa: F401  (fields_error: used by booking too)
 from chalicelib.core.money import MINOR_UNITS
 from chalicelib.identity.models import Strict, normalize_phone
 
 ClinicStatus = Literal["draft", "submitted", "verified", "active", "rejected"]
+
+
+class Page(Model):
+    """A page of a staff list (pydantic, as the staff routes' other models; the public catalogue's ``Page`` is
+    ``catalog_models.Page``, with the same bounds)."""
+
+    model_config = ConfigDict(extra="forbid")
+    limit: int = Field(default=20, ge=1, le=PAGE_LIMIT_MAX)
+    cursor: Optional[str] = Field(default=None, max_length=CURSOR_MAX)
 
 
 WEEKDAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")

@@ -4,16 +4,15 @@ Every knob of the backend is a field here; nothing else touches ``os.environ``.
 Production values come from the Lambda environment (set by the CDK stack) and,
 for secrets, from Secrets Manager by ARN; locally from the runner.
 """
-from __future__ import annotations
-
 import json
 import os
+import re
 from functools import lru_cache
-from typing import Any, Literal, Optional
+from typing import Any, ClassVar, Literal, Optional, Union, get_args, get_origin
 
-from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError
-
-from chalicelib.core import pydantic_plugins  # noqa: F401  (no plugin lookup: before any validator is built)
+# Plain Python, no pydantic: every request builds the settings first, and the app's most common first
+# request (the public catalogue) then needs no pydantic at all (cold start, bench/coldstart.py). The
+# types a setting may have are the few ``_coerce`` reads; a field of another type fails at import.
 
 # The stages that run in AWS: there every setting below must come from the CDK stack, and
 # nothing local (console gateways, generated keys, emulator endpoints) is accepted.
@@ -33,11 +32,123 @@ class SettingsError(RuntimeError):
     """The environment cannot run this stage; the message says what to set."""
 
 
-class Settings(BaseModel):
-    """Built from the environment by ``from_environment`` (names case-insensitive, a field's name or its
-    alias; dict and list fields as JSON). Plain pydantic: pydantic-settings cost a fifth of a cold start."""
+class SecretStr:
+    """A secret value that never shows in a repr, a log line or a traceback's locals."""
 
-    model_config = ConfigDict(extra="ignore")
+    __slots__ = ("_value",)
+
+    def __init__(self, value: str = "") -> None:
+        self._value = value
+
+    def get_secret_value(self) -> str:
+        return self._value
+
+    def __repr__(self) -> str:
+        return "SecretStr('**********')" if self._value else "SecretStr('')"
+
+    __str__ = __repr__
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, SecretStr) and other._value == self._value
+
+    def __hash__(self) -> int:
+        return hash(self._value)
+
+
+class FieldSpec:
+    """What a setting accepts beyond its type: a default (or a factory), bounds, the variable's name."""
+
+    __slots__ = ("name", "annotation", "default", "default_factory", "validation_alias", "ge", "le")
+
+    def __init__(self, default: Any = None, *, default_factory: Any = None, validation_alias: Optional[str] = None,
+                 ge: Optional[float] = None, le: Optional[float] = None) -> None:
+        self.name, self.annotation = "", None
+        self.default, self.default_factory, self.validation_alias = default, default_factory, validation_alias
+        self.ge, self.le = ge, le
+
+    @property
+    def env(self) -> str:
+        """The environment variable that sets this field."""
+        return (self.validation_alias or self.name).upper()
+
+    def is_required(self) -> bool:
+        return self.default is _REQUIRED
+
+    def initial(self) -> Any:
+        return self.default_factory() if self.default_factory else self.default
+
+
+def Field(default: Any = None, **options: Any) -> Any:  # noqa: N802  (declared like pydantic's Field)
+    """A setting's default and options (typed ``Any`` so ``x: int = Field(...)`` reads as an int)."""
+    return FieldSpec(default, **options)
+
+
+_REQUIRED = object()
+_INT = re.compile(r"^[+-]?[0-9]+$")
+
+
+class _Invalid(ValueError):
+    pass
+
+
+def _coerce(annotation: Any, raw: Any) -> Any:
+    """One value from the environment (a string; JSON for dicts) as ``annotation`` says, or ``_Invalid``."""
+    origin, args = get_origin(annotation), get_args(annotation)
+    if origin is Union:  # Optional[X]
+        inner = [a for a in args if a is not type(None)]
+        return None if raw is None else _coerce(inner[0], raw)
+    if origin is Literal:
+        if raw not in args:
+            raise _Invalid(f"one of {', '.join(map(str, args))}")
+        return raw
+    if origin is dict:
+        value = json.loads(raw) if isinstance(raw, str) else raw
+        if not isinstance(value, dict):
+            raise _Invalid("a JSON object")
+        key_t, value_t = args
+        return {_coerce(key_t, k): _coerce(value_t, v) for k, v in value.items()}
+    if annotation is str:
+        if not isinstance(raw, str):
+            raise _Invalid("a string")
+        return raw
+    if annotation is SecretStr:
+        return raw if isinstance(raw, SecretStr) else SecretStr(_coerce(str, raw))
+    if annotation is int:
+        if isinstance(raw, bool) or not (isinstance(raw, int) or (isinstance(raw, str) and _INT.match(raw.strip()))):
+            raise _Invalid("a whole number")
+        return int(raw)
+    if annotation is float:
+        try:
+            return float(raw)
+        except (TypeError, ValueError):
+            raise _Invalid("a number") from None
+    raise TypeError(f"a setting of type {annotation!r} is not supported")
+
+
+class _SettingsMeta(type):
+    """Collects the annotated class attributes of ``Settings`` as its fields, in order."""
+
+    def __new__(mcs, name: str, bases: tuple, namespace: dict[str, Any]):
+        fields: dict[str, FieldSpec] = {}
+        for field_name, annotation in namespace.get("__annotations__", {}).items():
+            if get_origin(annotation) is ClassVar:
+                continue
+            value = namespace.get(field_name, _REQUIRED)
+            spec = value if isinstance(value, FieldSpec) else FieldSpec(value)
+            spec.name, spec.annotation = field_name, annotation
+            if spec.default is not _REQUIRED and spec.default is not None and not spec.default_factory:
+                _coerce(annotation, spec.default)  # a default of the wrong type fails at import
+            fields[field_name] = spec
+            namespace.pop(field_name, None)
+        namespace["model_fields"] = fields
+        return super().__new__(mcs, name, bases, namespace)
+
+
+class Settings(metaclass=_SettingsMeta):
+    """Built from the environment by ``from_environment`` (names case-insensitive, a field's name or its
+    alias; dict fields as JSON) and ``model_validate``, which names every variable it cannot read."""
+
+    model_fields: ClassVar[dict[str, FieldSpec]]
 
     # No default: a Lambda whose STAGE is missing must not start as "local".
     stage: Literal["local", "test", "dev", "prod"]
@@ -171,6 +282,36 @@ class Settings(BaseModel):
     records_upload_ttl_s: int = 5 * 60  # how long a presigned upload (POST policy) stays valid
     records_download_ttl_s: int = 5 * 60  # how long a presigned download link stays valid
 
+    def __init__(self, **values: Any) -> None:
+        for name, spec in self.model_fields.items():
+            setattr(self, name, values[name] if name in values else spec.initial())
+
+    @classmethod
+    def model_validate(cls, data: dict[str, Any]) -> "Settings":
+        """Settings from ``data`` keyed by variable name (``from_environment``); unknown keys are ignored."""
+        values: dict[str, Any] = {}
+        wrong: list[str] = []
+        for name, spec in cls.model_fields.items():
+            key = spec.validation_alias or name
+            if key not in data:
+                if spec.is_required():
+                    wrong.append(spec.env)
+                continue
+            try:
+                value = _coerce(spec.annotation, data[key])
+                if (spec.ge is not None and value < spec.ge) or (spec.le is not None and value > spec.le):
+                    raise _Invalid(f"between {spec.ge} and {spec.le}")
+            except (_Invalid, ValueError):
+                wrong.append(spec.env)
+                continue
+            values[name] = value
+        if wrong:
+            raise _Invalid(", ".join(wrong))
+        return cls(**values)
+
+    def __repr__(self) -> str:
+        return f"Settings(stage={getattr(self, 'stage', None)!r})"
+
     def validate_for_stage(self) -> None:
         """Fail closed: refuse to start a deployed stage on anything local or missing."""
         unknown = sorted(set(self.key_versions) - set(KEY_PURPOSES))
@@ -214,17 +355,9 @@ def from_environment(environ: Optional[dict[str, str]] = None) -> dict[str, Any]
     env = {k.upper(): v for k, v in (os.environ if environ is None else environ).items()}
     data: dict[str, Any] = {}
     for name, field in Settings.model_fields.items():
-        key = field.validation_alias if isinstance(field.validation_alias, str) else name
-        raw = env.get(key.upper())
-        if raw is None:
-            continue
-        if getattr(field.annotation, "__origin__", field.annotation) in (dict, list):  # JSON in the variable
-            try:
-                data[key] = json.loads(raw)
-            except ValueError:
-                data[key] = raw  # the model refuses it, naming the variable
-        else:
-            data[key] = raw
+        raw = env.get(field.env)
+        if raw is not None:
+            data[field.validation_alias or name] = raw  # a dict field's JSON is read by model_validate
     return data
 
 
@@ -232,8 +365,8 @@ def from_environment(environ: Optional[dict[str, str]] = None) -> dict[str, Any]
 def get_settings() -> Settings:
     try:
         settings = Settings.model_validate(from_environment())  # the environment supplies STAGE
-    except ValidationError as exc:
-        wrong = ", ".join(".".join(str(p) for p in e["loc"]).upper() for e in exc.errors())
+    except _Invalid as exc:
+        wrong = str(exc)
         raise SettingsError(f"the environment does not configure this backend: {wrong} missing or invalid "
                             "(STAGE is one of local, test, dev, prod; the CDK stack sets it in AWS)") from None
     settings.validate_for_stage()

@@ -221,9 +221,17 @@ def parse_body(request: Request, model: Type[T], max_bytes: int) -> T:
 
 
 def parse_query(request: Request, model: Type[T]) -> T:
-    from pydantic import ValidationError
+    """A query string read by a pydantic model, or by a ``core.query.Query`` (no pydantic import: cold start)."""
+    from chalicelib.core.query import Query, QueryInvalid
 
     params = dict(request.query_params or {})
+    if issubclass(model, Query):
+        try:
+            return model.model_validate(params)  # type: ignore[return-value]
+        except QueryInvalid as exc:
+            raise validation_failed(exc.errors) from None
+    from pydantic import ValidationError
+
     try:
         return model.model_validate(params)  # type: ignore[attr-defined]
     except ValidationError as exc:

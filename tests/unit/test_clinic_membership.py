@@ -24,21 +24,32 @@ def caller(staff, role="clinic_admin"):
 
 
 def remove_each_other(svc, cid, one, two):
-    """Two administrators remove each other at the same moment (two threads released together)."""
+    """Two administrators remove each other at the same moment (two threads released together). Both have
+    read everything they read before either writes (the worst interleaving); their writes then reach the table
+    one after the other, as DynamoDB serialises conflicting transactions (moto applies a transaction's items one
+    by one, so two of them overlapping inside moto could both fail, which DynamoDB never does)."""
     from chalicelib.core import aws
 
     start, writes = threading.Barrier(2), threading.Barrier(2)
+    serial = threading.Lock()
     ours: set[int] = set()
+    writing: set[int] = set()
     results: dict[str, str] = {}
 
     def hold_first_write(model=None, **_):
-        # both removals have read everything they read before either writes: the worst interleaving
         if threading.get_ident() in ours and model.name in ("DeleteItem", "TransactWriteItems"):
             ours.discard(threading.get_ident())
             try:
                 writes.wait(timeout=5)
             except threading.BrokenBarrierError:
                 pass
+            serial.acquire()
+            writing.add(threading.get_ident())
+
+    def end_write(**_):
+        if threading.get_ident() in writing:
+            writing.discard(threading.get_ident())
+            serial.release()
 
     def run(me, them):
         ours.add(threading.get_ident())
@@ -50,6 +61,7 @@ def remove_each_other(svc, cid, one, two):
             results[me["user_id"]] = f"{exc.status} {exc.code}"
 
     aws.add_hook("before-call.dynamodb", hold_first_write)
+    aws.add_hook("after-call.dynamodb", end_write)
     try:
         threads = [threading.Thread(target=run, args=(one, two)), threading.Thread(target=run, args=(two, one))]
         for t in threads:
@@ -58,6 +70,7 @@ def remove_each_other(svc, cid, one, two):
             t.join()
     finally:
         aws.remove_hook("before-call.dynamodb", hold_first_write)
+        aws.remove_hook("after-call.dynamodb", end_write)
     return sorted(results.values())
 
 

@@ -339,6 +339,7 @@ def test_query_parameters_mirror_the_pydantic_query_models(spec):
     from pydantic_core import PydanticUndefined
 
     from chalicelib.booking import models as b
+    from chalicelib.clinics import catalog_models as cm
     from chalicelib.clinics import models as c
     from chalicelib.notify import models as n
     from chalicelib.records import models as r
@@ -353,7 +354,8 @@ def test_query_parameters_mirror_the_pydantic_query_models(spec):
             "/me/clinics", "/clinics/{clinic_id}/admins", "/clinics/{clinic_id}/invitations",
             "/clinics/{clinic_id}/branches", "/clinics/{clinic_id}/services", "/clinics/{clinic_id}/resources",
             "/clinics/{clinic_id}/doctors")},
-        ("/catalog/clinics/{clinic_id}/services", "GET"): c.Page,
+        ("/catalog/clinics/{clinic_id}/services", "GET"): cm.Page,
+        ("/catalog/clinics", "GET"): cm.CatalogClinicsQuery, ("/catalog/doctors", "GET"): cm.CatalogDoctorsQuery,
         ("/me/inbox", "GET"): n.InboxQuery, ("/clinics/{clinic_id}/feedback", "GET"): n.FeedbackQuery,
         **payment_queries(),
     }
