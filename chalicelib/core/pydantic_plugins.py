@@ -5,8 +5,8 @@ pydantic looks for plugins the first time it builds a validator: its loader impo
 every installed distribution. With plugins disabled (``PYDANTIC_DISABLE_PLUGINS``, set here unless the
 environment says otherwise) its ``get_plugins`` answers ``()`` without reading anything, so a loader
 that answers ``()`` without importing anything is put in its place. Imported before pydantic builds any
-validator (core.model, which every model module imports). ``tests/unit/test_cold_start_parts.py`` holds pydantic's loader to
-the shape this relies on (pydantic is pinned).
+validator (by core.model, which every model module imports). ``tests/unit/test_cold_start_parts.py`` holds
+pydantic's loader to the shape this relies on (pydantic is pinned).
 """
 from __future__ import annotations
 

@@ -13,7 +13,7 @@ from typing import Any, ClassVar, Optional
 
 from chalicelib.core.errors import FieldError
 
-_INT = re.compile(r"^\s*[+-]?[0-9]+\s*$")
+_INT = re.compile(r"^\s*[+-]?[0-9]+(\.0*)?\s*$")  # a whole number, also written 5.0 (a JSON Schema integer)
 
 
 class QueryInvalid(ValueError):
@@ -68,7 +68,7 @@ class Param:
         if self.kind is int:
             if not isinstance(raw, str) or not _INT.match(raw):
                 return ("int_parsing", "Input should be a valid integer, unable to parse string as an integer")
-            value = int(raw)
+            value = int(raw.strip().split(".")[0])
             if self.ge is not None and value < self.ge:
                 return ("greater_than_equal", f"Input should be greater than or equal to {self.ge}")
             if self.le is not None and value > self.le:
