@@ -54,8 +54,9 @@ class PortalServer:
     """The app (with the portal) in its own process, its clock offset and its SMS outbox."""
 
     def __init__(self, base_url: str, process: subprocess.Popen, clock_file: Path, outbox: Path,
-                 log_path: Path) -> None:
+                 log_path: Path, env: Optional[dict[str, str]] = None) -> None:
         self.base_url = base_url
+        self.env = env or {}
         self.process = process
         self.clock_file = clock_file
         self.outbox = outbox
@@ -105,6 +106,24 @@ class PortalServer:
             headers["Authorization"] = f"Bearer {token}"
         resp = requests.request(method, self.base_url + path, json=body, headers=headers, timeout=30)
         return resp.status_code, (resp.json() if resp.content else None)
+
+    def drain(self, snapshot: bool = False) -> dict[str, Any]:
+        """Run the outbox's consumers over what is due now, in a process of its own with the server's table,
+        clock and SMS outbox (tests/e2e/portal_app.py --drain): the follow-ups a stream consumer runs in AWS."""
+        done = subprocess.run([sys.executable, "-m", "tests.e2e.portal_app", "--drain", "--clock-file",
+                               str(self.clock_file), "--sms-outbox", str(self.outbox)]
+                              + (["--snapshot"] if snapshot else []),
+                              cwd=ROOT, env=self.env, capture_output=True, text=True, timeout=300)
+        assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
+        result = json.loads(done.stdout.strip().splitlines()[-1].removeprefix("DRAINED "))
+        assert result["dead"] == 0, result
+        return result
+
+    def set_role(self, phone: str, role: str) -> None:
+        """The operator command (no HTTP route makes platform administrators), on the server's table."""
+        done = subprocess.run([sys.executable, "-m", "local.admin", "set-role", phone, role], cwd=ROOT, env=self.env,
+                              capture_output=True, text=True, timeout=60)
+        assert done.returncode == 0, done.stdout + done.stderr
 
     def stop(self) -> None:
         from local.dynamodb_local import stop_process
@@ -172,7 +191,7 @@ def portal(dynamodb_local_server, fake_stripe_server, tmp_path_factory) -> Itera
         [sys.executable, "-m", "tests.e2e.portal_app", "--host", "127.0.0.1", "--port", str(port),
          "--clock-file", str(clock_file), "--sms-outbox", str(outbox)],
         cwd=ROOT, env=env, stdout=log_path.open("wb"), stderr=subprocess.STDOUT, start_new_session=True)
-    server = PortalServer(base_url, proc, clock_file, outbox, log_path)
+    server = PortalServer(base_url, proc, clock_file, outbox, log_path, env)
     try:
         _wait_until_up(server)
         yield server
@@ -592,3 +611,213 @@ def _doctor_account(portal: PortalServer) -> dict[str, Any]:
         "specialties": ["radiologist"], "years_of_experience": 9, "languages": ["ru", "en"]}, token=token)
     assert status == 200, profile
     return {"token": token, "secret": enrolment["secret"]}
+
+
+# ------------------------------------------------------------------ a clinic with a few days of work behind it
+
+BERLIN = "Europe/Berlin"
+STAFF_PHONES = {"admin": "+79115550301", "platform": "+79115550302", "vogel": "+79115550303",
+                "berger": "+79115550304"}
+PATIENT_PHONES = [f"+791155504{i:02d}" for i in range(1, 9)]
+FEE = 8000  # the visit at the desk: 80.00 EUR
+COMMENTS = ["Всё прошло отлично, спасибо доктору!", "Долго ждала в коридоре.", "Very attentive, explained everything.",
+            None, "Рекомендую друзьям.", "The room was cold.", None]
+
+
+class Person:
+    """Someone using the API: their token pair (refreshed when the server's clock has moved on) and secret."""
+
+    def __init__(self, portal: PortalServer, phone: str, pair: dict[str, Any], user_id: str = "",
+                 totp: str = "", name: str = "") -> None:
+        self.portal, self.phone, self.pair, self.user_id, self.totp, self.name = portal, phone, pair, user_id, totp, name
+        self.at = portal.now()
+
+    def token(self) -> str:
+        if (self.portal.now() - self.at).total_seconds() > 10 * 60:  # access tokens live 15 minutes
+            status, pair = self.portal.api("POST", "/auth/refresh", {"refresh_token": self.pair["refresh_token"]})
+            assert status == 200, pair
+            self.pair, self.at = pair, self.portal.now()
+        return self.pair["access_token"]
+
+    def ok(self, method: str, path: str, body: Any = None, status: int = 200) -> Any:
+        got, answer = self.portal.api(method, path, body, token=self.token())
+        assert got == status, (method, path, got, json.dumps(answer, ensure_ascii=False))
+        return answer
+
+
+def _sign_up(portal: PortalServer, phone: str, first: str, last: str, role: str) -> Person:
+    portal.advance(61)  # one SMS a minute per phone
+    sent = len(portal.sms())
+    status, challenge = portal.api("POST", "/auth/signup", {
+        "phone": phone, "password": PASSWORD, "first_name": first, "last_name": last, "birth_date": "1984-06-02",
+        "consent": {"version": "2026-11", "accepted": True}, "language": "ru", "role": role})
+    assert status == 202, challenge
+    status, pair = portal.api("POST", "/auth/signup/verify", {"challenge_id": challenge["challenge_id"],
+                                                              "code": portal.code(phone, sent)})
+    assert status == 201, pair
+    person = Person(portal, phone, pair, name=f"{first} {last}")
+    person.user_id = person.ok("GET", "/me")["user_id"]
+    return person
+
+
+def _staff(portal: PortalServer, phone: str, first: str, last: str, role: str) -> Person:
+    """Signed up, stepped up with the next SMS code, an authenticator enrolled: a TOTP-level session."""
+    person = _sign_up(portal, phone, first, last, role)
+    portal.advance(61)
+    sent = len(portal.sms())
+    step = person.ok("POST", "/me/step-up", {}, 202)
+    person.ok("POST", "/me/step-up/verify", {"challenge_id": step["challenge_id"], "code": portal.code(phone, sent)})
+    person.totp = person.ok("POST", "/me/totp", {}, 201)["secret"]
+    person.ok("POST", "/me/totp/confirm", {"code": portal.totp(person.totp)})
+    return person
+
+
+def _move_to(portal: PortalServer, local: datetime) -> None:
+    """Move the server's clock forward to a moment given in Berlin time."""
+    ahead = (local - portal.now()).total_seconds()
+    assert ahead > 0, (local, portal.now())
+    portal.advance(ahead)
+
+
+@pytest.fixture(scope="module")
+def clinic_data(portal, fake_stripe_server) -> dict[str, Any]:
+    """A Berlin clinic (EUR, payouts connected at the local Stripe) with two doctors and eight patients, after two
+    days of work: 32 visits booked over HTTP the way the app books them, each day's visits marked by their doctor
+    (one no-show per doctor and day), paid at the desk and most of them rated with a comment; then the outbox's
+    follow-ups run (analytics counters). Left for the browser: two visits of a prepaid service held for payment and
+    one prepaid online through the local Stripe."""
+    from zoneinfo import ZoneInfo
+
+    zone = ZoneInfo(BERLIN)
+    admin = _staff(portal, STAFF_PHONES["admin"], "Greta", "Hahn", "clinic_admin")
+    platform = _staff(portal, STAFF_PHONES["platform"], "Ops", "Platform", "clinic_admin")
+    portal.set_role(platform.phone, "platform_admin")
+    doctors = [_staff(portal, STAFF_PHONES["vogel"], "Lena", "Vogel", "doctor"),
+               _staff(portal, STAFF_PHONES["berger"], "Paul", "Berger", "doctor")]
+    clinic = admin.ok("POST", "/clinics", {
+        "legal_name": "Praxis Spree GmbH", "display_name": {"ru": "Практика Шпрее", "en": "Praxis Spree"},
+        "tax_id": "DE123456789", "country": "DE", "currency": "EUR",
+        "contacts": {"phone": "+493012345678", "email": "praxis@spree.example", "public": ["phone"]}}, 201)
+    cid = clinic["clinic_id"]
+    week = {d: [{"start": "08:00", "end": "20:00"}] for d in ("mon", "tue", "wed", "thu", "fri", "sat", "sun")}
+    branch = admin.ok("POST", f"/clinics/{cid}/branches", {
+        "name": {"ru": "Кройцберг", "en": "Kreuzberg"}, "address": "Oranienstraße 1", "city": "Berlin",
+        "time_zone": BERLIN, "opening_hours": week}, 201)["branch_id"]
+    for doctor in doctors:
+        portal.advance(61)
+        sent = len(portal.sms())
+        inv = admin.ok("POST", f"/clinics/{cid}/invitations", {"role": "doctor", "phone": doctor.phone}, 201)
+        doctor.ok("POST", "/invitations/accept", {"invitation_id": inv["invitation_id"],
+                                                  "code": portal.code(doctor.phone, sent)})
+        doctor.ok("PUT", "/me/doctor-profile", {"specialties": ["therapist"], "years_of_experience": 11,
+                                                  "languages": ["de", "en", "ru"]})
+        for day in week:
+            admin.ok("POST", f"/clinics/{cid}/doctors/{doctor.user_id}/templates", {
+                "branch_id": branch, "modality": "in_person", "weekday": day, "start": "09:00", "end": "17:00"}, 201)
+    visit = admin.ok("POST", f"/clinics/{cid}/services", {
+        "name": {"ru": "Приём терапевта", "en": "GP consultation"}, "duration_minutes": 30,
+        "price": {"amount": FEE, "currency": "EUR"}, "modality": "in_person", "specialty": "therapist"}, 201)
+    onboarding = admin.ok("POST", f"/clinics/{cid}/payouts/onboarding", {}, 201)
+    account = re.search(r"/connect/onboard/(acct_\w+)", onboarding["onboarding_url"]).group(1)
+    fake_stripe_server.complete_onboarding(account)  # sends the signed account.updated webhook to the app
+    assert admin.ok("GET", f"/clinics/{cid}/payouts")["charges_enabled"] is True
+    prepaid = admin.ok("POST", f"/clinics/{cid}/services", {
+        "name": {"ru": "Приём терапевта с предоплатой", "en": "GP consultation, prepaid"}, "duration_minutes": 30,
+        "price": {"amount": 12000, "currency": "EUR"}, "modality": "in_person", "specialty": "therapist",
+        "prepayment": {"kind": "fixed", "amount": {"amount": 4000, "currency": "EUR"}}}, 201)
+    admin.ok("POST", f"/clinics/{cid}/submit")
+    platform.ok("POST", f"/clinics/{cid}/verify")
+    admin.ok("POST", f"/clinics/{cid}/activate")
+    patients = [_sign_up(portal, phone, "Пациент", f"Номер {i + 1}", "patient") for i, phone in enumerate(PATIENT_PHONES)]
+
+    portal.drain(snapshot=True)  # the schedules of the coming days, as analytics' 6-hourly job takes them
+    today = portal.now().astimezone(zone).date()
+    days = [today + timedelta(days=1), today + timedelta(days=2)]
+
+    def slots(doctor: Person, service: dict[str, Any], first: Any, last: Any) -> list[dict[str, Any]]:
+        q = f"clinic_id={cid}&service_id={service['service_id']}&date_from={first}&date_to={last}"
+        return portal.api("GET", f"/catalog/doctors/{doctor.user_id}/slots?{q}")[1]["items"]
+
+    def book(patient: Person, doctor: Person, service: dict[str, Any], slot: dict[str, Any]) -> dict[str, Any]:
+        got, b = portal.api("POST", "/bookings", {"clinic_id": cid, "service_id": service["service_id"],
+                                                  "doctor_id": doctor.user_id, "branch_id": slot["branch_id"],
+                                                  "start": slot["start"]}, token=patient.token())
+        assert got == 201, b
+        return b
+
+    visits: list[dict[str, Any]] = []  # {"booking", "patient", "doctor", "day"}
+    n = 0
+    for day in days:
+        for d_i, doctor in enumerate(doctors):
+            free = slots(doctor, visit, day, day)
+            assert len(free) >= 16, free
+            for slot in free[d_i:16 + d_i:2]:  # 8 visits a doctor a day, an hour apart (the second on the half hour)
+                patient = patients[n % len(patients)]
+                n += 1
+                b = book(patient, doctor, visit, slot)
+                assert b["status"] == "confirmed", b
+                visits.append({"booking": b["booking_id"], "patient": patient, "doctor": doctor, "day": day})
+
+    answers: list[dict[str, Any]] = []
+    paid: list[dict[str, Any]] = []
+    for d_i, day in enumerate(days):
+        _move_to(portal, datetime(day.year, day.month, day.day, 18, 30, tzinfo=zone))
+        todays = [v for v in visits if v["day"] == day]
+        for doctor in doctors:  # the last patient of each doctor's day does not come
+            mine = [v for v in todays if v["doctor"] is doctor]
+            for i, v in enumerate(mine):
+                v["status"] = "no_show" if i == len(mine) - 1 else "completed"
+        came = [v for v in todays if v["status"] == "completed"]
+        for i, v in enumerate(came):  # paid at the desk on arrival
+            method = "cash" if i % 3 else "card_terminal"
+            p = admin.ok("POST", f"/clinics/{cid}/payments/reception", {
+                "booking_id": v["booking"], "method": method, "amount": {"amount": FEE, "currency": "EUR"},
+                "received_by": "Reception"}, 201)
+            paid.append({"payment_id": p["payment_id"], "day": day, "method": method, "amount": FEE})
+        for v in todays:  # the doctor marks each visit
+            v["doctor"].ok("POST", f"/bookings/{v['booking']}/{'no-show' if v['status'] == 'no_show' else 'complete'}")
+        for i, v in enumerate(came):
+            # Vogel's patients are happier than Berger's; one visit in seven goes unrated
+            if (i + d_i) % 7 == 6:
+                continue
+            score = (10, 9, 9, 8, 10, 6, 9)[i % 7] if v["doctor"] is doctors[0] else (7, 4, 9, 8, 3, 10, 6)[i % 7]
+            comment = COMMENTS[(i + d_i) % len(COMMENTS)]
+            body = {"booking_id": v["booking"], "score": score, **({"comment": comment} if comment else {})}
+            v["patient"].ok("POST", "/feedback", body, 201)
+            answers.append({"doctor": v["doctor"], "score": score, "comment": comment, "day": day})
+
+    # left for the browser: two prepaid visits held for payment, and one prepaid online through the local Stripe
+    ahead = today + timedelta(days=4)
+    free = slots(doctors[0], prepaid, ahead, ahead)
+    held = [book(patients[0], doctors[0], prepaid, free[0]), book(patients[1], doctors[0], prepaid, free[2])]
+    assert [b["status"] for b in held] == ["held", "held"], held
+    online = book(patients[2], doctors[0], prepaid, free[4])
+    sheet = patients[2].ok("POST", f"/bookings/{online['booking_id']}/payment", {}, 201)
+    pi = sheet["client_secret"].split("_secret_")[0]
+    assert fake_stripe_server.payments.confirm(pi)[0] == 200  # the card is charged; the webhook confirms the visit
+    assert patients[2].ok("GET", f"/bookings/{online['booking_id']}")["status"] == "confirmed"
+    portal.drain()
+    return {"clinic_id": cid, "admin": admin, "doctors": doctors, "patients": patients, "days": days,
+            "visits": visits, "answers": answers, "paid": paid, "held": held, "online": sheet, "zone": zone}
+
+
+def test_world_probe(clinic_data):
+    print(len(clinic_data["visits"]), len(clinic_data["answers"]), len(clinic_data["paid"]))
+    a, cid, d = clinic_data["admin"], clinic_data["clinic_id"], clinic_data["days"]
+    an = a.ok("GET", f"/clinics/{cid}/analytics?period=custom&date_from={d[0]}&date_to={d[1]}")
+    print("ANALYTICS", json.dumps({k: an[k] for k in ("doctors", "clinic")})[:3000])
+    print("SERIES", json.dumps(an["series"])[:800])
+    fb = a.ok("GET", f"/clinics/{cid}/feedback?limit=3")
+    print("FEEDBACK", json.dumps(fb, ensure_ascii=False))
+    import requests
+    r = requests.get(portal_url(clinic_data) + f"/clinics/{cid}/payments/export?date_from={d[0]}&date_to={d[1]}",
+                     headers={"Authorization": "Bearer " + a.token(), "Accept-Language": "ru"})
+    print("CSV", r.status_code, r.headers, r.content[:600])
+    r = requests.get(portal_url(clinic_data) + f"/clinics/{cid}/payments/export?date_from={d[0]}&date_to=2099-01-01",
+                     headers={"Authorization": "Bearer " + a.token(), "Accept-Language": "ru"})
+    print("CSVBAD", r.status_code, r.text)
+    print("TX", json.dumps(a.ok("GET", f"/clinics/{cid}/payments?date_from={d[0]}&date_to={d[1]}&limit=2"))[:1500])
+
+
+def portal_url(data):
+    return data["admin"].portal.base_url
