@@ -306,6 +306,16 @@
     return new Intl.DateTimeFormat(locale(), { dateStyle: 'medium', timeStyle: 'short' }).format(d);
   }
 
+  function zonedTime(value, zone) {  // a moment in a clinic's zone, the zone said ("4 Dec 2026, 18:30 CET")
+    if (!zone) return dateTime(value);
+    try {
+      return new Intl.DateTimeFormat(locale(), { year: 'numeric', month: 'short', day: 'numeric', hour: '2-digit',
+        minute: '2-digit', timeZone: zone, timeZoneName: 'short' }).format(new Date(value));
+    } catch (e) {
+      return dateTime(value);
+    }
+  }
+
   function zoneNow(zone) {
     try {
       return new Intl.DateTimeFormat(locale(), { timeZone: zone, hour: '2-digit', minute: '2-digit', timeZoneName: 'shortOffset' })
@@ -1245,7 +1255,7 @@
     allPages: allPages, download: download, clientError: clientError, doctorName: doctorName,
     clinicDoctors: clinicDoctors, doctorLabel: doctorLabel,
     formatMoney: formatMoney, parseMoney: parseMoney, majorText: majorText, intOrRaw: intOrRaw,
-    dateTime: dateTime, locale: locale, lang: function () { return lang; }, setOptions: setOptions,
+    dateTime: dateTime, zonedTime: zonedTime, locale: locale, lang: function () { return lang; }, setOptions: setOptions,
     ApiError: ApiError, clinic: function () { return (state.clinics || []).filter(function (c) { return c.clinic_id === state.clinicId; })[0] || null; },
     clinicId: function () { return state.clinicId; }, me: function () { return state.me; }
   };

@@ -107,14 +107,8 @@
 
     function $$rows() { return P.$$('#fb-list tbody tr'); }
 
-    function when(at) {  // in the clinic's zone (the analytics answer names it), with the zone said
-      try {
-        return new Intl.DateTimeFormat(P.locale(), { dateStyle: 'medium', timeStyle: 'short',
-          timeZone: data.period.period.time_zone, timeZoneName: 'short' }).format(new Date(at));
-      } catch (e) {
-        return P.dateTime(at);
-      }
-    }
+    // in the clinic's zone (the analytics answer names it), with the zone said
+    function when(at) { return P.zonedTime(at, data.period.period.time_zone); }
 
     function npsRow(label, n) {
       return [label, n.answers, dash(n.nps), dash(n.average), dash(n.promoters), dash(n.detractors)];

@@ -122,15 +122,7 @@
       var z = data.items.filter(function (i) { return i.time_zone; })[0];
       return z ? z.time_zone : undefined;
     }
-    function when(i) {  // in the clinic's zone, with the zone said
-      var at = new Date(i.paid_at || i.created_at);
-      try {
-        return new Intl.DateTimeFormat(P.locale(), { dateStyle: 'medium', timeStyle: 'short', timeZone: i.time_zone || zone(),
-          timeZoneName: 'short' }).format(at);
-      } catch (e) {
-        return P.dateTime(i.paid_at || i.created_at);
-      }
-    }
+    function when(i) { return P.zonedTime(i.paid_at || i.created_at, i.time_zone || zone()); }  // the clinic's zone
     function left(i) { return { amount: i.amount.amount - (i.refunded ? i.refunded.amount : 0), currency: i.amount.currency }; }
     function refundButton(i) {
       if (i.kind !== 'payment' || ['succeeded', 'partially_refunded'].indexOf(i.status) < 0) return '';

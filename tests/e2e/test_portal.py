@@ -572,12 +572,11 @@ def test_a_clinic_administrator_onboards_a_clinic_in_the_browser(portal, fake_st
             ["The period", "Schedule fill by day", "Visits per doctor", "NPS by week", "Revenue by week"])
         expect(dash.locator("svg.chart")).to_have_count(3)
         expect(dash.locator("#dash-out")).to_contain_text("Not available yet: no payments so far.")
-        shot("dashboard")
         page.get_by_role("button", name="Русский").click()
         dash.get_by_role("button", name="Показать").click()
         expect(dash.locator("#dash-out h2").first).to_have_text("Итоги периода")
-        shot("dashboard-ru")
         page.get_by_role("button", name="English").click()
+        # (the screenshots of the dashboard, payments and feedback pages come from the journeys below, with data)
 
         assert not problems, problems
     finally:
@@ -801,23 +800,222 @@ def clinic_data(portal, fake_stripe_server) -> dict[str, Any]:
             "visits": visits, "answers": answers, "paid": paid, "held": held, "online": sheet, "zone": zone}
 
 
-def test_world_probe(clinic_data):
-    print(len(clinic_data["visits"]), len(clinic_data["answers"]), len(clinic_data["paid"]))
-    a, cid, d = clinic_data["admin"], clinic_data["clinic_id"], clinic_data["days"]
-    an = a.ok("GET", f"/clinics/{cid}/analytics?period=custom&date_from={d[0]}&date_to={d[1]}")
-    print("ANALYTICS", json.dumps({k: an[k] for k in ("doctors", "clinic")})[:3000])
-    print("SERIES", json.dumps(an["series"])[:800])
-    fb = a.ok("GET", f"/clinics/{cid}/feedback?limit=3")
-    print("FEEDBACK", json.dumps(fb, ensure_ascii=False))
-    import requests
-    r = requests.get(portal_url(clinic_data) + f"/clinics/{cid}/payments/export?date_from={d[0]}&date_to={d[1]}",
-                     headers={"Authorization": "Bearer " + a.token(), "Accept-Language": "ru"})
-    print("CSV", r.status_code, r.headers, r.content[:600])
-    r = requests.get(portal_url(clinic_data) + f"/clinics/{cid}/payments/export?date_from={d[0]}&date_to=2099-01-01",
-                     headers={"Authorization": "Bearer " + a.token(), "Accept-Language": "ru"})
-    print("CSVBAD", r.status_code, r.text)
-    print("TX", json.dumps(a.ok("GET", f"/clinics/{cid}/payments?date_from={d[0]}&date_to={d[1]}&limit=2"))[:1500])
+
+# ------------------------------------------------------------------ the journeys over that clinic
+
+AXE = ROOT / "tools" / "npm" / "node_modules" / "axe-core" / "axe.min.js"
 
 
-def portal_url(data):
-    return data["admin"].portal.base_url
+def _nps(scores: list[int]) -> int:
+    """Hand-computed NPS: the share of promoters (9-10) minus the share of detractors (0-6), in whole percent."""
+    return round(100 * (sum(s >= 9 for s in scores) - sum(s <= 6 for s in scores)) / len(scores))
+
+
+def _axe(page: Any, where: str) -> None:
+    """axe-core (tools/npm, pinned) over the page as shown: no violation of serious or critical impact."""
+    if not AXE.exists():
+        _missing(f"{AXE.relative_to(ROOT)} is missing (make tools installs tools/npm from its lock)")
+    if not page.evaluate("typeof window.axe === 'object'"):
+        # evaluated by the browser's debugging protocol, which the page's CSP does not govern (a <script> would be
+        # refused, rightly, by script-src 'self')
+        page.evaluate(AXE.read_text(encoding="utf-8") + "\n;true")
+    result = page.evaluate("""axe.run(document, {resultTypes: ['violations']}).then(r => r.violations.map(v => ({
+        id: v.id, impact: v.impact, help: v.help, nodes: v.nodes.slice(0, 3).map(n => n.target.join(' '))})))""")
+    bad = [v for v in result if v["impact"] in ("serious", "critical")]
+    assert bad == [], f"{where}: {json.dumps(bad, indent=1)}"
+
+
+class Journey:
+    """A browser tab of a clinic administrator signed in to the portal (English unless switched)."""
+
+    def __init__(self, portal: PortalServer, browser: Any, person: Person) -> None:
+        self.portal = portal
+        self.context = browser.new_context(locale="en-GB", timezone_id="Europe/Moscow",
+                                           viewport={"width": 1280, "height": 900}, accept_downloads=True)
+        self.page = self.context.new_page()
+        self.page.set_default_timeout(15_000)
+        self.problems: list[str] = []
+        self.page.on("pageerror", lambda exc: self.problems.append(f"page error: {exc}"))
+        # script errors and CSP refusals; the browser's own line for a 4xx answer is expected where a test sends one
+        self.page.on("console", lambda msg: self.problems.append(f"console: {msg.text}")
+                     if (msg.type == "error" and "the server responded with a status of 4" not in msg.text)
+                     or "Content Security Policy" in msg.text else None)
+        self.person = person
+
+    def heading(self) -> Any:
+        return self.page.locator("section[data-screen]:not([hidden]) h1")
+
+    def sign_in(self) -> None:
+        from playwright.sync_api import expect
+
+        page = self.page
+        self.portal.advance(31)  # a fresh authenticator step: a code is used once
+        page.goto(self.portal.base_url + "/portal/")
+        expect(self.heading()).to_have_text("Sign in for clinic administrators")
+        form = page.locator("#form-login")
+        form.get_by_label("Phone").fill(self.person.phone)
+        form.get_by_label("Password").fill(PASSWORD)
+        form.locator("button[type=submit]").click()
+        code = page.locator("#form-login-code")
+        code.get_by_label("Code from your authenticator app").fill(self.portal.totp(self.person.totp))
+        code.get_by_role("button", name="Sign in").click()
+        expect(self.heading()).to_have_text("Clinic")
+        expect(page.locator("#who")).to_have_text(f"{self.person.name} · Clinic administrator")
+
+    def open(self, link: str, title: str) -> Any:
+        from playwright.sync_api import expect
+
+        self.page.get_by_role("navigation", name="Portal sections").get_by_role("link", name=link).click()
+        expect(self.heading()).to_have_text(title)
+        return self.page.locator("section[data-screen]:not([hidden])")
+
+    def shot(self, name: str) -> None:
+        SHOTS.mkdir(parents=True, exist_ok=True)
+        self.page.screenshot(path=str(SHOTS / f"{name}.png"), full_page=True)
+
+    def close(self) -> None:
+        self.context.close()
+        assert not self.problems, self.problems
+
+
+def test_the_dashboard_names_doctors_and_takes_a_custom_period(portal, clinic_data, browser):
+    from playwright.sync_api import expect
+
+    d1, d2 = clinic_data["days"]
+    vogel, berger = clinic_data["doctors"]
+    j = Journey(portal, browser, clinic_data["admin"])
+    try:
+        j.sign_in()
+        dash = j.open("Analytics", "Clinic analytics")
+        expect(dash.locator("#dash-out h2").first).to_have_text("The period")
+        dash.get_by_label("Period").select_option(label="Own dates")
+        expect(dash.get_by_label("Month")).to_be_hidden()
+        # the end before the start: named at its field before anything is sent
+        dash.get_by_label("From").fill(d2.isoformat())
+        dash.get_by_label("To (inclusive)").fill(d1.isoformat())
+        dash.get_by_role("button", name="Show").click()
+        to_field = dash.locator("#dash-to").locator("xpath=ancestor::div[contains(@class,'field')][1]")
+        expect(to_field.locator(".field-error")).to_have_text("The end date is before the start date.")
+        expect(dash.locator("#dash-to")).to_have_attribute("aria-invalid", "true")
+        # more than 366 days: the server's 422 names date_to, and the portal shows it there
+        dash.get_by_label("From").fill((d1 - timedelta(days=400)).isoformat())
+        dash.get_by_label("To (inclusive)").fill(d2.isoformat())
+        dash.get_by_role("button", name="Show").click()
+        expect(to_field.locator(".field-error")).to_contain_text("366")
+        expect(dash.locator("#form-dashboard .form-error")).to_contain_text("The request has invalid fields")
+
+        # the two days the clinic worked
+        dash.get_by_label("From").fill(d1.isoformat())
+        dash.get_by_label("To (inclusive)").fill(d2.isoformat())
+        dash.get_by_role("button", name="Show").click()
+        expect(dash.locator("#dash-to")).not_to_have_attribute("aria-invalid", "true")
+        visits = clinic_data["visits"]
+        came = [v for v in visits if v["status"] == "completed"]
+        scores = [a["score"] for a in clinic_data["answers"]]
+        totals = dash.locator(".dash-totals")
+        expect(totals).to_contain_text(f"Visits{len(came)}")
+        expect(totals).to_contain_text(f"No-shows{len(visits) - len(came)}")
+        expect(totals).to_contain_text(f"NPS{_nps(scores)}")
+        expect(totals).to_contain_text("(Europe/Berlin)")
+        revenue = sum(p["amount"] for p in clinic_data["paid"]) + clinic_data["online"]["amount"]["amount"]
+        expect(totals).to_contain_text(f"Revenue{revenue // 100:,}.{revenue % 100:02d}\u00a0EUR")
+
+        # doctors by name (the clinic's doctor list), in the chart's labels and its table; never an id's tail
+        chart = dash.locator("section.dash-chart", has=j.page.get_by_role("heading", name="Visits per doctor"))
+        expect(chart.locator("svg text")).to_have_text(["L. Vogel", "P. Berger"], ignore_case=False) \
+            if vogel.user_id < berger.user_id else expect(chart.locator("svg text")).to_have_text(["P. Berger", "L. Vogel"])
+        chart.get_by_text("The same data as a table").click()
+        for doctor in (vogel, berger):
+            mine = [v for v in came if v["doctor"] is doctor]
+            theirs = [a["score"] for a in clinic_data["answers"] if a["doctor"] is doctor]
+            row = chart.locator("tbody tr", has_text=doctor.name)
+            expect(row).to_have_count(1)
+            expect(row.locator("td")).to_have_text([doctor.name, str(len(mine)), f"{len(mine) * FEE // 100:,}.00\u00a0EUR",
+                                                    "2", "—", str(_nps(theirs)), str(len(theirs))])
+            expect(dash.locator("#dash-out")).not_to_contain_text(doctor.user_id[-6:])
+        # the fill rate: booked minutes over the scheduled ones, each day
+        fill = dash.locator("section.dash-chart", has=j.page.get_by_role("heading", name="Schedule fill by day"))
+        expect(fill.locator("svg rect.chart-bar")).to_have_count(2)
+        fill.get_by_text("The same data as a table").click()
+        expect(fill.locator("tbody tr")).to_have_count(2)
+        expect(fill.locator("tbody tr").first).to_contain_text(d1.isoformat())
+        _axe(j.page, "dashboard (en)")
+        j.shot("dashboard")
+
+        j.page.get_by_role("button", name="Русский").click()
+        expect(j.heading()).to_have_text("Аналитика клиники")
+        expect(dash.locator("#dash-out h2").first).to_have_text("Итоги периода")
+        expect(dash.get_by_label("Период")).to_have_value("custom")
+        expect(dash.locator(".dash-totals")).to_contain_text(f"Визитов{len(came)}")
+        _axe(j.page, "dashboard (ru)")
+        j.shot("dashboard-ru")
+    finally:
+        j.close()
+
+
+def test_administrators_read_the_feedback_by_doctor_and_period(portal, clinic_data, browser):
+    from playwright.sync_api import expect
+
+    d1, d2 = clinic_data["days"]
+    vogel, berger = clinic_data["doctors"]
+    answers = clinic_data["answers"]
+    j = Journey(portal, browser, clinic_data["admin"])
+    try:
+        j.sign_in()
+        fb = j.open("Feedback", "Patient feedback")
+        fb.get_by_label("From").fill(d2.isoformat())
+        fb.get_by_label("To (inclusive)").fill(d2.isoformat())
+        fb.get_by_role("button", name="Show").click()
+        # the period's NPS per doctor and for the clinic: the second day only
+        period = fb.locator("#fb-period tbody tr")
+        expect(period).to_have_count(3)
+        for doctor in (vogel, berger):
+            theirs = [a["score"] for a in answers if a["doctor"] is doctor and a["day"] == d2]
+            expect(period.filter(has_text=doctor.name).locator("td").nth(1)).to_have_text(str(len(theirs)))
+            expect(period.filter(has_text=doctor.name).locator("td").nth(2)).to_have_text(str(_nps(theirs)))
+        second = [a["score"] for a in answers if a["day"] == d2]
+        expect(period.last.locator("td").first).to_have_text("The clinic as a whole")
+        expect(period.last.locator("td").nth(2)).to_have_text(str(_nps(second)))
+
+        # the answers: every one, newest first, a page of 20 at a time
+        rows = fb.locator("#fb-list tbody tr")
+        expect(rows).to_have_count(20)
+        expect(fb.locator("#fb-alltime")).to_have_text(
+            f"All time: {len(answers)} answers, NPS {_nps([a['score'] for a in answers])}, average score "
+            f"{round(sum(a['score'] for a in answers) / len(answers), 1)}.")
+        expect(fb.locator("#fb-shown")).to_have_text(f"20 of {len(answers)} shown.")
+        fb.get_by_role("button", name="Show more").click()
+        expect(rows).to_have_count(len(answers))
+        expect(j.page.locator("#fb-list tbody tr").nth(20)).to_be_focused()
+        expect(fb.get_by_role("button", name="Show more")).to_be_hidden()
+        comments = [a["comment"] for a in answers if a["comment"]]
+        for text in set(comments):
+            expect(rows.filter(has_text=text)).to_have_count(comments.count(text))
+        expect(rows.filter(has_text="no comment")).to_have_count(len(answers) - len(comments))
+        expect(rows.first.locator("td").first).to_contain_text(re.compile(r"CET|GMT\+1"))  # the clinic's zone
+        for a_row in rows.all():  # by name, never an id
+            assert a_row.locator("td").nth(1).inner_text() in (vogel.name, berger.name)
+
+        # one doctor's answers and all-time counts
+        fb.get_by_label("Doctor").select_option(label=berger.name)
+        fb.get_by_role("button", name="Show").click()
+        theirs = [a["score"] for a in answers if a["doctor"] is berger]
+        expect(rows).to_have_count(len(theirs))
+        expect(fb.locator("#fb-alltime")).to_contain_text(
+            f"{berger.name}, all time: {len(theirs)} answers, NPS {_nps(theirs)}")
+        expect(rows.filter(has_text=vogel.name)).to_have_count(0)
+        _axe(j.page, "feedback (en)")
+        fb.get_by_label("Doctor").select_option(label="All doctors")
+        fb.get_by_label("From").fill(d1.isoformat())
+        fb.get_by_role("button", name="Show").click()
+        expect(rows).to_have_count(20)
+        j.shot("feedback")
+
+        j.page.get_by_role("button", name="Русский").click()
+        expect(j.heading()).to_have_text("Отзывы пациентов")
+        expect(fb.locator("#fb-period tbody tr").last.locator("td").first).to_have_text("Клиника в целом")
+        expect(rows.filter(has_text="без комментария").first).to_be_visible()
+        _axe(j.page, "feedback (ru)")
+        j.shot("feedback-ru")
+    finally:
+        j.close()
