@@ -29,6 +29,7 @@
       'pay.range.hint': 'Не больше 92 дней.', 'pay.range.required': 'Укажите обе даты.',
       'pay.range.order': 'Дата окончания раньше даты начала.', 'pay.range.long': 'Не больше 92 дней за раз.',
       'pay.refund.prefilled': 'Платёж {id}: можно вернуть до {left}. Укажите сумму и причину.',
+      'pay.refund.exceeds': 'Можно вернуть не больше {left}.',
       'problem.exceeds_paid': 'Больше, чем было оплачено', 'problem.already_paid': 'Запись уже оплачена',
       'problem.hold_lapsed': 'Бронь уже истекла', 'problem.no_prepayment': 'Эта запись без предоплаты',
       'problem.payment_changed': 'Платёж изменился, обновите и повторите'
@@ -58,6 +59,7 @@
       'pay.range.hint': 'At most 92 days.', 'pay.range.required': 'Give both dates.',
       'pay.range.order': 'The end date is before the start date.', 'pay.range.long': 'At most 92 days at once.',
       'pay.refund.prefilled': 'Payment {id}: up to {left} can be refunded. Give the amount and the reason.',
+      'pay.refund.exceeds': 'At most {left} can still be refunded.',
       'problem.exceeds_paid': 'More than was paid', 'problem.already_paid': 'This booking is paid already',
       'problem.hold_lapsed': 'The hold has lapsed', 'problem.no_prepayment': 'This booking needs no prepayment',
       'problem.payment_changed': 'The payment changed; reload and retry'
@@ -187,7 +189,14 @@
     P.bindForm($('#form-pay-refund'), function (form) {
       var body = { amount: P.parseMoney(P.val('pay-refund-amount'), currency(), 'amount'), reason: P.val('pay-refund-reason') };
       return P.api('POST', P.C('/payments/' + encodeURIComponent(P.val('pay-refund-payment')) + '/refunds'), body)
-        .then(function () { return done(form, 'pay.refund.done'); });
+        .then(function () { return done(form, 'pay.refund.done'); }, function (err) {
+          // the server says what is left in minor units ("at most 4000 ..."): said in money here
+          ((err.problem && err.problem.errors) || []).forEach(function (e) {
+            var m = e.code === 'exceeds_paid' && /(\d+)/.exec(e.message || '');
+            if (m) { e.code = 'client'; e.message = t('pay.refund.exceeds', { left: P.formatMoney({ amount: parseInt(m[1], 10), currency: currency() }) }); }
+          });
+          throw err;
+        });
     });
     return { name: 'payments', screen: { load: function () {
       return Promise.resolve().then(load).catch(function (err) { P.showError($('#form-pay-filter'), err); });

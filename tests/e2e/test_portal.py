@@ -573,7 +573,7 @@ def test_a_clinic_administrator_onboards_a_clinic_in_the_browser(portal, fake_st
         expect(dash.locator("svg.chart")).to_have_count(3)
         expect(dash.locator("#dash-out")).to_contain_text("Not available yet: no payments so far.")
         page.get_by_role("button", name="Русский").click()
-        dash.get_by_role("button", name="Показать").click()
+        dash.get_by_role("button", name="Показать", exact=True).click()
         expect(dash.locator("#dash-out h2").first).to_have_text("Итоги периода")
         page.get_by_role("button", name="English").click()
         # (the screenshots of the dashboard, payments and feedback pages come from the journeys below, with data)
@@ -893,21 +893,21 @@ def test_the_dashboard_names_doctors_and_takes_a_custom_period(portal, clinic_da
         # the end before the start: named at its field before anything is sent
         dash.get_by_label("From").fill(d2.isoformat())
         dash.get_by_label("To (inclusive)").fill(d1.isoformat())
-        dash.get_by_role("button", name="Show").click()
+        dash.get_by_role("button", name="Show", exact=True).click()
         to_field = dash.locator("#dash-to").locator("xpath=ancestor::div[contains(@class,'field')][1]")
         expect(to_field.locator(".field-error")).to_have_text("The end date is before the start date.")
         expect(dash.locator("#dash-to")).to_have_attribute("aria-invalid", "true")
         # more than 366 days: the server's 422 names date_to, and the portal shows it there
         dash.get_by_label("From").fill((d1 - timedelta(days=400)).isoformat())
         dash.get_by_label("To (inclusive)").fill(d2.isoformat())
-        dash.get_by_role("button", name="Show").click()
+        dash.get_by_role("button", name="Show", exact=True).click()
         expect(to_field.locator(".field-error")).to_contain_text("366")
         expect(dash.locator("#form-dashboard .form-error")).to_contain_text("The request has invalid fields")
 
         # the two days the clinic worked
         dash.get_by_label("From").fill(d1.isoformat())
         dash.get_by_label("To (inclusive)").fill(d2.isoformat())
-        dash.get_by_role("button", name="Show").click()
+        dash.get_by_role("button", name="Show", exact=True).click()
         expect(dash.locator("#dash-to")).not_to_have_attribute("aria-invalid", "true")
         visits = clinic_data["visits"]
         came = [v for v in visits if v["status"] == "completed"]
@@ -965,7 +965,7 @@ def test_administrators_read_the_feedback_by_doctor_and_period(portal, clinic_da
         fb = j.open("Feedback", "Patient feedback")
         fb.get_by_label("From").fill(d2.isoformat())
         fb.get_by_label("To (inclusive)").fill(d2.isoformat())
-        fb.get_by_role("button", name="Show").click()
+        fb.get_by_role("button", name="Show", exact=True).click()
         # the period's NPS per doctor and for the clinic: the second day only
         period = fb.locator("#fb-period tbody tr")
         expect(period).to_have_count(3)
@@ -998,7 +998,7 @@ def test_administrators_read_the_feedback_by_doctor_and_period(portal, clinic_da
 
         # one doctor's answers and all-time counts
         fb.get_by_label("Doctor").select_option(label=berger.name)
-        fb.get_by_role("button", name="Show").click()
+        fb.get_by_role("button", name="Show", exact=True).click()
         theirs = [a["score"] for a in answers if a["doctor"] is berger]
         expect(rows).to_have_count(len(theirs))
         expect(fb.locator("#fb-alltime")).to_contain_text(
@@ -1007,7 +1007,7 @@ def test_administrators_read_the_feedback_by_doctor_and_period(portal, clinic_da
         _axe(j.page, "feedback (en)")
         fb.get_by_label("Doctor").select_option(label="All doctors")
         fb.get_by_label("From").fill(d1.isoformat())
-        fb.get_by_role("button", name="Show").click()
+        fb.get_by_role("button", name="Show", exact=True).click()
         expect(rows).to_have_count(20)
         j.shot("feedback")
 
@@ -1017,5 +1017,157 @@ def test_administrators_read_the_feedback_by_doctor_and_period(portal, clinic_da
         expect(rows.filter(has_text="без комментария").first).to_be_visible()
         _axe(j.page, "feedback (ru)")
         j.shot("feedback-ru")
+    finally:
+        j.close()
+
+
+def _money_text(minor: int) -> str:
+    return f"{minor // 100:,}.{minor % 100:02d}\u00a0EUR"
+
+
+def test_staff_take_payments_send_links_refund_and_export_in_the_browser(portal, clinic_data, fake_stripe_server,
+                                                                         browser):
+    import csv
+    import io
+
+    from playwright.sync_api import expect
+
+    d1, d2 = clinic_data["days"]
+    cid, admin = clinic_data["clinic_id"], clinic_data["admin"]
+    desk, link = clinic_data["held"]
+    online = clinic_data["online"]
+    j = Journey(portal, browser, admin)
+    page = j.page
+    status = page.locator("#status")
+    try:
+        j.sign_in()
+        pay = j.open("Payments", "Payments")
+        # the range is checked where it is typed: daily totals and the export take at most 92 days
+        pay.get_by_label("From").fill((d1 - timedelta(days=100)).isoformat())
+        pay.get_by_label("To", exact=True).fill(d2.isoformat())
+        pay.get_by_role("button", name="Show", exact=True).click()
+        to_field = page.locator("#pay-to").locator("xpath=ancestor::div[contains(@class,'field')][1]")
+        expect(to_field.locator(".field-error")).to_have_text("At most 92 days at once.")
+        pay.get_by_label("From").fill(d1.isoformat())
+        pay.get_by_role("button", name="Show", exact=True).click()
+        expect(page.locator("#pay-to")).not_to_have_attribute("aria-invalid", "true")
+
+        # the transactions of the two days, a page of 25 at a time, and the daily totals
+        rows = pay.locator("#pay-list tbody tr")
+        expect(rows).to_have_count(25)
+        expect(pay.locator("#pay-shown")).to_have_text("25 shown; there are more.")
+        pay.get_by_role("button", name="Show more").click()
+        total = len(clinic_data["paid"]) + 1
+        expect(rows).to_have_count(total)
+        expect(pay.locator("#pay-shown")).to_have_text(f"{total} shown.")
+        expect(pay.get_by_role("button", name="Show more")).to_be_hidden()
+        vogel, berger = clinic_data["doctors"]
+        expect(rows.filter(has_text="Paul Berger")).to_have_count(sum(1 for v in clinic_data["visits"]
+                                                                      if v["doctor"] is berger and v["status"] == "completed"))
+        expect(rows.first.locator("td").first).to_contain_text(re.compile(r"CET|GMT\+1"))  # the clinic's time
+        daily = pay.locator("#pay-daily tbody tr")
+        expect(daily).to_have_count(2)
+        for row, day in zip((daily.first, daily.last), (d1, d2)):
+            paid = [p["amount"] for p in clinic_data["paid"] if p["day"] == day]
+            if day == d2:
+                paid.append(online["amount"]["amount"])
+            expect(row.locator("td")).to_have_text([day.isoformat(), str(len(paid)), _money_text(sum(paid)),
+                                                    _money_text(0), _money_text(sum(paid))])
+        # one doctor's payments only
+        pay.get_by_label("Doctor").select_option(label=vogel.name)
+        pay.get_by_role("button", name="Show", exact=True).click()
+        expect(rows.filter(has_text=berger.name)).to_have_count(0)
+        expect(rows).to_have_count(total - 14)  # Berger's 14 desk payments left out
+        pay.get_by_label("Doctor").select_option(label="All doctors")
+
+        # a payment at the desk for a visit held for its prepayment: the visit is confirmed
+        pay.get_by_label("Booking number").first.fill(desk["booking_id"])
+        pay.locator("#pay-desk-amount").fill("40.555")
+        pay.get_by_role("button", name="Record the payment").click()
+        amount_field = page.locator("#pay-desk-amount").locator("xpath=ancestor::div[contains(@class,'field')][1]")
+        expect(amount_field.locator(".field-error")).to_have_text("At most 2 digits after the decimal point")
+        pay.locator("#pay-desk-amount").fill("40.00")
+        pay.get_by_label("Taken by").fill("Greta at the desk")
+        pay.get_by_role("button", name="Record the payment").click()
+        expect(status).to_have_text("Payment recorded; the booking is confirmed.")
+        assert admin.ok("GET", f"/bookings/{desk['booking_id']}")["status"] == "confirmed"
+        # that booking is confirmed now: a link for it is refused, and the form says why
+        pay.locator("#pay-link-booking").fill(desk["booking_id"])
+        pay.get_by_role("button", name="Send the link").click()
+        expect(pay.locator("#form-pay-link .form-error")).to_contain_text("the booking is confirmed")
+
+        # a payment link by SMS for the other held visit; the patient pays on the (local) Stripe Checkout page
+        sent = len(portal.sms())
+        pay.locator("#pay-link-booking").fill(link["booking_id"])
+        pay.get_by_role("button", name="Send the link").click()
+        expect(status).to_have_text("The link is sent to the patient.")
+        portal.drain()  # the outbox's follow-up sends the SMS
+        sms = portal.wait_sms(clinic_data["patients"][1].phone, sent)
+        assert "Практика Шпрее" in sms and "40,00" in sms, sms
+        url = re.search(r"https?://\S+", sms).group(0)
+        assert url.startswith(fake_stripe_server.url + "/checkout/pay/"), sms
+        import requests
+
+        assert requests.post(url, allow_redirects=False, timeout=10).status_code == 303  # paid with the test card
+        assert admin.ok("GET", f"/bookings/{link['booking_id']}")["status"] == "confirmed"
+
+        # a partial refund of the online prepayment, from its row
+        pay.get_by_role("button", name="Show", exact=True).click()
+        pay.get_by_role("button", name=f"Refund payment {online['payment_id']}").click()
+        expect(page.locator("#pay-refund-payment")).to_have_value(online["payment_id"])
+        expect(page.locator("#pay-refund-amount")).to_have_value("40.00")
+        expect(page.locator("#pay-refund-amount")).to_be_focused()
+        page.locator("#pay-refund-amount").fill("45.00")  # more than was paid: the server names the amount
+        pay.get_by_label("Reason").fill("Waited too long")
+        pay.get_by_role("button", name="Refund", exact=True).click()
+        refund_field = page.locator("#pay-refund-amount").locator("xpath=ancestor::div[contains(@class,'field')][1]")
+        expect(refund_field.locator(".field-error")).to_have_text(f"At most {_money_text(4000)} can still be refunded.")
+        expect(page.locator("#pay-refund-amount")).to_be_focused()
+        page.locator("#pay-refund-amount").fill("15.00")
+        pay.get_by_role("button", name="Refund", exact=True).click()
+        expect(status).to_have_text("The refund is recorded: cash and terminal at once, card payments through Stripe.")
+        portal.drain()  # the refund goes to Stripe; its answer settles it
+        pay.get_by_label("Status").select_option(label="Refunds")
+        pay.get_by_role("button", name="Show", exact=True).click()
+        expect(rows).to_have_count(1)
+        expect(rows.first.locator("td")).to_contain_text(["Refund", "In the app", "Done", _money_text(1500)])
+        pay.get_by_label("Status").select_option(label="Partly refunded")
+        pay.get_by_role("button", name="Show", exact=True).click()
+        expect(rows).to_have_count(1)
+        expect(rows.first).to_contain_text(online["payment_id"])
+        expect(rows.first).to_contain_text(_money_text(1500))
+        pay.get_by_label("Status").select_option(label="Any")
+        pay.get_by_role("button", name="Show", exact=True).click()
+        _axe(page, "payments (en)")
+        j.shot("payments")
+
+        # the CSV, in Russian: it opens in a spreadsheet (BOM, ';'), and its rows are the page's rows
+        page.get_by_role("button", name="Русский").click()
+        expect(j.heading()).to_have_text("Платежи")
+        with page.expect_download() as dl:
+            pay.get_by_role("button", name="Скачать CSV").click()
+        expect(status).to_have_text(f"Файл transactions-{d1}-{d2}.csv скачан.")
+        raw = Path(dl.value.path()).read_bytes()
+        assert dl.value.suggested_filename == f"transactions-{d1}-{d2}.csv"
+        assert raw.startswith(b"\xef\xbb\xbf"), raw[:20]
+        table = list(csv.reader(io.StringIO(raw.decode("utf-8-sig")), delimiter=";"))
+        head, body = table[0], table[1:]
+        assert head[:4] == ["date", "time", "kind", "payment_id"], head
+        listed: list[dict[str, Any]] = []
+        cursor = ""
+        while True:  # every transaction of the range through the API, page by page
+            answer = admin.ok("GET", f"/clinics/{cid}/payments?date_from={d1}&date_to={d2}&limit=100{cursor}")
+            listed += answer["items"]
+            if not answer["next_cursor"]:
+                break
+            cursor = "&cursor=" + answer["next_cursor"]
+        assert sorted((r[2], r[3]) for r in body) == sorted((i["kind"], i["payment_id"]) for i in listed)
+        services = {r[head.index("service")] for r in body if r[2] == "payment"}
+        assert services == {"Приём терапевта", "Приём терапевта с предоплатой"}, services
+        assert "15,00" in [r[head.index("amount")] for r in body if r[2] == "refund"]
+        pay.get_by_role("button", name="Показать", exact=True).click()
+        expect(pay.locator("#pay-daily tbody tr")).to_have_count(2)
+        _axe(page, "payments (ru)")
+        j.shot("payments-ru")
     finally:
         j.close()
