@@ -28,7 +28,7 @@ class _LazyModule(ModuleType):
                     d["__lazy_running__"] = True  # the body itself (or a circular import) reads it plainly
                     try:
                         d["__spec__"].loader.exec_module(self)
-                        self.__class__ = ModuleType
+                        self.__class__ = ModuleType  # type: ignore[assignment]  # a plain module from now on
                         d.pop("__lazy_lock__", None)
                     finally:  # a body that raised runs again on the next read, as an import would
                         d.pop("__lazy_running__", None)

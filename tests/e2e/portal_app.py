@@ -117,7 +117,8 @@ def main(argv: Optional[list[str]] = None) -> None:
     parser.add_argument("--snapshot", action="store_true", help="with --drain: first analytics' schedule snapshot")
     args = parser.parse_args(argv)
     if args.drain:
-        print("DRAINED " + json.dumps(drain(args.clock_file, args.sms_outbox, args.snapshot)))  # the last line (logs go before)
+        # the last line of the output (the handlers' logs come before it)
+        print("DRAINED " + json.dumps(drain(args.clock_file, args.sms_outbox, args.snapshot)))
         return
     server = make_server(args.host, args.port, args.clock_file, args.sms_outbox)
     server.serve_forever()
