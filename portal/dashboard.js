@@ -188,10 +188,14 @@
       return '?period=custom&date_from=' + encodeURIComponent(from) + '&date_to=' + encodeURIComponent(to);
     }
 
+    var loads = 0;  // answers of an older load that arrive after a newer one are dropped
+
     function load() {
+      var mine = ++loads;
       showPeriod();
       var q = query();
       return Promise.all([P.api('GET', P.C('/analytics' + q)), P.clinicDoctors()]).then(function (r) {
+        if (mine !== loads) return;  // a later load (the form sent again) wins
         state.data = r[0];
         state.doctors = r[1];
         render();

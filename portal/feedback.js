@@ -73,12 +73,16 @@
       data.cursor = r.next_cursor || null;
     }
 
+    var loads = 0;  // answers of an older load that arrive after a newer one are dropped
+
     function load() {
+      var mine = ++loads;
       if (!$('#fb-from').value) { $('#fb-from').value = day(-29); $('#fb-to').value = day(0); }
       var q = range();
       data.doctor = P.val('fb-doctor');
       return Promise.all([P.api('GET', P.C('/analytics' + q)), P.clinicDoctors(), P.api('GET', answersPath(null))])
         .then(function (r) {
+        if (mine !== loads) return;  // a later load (the form sent again) wins
           data.period = r[0];
           data.doctors = r[1];
           takeAnswers(r[2], false);
@@ -94,7 +98,9 @@
     function more() {
       var btn = $('#fb-more');
       btn.setAttribute('aria-disabled', 'true');
+      var mine = loads;
       return P.api('GET', answersPath(data.cursor)).then(function (r) {
+        if (mine !== loads) return;  // the list was loaded afresh meanwhile
         var first = data.items.length;
         takeAnswers(r, true);
         render();

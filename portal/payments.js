@@ -91,11 +91,15 @@
       if (P.val('pay-doctor')) q += '&doctor_id=' + encodeURIComponent(P.val('pay-doctor'));
       return q + '&limit=' + PAGE;
     }
+    var loads = 0;  // answers of an older load that arrive after a newer one are dropped
+
     function load() {
+      var mine = ++loads;
       if (!$('#pay-from').value) { $('#pay-from').value = today(); $('#pay-to').value = today(); }
       var q = query(), totals = range();
       return Promise.all([P.api('GET', P.C('/payments' + q)), P.api('GET', P.C('/payments/daily' + totals)),
         P.clinicDoctors(), P.api('GET', P.C())]).then(function (r) {
+        if (mine !== loads) return;  // a later load (the form sent again) wins
         data.query = q;
         data.items = r[0].items;
         data.cursor = r[0].next_cursor || null;
@@ -111,7 +115,9 @@
       });
     }
     function more() {
+      var mine = loads;
       return P.api('GET', P.C('/payments' + data.query + '&cursor=' + encodeURIComponent(data.cursor))).then(function (r) {
+        if (mine !== loads) return;  // the list was loaded afresh meanwhile
         var first = data.items.length;
         data.items = data.items.concat(r.items);
         data.cursor = r.next_cursor || null;
