@@ -39,7 +39,8 @@ $(DDB_LOCAL):
 	  && rm amplify-dynamodb-simulator-$(DDB_LOCAL_VERSION).tgz
 	@test -f $@
 
-# Spectral (with the OWASP API ruleset) and openapi-typescript, pinned in tools/npm/package-lock.json.
+# Spectral (with the OWASP API ruleset), openapi-typescript and axe-core (the portal browser test injects
+# its axe.min.js), pinned in tools/npm/package-lock.json.
 NPM_TOOLS := tools/npm/node_modules/.installed
 $(NPM_TOOLS): tools/npm/package.json tools/npm/package-lock.json
 	npm ci --prefix tools/npm --ignore-scripts --no-audit --no-fund --loglevel=error

@@ -147,7 +147,7 @@
   function api(method, path, body, opts) {
     opts = opts || {};
     var auth = opts.auth !== false;
-    var headers = { 'Accept': 'application/json, application/problem+json', 'Accept-Language': lang };
+    var headers = { 'Accept': (opts.accept || 'application/json') + ', application/problem+json', 'Accept-Language': lang };
     if (body !== undefined) headers['Content-Type'] = 'application/json';
     var s = session.get();
     if (auth && s) headers.Authorization = 'Bearer ' + s.access_token;
@@ -157,6 +157,12 @@
     }).catch(function () {
       throw new ApiError(0, { title: t('err.network') });
     }).then(function (resp) {
+      if (resp.ok && opts.raw) {  // a file (CSV): its bytes as sent (a BOM included) and the name the server gave
+        return resp.blob().then(function (blob) {
+          var m = /filename="([^"]+)"/.exec(resp.headers.get('Content-Disposition') || '');
+          return { blob: blob, filename: m ? m[1] : 'download' };
+        });
+      }
       return resp.text().then(function (text) {
         var data = null;
         if (text) { try { data = JSON.parse(text); } catch (e) { data = null; } }
@@ -165,7 +171,7 @@
         if (resp.status === 401 && auth) {
           if (problem.code === 'token_expired' && opts.retry !== false && s) {
             return refreshTokens().then(function () {
-              return api(method, path, body, { auth: true, retry: false });
+              return api(method, path, body, Object.assign({}, opts, { auth: true, retry: false }));
             });
           }
           endSession('session.ended');
@@ -177,6 +183,48 @@
   }
 
   var C = function (path) { return '/clinics/' + encodeURIComponent(state.clinicId) + (path || ''); };
+
+  // Every item of a paginated list (a list a rule or a lookup needs whole, e.g. the clinic's doctors by id),
+  // following next_cursor to the end; at most `cap` pages.
+  function allPages(path, cap) {
+    var items = [];
+    function page(cursor, left) {
+      var sep = path.indexOf('?') < 0 ? '?' : '&';
+      return api('GET', path + (cursor ? sep + 'cursor=' + encodeURIComponent(cursor) : '')).then(function (r) {
+        items = items.concat(r.items || []);
+        return r.next_cursor && left > 1 ? page(r.next_cursor, left - 1) : items;
+      });
+    }
+    return page(null, cap || 50);
+  }
+
+  // The clinic's doctors by id (every page), and a doctor's name for pages that get only ids (analytics,
+  // feedback, payments). A doctor who has left the clinic is no longer listed: said so, never a bare id.
+  function clinicDoctors() {
+    return allPages(C('/doctors?limit=100')).then(function (list) {
+      var by = {};
+      list.forEach(function (d) { by[d.doctor_id] = d; });
+      return by;
+    });
+  }
+
+  function doctorLabel(by, id) {
+    if (!id) return '';
+    return by && by[id] ? doctorName(by[id]) : t('doctors.former', { id: String(id).slice(-6) });
+  }
+
+  // A file from the API saved by the browser (the Authorization header rules out a plain link).
+  function download(path, accept) {
+    return api('GET', path, undefined, { raw: true, accept: accept }).then(function (file) {
+      var url = URL.createObjectURL(file.blob);
+      var a = el('a', { href: url, download: file.filename, class: 'visually-hidden' });
+      document.body.appendChild(a);
+      a.click();
+      a.remove();
+      setTimeout(function () { URL.revokeObjectURL(url); }, 60000);
+      return file;
+    });
+  }
 
   // ------------------------------------------------------------------ money: decimal strings to minor units
 
@@ -256,6 +304,16 @@
     var d = typeof value === 'number' ? new Date(value * 1000) : new Date(value);
     if (isNaN(d.getTime())) return String(value);
     return new Intl.DateTimeFormat(locale(), { dateStyle: 'medium', timeStyle: 'short' }).format(d);
+  }
+
+  function zonedTime(value, zone) {  // a moment in a clinic's zone, the zone said ("4 Dec 2026, 18:30 CET")
+    if (!zone) return dateTime(value);
+    try {
+      return new Intl.DateTimeFormat(locale(), { year: 'numeric', month: 'short', day: 'numeric', hour: '2-digit',
+        minute: '2-digit', timeZone: zone, timeZoneName: 'short' }).format(new Date(value));
+    } catch (e) {
+      return dateTime(value);
+    }
   }
 
   function zoneNow(zone) {
@@ -1194,8 +1252,10 @@
   var kit = {
     $: $, $$: $$, api: api, t: t, has: has, el: el, table: table, fill: fill, text: text, announce: announce,
     bindForm: bindForm, showError: showError, clearErrors: clearErrors, val: val, C: C, go: go,
+    allPages: allPages, download: download, clientError: clientError, doctorName: doctorName,
+    clinicDoctors: clinicDoctors, doctorLabel: doctorLabel,
     formatMoney: formatMoney, parseMoney: parseMoney, majorText: majorText, intOrRaw: intOrRaw,
-    dateTime: dateTime, locale: locale, lang: function () { return lang; }, setOptions: setOptions,
+    dateTime: dateTime, zonedTime: zonedTime, locale: locale, lang: function () { return lang; }, setOptions: setOptions,
     ApiError: ApiError, clinic: function () { return (state.clinics || []).filter(function (c) { return c.clinic_id === state.clinicId; })[0] || null; },
     clinicId: function () { return state.clinicId; }, me: function () { return state.me; }
   };

@@ -20,7 +20,16 @@
       'pay.desk.save': 'Записать оплату', 'pay.desk.done': 'Оплата записана, запись подтверждена.',
       'pay.link': 'Ссылка на оплату по SMS', 'pay.link.send': 'Отправить ссылку', 'pay.link.done': 'Ссылка отправлена пациенту.',
       'pay.refund': 'Возврат', 'pay.payment': 'Номер платежа', 'pay.reason': 'Причина', 'pay.refund.send': 'Вернуть',
-      'pay.refund.done': 'Возврат отправлен в Stripe.',
+      'pay.refund.done': 'Возврат записан: наличные и терминал — сразу, оплата картой — через Stripe.',
+      'pay.rs.pending': 'Выполняется', 'pay.rs.succeeded': 'Выполнен', 'pay.rs.failed': 'Не прошёл',
+      'pay.doctor': 'Врач', 'pay.anydoctor': 'Все врачи', 'pay.col.doctor': 'Врач', 'pay.col.service': 'Услуга',
+      'pay.col.actions': 'Действия', 'pay.refund.this': 'Вернуть…', 'pay.refund.label': 'Вернуть платёж {id}',
+      'pay.export': 'Скачать CSV', 'pay.export.done': 'Файл {name} скачан.', 'pay.more': 'Показать ещё',
+      'pay.shown': 'Показано {n}.', 'pay.shown.more': 'Показано {n}, есть ещё.',
+      'pay.range.hint': 'Не больше 92 дней.', 'pay.range.required': 'Укажите обе даты.',
+      'pay.range.order': 'Дата окончания раньше даты начала.', 'pay.range.long': 'Не больше 92 дней за раз.',
+      'pay.refund.prefilled': 'Платёж {id}: можно вернуть до {left}. Укажите сумму и причину.',
+      'pay.refund.exceeds': 'Можно вернуть не больше {left}.',
       'problem.exceeds_paid': 'Больше, чем было оплачено', 'problem.already_paid': 'Запись уже оплачена',
       'problem.hold_lapsed': 'Бронь уже истекла', 'problem.no_prepayment': 'Эта запись без предоплаты',
       'problem.payment_changed': 'Платёж изменился, обновите и повторите'
@@ -41,40 +50,106 @@
       'pay.desk.save': 'Record the payment', 'pay.desk.done': 'Payment recorded; the booking is confirmed.',
       'pay.link': 'Payment link by SMS', 'pay.link.send': 'Send the link', 'pay.link.done': 'The link is sent to the patient.',
       'pay.refund': 'Refund', 'pay.payment': 'Payment number', 'pay.reason': 'Reason', 'pay.refund.send': 'Refund',
-      'pay.refund.done': 'The refund is on its way to Stripe.',
+      'pay.refund.done': 'The refund is recorded: cash and terminal at once, card payments through Stripe.',
+      'pay.rs.pending': 'In progress', 'pay.rs.succeeded': 'Done', 'pay.rs.failed': 'Failed',
+      'pay.doctor': 'Doctor', 'pay.anydoctor': 'All doctors', 'pay.col.doctor': 'Doctor', 'pay.col.service': 'Service',
+      'pay.col.actions': 'Actions', 'pay.refund.this': 'Refund…', 'pay.refund.label': 'Refund payment {id}',
+      'pay.export': 'Download CSV', 'pay.export.done': 'File {name} downloaded.', 'pay.more': 'Show more',
+      'pay.shown': '{n} shown.', 'pay.shown.more': '{n} shown; there are more.',
+      'pay.range.hint': 'At most 92 days.', 'pay.range.required': 'Give both dates.',
+      'pay.range.order': 'The end date is before the start date.', 'pay.range.long': 'At most 92 days at once.',
+      'pay.refund.prefilled': 'Payment {id}: up to {left} can be refunded. Give the amount and the reason.',
+      'pay.refund.exceeds': 'At most {left} can still be refunded.',
       'problem.exceeds_paid': 'More than was paid', 'problem.already_paid': 'This booking is paid already',
       'problem.hold_lapsed': 'The hold has lapsed', 'problem.no_prepayment': 'This booking needs no prepayment',
       'problem.payment_changed': 'The payment changed; reload and retry'
     }
   });
 
+  var PAGE = 25;
+  var MAX_DAYS = 92;  // daily totals and the CSV export take at most 92 days (payments/models.py TotalsQuery)
+
   (window.PORTAL_PAGES = window.PORTAL_PAGES || []).push(function (P) {
     var $ = P.$, t = P.t, el = P.el;
-    var data = { items: [], daily: [] };
+    var data = { items: [], daily: [], cursor: null, doctors: {}, query: '' };
 
     function today() { return new Date().toISOString().slice(0, 10); }
-    function currency() { var c = P.clinic(); return (c && c.currency) || 'EUR'; }
+    function currency() { var c = P.clinic(); return (c && c.currency) || data.currency || 'EUR'; }
+    function days(from, to) { return Math.round((Date.parse(to) - Date.parse(from)) / 86400000); }
+    function range() {  // checked here so each mistake is named at its field before anything is sent
+      var from = P.val('pay-from'), to = P.val('pay-to');
+      if (!from) throw P.clientError('date_from', 'pay.range.required');
+      if (!to) throw P.clientError('date_to', 'pay.range.required');
+      if (to < from) throw P.clientError('date_to', 'pay.range.order');
+      if (days(from, to) > MAX_DAYS) throw P.clientError('date_to', 'pay.range.long');
+      return '?date_from=' + encodeURIComponent(from) + '&date_to=' + encodeURIComponent(to);
+    }
     function query() {
-      var q = '?date_from=' + encodeURIComponent(P.val('pay-from') || today()) +
-        '&date_to=' + encodeURIComponent(P.val('pay-to') || today());
+      var q = range();
       if (P.val('pay-status')) q += '&status=' + encodeURIComponent(P.val('pay-status'));
       if (P.val('pay-method')) q += '&method=' + encodeURIComponent(P.val('pay-method'));
-      return q;
+      if (P.val('pay-doctor')) q += '&doctor_id=' + encodeURIComponent(P.val('pay-doctor'));
+      return q + '&limit=' + PAGE;
     }
+    var loads = 0;  // answers of an older load that arrive after a newer one are dropped
+
     function load() {
+      var mine = ++loads;
       if (!$('#pay-from').value) { $('#pay-from').value = today(); $('#pay-to').value = today(); }
-      var q = query();
-      var days = '?date_from=' + encodeURIComponent(P.val('pay-from')) + '&date_to=' + encodeURIComponent(P.val('pay-to'));
-      return Promise.all([P.api('GET', P.C('/payments' + q)), P.api('GET', P.C('/payments/daily' + days))])
-        .then(function (r) { data.items = r[0].items; data.daily = r[1].items; render(); });
+      var q = query(), totals = range();
+      return Promise.all([P.api('GET', P.C('/payments' + q)), P.api('GET', P.C('/payments/daily' + totals)),
+        P.clinicDoctors(), P.api('GET', P.C())]).then(function (r) {
+        if (mine !== loads) return;  // a later load (the form sent again) wins
+        data.query = q;
+        data.items = r[0].items;
+        data.cursor = r[0].next_cursor || null;
+        data.daily = r[1].items;
+        data.doctors = r[2];
+        data.currency = r[3].currency;
+        var chosen = P.val('pay-doctor');
+        P.setOptions($('#pay-doctor'), [{ value: '', label: t('pay.anydoctor') }].concat(Object.keys(data.doctors).map(function (id) {
+          return { value: id, label: P.doctorName(data.doctors[id]) };
+        })));
+        $('#pay-doctor').value = chosen;
+        render();
+      });
+    }
+    function more() {
+      var mine = loads;
+      return P.api('GET', P.C('/payments' + data.query + '&cursor=' + encodeURIComponent(data.cursor))).then(function (r) {
+        if (mine !== loads) return;  // the list was loaded afresh meanwhile
+        var first = data.items.length;
+        data.items = data.items.concat(r.items);
+        data.cursor = r.next_cursor || null;
+        render();
+        var row = P.$$('#pay-list tbody tr')[first];
+        if (row) { row.setAttribute('tabindex', '-1'); row.focus(); }
+      });
+    }
+    function zone() {  // the clinic's (payments carry their visit's zone; refunds do not)
+      var z = data.items.filter(function (i) { return i.time_zone; })[0];
+      return z ? z.time_zone : undefined;
+    }
+    function when(i) { return P.zonedTime(i.paid_at || i.created_at, i.time_zone || zone()); }  // the clinic's zone
+    function left(i) { return { amount: i.amount.amount - (i.refunded ? i.refunded.amount : 0), currency: i.amount.currency }; }
+    function refundButton(i) {
+      if (i.kind !== 'payment' || ['succeeded', 'partially_refunded'].indexOf(i.status) < 0) return '';
+      return el('button', { type: 'button', class: 'link', 'data-refund': i.payment_id,
+        'aria-label': t('pay.refund.label', { id: i.payment_id }), text: t('pay.refund.this') });
     }
     function render() {
+      P.$$('.currency-code', $('[data-screen="payments"]')).forEach(function (n) { n.textContent = currency(); });
+      var sel = $('#pay-doctor').options[0];
+      if (sel && sel.value === '') sel.textContent = t('pay.anydoctor');
       P.fill($('#pay-list'), P.table('pay.caption', ['pay.col.when', 'pay.col.kind', 'pay.col.method', 'pay.col.status',
-        'pay.col.amount', 'pay.col.refunded', 'pay.col.id'], data.items.map(function (i) {
-        return [P.dateTime(i.paid_at || i.created_at), t('pay.kind.' + i.kind), t('pay.m.' + i.method),
-          i.kind === 'refund' ? t('pay.s.' + i.status) : t('pay.s.' + i.status), P.formatMoney(i.amount),
-          i.refunded ? P.formatMoney(i.refunded) : '', i.payment_id];
+        'pay.col.amount', 'pay.col.refunded', 'pay.col.doctor', 'pay.col.service', 'pay.col.id', 'pay.col.actions'],
+      data.items.map(function (i) {
+        return [when(i), t('pay.kind.' + i.kind), t('pay.m.' + i.method),
+          t((i.kind === 'refund' ? 'pay.rs.' : 'pay.s.') + i.status), P.formatMoney(i.amount), i.refunded && i.refunded.amount ? P.formatMoney(i.refunded) : '',
+          P.doctorLabel(data.doctors, i.doctor_id), P.text(i.service_name), i.payment_id, refundButton(i)];
       }), 'pay.empty'));
+      $('#pay-shown').textContent = data.items.length ? t(data.cursor ? 'pay.shown.more' : 'pay.shown', { n: data.items.length }) : '';
+      $('#pay-more').hidden = !data.cursor;
       P.fill($('#pay-daily'), P.table('pay.daily', ['pay.col.date', 'pay.col.count', 'pay.col.paid',
         'pay.col.refunded', 'pay.col.net'], data.daily.map(function (d) {
         return [d.date, d.payments, P.formatMoney(d.paid), P.formatMoney(d.refunded), P.formatMoney(d.net)];
@@ -82,11 +157,30 @@
     }
     function done(form, key) {
       form.reset();
-      P.announce(key);
+      P.announce(key, null, 'ok');
       return load();
     }
 
     P.bindForm($('#form-pay-filter'), function () { return load(); });
+    $('#pay-more').addEventListener('click', function () {
+      more().catch(function (err) { P.showError($('#form-pay-filter'), err); });
+    });
+    $('#pay-export').addEventListener('click', function () {
+      var form = $('#form-pay-filter');
+      P.clearErrors(form);
+      Promise.resolve().then(function () { return P.download(P.C('/payments/export' + range()), 'text/csv'); })
+        .then(function (file) { P.announce('pay.export.done', { name: file.filename }, 'ok'); })
+        .catch(function (err) { P.showError(form, err); });
+    });
+    $('#pay-list').addEventListener('click', function (ev) {
+      var btn = ev.target.closest('[data-refund]');
+      if (!btn) return;
+      var item = data.items.filter(function (i) { return i.kind === 'payment' && i.payment_id === btn.getAttribute('data-refund'); })[0];
+      $('#pay-refund-payment').value = item.payment_id;
+      $('#pay-refund-amount').value = P.majorText(left(item));
+      P.announce('pay.refund.prefilled', { id: item.payment_id, left: P.formatMoney(left(item)) }, 'ok');
+      $('#pay-refund-amount').focus();
+    });
     P.bindForm($('#form-pay-desk'), function (form) {
       var cur = currency();
       var body = { booking_id: P.val('pay-desk-booking'), method: P.val('pay-desk-method'),
@@ -101,8 +195,17 @@
     P.bindForm($('#form-pay-refund'), function (form) {
       var body = { amount: P.parseMoney(P.val('pay-refund-amount'), currency(), 'amount'), reason: P.val('pay-refund-reason') };
       return P.api('POST', P.C('/payments/' + encodeURIComponent(P.val('pay-refund-payment')) + '/refunds'), body)
-        .then(function () { return done(form, 'pay.refund.done'); });
+        .then(function () { return done(form, 'pay.refund.done'); }, function (err) {
+          // the server says what is left in minor units ("at most 4000 ..."): said in money here
+          ((err.problem && err.problem.errors) || []).forEach(function (e) {
+            var m = e.code === 'exceeds_paid' && /(\d+)/.exec(e.message || '');
+            if (m) { e.code = 'client'; e.message = t('pay.refund.exceeds', { left: P.formatMoney({ amount: parseInt(m[1], 10), currency: currency() }) }); }
+          });
+          throw err;
+        });
     });
-    return { name: 'payments', screen: { load: load, render: render } };
+    return { name: 'payments', screen: { load: function () {
+      return Promise.resolve().then(load).catch(function (err) { P.showError($('#form-pay-filter'), err); });
+    }, render: render } };
   });
 })();
