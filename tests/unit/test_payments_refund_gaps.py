@@ -353,3 +353,16 @@ def test_a_clinic_with_pages_of_transactions_finds_its_owed_refund(client, w, fa
     assert n >= 4 and len(ids) == len(set(ids)) == 160 + 4  # 2 payments, 2 refunds of the cancelled visit
     owed_only, _ = pages("&status=refund_owed")
     assert [i["refund_id"] for i in owed_only] == [owed["refund_id"]]
+
+
+def test_a_dashboard_refunds_webhook_costs_one_read_and_one_transaction(client, w, fake_stripe, ddb_calls):
+    _, sheet = paid(client, w, fake_stripe)
+    n = len(fake_stripe.payments.events)
+    dashboard_refund(fake_stripe, pi_of(sheet), 700)
+    [update] = [e for e in fake_stripe.payments.events[n:] if e["type"] == "refund.updated"]
+    ddb_calls.reset()
+    assert body(deliver(client, fake_stripe, update)) == {"handled": True}  # its payment found through Stripe
+    assert sorted(ddb_calls.calls) == ["Query", "TransactWriteItems"]
+    ddb_calls.reset()
+    assert body(deliver(client, fake_stripe, update)) == {"handled": False}
+    assert ddb_calls.calls == ["Query"]
