@@ -8,6 +8,8 @@ shape is Stripe's. It serves:
 - ``POST /v1/account_links``
 - ``GET /connect/onboard/<id>``: the page the onboarding link opens; submitting it
   enables charges and sends a signed ``account.updated`` event to the webhook URL.
+- local only: ``POST /_local/dashboard/refunds`` (a refund made in Stripe's dashboard), ``POST
+  /_local/refunds/<id>/settle`` (a pending refund settles), ``POST /_local/replay/<event id>``.
 Like Stripe it refuses connected accounts in countries Stripe does not serve (Russia
 among them) with ``country_unsupported``, and a request without a secret key with 401.
 ``fail_next`` makes the next matching call answer as Stripe does when it declines,
@@ -210,7 +212,8 @@ class FakeStripe:
                 if parts == ["_local", "events"]:  # what was sent, newest last (local only)
                     return self._send(200, [{"id": e["id"], "type": e["type"]} for e in fake.payments.events])
                 if parts[:1] == ["v1"] and self._authorised():
-                    answer = fake.payments.handle("GET", path.path, {}, None, self._base())
+                    query = {k: v[-1] for k, v in urllib.parse.parse_qs(path.query).items()}
+                    answer = fake.payments.handle("GET", path.path, query, None, self._base())
                     if answer is not None:
                         return self._send(*answer)
                 if parts[:2] == ["connect", "onboard"] and len(parts) == 3 and parts[2] in fake.accounts:
@@ -256,6 +259,15 @@ class FakeStripe:
                         return self._error(404, "No such event")
                     fake.replay(parts[2])
                     return self._send(200, {"replayed": parts[2], "deliveries": fake.deliveries[-1:]})
+                if parts[:3] == ["_local", "dashboard", "refunds"] and len(parts) == 3:
+                    # a refund made in Stripe's dashboard (local only): payment_intent, amount, status
+                    if form.get("payment_intent") not in fake.payments.intents:
+                        return self._error(400, "No such payment_intent", param="payment_intent")
+                    amount = int(form["amount"]) if form.get("amount") else None
+                    return self._send(*fake.payments.dashboard_refund(
+                        form["payment_intent"], amount, form.get("status", "succeeded")))
+                if parts[:2] == ["_local", "refunds"] and len(parts) == 4 and parts[3] == "settle":
+                    return self._send(*fake.payments.settle_refund(parts[2], form.get("status", "succeeded")))
                 answer = fake.payments.handle("POST", path.path, form, self.headers.get("Idempotency-Key"),
                                               self._base())
                 if answer is not None:

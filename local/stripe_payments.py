@@ -11,6 +11,11 @@ the fields the request set changed, so its shape is Stripe's. What it keeps, lik
 - refunds never exceed what the charge captured (``amount_too_large``), keep ``reverse_transfer`` and
   ``refund_application_fee``, and move the charge's ``amount_refunded``.
 - each change appends a signed event (``events``), delivered to ``webhook_url`` when one is set.
+- ``dashboard_refund``: a refund made in Stripe's dashboard (``POST /_local/dashboard/refunds``): no metadata
+  of ours, ``succeeded`` or ``pending`` (then ``settle_refund``, ``POST /_local/refunds/<id>/settle``, moves it
+  on, and a failed one gives its amount back to the charge), the same events as any refund.
+- ``charge_refunds_in_events = False`` sends ``charge.refunded`` as API versions since 2022-11-15 do: the
+  charge without its ``refunds`` list (``GET /v1/refunds?charge=`` lists them).
 
 Why not localstripe 1.15 (read in its source, ``resources.py``): its PaymentIntent and Refund constructors
 answer 400 ``Unexpected`` for ``transfer_data``, ``application_fee_amount``, ``reverse_transfer`` and
@@ -66,6 +71,7 @@ class StripePayments:
         self.events: list[dict[str, Any]] = []
         self._idem: dict[str, tuple[str, int, dict[str, Any]]] = {}  # key -> (params digest, status, body)
         self._lock = threading.RLock()
+        self.charge_refunds_in_events = True
 
     # ------------------------------------------------------------------ plumbing
     def _obj(self, kind: str, prefix: str, **fields: Any) -> dict[str, Any]:
@@ -75,8 +81,11 @@ class StripePayments:
 
     def event(self, kind: str, obj: dict[str, Any]) -> dict[str, Any]:
         evt = copy.deepcopy(self.fx.get("event", {}))
+        body = copy.deepcopy(obj)
+        if body.get("object") == "charge" and not self.charge_refunds_in_events:
+            body.pop("refunds", None)
         evt.update(id="evt_" + secrets.token_hex(12), object="event", type=kind, created=int(time.time()),
-                   data={"object": copy.deepcopy(obj)}, livemode=False, pending_webhooks=1, api_version="2024-06-20")
+                   data={"object": body}, livemode=False, pending_webhooks=1, api_version="2024-06-20")
         self.events.append(evt)
         self._send(evt)
         return evt
@@ -127,6 +136,8 @@ class StripePayments:
             return self._refund(p)
         if res == "refunds" and method == "GET" and len(rest) == 1 and rest[0] in self.refunds:
             return 200, self.refunds[rest[0]]
+        if res == "refunds" and method == "GET" and not rest:
+            return 200, self._list_refunds(p)
         if res == "checkout" and rest[:1] == ["sessions"]:
             return self._sessions(method, rest[1:], p, base)
         return None
@@ -198,7 +209,7 @@ class StripePayments:
             return 200, pi
 
     # ------------------------------------------------------------------ Refunds
-    def _refund(self, p: dict[str, Any]) -> tuple[int, dict[str, Any]]:
+    def _refund(self, p: dict[str, Any], status: str = "succeeded") -> tuple[int, dict[str, Any]]:
         pi = self.intents.get(p.get("payment_intent", ""))
         if pi is None:
             return self._err(400, "resource_missing", "No such payment_intent", param="payment_intent")
@@ -211,7 +222,7 @@ class StripePayments:
             return self._err(400, "amount_too_large", f"Refund amount ({amount}) is greater than unrefunded "
                              f"amount on charge ({left})", param="amount")
         re = self._obj("refund", "re", amount=amount, currency=charge["currency"], charge=charge["id"],
-                       payment_intent=pi["id"], metadata=p.get("metadata", {}), status="succeeded",
+                       payment_intent=pi["id"], metadata=p.get("metadata", {}), status=status,
                        reason=p.get("reason"))
         # kept as Stripe records them on the transfer reversal and the fee refund of a destination charge
         re["reverse_transfer"] = p.get("reverse_transfer") == "true"
@@ -219,10 +230,53 @@ class StripePayments:
         self.refunds[re["id"]] = re
         charge["amount_refunded"] += amount
         charge["refunded"] = charge["amount_refunded"] == charge["amount_captured"]
-        charge["refunds"]["data"].append(re)
+        charge["refunds"]["data"].append(copy.deepcopy(re))
         self.event("charge.refunded", charge)
         self.event("refund.updated", re)
         return 200, re
+
+    def _list_refunds(self, p: dict[str, Any]) -> dict[str, Any]:
+        """``GET /v1/refunds`` (``charge``, ``payment_intent``, ``limit``, ``starting_after``), newest first."""
+        found = [r for r in self.refunds.values()
+                 if (not p.get("charge") or r["charge"] == p["charge"])
+                 and (not p.get("payment_intent") or r["payment_intent"] == p["payment_intent"])]
+        found.sort(key=lambda r: (r["created"], r["id"]), reverse=True)
+        if p.get("starting_after"):
+            ids = [r["id"] for r in found]
+            found = found[ids.index(p["starting_after"]) + 1:] if p["starting_after"] in ids else []
+        limit = max(1, min(100, int(p.get("limit") or 10)))
+        return {"object": "list", "url": "/v1/refunds", "has_more": len(found) > limit, "data": found[:limit]}
+
+    def dashboard_refund(self, payment_intent: str, amount: Optional[int] = None, status: str = "succeeded",
+                         reason: Optional[str] = "requested_by_customer") -> tuple[int, dict[str, Any]]:
+        """A refund someone makes in Stripe's dashboard: none of our metadata, maybe not settled yet."""
+        with self._lock:
+            params: dict[str, Any] = {"payment_intent": payment_intent, "reason": reason}
+            if amount is not None:
+                params["amount"] = str(amount)
+            return self._refund(params, status=status)
+
+    def settle_refund(self, refund_id: str, status: str = "succeeded") -> tuple[int, dict[str, Any]]:
+        """A pending refund succeeds or fails at the bank; a failed one's amount is the charge's again."""
+        with self._lock:
+            re = self.refunds.get(refund_id)
+            if re is None:
+                return self._err(404, "resource_missing", "No such refund")
+            if re["status"] != "pending" or status not in ("succeeded", "failed", "canceled"):
+                return self._err(400, "refund_unexpected_state", f"This refund is {re['status']}.")
+            re["status"] = status
+            charge = self.charges[re["charge"]]
+            if status != "succeeded":
+                re["failure_reason"] = "declined" if status == "failed" else None
+                charge["amount_refunded"] -= re["amount"]
+                charge["refunded"] = False
+            for listed in charge["refunds"]["data"]:
+                if listed["id"] == refund_id:
+                    listed.update(re)
+            self.event("refund.updated", re)
+            if status == "failed":
+                self.event("refund.failed", re)
+            return 200, re
 
     # ------------------------------------------------------------------ Checkout Sessions
     def _sessions(self, method: str, rest: list[str], p: dict[str, Any], base: str) -> Optional[tuple[int, dict]]:

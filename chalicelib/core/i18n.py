@@ -160,6 +160,8 @@ TITLES: dict[str, tuple[str, str]] = {
              "Это сейчас меняет кто-то другой, повторите через мгновение"),
     "hold_lapsed": ("The time held for this booking has lapsed", "Время, удержанное для этой записи, истекло"),
     "already_paid": ("This booking is already paid", "Эта запись уже оплачена"),
+    "refund_not_owed": ("This refund is not one to hand back at the reception",
+                        "Этот возврат не выдаётся на ресепшене"),
     # cashback wallet
     "cashback_changed": ("Your cashback balance changed meanwhile; check it and pay again",
                          "Баланс кешбэка изменился, проверьте его и оплатите снова"),

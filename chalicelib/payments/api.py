@@ -66,6 +66,12 @@ def refund(request, caller, clinic_id, payment_id):
     return json_response(result, 202 if created else 200)
 
 
+@route(bp, C + "/{payment_id}/refunds/{refund_id}/payout", methods=("POST",), **AUTH)
+def pay_out_refund(request, caller, clinic_id, payment_id, refund_id):
+    """A refund owed at the reception handed back to the patient (who, when)."""
+    return service().pay_out_refund(caller, clinic_id, payment_id, refund_id, body(request, m.PayoutIn))
+
+
 @route(bp, C, **AUTH)
 def transactions(request, caller, clinic_id):
     return service().transactions(caller, clinic_id, parse_query(request, m.TransactionsQuery))

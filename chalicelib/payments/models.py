@@ -79,6 +79,11 @@ class RefundIn(Strict):
     _int = field_validator("amount", mode="before")(classmethod(lambda cls, v: _integer(v)))
 
 
+class PayoutIn(Strict):
+    paid_out_by: Optional[str] = Field(default=None, min_length=1, max_length=100,
+                                       description="who handed the money back at the desk (defaults to the caller)")
+
+
 class HistoryQuery(Model):
     model_config = ConfigDict(extra="forbid")
     limit: int = Field(default=20, ge=1, le=100)
@@ -89,7 +94,8 @@ class TransactionsQuery(Model):
     model_config = ConfigDict(extra="forbid")
     date_from: Day
     date_to: Day
-    status: Optional[Literal["succeeded", "refunded", "partially_refunded", "refund"]] = None
+    # refund: every refund; refund_owed: refunds still to be handed back at the reception
+    status: Optional[Literal["succeeded", "refunded", "partially_refunded", "refund", "refund_owed"]] = None
     method: Optional[Method] = None
     doctor_id: Optional[str] = Field(default=None, pattern=_ID)
     limit: int = Field(default=50, ge=1, le=100)
@@ -118,5 +124,5 @@ class TotalsQuery(Model):
         return self
 
 
-__all__ = ["MoneyIn", "Payment", "PaymentIn", "LinkIn", "ReceptionIn", "RefundIn", "HistoryQuery",
+__all__ = ["MoneyIn", "Payment", "PaymentIn", "LinkIn", "ReceptionIn", "RefundIn", "PayoutIn", "HistoryQuery",
            "TransactionsQuery", "TotalsQuery"]

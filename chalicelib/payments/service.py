@@ -11,13 +11,22 @@ Rules (docs/architecture.md, "Payments"):
   cancelled, or another payment confirmed it) is recorded and refunded in full, and the patient told.
 - Refunds reserve their amount on the payment (version-checked: never more than paid, also concurrently) in
   the transaction that writes the refund and its event; the outbox handler asks the provider (idempotency key
-  = the refund id) and records the outcome. A desk payment's refund is handed back at the desk: recorded at once.
+  = the refund id) and records the outcome. A desk payment's refund by staff is handed back at the desk:
+  recorded at once. A policy refund of a desk payment is *owed* at the reception (``owed_at_reception``) until
+  staff mark it paid out (who, when); its cashback is reversed when it is owed (``payment.refund_owed``).
+- A policy refund covers every payment the booking kept (``policy_plan``): the policy's share of all that was
+  paid, less what already went back, taken from online payments before desk ones (money goes back to the
+  card without anyone at the desk), in the order they were made, never more than each one has left.
+- A refund made outside the backend (Stripe's dashboard) arrives as ``charge.refunded`` / ``refund.*``
+  without our metadata: it is recorded under an id derived from the provider's refund id (so every event
+  and replay of it records it once), reserved on its payment like ours, and emits ``payment.refunded``.
 """
 from __future__ import annotations
 
 import csv
 import hashlib
 import io
+import re
 from datetime import date, datetime, time, timedelta
 from typing import Any, Optional
 
@@ -31,6 +40,9 @@ from chalicelib.core.tz import local_to_utc, zone
 from chalicelib.payments import access, store
 
 REFUND_NAMES = {"full": "full", "late_cancel": "late_cancel", "no_show": "no_show"}
+OWED = "owed_at_reception"  # a desk payment's policy refund, until staff hand the money back
+# the provider's refund statuses in ours (requires_action waits for the customer: still pending)
+REFUND_STATUS = {"succeeded": "succeeded", "failed": "failed", "canceled": "failed"}
 CSV_COLUMNS = ("date", "time", "kind", "payment_id", "booking_id", "method", "status", "amount", "currency",
                "cashback_spent", "refunded", "doctor_id", "service", "reason")
 
@@ -298,21 +310,23 @@ class PaymentsService:
             return self._failed(eid, kind, meta.get("payment_id"))
         if kind in ("payment_intent.canceled", "checkout.session.expired"):
             return self._ended(eid, kind, meta.get("payment_id"))
-        if kind == "refund.updated":
-            return self._refund_update(eid, kind, obj)
+        if kind in ("refund.created", "refund.updated", "refund.failed"):
+            return self._refund_update(eid, kind, obj, None)
         if kind == "charge.refunded":
+            listed = obj.get("refunds") if isinstance(obj.get("refunds"), dict) else None
+            refunds = listed.get("data") if listed is not None and not listed.get("has_more") else None
+            if refunds is None:  # API versions since 2022-11-15 leave the list out of the charge: ask for it
+                refunds = self.gw.charge_refunds(obj["id"]) if isinstance(obj.get("id"), str) else []
             out = {"handled": False}
-            for r in ((obj.get("refunds") or {}).get("data") or []):
-                if self._refund_update(eid + ":" + str(r.get("id")), kind, r)["handled"]:
+            for r in refunds or []:
+                if self._refund_update(eid + ":" + str(r.get("id")), kind, r, meta.get("payment_id"))["handled"]:
                     out = {"handled": True}
             return out
         return {"handled": False}
 
-    @staticmethod
-    def _load(payment_id: Any) -> Optional[dict[str, Any]]:
-        if not isinstance(payment_id, str) or "-" not in payment_id or not is_ulid(payment_id.split("-")[0]):
-            return None
-        return store.get_payment(payment_id)
+    @classmethod
+    def _load(cls, payment_id: Any) -> Optional[dict[str, Any]]:
+        return store.get_payment(payment_id) if cls._load_id(payment_id) else None
 
     def _succeeded(self, eid: str, kind: str, payment_id: Any, intent_id: Any) -> dict[str, Any]:
         not_current = False
@@ -398,9 +412,10 @@ class PaymentsService:
     # ------------------------------------------------------------------ refunds
 
     def _refund_ops(self, tx: db.Tx, p: dict[str, Any], amount: int, reason: str, refund_id: str, now: datetime,
-                    by: str, name: str = "payment", reserve: bool = True) -> dict[str, Any]:
+                    by: str, name: str = "payment", reserve: bool = True, owed: bool = False) -> dict[str, Any]:
         """Reserve a refund on the payment (version-checked) and write it with its event. ``reserve=False``:
-        the caller's own change to the payment in this transaction reserves it already."""
+        the caller's own change to the payment in this transaction reserves it already. ``owed``: a desk
+        payment's refund nobody has handed back yet (``owed_at_reception``)."""
         total = int(p.get("refunded_total") or 0) + (amount if reserve else 0)
         if amount < 1 or total > int(p["amount"]):
             raise field_invalid("amount", "exceeds_paid",
@@ -408,17 +423,26 @@ class PaymentsService:
         if reserve:
             store.update_payment(tx, p, {"refunded_total": total}, ("succeeded",), name=name)
         desk = p.get("provider") == "desk"
-        r = {"refund_id": refund_id, "payment_id": p["payment_id"], "booking_id": p["booking_id"],
-             "clinic_id": p["clinic_id"], "patient_id": p["patient_id"], "doctor_id": p.get("doctor_id"),
-             "method": p["method"], "amount": amount, "currency": p["currency"], "reason": reason, "by": by,
-             "status": "succeeded" if desk else "pending", "created_at": _iso(now),
-             "local_day": now.astimezone(zone(p["time_zone"])).date().isoformat()}
-        tx.put_new("refund", store.refund_item(p, r))
-        if desk:
+        owed = owed and desk
+        r = self._refund_record(p, refund_id, amount, reason, by, OWED if owed else "succeeded" if desk
+                                else "pending", now)
+        tx.put_new(f"refund:{refund_id}", store.refund_item(p, r))
+        if owed:  # the wallet takes back what the payment earned now; the patient is told when it is handed back
+            tx.event("payment.refund_owed", self._refunded_data(p, r, total))
+        elif desk:
             tx.event("payment.refunded", self._refunded_data(p, r, total))
         else:
             tx.event("payment.refund_requested", {"payment_id": p["payment_id"], "refund_id": refund_id})
         return r
+
+    @staticmethod
+    def _refund_record(p: dict[str, Any], refund_id: str, amount: int, reason: str, by: str, status: str,
+                       now: datetime, **extra: Any) -> dict[str, Any]:
+        return {"refund_id": refund_id, "payment_id": p["payment_id"], "booking_id": p["booking_id"],
+                "clinic_id": p["clinic_id"], "patient_id": p["patient_id"], "doctor_id": p.get("doctor_id"),
+                "method": p["method"], "amount": amount, "currency": p["currency"], "reason": reason, "by": by,
+                "status": status, "created_at": _iso(now),
+                "local_day": now.astimezone(zone(p["time_zone"])).date().isoformat(), **extra}
 
     @staticmethod
     def _refunded_data(p: dict[str, Any], r: dict[str, Any], total: int) -> dict[str, Any]:
@@ -492,71 +516,190 @@ class PaymentsService:
             return False
         return True
 
-    def _refund_update(self, eid: str, kind: str, obj: dict[str, Any]) -> dict[str, Any]:
+    def _refund_update(self, eid: str, kind: str, obj: dict[str, Any], payment_hint: Any) -> dict[str, Any]:
         meta = obj.get("metadata") or {}
+        if not isinstance(meta.get("refund_id"), str):
+            return self._outside_refund(eid, kind, obj, payment_hint or meta.get("payment_id"))
         p = self._load(meta.get("payment_id"))
-        r = store.get_refund(p["payment_id"], meta["refund_id"]) \
-            if p and isinstance(meta.get("refund_id"), str) else None
+        r = store.get_refund(p["payment_id"], meta["refund_id"]) if p else None
         if not p or not r or r["status"] != "pending":
             return {"handled": False}
-        status = {"succeeded": "succeeded", "failed": "failed",
-                  "canceled": "failed"}.get(str(obj.get("status")), "pending")
+        status = REFUND_STATUS.get(str(obj.get("status")), "pending")
         return {"handled": self._settle_refund(p, r, status, obj.get("id"), eid, kind)}
 
+    def _outside_refund(self, eid: str, kind: str, obj: dict[str, Any], payment_id: Any) -> dict[str, Any]:
+        """A refund someone made at the provider (its dashboard), not through us: record it once, whichever
+        of its events comes first and however often; a later event only moves it forward."""
+        provider_id = obj.get("id")
+        if not isinstance(provider_id, str) or not provider_id:
+            return {"handled": False}
+        if self._load_id(payment_id) is None and isinstance(obj.get("payment_intent"), str):
+            payment_id = self.gw.intent_payment_id(obj["payment_intent"])  # a refund carries no metadata of ours
+        if self._load_id(payment_id) is None:
+            return {"handled": False}
+        status = REFUND_STATUS.get(str(obj.get("status")), "pending")
+        refund_id = outside_refund_id(provider_id)
+        for _ in range(3):
+            p, refunds = store.payment_and_refunds(payment_id)
+            if p is None:
+                return {"handled": False}
+            mine = next((r for r in refunds if r["refund_id"] == refund_id
+                         or r.get("provider_refund_id") == provider_id), None)
+            if mine is not None:  # recorded already (or it is one of ours after all): only forward from pending
+                if mine["status"] != "pending":
+                    return {"handled": False}
+                return {"handled": self._settle_refund(p, mine, status, provider_id, eid, kind)}
+            if status == "failed":
+                return {"handled": False}  # no money moved
+            if p["status"] != "succeeded":
+                raise conflict("busy", "the payment's own event has not arrived yet; Stripe will deliver again")
+            amount = int(obj.get("amount") or 0)
+            if amount < 1:
+                return {"handled": False}
+            now = self._now()
+            tx = db.Tx()
+            store.mark_event(tx, eid, kind, int(now.timestamp()))
+            total = int(p.get("refunded_total") or 0) + amount
+            # Stripe refunded this much already, so our reservations that have not reached it yet cannot all
+            # go through: the newest give way (Stripe would refuse them for the amount)
+            waiting = sorted((r for r in refunds if r["status"] == "pending" and not r.get("provider_refund_id")),
+                             key=lambda r: r["created_at"], reverse=True)
+            for r in waiting:
+                if total <= int(p["amount"]):
+                    break
+                tx.update(f"superseded:{r['refund_id']}", store.payment_pk(p["payment_id"]),
+                          db.key("REFUND", r["refund_id"]), "SET #st = :failed, failure = :why, settled_at = :at",
+                          condition="#st = :pending AND attribute_not_exists(provider_refund_id)",
+                          names={"#st": "status"}, expr_values=db.values(
+                              failed="failed", why="superseded_by_provider_refund", at=_iso(now), pending="pending"))
+                total -= int(r["amount"])
+            if total > int(p["amount"]):
+                log.warning("payment.refunds_exceed_paid", payment_id=p["payment_id"])
+                total = int(p["amount"])
+            store.update_payment(tx, p, {"refunded_total": total}, ("succeeded",))
+            r = self._refund_record(p, refund_id, amount, "refunded_at_provider", "provider",
+                                    "succeeded" if status == "succeeded" else "pending", now,
+                                    provider_refund_id=provider_id, origin="provider")
+            if status == "succeeded":
+                r["settled_at"] = _iso(now)
+            tx.put_new("refund", store.refund_item(p, r))
+            if status == "succeeded":
+                tx.event("payment.refunded", self._refunded_data(p, r, total))
+            try:
+                tx.commit()
+            except db.TxCancelled as exc:
+                if exc.any("provider_event"):
+                    return {"handled": False}
+                continue  # recorded meanwhile, or the payment moved: read again
+            log.event("payment.refund_recorded", payment_id=p["payment_id"], refund_id=refund_id, origin="provider")
+            return {"handled": True}
+        raise conflict("busy", "the payment changed meanwhile; Stripe will deliver it again")
+
+    @staticmethod
+    def _load_id(payment_id: Any) -> Optional[str]:
+        """``payment_id`` if it has the form of one of ours (``<booking ULID>-<attempt>``), else None."""
+        return payment_id if isinstance(payment_id, str) and "-" in payment_id \
+            and is_ulid(payment_id.split("-")[0]) and payment_id.rsplit("-", 1)[1].isdigit() else None
+
     def refund_by_policy(self, event: dict[str, Any]) -> None:
-        """``booking.cancelled`` / ``booking.no_show`` / ``booking.expired``: refund what the policy says, or stop
-        the payment nobody finished (outbox handler; idempotent: the refund id derives from the event)."""
+        """``booking.cancelled`` / ``booking.no_show`` / ``booking.expired``: stop the payment nobody finished, and
+        refund what the policy says across every payment the booking kept (outbox handler; idempotent: the
+        policy names a total to give back, so a second run finds it given and writes nothing)."""
         data = event["data"]
         bid = data.get("booking_id")
         ref = db.get(*store.payref_key(bid)) if bid else None
         if not ref:
             return
-        p = store.get_payment(ref["payment_id"])
-        if p is None:
-            return
         now = self._now()
-        if p["status"] in ("pending", "failed"):
-            ended = "cancelled"
-            if p["status"] == "pending" and p.get("provider") == "stripe":
-                ended = self.gw.expire_checkout(p["checkout_id"]) if p.get("checkout_id") \
-                    else self.gw.cancel_intent(p["intent_id"])
-            if ended == "succeeded":
-                return  # the money came first: its webhook refunds it as a late payment
-            tx = db.Tx()
-            self._cancel_ops(tx, p, now, name="payment")
-            self._payref_op(tx, bid, p["payment_id"], "cancelled")
-            try:
-                tx.commit()
-            except db.TxCancelled:
-                return
+        payments = store.booking_payments(bid, int(ref.get("seq") or 1))
+        current = next((p for p in payments if p["payment_id"] == ref["payment_id"]), None)
+        if current is not None and current["status"] in ("pending", "failed"):
+            self._stop_open(current, bid, now)
+        if event["kind"] == "booking.expired":
             return
-        if p["status"] != "succeeded" or event["kind"] == "booking.expired":
+        kept = [p for p in payments if p["status"] == "succeeded" and not p.get("refund_due")]
+        if not kept:
             return
-        if p.get("provider") == "desk":
-            return  # money taken at the desk goes back at the desk: staff record that refund themselves
-        clinic = clinic_store.get_clinic(p["clinic_id"]) or {}
-        policies = clinic.get("policies") or {}
-        if data.get("refund") == "full" or data.get("by") == "clinic":
-            percent, reason = 100, "clinic_cancelled"
-        elif event["kind"] == "booking.no_show":
-            percent, reason = int(policies.get("no_show_refund_percent", 0)), "no_show"
-        elif data.get("late"):
-            percent, reason = int(policies.get("late_cancel_refund_percent", 0)), "late_cancel"
-        else:
-            percent, reason = 100, "cancelled_in_time"
-        left = int(p["amount"]) - int(p.get("refunded_total") or 0)
-        amount = min(left, Money(int(p["amount"]), p["currency"]).percent(percent * 100).amount)
-        if amount < 1:
-            return
-        refund_id = "P" + hashlib.sha256(f"policy:{event['event_id']}".encode()).hexdigest()[:25].upper()
-        if store.get_refund(p["payment_id"], refund_id):
+        percent, reason = self._policy_share(event, kept[0]["clinic_id"])
+        plan = policy_plan(kept, percent)
+        if not plan:
             return
         tx = db.Tx()
-        self._refund_ops(tx, p, amount, reason, refund_id, now, by="policy")
+        for i, (p, amount) in enumerate(plan):
+            refund_id = "P" + hashlib.sha256(f"policy:{event['event_id']}:{p['payment_id']}".encode()) \
+                .hexdigest()[:25].upper()
+            self._refund_ops(tx, p, amount, reason, refund_id, now, by="policy", name=f"payment:{i}", owed=True)
         try:
             tx.commit()
-        except db.TxCancelled as exc:
+        except db.TxCancelled as exc:  # a staff refund (or this very handler) came first: decide again
             raise conflict("busy", "the payment changed meanwhile; retried") from exc
+        log.event("payment.policy_refund", booking_id=bid, payments=len(plan), reason=reason)
+
+    def _stop_open(self, p: dict[str, Any], bid: str, now: datetime) -> None:
+        """End the booking's payment nobody finished (at the provider first, then here)."""
+        ended = "cancelled"
+        if p["status"] == "pending" and p.get("provider") == "stripe":
+            ended = self.gw.expire_checkout(p["checkout_id"]) if p.get("checkout_id") \
+                else self.gw.cancel_intent(p["intent_id"])
+        if ended == "succeeded":
+            return  # the money came first: its webhook refunds it as a late payment
+        tx = db.Tx()
+        self._cancel_ops(tx, p, now, name="payment")
+        self._payref_op(tx, bid, p["payment_id"], "cancelled")
+        try:
+            tx.commit()
+        except db.TxCancelled:
+            return
+
+    @staticmethod
+    def _policy_share(event: dict[str, Any], clinic_id: str) -> tuple[int, str]:
+        """The percent of what was paid that goes back, and why."""
+        data = event["data"]
+        if data.get("refund") == "full" or data.get("by") == "clinic":
+            return 100, "clinic_cancelled"
+        policies = (clinic_store.get_clinic(clinic_id) or {}).get("policies") or {}
+        if event["kind"] == "booking.no_show":
+            return int(policies.get("no_show_refund_percent", 0)), "no_show"
+        if data.get("late"):
+            return int(policies.get("late_cancel_refund_percent", 0)), "late_cancel"
+        return 100, "cancelled_in_time"
+
+    # ------------------------------------------------------------------ staff: a refund owed at the desk is handed back
+
+    def pay_out_refund(self, caller: Any, cid: str, payment_id: str, refund_id: str, req: Any) -> dict[str, Any]:
+        """Staff hand back a refund owed at the reception: it becomes succeeded, with who and when. Asking again
+        answers the refund as it is (the first payout stands)."""
+        access.require_clinic_admin(caller, cid)
+        if self._load_id(payment_id) is None or not REFUND_ID.match(refund_id or ""):
+            raise not_found()
+        got = {i["SK"]: i for i in db.batch_get([(store.payment_pk(payment_id), "PAYMENT"),
+                                                 (store.payment_pk(payment_id), db.key("REFUND", refund_id))])}
+        p, r = got.get("PAYMENT"), got.get(db.key("REFUND", refund_id))
+        if p is None or r is None or p["clinic_id"] != cid:
+            raise not_found()
+        if r.get("paid_out_at"):
+            return self._refund_view(r)
+        if r["status"] != OWED:
+            raise conflict("refund_not_owed", f"this refund is {r['status']}; only a refund owed at the reception "
+                                              "is paid out there")
+        now = self._now()
+        by = {"user_id": caller.user_id, "name": req.paid_out_by or ""}
+        tx = db.Tx()
+        tx.update("refund", store.payment_pk(payment_id), db.key("REFUND", refund_id),
+                  "SET #st = :done, paid_out_at = :at, paid_out_by = :by, settled_at = :at",
+                  condition="#st = :owed", names={"#st": "status"},
+                  expr_values=db.values(done="succeeded", at=_iso(now), by=by, owed=OWED))
+        done = {**r, "status": "succeeded", "paid_out_at": _iso(now), "paid_out_by": by, "settled_at": _iso(now)}
+        tx.event("payment.refunded", self._refunded_data(p, done, int(p.get("refunded_total") or 0)))
+        try:
+            tx.commit()
+        except db.TxCancelled:  # another member of staff paid it out at the same moment
+            seen = store.get_refund(payment_id, refund_id) or r
+            if seen.get("paid_out_at"):
+                return self._refund_view(seen)
+            raise conflict("payment_changed", "the refund changed meanwhile; look at it again") from None
+        log.event("payment.refund_paid_out", payment_id=payment_id, refund_id=refund_id)
+        return self._refund_view(done)
 
     # ------------------------------------------------------------------ reading
 
@@ -583,8 +726,10 @@ class PaymentsService:
     @staticmethod
     def _refund_view(r: dict[str, Any]) -> dict[str, Any]:
         out = {k: r[k] for k in ("refund_id", "payment_id", "booking_id", "clinic_id", "patient_id", "method",
-                                 "reason", "status", "created_at") if r.get(k) is not None}
+                                 "reason", "status", "created_at", "settled_at", "paid_out_at", "paid_out_by")
+               if r.get(k) is not None}
         out["kind"] = "refund"
+        out["origin"] = r.get("origin") or ("policy" if r.get("by") in ("policy", "system") else "clinic")
         out["amount"] = {"amount": int(r["amount"]), "currency": r["currency"]}
         return out
 
@@ -624,10 +769,14 @@ class PaymentsService:
             parts.append("doctor_id = :doctor")
             vals["doctor"] = q.doctor_id
         status = getattr(q, "status", None)
-        if status == "refund":
+        if status in ("refund", "refund_owed"):
             parts.append("#t = :refund")
             names["#t"] = "type"
             vals["refund"] = "refund"
+            if status == "refund_owed":
+                parts.append("#st = :owed")
+                names["#st"] = "status"
+                vals["owed"] = OWED
         elif status:
             names["#t"] = "type"
             vals["pay"] = "payment"
@@ -664,9 +813,11 @@ class PaymentsService:
         for i in self._all(cid, q):
             row = days.setdefault((i["local_day"], i["currency"]), {
                 "date": i["local_day"], "currency": i["currency"], "payments": 0, "paid": 0, "refunded": 0,
-                "by_method": {}})
+                "owed": 0, "by_method": {}})
             if i.get("type") == "refund":
-                if i.get("status") != "failed":
+                if i.get("status") == OWED:  # still in the drawer: owed, not yet refunded
+                    row["owed"] += int(i["amount"])
+                elif i.get("status") != "failed":
                     row["refunded"] += int(i["amount"])
                 continue
             row["payments"] += 1
@@ -678,6 +829,7 @@ class PaymentsService:
                         "paid": {"amount": row["paid"], "currency": cur},
                         "refunded": {"amount": row["refunded"], "currency": cur},
                         "net": {"amount": row["paid"] - row["refunded"], "currency": cur},
+                        "owed_at_reception": {"amount": row["owed"], "currency": cur},
                         "by_method": {k: {"amount": v, "currency": cur} for k, v in sorted(row["by_method"].items())}})
         return {"items": out}
 
@@ -717,6 +869,37 @@ class PaymentsService:
     def refund_late_notice(self, event: dict[str, Any]) -> None:
         if event["data"].get("reason") == "no_visit":
             self.tell(event, "payment_refunded_no_visit")
+
+
+REFUND_ID = re.compile(r"^[0-9A-HJKMNP-TV-Z]{26}$")
+
+
+def outside_refund_id(provider_refund_id: str) -> str:
+    """Our id of a refund made at the provider: derived from its id there, so every event about it finds it."""
+    return "X" + hashlib.sha256(f"provider:{provider_refund_id}".encode()).hexdigest()[:25].upper()
+
+
+def policy_plan(payments: list[dict[str, Any]], percent: int) -> list[tuple[dict[str, Any], int]]:
+    """What a policy refund takes from each of a booking's kept payments: ``percent`` of all they were paid
+    (rounded half up, as ``Money.percent``) is what the patient gets back in all, less what already went back
+    (so the clinic keeps exactly its share and a second run gives nothing). Online payments first (the money
+    goes back to the card, nobody at the desk hands out cash), then desk payments; each group in the order
+    the payments were made; never more than a payment has left to refund."""
+    if not payments or percent <= 0:
+        return []
+    paid = sum(int(p["amount"]) for p in payments)
+    already = sum(int(p.get("refunded_total") or 0) for p in payments)
+    target = Money(paid, payments[0]["currency"]).percent(min(percent, 100) * 100).amount
+    want = min(target, paid) - already
+    plan: list[tuple[dict[str, Any], int]] = []
+    for p in sorted(payments, key=lambda p: (p.get("provider") == "desk", _attempt(p["payment_id"]))):
+        if want <= 0:
+            break
+        part = min(want, int(p["amount"]) - int(p.get("refunded_total") or 0))
+        if part > 0:
+            plan.append((p, part))
+            want -= part
+    return plan
 
 
 def _decimal(amount: int, currency: str) -> str:

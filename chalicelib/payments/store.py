@@ -4,12 +4,15 @@
 |---|---|---|---|
 | payment | PAYMENT#<payment id> | PAYMENT | once paid: GSI1 PAYER#<patient>, GSI4 TXNS#<clinic> / <paid at>#<id> |
 | refund | PAYMENT#<payment id> | REFUND#<refund id> | GSI1 PAYER#<patient>, GSI4 TXNS#<clinic> / <at>#<id> |
+| a refund made in the provider's dashboard | PAYMENT#<payment id> | REFUND#X<hash of its id there> | as a refund |
 | a booking's current payment | BOOKING#<booking id> | PAYMENT | |
 | the patient's provider customer | PAYCUSTOMER#<patient> | STRIPE | |
 | a provider event applied | PAYEVENT#<event id> | EVENT | TTL 30 days |
 
 A payment id is ``<booking id>-<attempt>``: the same attempt gives the same id and the same idempotency
-key at the provider, so a retry after a timeout finds the intent it made.
+key at the provider, so a retry after a timeout finds the intent it made. A booking's payments are therefore
+``<booking id>-1`` .. ``<booking id>-<seq>`` (``seq`` on the booking's pointer): ``booking_payments`` reads them
+all by key (one BatchGetItem per 100 attempts), with no index to keep.
 """
 from __future__ import annotations
 
@@ -54,6 +57,21 @@ def get_refunds(payment_id: str) -> list[dict[str, Any]]:
 
 def get_refund(payment_id: str, refund_id: str) -> Optional[dict[str, Any]]:
     return db.get(payment_pk(payment_id), db.key("REFUND", refund_id))
+
+
+def payment_and_refunds(payment_id: str) -> tuple[Optional[dict[str, Any]], list[dict[str, Any]]]:
+    """The payment and every refund of it: one consistent query over its partition (paged to the end)."""
+    items = db.query_prefix(payment_pk(payment_id), "", cap=1001, consistent=True)
+    p = next((i for i in items if i.get("SK") == "PAYMENT"), None)
+    return p, [i for i in items if str(i.get("SK", "")).startswith("REFUND#")]
+
+
+def booking_payments(booking_id: str, seq: int) -> list[dict[str, Any]]:
+    """Every payment ever made for a booking (attempts 1..seq), in attempt order."""
+    if seq < 1:
+        return []
+    found = db.batch_get([(payment_pk(f"{booking_id}-{n}"), "PAYMENT") for n in range(1, seq + 1)])
+    return sorted(found, key=lambda p: int(str(p["payment_id"]).rsplit("-", 1)[1]))
 
 
 def payment_item(p: dict[str, Any]) -> dict[str, Any]:

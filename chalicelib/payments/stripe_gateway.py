@@ -209,6 +209,27 @@ class StripePayments:
         return RefundResult(re["id"], status)
 
 
+    def intent_payment_id(self, intent_id: str) -> Optional[str]:
+        """Our payment id on a PaymentIntent (its metadata): how a refund made in Stripe's dashboard, which
+        carries no metadata of ours, finds its payment."""
+        pi = _d(self._call(self._stripe().v1.payment_intents.retrieve, intent_id))
+        found = (pi.get("metadata") or {}).get("payment_id")
+        return found if isinstance(found, str) else None
+
+    def charge_refunds(self, charge_id: str) -> list[dict[str, Any]]:
+        """Every refund of a charge, paged to the end (a ``charge.refunded`` event of a newer API version
+        leaves them out of the charge)."""
+        out: list[dict[str, Any]] = []
+        params: dict[str, Any] = {"charge": charge_id, "limit": 100}
+        while True:
+            page = _d(self._call(self._stripe().v1.refunds.list, params=params))
+            data = [_d(r) for r in page.get("data") or []]
+            out += data
+            if not page.get("has_more") or not data:
+                return out
+            params = {**params, "starting_after": data[-1]["id"]}
+
+
 class StripeGateway(StripePayments):
     def __init__(self) -> None:
         self._client: Any = None

@@ -23,6 +23,9 @@ def event_handlers(wallet: Any) -> dict[str, list[tuple[str, Handler]]]:
         "payment.succeeded": [("wallet_base", on(wallet.on_payment_succeeded))],
         "payment.refunded": [("wallet_base", on(wallet.on_payment_refunded)),
                              ("wallet_return", on(wallet.on_refund_returns_spent))],
+        # a desk payment's policy refund owed at the reception reverses cashback when it is owed, as a refund
+        "payment.refund_owed": [("wallet_base", on(wallet.on_payment_refunded)),
+                                ("wallet_return", on(wallet.on_refund_returns_spent))],
         "payment.released": [("wallet_return", on(wallet.on_payment_released))],
         "booking.completed": [("wallet_earn", on(wallet.on_booking_completed))],
         "wallet.spent": [("wallet_count", on(wallet.on_spent))],

@@ -1350,6 +1350,23 @@ def _(W):
            token=W.tok("admin_a"), headers={"Idempotency-Key": "budget-refund-1"}, status=202)
     W.call("post", f"/clinics/{W.cid}/payments/{p['payment_id']}/refunds", {"amount": 5000, "reason": "too much"},
            token=W.tok("admin_a"), status=422, label="more than paid")
+@case("payOutRefund", AUTH + 4)  # the admin check (2), the payment and its refund in one BatchGetItem, one transaction
+def _(W):
+    from chalicelib import bootstrap
+    from chalicelib.core.ids import new_id
+    from chalicelib.payments import store
+
+    p = _paid_at_desk(W)
+    W.setup("post", f"/bookings/{p['booking_id']}/cancel", {}, token=W.tok("patient"))
+    cancelled = {"event_id": new_id(), "kind": "booking.cancelled", "data": {"booking_id": p["booking_id"]}}
+    bootstrap.payments().refund_by_policy(cancelled)  # the outbox's handler: owed at the reception
+    [r] = store.get_refunds(p["payment_id"])
+    assert r["status"] == "owed_at_reception"
+    url = f"/clinics/{W.cid}/payments/{p['payment_id']}/refunds/{r['refund_id']}/payout"
+    W.call("post", url, {"paid_out_by": "Мария"}, token=W.tok("admin_a"))
+    W.call("post", url, {}, token=W.tok("admin_a"), label="again: answered as it is")
+
+
 # ------------------------------------------------------------------ analytics
 
 def _analytics_world(W) -> None:

@@ -125,3 +125,58 @@ def test_concurrent_refunds_never_pass_what_was_paid(client, w, fake_stripe, dra
     assert set(outcomes) <= {"ok", "payment_changed", "exceeds_paid", "validation_failed"}
     charge = next(iter(fake_stripe.payments.charges.values()))
     assert charge["amount_refunded"] == 3000
+
+
+def test_policy_and_staff_refunds_of_a_booking_paid_twice_race_and_never_pass_what_was_paid(
+        client, w, fake_stripe, drain):
+    """A booking paid online (36,00) and at the desk (84,00) is cancelled in time: the policy handler runs twice
+    at once (the outbox delivers at least once) while staff refund both payments from several screens."""
+    me, [bid] = holds(client, w, 1)
+    payments = bootstrap.payments()
+    sheet = payments.create_intent(me, bid, 0)
+    fake_stripe.payments.confirm(sheet["client_secret"].split("_secret_")[0])
+    storm(fake_stripe.payments.events, times=1)
+    admin = Caller(user_id=w["admin"]["user_id"], role="clinic_admin", session_id="s", mfa="totp")
+    desk = payments.record_reception(admin, w["clinic_id"], m.ReceptionIn(
+        booking_id=bid, method="cash", amount={"amount": 8400, "currency": "EUR"}))
+    bootstrap.booking().cancel(me, bid, bm.CancelIn())
+    [cancelled] = events_of("booking.cancelled")
+    outcomes = []
+
+    def policy(_):
+        for _ in range(20):  # as the outbox retries a handler that answered busy
+            try:
+                payments.refund_by_policy(cancelled)
+                return "policy"
+            except AppError as exc:
+                assert exc.code == "busy", exc.code
+        return "policy gave up"
+
+    def by_staff(i):
+        pid = (sheet["payment_id"], desk["payment_id"])[i % 2]
+        try:
+            payments.refund(admin, w["clinic_id"], pid, m.RefundIn(amount=2000, reason=f"screen {i}"), None)
+            return "ok"
+        except AppError as exc:
+            return exc.code
+
+    with ThreadPoolExecutor(8) as pool:
+        outcomes = list(pool.map(lambda i: policy(i) if i < 2 else by_staff(i), range(10)))
+    assert outcomes[:2] == ["policy", "policy"]
+    assert set(outcomes[2:]) <= {"ok", "payment_changed", "exceeds_paid", "validation_failed"}
+    n = len(fake_stripe.payments.events)
+    drain()
+    storm(fake_stripe.payments.events[n:])
+    drain()
+    payments.refund_by_policy(cancelled)  # and once more, late: nothing left to give back
+    total = 0
+    for pid, paid in ((sheet["payment_id"], 3600), (desk["payment_id"], 8400)):
+        p = store.get_payment(pid)
+        kept = [r for r in store.get_refunds(pid) if r["status"] != "failed"]
+        assert p["refunded_total"] == sum(int(r["amount"]) for r in kept) <= paid
+        total += p["refunded_total"]
+    assert total == 12000  # cancelled in time: everything back, never more
+    charge = next(iter(fake_stripe.payments.charges.values()))
+    assert charge["amount_refunded"] == 3600
+    owed = [r for r in store.get_refunds(desk["payment_id"]) if r["status"] == "owed_at_reception"]
+    assert owed and all(r["by"] == "policy" for r in owed)

@@ -194,7 +194,8 @@ def payment_bodies() -> dict:
 
     return {("/bookings/{booking_id}/payment", "POST"): p.PaymentIn, ("/clinics/{clinic_id}/payments/links", "POST"):
             p.LinkIn, ("/clinics/{clinic_id}/payments/reception", "POST"): p.ReceptionIn,
-            ("/clinics/{clinic_id}/payments/{payment_id}/refunds", "POST"): p.RefundIn}
+            ("/clinics/{clinic_id}/payments/{payment_id}/refunds", "POST"): p.RefundIn,
+            ("/clinics/{clinic_id}/payments/{payment_id}/refunds/{refund_id}/payout", "POST"): p.PayoutIn}
 
 
 def payment_queries() -> dict:
