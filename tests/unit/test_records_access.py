@@ -14,6 +14,7 @@ import pytest
 from tests.conftest import body, jpost, relogin
 from tests.unit.clinic_setup import ok
 from tests.unit.records_world import ALLERGY, ENTRIES, MEDICATION, fill_card, grant, records_world
+from tests.unit.records_world import backend_env, records_module  # noqa: F401  (one world per module)
 
 SECTIONS = set(ENTRIES)
 

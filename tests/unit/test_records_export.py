@@ -6,7 +6,8 @@ from datetime import timedelta
 
 from tests.conftest import jpost
 from tests.unit.clinic_setup import ok
-from tests.unit.records_world import after_the_visit, fill_card, grant, records_world
+from tests.unit.records_world import fill_card, grant, visited_world
+from tests.unit.records_world import backend_env, records_module  # noqa: F401  (one world per module)
 from tests.unit.test_records_conclusions import FULL
 
 
@@ -26,9 +27,8 @@ def references(node, found=None):
 def test_the_export_is_a_valid_r4_bundle_whose_references_resolve(client, outbox, fixed_clock):
     from fhir.resources.R4B.bundle import Bundle
 
-    w = records_world(client, outbox, fixed_clock)
+    w = visited_world(client, outbox, fixed_clock)
     fill_card(client, w["patient"]["token"])
-    after_the_visit(client, w, fixed_clock)
     t, pid = w["patient"]["token"], w["patient"]["user_id"]
     C = f"/bookings/{w['visit']['booking_id']}/conclusion"
     ok(jpost(client, C, FULL, token=w["doctor"]["token"], method="put"))
