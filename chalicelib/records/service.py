@@ -463,7 +463,9 @@ class RecordsService:
         from chalicelib.records import fhir
 
         if identity_access.has_role(caller, "patient"):
-            raise not_found()  # even the patient's own id: their export is /me/card/export
+            if caller.user_id == pid:
+                return self.export(caller)  # the patient's own card, as /me/card/export
+            raise not_found()
         access.require_doctor(caller)
         if not is_ulid(pid):
             raise not_found()
