@@ -217,8 +217,7 @@ class CareRows:
         if nxt:
             start = datetime.fromisoformat(nxt["start_utc"].replace("Z", "+00:00"))
             visit = {"booking_id": nxt["booking_id"], "clinic_id": nxt["clinic_id"],
-                     "start": present(start, nxt["time_zone"]) if nxt.get("time_zone") else
-                     {"utc": nxt["start_utc"]}}
+                     "start": present(start, nxt.get("time_zone") or "UTC")}
         name = {k: row[k] for k in ("first_name", "last_name") if row.get(k)}
         return {"patient_id": row["patient_id"], "name": name, "grant": grant, "observation_end": obs,
                 "next_visit": visit}
