@@ -195,11 +195,11 @@ def cold(pid: str, env: dict[str, str]) -> dict[str, Any]:
 
 
 def main() -> int:
+    import logging
+
     from moto.server import ThreadedMotoServer
 
     from local import dynamodb_local
-
-    import logging
 
     logging.getLogger("werkzeug").setLevel(logging.ERROR)  # the moto server's request lines
     server = dynamodb_local.start()
@@ -237,7 +237,8 @@ Ratio service / raw (medians): **{card['ratio']:.2f}x**.
 
 **Cold start of a card read** ({start['runs']} fresh interpreters each, alternating): the app importing itself and
 answering `GET /me/card` through the Lambda entry point ({c['app_card']:.0f} ms) against boto3 with DynamoDB and KMS
-clients doing the same Query, five KMS Decrypt calls and the AES-GCM opening ({c['sdk_card']:.0f} ms): **{start['ratio']:.2f}x**.
+clients doing the same Query, five KMS Decrypt calls and the AES-GCM opening ({c['sdk_card']:.0f} ms):
+**{start['ratio']:.2f}x**.
 `cryptography` is imported by the first `open`, never by `import app` (asserted): `import app` takes
 {c['import_lazy']:.0f} ms, {c['import_eager']:.0f} ms with AES-GCM imported eagerly
 ({start['eager_cost_ms']:.0f} ms every other route would pay); the interpreter alone {c['interpreter']:.0f} ms.

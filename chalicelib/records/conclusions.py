@@ -209,4 +209,5 @@ class Conclusions:
 def _follow_up(b: dict[str, Any], data: dict[str, Any]) -> dict[str, Any]:
     """What a conclusion's event says: the visit and its follow-up date or period (nothing medical)."""
     return {"booking_id": b["booking_id"], "patient_id": b["patient_id"], "clinic_id": b["clinic_id"],
-            "doctor_id": b["doctor_id"], "follow_up_date": data.get("follow_up_date"), "observation_months": data.get("observation_months")}
+            "doctor_id": b["doctor_id"], "follow_up_date": data.get("follow_up_date"),
+            "observation_months": data.get("observation_months")}

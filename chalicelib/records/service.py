@@ -473,7 +473,8 @@ class RecordsService:
         view = self._view(caller, pid, parts["grant"])
         if not view.grant_ids:
             raise not_found()
-        granted = access.View("doctor", view.sections, view.grant_ids, view.clinic_id, None)  # the grant, not authorship
+        # what the grant covers, not what the doctor wrote
+        granted = access.View("doctor", view.sections, view.grant_ids, view.clinic_id, None)
         card = self._card_view(pid, parts["entry"], granted, parts["conclusion"], parts["document"])
         card["sections"] = {s: e for s, e in card["sections"].items() if s in view.sections}
         now = self._now()

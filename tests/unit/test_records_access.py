@@ -13,8 +13,16 @@ import pytest
 
 from tests.conftest import body, jpost, relogin
 from tests.unit.clinic_setup import ok
-from tests.unit.records_world import ALLERGY, ENTRIES, MEDICATION, fill_card, grant, records_world
-from tests.unit.records_world import backend_env, records_module  # noqa: F401  (one world per module)
+from tests.unit.records_world import (  # noqa: F401  (one world per module)
+    ALLERGY,
+    ENTRIES,
+    MEDICATION,
+    backend_env,
+    fill_card,
+    grant,
+    records_module,
+    records_world,
+)
 
 SECTIONS = set(ENTRIES)
 

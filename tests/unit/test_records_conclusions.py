@@ -6,8 +6,7 @@ import pytest
 
 from tests.conftest import body, jpost
 from tests.unit.clinic_setup import ok
-from tests.unit.records_world import after_the_visit, records_world, visited_world
-from tests.unit.records_world import backend_env, records_module  # noqa: F401  (one world per module)
+from tests.unit.records_world import after_the_visit, backend_env, records_module, records_world, visited_world  # noqa: F401  (one world per module)
 from tests.unit.test_records_access import log_items
 from tests.unit.test_records_card import raw_table
 

@@ -6,8 +6,7 @@ from datetime import timedelta
 
 from tests.conftest import jpost
 from tests.unit.clinic_setup import ok
-from tests.unit.records_world import fill_card, grant, visited_world
-from tests.unit.records_world import backend_env, records_module  # noqa: F401  (one world per module)
+from tests.unit.records_world import backend_env, fill_card, grant, records_module, visited_world  # noqa: F401  (one world per module)
 from tests.unit.test_records_conclusions import FULL
 
 

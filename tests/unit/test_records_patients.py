@@ -10,8 +10,7 @@ import pytest
 from tests.conftest import body, jpost, relogin
 from tests.unit.booking_setup import book, slots
 from tests.unit.clinic_setup import invite_doctor, ok
-from tests.unit.records_world import backend_env, records_module  # noqa: F401  (one world per module)
-from tests.unit.records_world import grant, records_world, visited_world
+from tests.unit.records_world import backend_env, grant, records_module, records_world, visited_world  # noqa: F401  (one world per module)
 from tests.unit.test_records_conclusions import FULL
 
 

@@ -7,8 +7,7 @@ import pytest
 from tests.conftest import body, jpost
 from tests.unit.booking_setup import patient
 from tests.unit.clinic_setup import ok
-from tests.unit.records_world import visited_world, ALLERGY, after_the_visit, records_world
-from tests.unit.records_world import backend_env, records_module  # noqa: F401  (one world per module)
+from tests.unit.records_world import ALLERGY, after_the_visit, backend_env, records_module, records_world, visited_world  # noqa: F401  (one world per module)
 
 
 def put(client, path, data, token, tag=None):
