@@ -178,11 +178,12 @@ def outbox() -> Any:
         from chalicelib.notify.jobs import event_handlers as notify_handlers
         from chalicelib.payments.jobs import event_handlers as payments_handlers
         from chalicelib.payments.wallet_jobs import event_handlers as wallet_handlers
+        from chalicelib.records.jobs import event_handlers as records_handlers
 
         handlers: dict[str, list[tuple[str, Any]]] = {}
         for registry in (booking_handlers(booking()), identity_handlers(identity()), notify_handlers(notify()),
                          wallet_handlers(wallet()), payments_handlers(payments()),
-                         analytics_handlers(analytics())):
+                         analytics_handlers(analytics()), records_handlers(records())):
             for kind, entries in registry.items():
                 handlers.setdefault(kind, []).extend(entries)
         return Outbox(handlers)

@@ -93,6 +93,16 @@ def clinics_of_doctor(doctor_id: str) -> set[str]:
     return {m["clinic_id"] for m in store.doctor_memberships(doctor_id) if m.get("status") != store.REMOVING}
 
 
+def doctors_of_clinic(clinic_id: str) -> set[str]:
+    """The doctors who work in a clinic now (a removal in progress excluded); paged to the end."""
+    from chalicelib.core import db
+
+    items = db.query_all("PK = :pk AND begins_with(SK, :pre)",
+                         db.values(pk=store.clinic_pk(clinic_id), pre="DOCTOR#", removing=store.REMOVING),
+                         filter_expression="attribute_not_exists(#st) OR #st <> :removing", names={"#st": "status"})
+    return {i["doctor_id"] for i in items if i.get("type") == "clinic_doctor"}
+
+
 def policy(clinic_id: str, name: str, default: Any = None) -> Any:
     """One of a clinic's policies (what other features follow: feedback after a visit, ...), or ``default``
     for a clinic that does not set it or does not exist."""

@@ -331,7 +331,11 @@ class ClinicService:
 
         def build() -> db.Tx:
             tx = store.close_invitation(db.Tx(), inv["invitation_id"], "accepted", inv["attempts"])
-            return store.add_admin(tx, member) if is_admin else store.add_doctor(tx, member)
+            if is_admin:
+                return store.add_admin(tx, member)
+            # the clinic's whole-clinic card grants now reach this doctor's "my patients" (records/jobs.py)
+            tx.event("clinic.doctor_joined", {"clinic_id": cid, "doctor_id": caller.user_id})
+            return store.add_doctor(tx, member)
 
         try:
             self._commit(build)

@@ -153,6 +153,11 @@ def shared_card(request, caller, patient_id):
     return service().shared_card(caller, patient_id)
 
 
+@route(bp, "/patients/{patient_id}/card/export", **AUTH)
+def shared_export(request, caller, patient_id):
+    return json_response(service().shared_export(caller, patient_id), headers={"Content-Type": "application/fhir+json"})
+
+
 @route(bp, "/patients/{patient_id}/card/{section}", methods=("POST",), **AUTH)
 def doctor_add_entry(request, caller, patient_id, section):
     section = _section(section)

@@ -94,6 +94,14 @@ class Conclusions:
              "rev": rev,
              "doctor_id": caller.user_id, "clinic_id": b["clinic_id"], "visit_start": b["start_utc"],
              "written_at": now, **({"signed_at": now} if status == "signed" else {}), **extra}
+        if b.get("time_zone"):
+            c["time_zone"] = b["time_zone"]
+        if status == "signed":  # the last day of the observation, in clear: "my patients" lists by it ("" none)
+            from chalicelib.records.patients import observation_end
+
+            end = observation_end(b["start_utc"], b.get("time_zone"), data.get("follow_up_date"),
+                                  data.get("observation_months"))
+            c["observation_end"] = end.isoformat() if end else ""
         payload = json.dumps(data, ensure_ascii=False, sort_keys=True).encode()
         return {**c, "sealed": self.svc.sealer.seal(c["patient_id"], SECTION, _aad(c), payload)}
 
@@ -194,13 +202,12 @@ class Conclusions:
             raise not_found()
         if relation != "patient":
             view = access.View("doctor", frozenset(), (), b["clinic_id"], caller.user_id)
-            a = self.svc._access(caller, b["patient_id"], view, "read", [SECTION], None)
-            a["booking_id"] = bid
-            store.put_access(a)
+            self.svc.log_read(caller, b["patient_id"], view, "read", [SECTION], None, booking_id=bid)
         return {"items": [self.view(v) for v in versions]}
 
 
 def _follow_up(b: dict[str, Any], data: dict[str, Any]) -> dict[str, Any]:
     """What a conclusion's event says: the visit and its follow-up date or period (nothing medical)."""
     return {"booking_id": b["booking_id"], "patient_id": b["patient_id"], "clinic_id": b["clinic_id"],
-            "follow_up_date": data.get("follow_up_date"), "observation_months": data.get("observation_months")}
+            "doctor_id": b["doctor_id"], "follow_up_date": data.get("follow_up_date"),
+            "observation_months": data.get("observation_months")}

@@ -33,11 +33,13 @@ def _latest_day(now: datetime) -> date:
 class RecordsService:
     def __init__(self, settings: Any, sealer: Sealer, storage: Any = None) -> None:
         from chalicelib.records.conclusions import Conclusions
+        from chalicelib.records.patients import CareRows
 
         self.settings = settings
         self.sealer = sealer
         self.storage = storage
         self.conclusions = Conclusions(self)
+        self.care = CareRows(self)
 
     # ------------------------------------------------------------------ helpers
 
@@ -91,6 +93,19 @@ class RecordsService:
         return {"access_id": new_id(), "patient_id": pid, "at": clock.iso(now), "actor_id": caller.user_id,
                 "actor_role": caller.role, "clinic_id": view.clinic_id, "action": action,
                 "sections": sorted(set(sections)), "entries": entries or None, "grant_ids": list(view.grant_ids)}
+
+    def log_read(self, caller: Any, pid: str, view: access.View, action: str, sections: list[str],
+                 entries: Optional[list[str]] = None, **extra: Any) -> dict[str, Any]:
+        """A read of card data by someone other than the patient: its access-log item and the
+        ``records.card_read`` event (notify tells the patient), in one transaction (one write)."""
+        a = {**self._access(caller, pid, view, action, sections, entries), **extra}
+        tx = db.Tx()
+        tx.put_new("access", store.access_item(a))
+        tx.event("records.card_read", {"patient_id": pid, "reader_id": caller.user_id, "reader_role": caller.role,
+                                       "access_id": a["access_id"], "action": action, "clinic_id": view.clinic_id,
+                                       "grant_ids": list(view.grant_ids)})
+        tx.commit()
+        return a
 
     def _view(self, caller: Any, pid: str, grants: list[dict[str, Any]]) -> access.View:
         return access.decide(caller, pid, grants, self._now(), clinic_access.clinics_of_doctor)
@@ -229,7 +244,11 @@ class RecordsService:
         g = {"grant_id": new_id(), "patient_id": caller.user_id, "grantee_kind": kind, "grantee_id": grantee,
              "sections": sorted(req.sections) if req.sections else None, "until": clock.iso(req.until),
              "status": "active", "created_at": clock.iso(now)}
-        db.put_new(store.grant_item(g))
+        tx = db.Tx()
+        tx.put_new("grant", store.grant_item(g))
+        # notify tells the patient; "my patients" gains the row (records/jobs.py)
+        tx.event("records.grant_created", _grant_event(g))
+        tx.commit()
         log.event("records.grant_created", grant_id=g["grant_id"], grantee_kind=kind)
         return self._grant_view(g, now)
 
@@ -248,6 +267,7 @@ class RecordsService:
             return
         tx = db.Tx()
         store.revoke_tx(tx, caller.user_id, gid, clock.iso(self._now()))
+        tx.event("records.grant_revoked", _grant_event(g))
         try:
             tx.commit()
         except db.TxCancelled:
@@ -270,7 +290,7 @@ class RecordsService:
                 and not card["documents"]:
             raise not_found()  # nothing opened and nothing of their own: the card is not revealed
         read = list(card["sections"]) + [k for k in ("conclusions", "documents") if card[k]]
-        store.put_access(self._access(caller, pid, view, "read", read))
+        self.log_read(caller, pid, view, "read", read)
         log.event("records.card_read", sections=len(card["sections"]))
         return card
 
@@ -294,13 +314,9 @@ class RecordsService:
         return self._entry_view(e)
 
     def my_patients(self, caller: Any, q: m.Page) -> dict[str, Any]:
-        """Patients who opened their card to the calling doctor, with the grant's scope and end (one query)."""
-        access.require_doctor(caller)
-        now = self._now()
-        items, cursor = store.grantee_page("doctor", caller.user_id, clock.iso(now), q.limit, q.cursor)
-        out = [{"patient_id": g["patient_id"], "grant_id": g["grant_id"],
-                "sections": g.get("sections") or list(m.GRANTABLE), "until": g["until"]} for g in items]
-        return {"items": out, "next_cursor": cursor}
+        """Patients with a live grant to the calling doctor (or their clinic) or under their observation, with the
+        grant's scope and end, the observation's end and the next visit: one query per page (records/patients.py)."""
+        return self.care.page(caller, q)
 
     # ------------------------------------------------------------------ documents
 
@@ -415,7 +431,7 @@ class RecordsService:
         ttl = self.settings.records_download_ttl_s
         url = self.storage.download(d["s3_key"], ttl)
         if not view.is_patient:
-            store.put_access(self._access(caller, pid, view, "read", ["documents"], [did]))
+            self.log_read(caller, pid, view, "read", ["documents"], [did])
         log.event("records.download_issued", document_id=did)
         return {"url": url, "expires_at": clock.iso(self._now() + timedelta(seconds=ttl))}
 
@@ -439,6 +455,38 @@ class RecordsService:
                  for d in card["documents"]}
         return fhir.bundle(pid, card, shown, log_, clock.iso(now), links)
 
+    def shared_export(self, caller: Any, pid: str) -> dict[str, Any]:
+        """What a doctor's live grants cover, as a FHIR R4 Bundle (the patient's export restricted to it): the
+        granted sections, the signed conclusions and documents where granted, a Consent for each grant that
+        opens it; no access log (that is the patient's). Without a live grant: 404, whatever the doctor wrote;
+        another role: 403. One access-log item and a ``records.card_read`` event."""
+        from chalicelib.records import fhir
+
+        if identity_access.has_role(caller, "patient"):
+            if caller.user_id == pid:
+                return self.export(caller)  # the patient's own card, as /me/card/export
+            raise not_found()
+        access.require_doctor(caller)
+        if not is_ulid(pid):
+            raise not_found()
+        parts = store.read_card_all(pid)
+        view = self._view(caller, pid, parts["grant"])
+        if not view.grant_ids:
+            raise not_found()
+        # what the grant covers, not what the doctor wrote
+        granted = access.View("doctor", view.sections, view.grant_ids, view.clinic_id, None)
+        card = self._card_view(pid, parts["entry"], granted, parts["conclusion"], parts["document"])
+        card["sections"] = {s: e for s, e in card["sections"].items() if s in view.sections}
+        now = self._now()
+        opened = [self._grant_view(g, now) for g in sorted(parts["grant"], key=lambda g: g["grant_id"])
+                  if g["grant_id"] in view.grant_ids]
+        ttl = self.settings.records_download_ttl_s
+        links = {d["document_id"]: self.storage.download(f"records/{pid}/{d['document_id']}", ttl)
+                 for d in card["documents"]}
+        self.log_read(caller, pid, view, "export", sorted(view.sections))
+        log.event("records.card_exported", sections=len(view.sections))
+        return fhir.bundle(pid, card, opened, [], clock.iso(now), links)
+
     # ------------------------------------------------------------------ the access log
 
     def access_log(self, caller: Any, q: m.Page) -> dict[str, Any]:
@@ -446,3 +494,10 @@ class RecordsService:
         items, cursor = store.access_page(caller.user_id, q.limit, q.cursor)
         keep = ("access_id", "at", "actor_id", "actor_role", "clinic_id", "action", "sections", "entries", "grant_ids")
         return {"items": [{k: a[k] for k in keep if a.get(k) is not None} for a in items], "next_cursor": cursor}
+
+
+def _grant_event(g: dict[str, Any]) -> dict[str, Any]:
+    """What a grant's events say: whose card, to whom, which sections until when (never card content)."""
+    return {"patient_id": g["patient_id"], "grant_id": g["grant_id"], "grantee_kind": g["grantee_kind"],
+            "grantee_id": g["grantee_id"], "sections": g.get("sections"), "until": g["until"],
+            ("doctor_id" if g["grantee_kind"] == "doctor" else "clinic_id"): g["grantee_id"]}

@@ -6,6 +6,9 @@
     CARD#<patient>      META                         entries per section (the cap is held by a condition)
     CARDHIST#<patient>  <section>#<entry>#<version>  earlier versions of an entry (sealed)
     CARDLOG#<patient>   <at>#<event>                 the access log (who read or wrote card data)
+    MYPATIENTS#<doctor> PATIENT#<patient>            a doctor's row of "my patients" (GSI1: MYPATIENTS#<doctor> /
+                                                     <listed until>#<patient> while a live grant or an
+                                                     observation keeps the patient on the list)
 
 The card's partition holds the current entries and the grants and nothing else, so the whole card
 and everything that decides who may see it come back in one query.
@@ -195,11 +198,61 @@ def grants_page(pid: str, limit: int, cursor: Optional[str]) -> tuple[list[dict[
     return db.query_page(card_pk(pid), "GRANT#", limit, cursor, forward=False)
 
 
-def grantee_page(kind: str, grantee_id: str, now_iso: str, limit: int,
-                 cursor: Optional[str]) -> tuple[list[dict[str, Any]], Optional[str]]:
-    """Active grants to a grantee whose end is not past, one page (the index holds active grants only)."""
-    return db.page("GSI1PK = :pk", db.values(pk=grantee_pk(kind, grantee_id), now=now_iso), limit, cursor,
-                   index="GSI1", filter_expression="#u > :now", names={"#u": "until"})
+def grants_to(kind: str, grantee_id: str, now_iso: str) -> list[dict[str, Any]]:
+    """Every active grant to a grantee whose end is not past (the index holds active grants only; paged to the
+    end): a clinic's grants when a doctor joins or leaves it."""
+    return db.query_all("GSI1PK = :pk", db.values(pk=grantee_pk(kind, grantee_id), now=now_iso), index="GSI1",
+                        filter_expression="#u > :now", names={"#u": "until"})
+
+
+# ------------------------------------------------------------------ "my patients": one row per doctor and patient
+
+def care_pk(did: str) -> str:
+    return db.key("MYPATIENTS", did)
+
+
+def care_sk(pid: str) -> str:
+    return db.key("PATIENT", pid)
+
+
+def care_row_item(row: dict[str, Any]) -> dict[str, Any]:
+    """A doctor's row of one patient. ``listed_until`` (the latest end of a live grant or of an observation, an
+    instant) puts it in GSI1 under the doctor, sorted by it; a row with nothing live leaves the index."""
+    item = {"PK": care_pk(row["doctor_id"]), "SK": care_sk(row["patient_id"]), "type": "card_care", **row}
+    if row.get("listed_until"):
+        item.update(GSI1PK=care_pk(row["doctor_id"]), GSI1SK=f"{row['listed_until']}#{row['patient_id']}")
+    return item
+
+
+def get_care_row(did: str, pid: str) -> Optional[dict[str, Any]]:
+    return db.get(care_pk(did), care_sk(pid))
+
+
+def put_care_row(row: dict[str, Any], seen_version: Optional[int]) -> bool:
+    """Write a recomputed row only over the version it was computed against (False: someone wrote meanwhile)."""
+    if seen_version is None:
+        cond, vals = "attribute_not_exists(PK)", None
+    else:
+        cond, vals = "#v = :v", db.values(v=seen_version)
+    args: dict[str, Any] = {"TableName": db.table_name(), "Item": db.to_item(care_row_item(row)),
+                            "ConditionExpression": cond}
+    if vals:
+        args.update(ExpressionAttributeNames={"#v": "version"}, ExpressionAttributeValues=vals)
+    try:
+        db.ddb().put_item(**args)
+        return True
+    except Exception as exc:
+        if db.is_condition_failure(exc):
+            return False
+        raise
+
+
+def care_page(did: str, now_iso: str, limit: int,
+              cursor: Optional[str]) -> tuple[list[dict[str, Any]], Optional[str]]:
+    """One page of the doctor's listed rows whose reason lasts past now: the key range, not a filter, leaves out
+    the ended ones, so a page is one query however many rows ended."""
+    return db.page("GSI1PK = :pk AND GSI1SK > :now", db.values(pk=care_pk(did), now=now_iso), limit, cursor,
+                   index="GSI1")
 
 
 # ------------------------------------------------------------------ the access log

@@ -318,8 +318,19 @@ def records_card(W: World) -> None:
     batch_put([rstore.grant_item({"grant_id": new_id(), "patient_id": new_id(), "grantee_kind": "doctor",
                                   "grantee_id": W.did, "sections": None, "until": iso(until), "status": "active",
                                   "created_at": iso(now)}) for _ in range(DOCTOR_GRANTS)])
+    # "my patients": the rows the grants' handler keeps (the patient's computed, the others cloned), and as many
+    # rows whose grants ended, which the page's key range leaves out
+    svc.care.refresh(W.patient["user_id"], [W.did])
+
+    def row(pid: str, ends: str) -> dict[str, Any]:
+        return rstore.care_row_item({"doctor_id": W.did, "patient_id": pid, "first_name": "Ivan", "last_name": "Petrov",
+                                     "grants": [{"grant_id": new_id(), "via": "doctor", "sections": None,
+                                                 "until": ends}], "observation_end": None, "observation_until": None,
+                                     "visits": [], "listed_until": ends, "version": 1, "computed_at": iso(now)})
+    batch_put([row(new_id(), iso(until)) for _ in range(DOCTOR_GRANTS)] +
+              [row(new_id(), iso(now - timedelta(days=1 + i))) for i in range(DOCTOR_GRANTS)])
     W.sizes.update({"card entries of the patient": 5 * CARD_PER_SECTION, "card access log": CARD_ACCESSES,
-                    "grants to the doctor": DOCTOR_GRANTS + 1})
+                    "grants to the doctor": DOCTOR_GRANTS + 1, "my patients rows (half ended)": 2 * DOCTOR_GRANTS + 1})
 
 
 def shift_clones(sample: dict[str, Any], did: str, n: int, last_day: date) -> list[dict[str, Any]]:

@@ -1048,6 +1048,13 @@ def _(W):
     W.call("get", f"/patients/{W.patient['user_id']}/card", token=W.tok("doctor"))
 
 
+@case("exportSharedCard", AUTH + 3)  # session, card, the doctor's clinics (a clinic grant) + the access event
+def _(W):
+    W.call("get", f"/patients/{W.patient['user_id']}/card/export", token=W.tok("doctor"))
+    W.call("get", f"/patients/{W.patient['user_id']}/card/export", token=W.tok("admin_a"), status=403,
+           label="not a doctor")
+
+
 @case("doctorAddCardEntry", AUTH + 3)  # session, card, clinics; one transaction with the access event
 def _(W):
     W.call("post", f"/patients/{W.patient['user_id']}/card/medications", {"name": "Bisoprolol", "dose": "5 mg"},

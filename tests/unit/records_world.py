@@ -3,6 +3,8 @@ from __future__ import annotations
 
 from typing import Any
 
+import pytest
+
 from tests.conftest import body, jpost, make_staff
 from tests.unit.booking_setup import book, patient, slots
 from tests.unit.clinic_setup import invite_doctor, ok, world
@@ -17,9 +19,113 @@ ENTRIES = {"allergies": ALLERGY, "vaccinations": VACCINE, "conditions": CONDITIO
 SECRETS = ["Penicillin", "hives", "Sputnik", "LOT-77A1", "asthma", "Salbutamol", "Appendectomy"]
 
 
+# ------------------------------------------------------------------ one world per module, restored per test
+#
+# Building the world through the API (sign-ups, authenticator enrolments, a clinic onboarded, a visit) is most
+# of a records test's time. A module that imports ``records_module`` and ``backend_env`` from here keeps one
+# moto (KMS key, S3 bucket, SNS outbox) and one table name for all its tests; each test starts from an empty
+# table, and the first ``records_world`` of the module builds the world through the API and snapshots the
+# table (every item as stored), the clock and the world's tokens; later tests get the snapshot written back
+# into the empty table. Generated keys (token signing, cursors, hashes) live in a per-module directory, so the
+# restored sessions, tokens and hashes stay valid across ``bootstrap.reset()``. A test module that does not
+# import them builds the world per test, as before.
+
+_SHARED: dict[str, Any] = {}
+
+
+@pytest.fixture(scope="module")
+def records_module(tmp_path_factory):
+    from chalicelib.core import aws
+    from chalicelib.core.ids import new_id
+    from chalicelib.core.table import ensure_table
+    from tests.conftest import _moto, base_env, reset_process_state
+
+    mp = pytest.MonkeyPatch()
+    table = f"test-{new_id().lower()}"
+    env = {**base_env(table, None), "LOCAL_STATE_DIR": str(tmp_path_factory.mktemp("records-keys"))}
+    for k, v in env.items():
+        mp.setenv(k, v)
+    reset_process_state()
+    with _moto([]):
+        ensure_table(aws.client("dynamodb"), table)
+        aws.client("sesv2").create_email_identity(EmailIdentity="clinic.example")
+        _SHARED.clear()
+        _SHARED.update(env=env, table=table, snapshots={})
+        yield _SHARED
+        _SHARED.clear()
+    reset_process_state()
+    mp.undo()
+
+
+@pytest.fixture
+def backend_env(records_module):
+    """This module's environment with an empty table (the conftest's fixture of the same name, shared moto)."""
+    from chalicelib.core import aws
+    from chalicelib.core.table import ensure_table
+    from tests.conftest import reset_process_state
+
+    reset_process_state()
+    ddb = aws.client("dynamodb")
+    ddb.delete_table(TableName=records_module["table"])
+    ensure_table(ddb, records_module["table"])
+    yield records_module["env"]
+    reset_process_state()
+
+
+def _scan() -> list[dict[str, Any]]:
+    from chalicelib.core import aws
+
+    ddb, items, kw = aws.client("dynamodb"), [], {"TableName": _SHARED["table"]}
+    while True:
+        resp = ddb.scan(**kw)  # test tooling: the snapshot of a whole table
+        items += resp["Items"]
+        if not resp.get("LastEvaluatedKey"):
+            return items
+        kw["ExclusiveStartKey"] = resp["LastEvaluatedKey"]
+
+
+def _restore(items: list[dict[str, Any]]) -> None:
+    from chalicelib.core import aws
+
+    ddb = aws.client("dynamodb")
+    for at in range(0, len(items), 25):
+        ddb.batch_write_item(RequestItems={_SHARED["table"]: [{"PutRequest": {"Item": i}}
+                                                              for i in items[at:at + 25]]})
+
+
+def shared(name: str, build, fixed_clock) -> dict[str, Any]:
+    """``build()``'s world, built once per module that shares one (else every time) and restored after."""
+    import copy
+
+    snapshots = _SHARED.get("snapshots")
+    if snapshots is None:
+        return build()
+    if name in snapshots:
+        items, at, w = snapshots[name]
+        _restore(items)
+        fixed_clock.set(at)
+        return copy.deepcopy(w)
+    w = build()
+    snapshots[name] = (_scan(), fixed_clock.now(), copy.deepcopy(w))
+    return w
+
+
 def records_world(client, outbox, fixed_clock) -> dict[str, Any]:
     """The clinic world, a second patient, a doctor of clinic B, and a visit of the patient with clinic A's
     doctor (the treating doctor: a booking and a care relation, no grant)."""
+    return shared("records_world", lambda: _records_world(client, outbox, fixed_clock), fixed_clock)
+
+
+def visited_world(client, outbox, fixed_clock) -> dict[str, Any]:
+    """``records_world`` after the visit: its doctor marked it completed (everyone signed in again)."""
+    def build() -> dict[str, Any]:
+        w = records_world(client, outbox, fixed_clock)
+        after_the_visit(client, w, fixed_clock)
+        return w
+    return shared("visited_world", build, fixed_clock)
+
+
+def _records_world(client, outbox, fixed_clock) -> dict[str, Any]:
     w = world(client, outbox, fixed_clock)
     w["doctor_b"] = make_staff(client, outbox, fixed_clock, "+79110000006", "doctor")
     invite_doctor(client, outbox, w["admin_b"], w["b"]["clinic_id"], w["doctor_b"])

@@ -13,7 +13,16 @@ import pytest
 
 from tests.conftest import body, jpost, relogin
 from tests.unit.clinic_setup import ok
-from tests.unit.records_world import ALLERGY, ENTRIES, MEDICATION, fill_card, grant, records_world
+from tests.unit.records_world import (  # noqa: F401  (one world per module)
+    ALLERGY,
+    ENTRIES,
+    MEDICATION,
+    backend_env,
+    fill_card,
+    grant,
+    records_module,
+    records_world,
+)
 
 SECTIONS = set(ENTRIES)
 
@@ -91,6 +100,8 @@ def test_the_access_matrix_over_every_records_endpoint(client, w, fixed_clock):
 
     # --- no grant: the treating doctor (a booking and a care relation) sees nothing; nor does anyone else
     L.ask("doctor", "get", card, 404, 0)
+    for who in ("doctor", "doctor_b", "other"):
+        L.ask(who, "get", f"{card}/export", 404, 0)
     L.ask("doctor", "post", f"{card}/medications", 404, 0, MEDICATION)
     L.ask("doctor_b", "get", card, 404, 0)
     L.ask("other", "get", card, 404, 0)
@@ -98,6 +109,7 @@ def test_the_access_matrix_over_every_records_endpoint(client, w, fixed_clock):
     for who in ("admin_a", "platform"):
         L.ask(who, "get", card, 403, 0, code="role_not_allowed")
         L.ask(who, "post", f"{card}/medications", 403, 0, MEDICATION, code="role_not_allowed")
+        L.ask(who, "get", f"{card}/export", 403, 0, code="role_not_allowed")
     assert set(L.ask("patient", "get", card, 200, 0)["sections"]) == SECTIONS  # the patient's own read: no event
 
     # --- an active grant to the doctor for two sections: each section in and out of scope
@@ -112,12 +124,15 @@ def test_the_access_matrix_over_every_records_endpoint(client, w, fixed_clock):
                  1, {"name": "Bisoprolol", "dose": "5 mg", "since": "2026-11-20"})
     assert mine["created"]["role"] == "doctor" and mine["created"]["by"] == w["doctor"]["user_id"]
     L.ask("doctor_b", "get", card, 404, 0)  # a grant to one doctor opens nothing to another
+    L.ask("doctor_b", "get", f"{card}/export", 404, 0)
     L.ask("admin_a", "get", card, 403, 0)
 
     # --- a whole-clinic grant to clinic B: its doctor reads; clinic A's doctor gains nothing from it
     g2 = grant(client, w["patient"]["token"], later(fixed_clock, hours=1), clinic_id=w["b"]["clinic_id"],
                sections=["vaccinations"])
     assert set(L.ask("doctor_b", "get", card, 200, 1)["sections"]) == {"vaccinations"}
+    exported = L.ask("doctor_b", "get", f"{card}/export", 200, 1)
+    assert {e["resource"]["resourceType"] for e in exported["entry"]} == {"Patient", "Immunization", "Consent"}
     assert set(L.ask("doctor", "get", card, 200, 1)["sections"]) == {"allergies", "medications"}
     L.ask("admin_b", "get", card, 403, 0)  # the clinic's office is not its doctors
 
@@ -127,6 +142,7 @@ def test_the_access_matrix_over_every_records_endpoint(client, w, fixed_clock):
     assert list(after["sections"]) == ["medications"]
     assert [e["entry_id"] for e in after["sections"]["medications"]] == [mine["entry_id"]]
     L.ask("doctor", "post", f"{card}/allergies", 404, 0, ALLERGY)
+    L.ask("doctor", "get", f"{card}/export", 404, 0)  # their own entry is no grant: nothing to export
 
     # --- expired: clinic B's grant ended an hour on
     fixed_clock.advance(minutes=61)
@@ -135,17 +151,19 @@ def test_the_access_matrix_over_every_records_endpoint(client, w, fixed_clock):
     w["patient"]["token"] = body(jpost(client, "/auth/refresh", {"refresh_token": w["patient"]["refresh"]}))[
         "access_token"]
     L.ask("doctor_b", "get", card, 404, 0)
+    L.ask("doctor_b", "get", f"{card}/export", 404, 0)
     statuses = {g["grant_id"]: g["status"] for g in
                 ok(jpost(client, "/me/card-grants", token=w["patient"]["token"], method="get"))["items"]}
     assert statuses == {g0["grant_id"]: "revoked", g1["grant_id"]: "revoked", g2["grant_id"]: "expired"}
 
     # --- the log the patient sees: one item per allowed read or write, who, role, clinic, grant, sections
     log = ok(jpost(client, "/me/card-access-log?limit=100", token=w["patient"]["token"], method="get"))["items"]
-    assert len(log) == L.count == 5
+    assert len(log) == L.count == 6
     oldest = log[::-1]
     d, db_ = w["doctor"]["user_id"], w["doctor_b"]["user_id"]
-    assert [(a["actor_id"], a["action"]) for a in oldest] == [(d, "read"), (d, "write"), (db_, "read"), (d, "read"),
-                                                              (d, "read")]
+    assert [(a["actor_id"], a["action"]) for a in oldest] == [(d, "read"), (d, "write"), (db_, "read"),
+                                                              (db_, "export"), (d, "read"), (d, "read")]
+    assert oldest[3]["sections"] == ["vaccinations"] and oldest[3]["grant_ids"] == [g2["grant_id"]]
     assert oldest[0]["grant_ids"] == [g1["grant_id"]] and oldest[0]["sections"] == ["allergies", "medications"]
     assert oldest[1]["entries"] == [mine["entry_id"]] and oldest[1]["sections"] == ["medications"]
     assert oldest[2]["clinic_id"] == w["b"]["clinic_id"] and oldest[2]["grant_ids"] == [g2["grant_id"]]
@@ -171,29 +189,6 @@ def test_the_access_log_pages_with_bound_cursors_and_no_api_changes_it(client, w
     for method in ("delete", "put", "patch", "post"):
         assert jpost(client, "/me/card-access-log", {}, token=t, method=method).status_code == 405
     assert len(log_items(w)) == 7
-
-
-def test_my_patients_lists_live_grants_to_me_with_scope_and_end(client, w, fixed_clock, outbox):
-    from tests.unit.booking_setup import patient
-
-    d = w["doctor"]
-    g = grant(client, w["patient"]["token"], later(fixed_clock, days=20), doctor_id=d["user_id"],
-              sections=["allergies"])
-    others = [patient(client, outbox, f"+7911000010{i}") for i in range(3)]
-    for i, p in enumerate(others):
-        grant(client, p["token"], later(fixed_clock, days=5 + i), doctor_id=d["user_id"])
-    revoked = grant(client, others[0]["token"], later(fixed_clock, days=9), doctor_id=d["user_id"])
-    ok(jpost(client, f"/me/card-grants/{revoked['grant_id']}", token=others[0]["token"], method="delete"), 204)
-    grant(client, w["other"]["token"], later(fixed_clock, days=9), doctor_id=w["doctor_b"]["user_id"])
-    page1 = ok(jpost(client, "/me/patients?limit=2", token=d["token"], method="get"))
-    page2 = ok(jpost(client, f"/me/patients?limit=2&cursor={page1['next_cursor']}", token=d["token"], method="get"))
-    rows = page1["items"] + page2["items"]
-    assert sorted(r["patient_id"] for r in rows) == sorted([w["patient"]["user_id"]] + [p["user_id"] for p in others])
-    mine = next(r for r in rows if r["grant_id"] == g["grant_id"])
-    assert mine["sections"] == ["allergies"] and mine["until"] == g["until"]
-    assert revoked["grant_id"] not in {r["grant_id"] for r in rows}
-    for who in ("patient", "admin_a", "platform"):
-        assert jpost(client, "/me/patients", token=w[who]["token"], method="get").status_code == 403
 
 
 @pytest.mark.parametrize("payload,field,code", [

@@ -7,7 +7,16 @@ import pytest
 
 from tests.conftest import body, jpost
 from tests.unit.clinic_setup import ok
-from tests.unit.records_world import ALLERGY, ENTRIES, SECRETS, VACCINE, fill_card, records_world
+from tests.unit.records_world import (  # noqa: F401  (one world per module)
+    ALLERGY,
+    ENTRIES,
+    SECRETS,
+    VACCINE,
+    backend_env,
+    fill_card,
+    records_module,
+    records_world,
+)
 
 
 @pytest.fixture

@@ -6,7 +6,7 @@ import pytest
 
 from tests.conftest import body, jpost
 from tests.unit.clinic_setup import ok
-from tests.unit.records_world import after_the_visit, records_world
+from tests.unit.records_world import after_the_visit, backend_env, records_module, records_world, visited_world  # noqa: F401  (one world per module)
 from tests.unit.test_records_access import log_items
 from tests.unit.test_records_card import raw_table
 
@@ -18,6 +18,12 @@ FULL = {"complaints": "Shortness of breath on exertion", "findings": "Wheezing o
 @pytest.fixture
 def w(client, outbox, fixed_clock):
     return records_world(client, outbox, fixed_clock)
+
+
+@pytest.fixture
+def wv(client, outbox, fixed_clock):
+    """The world after the visit (completed by its doctor)."""
+    return visited_world(client, outbox, fixed_clock)
 
 
 def test_a_conclusion_is_written_after_the_visit_signed_once_and_amended_as_a_new_version(client, w, fixed_clock):
@@ -86,8 +92,8 @@ def test_a_conclusion_is_written_after_the_visit_signed_once_and_amended_as_a_ne
     ({"findings": "x" * 8001}, "findings", "string_too_long"),
     ({"prescription": "x"}, "prescription", "unknown_field"),
 ])
-def test_bad_conclusions_are_422_naming_the_field(client, w, fixed_clock, payload, field, code):
-    after_the_visit(client, w, fixed_clock)
+def test_bad_conclusions_are_422_naming_the_field(client, wv, payload, field, code):
+    w = wv
     C = f"/bookings/{w['visit']['booking_id']}/conclusion"
     r = jpost(client, C, payload, token=w["doctor"]["token"], method="put")
     assert r.status_code == 422, r.body
@@ -95,14 +101,14 @@ def test_bad_conclusions_are_422_naming_the_field(client, w, fixed_clock, payloa
     assert jpost(client, C, token=w["doctor"]["token"], method="get").status_code == 404  # nothing written
 
 
-def test_conclusions_through_the_access_matrix_and_grant_scope(client, w, fixed_clock):
+def test_conclusions_through_the_access_matrix_and_grant_scope(client, wv, fixed_clock):
     """Staff offices 403, other people 404; another doctor sees signed conclusions only under a grant that
     names them, a draft never; each allowed read is one access event."""
     from datetime import timedelta
 
     from tests.unit.records_world import grant
 
-    after_the_visit(client, w, fixed_clock)
+    w = wv
     bid, pid = w["visit"]["booking_id"], w["patient"]["user_id"]
     C = f"/bookings/{bid}/conclusion"
     d = w["doctor"]["token"]

@@ -12,7 +12,7 @@ import pytest
 
 from tests.conftest import body, jpost
 from tests.unit.clinic_setup import ok
-from tests.unit.records_world import grant, records_world
+from tests.unit.records_world import backend_env, grant, records_module, records_world  # noqa: F401  (one world per module)
 from tests.unit.test_records_access import log_items
 from tests.unit.test_records_card import raw_table
 

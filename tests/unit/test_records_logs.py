@@ -5,7 +5,7 @@ from datetime import timedelta
 
 from tests.conftest import jpost
 from tests.unit.clinic_setup import ok
-from tests.unit.records_world import ALLERGY, SECRETS, fill_card, grant, records_world
+from tests.unit.records_world import ALLERGY, SECRETS, backend_env, fill_card, grant, records_module, records_world  # noqa: F401  (one world per module)
 
 
 def test_no_record_content_reaches_the_logs(client, outbox, fixed_clock, logs):

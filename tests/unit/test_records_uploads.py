@@ -10,7 +10,7 @@ import pytest
 
 from tests.conftest import body, jpost
 from tests.unit.clinic_setup import ok
-from tests.unit.records_world import after_the_visit, grant, records_world
+from tests.unit.records_world import after_the_visit, backend_env, grant, records_module, records_world, visited_world  # noqa: F401  (one world per module)
 from tests.unit.test_records_access import log_items
 from tests.unit.test_records_conclusions import FULL
 from tests.unit.test_records_documents import upload_as_the_browser_would
@@ -20,9 +20,7 @@ SCAN = {"name": "Spirometry 2026-11.pdf", "content_type": "application/pdf", "si
 
 @pytest.fixture
 def w(client, outbox, fixed_clock):
-    w = records_world(client, outbox, fixed_clock)
-    after_the_visit(client, w, fixed_clock)
-    return w
+    return visited_world(client, outbox, fixed_clock)
 
 
 def _upload(client, base: str, token: str, payload: dict) -> dict:

@@ -7,7 +7,7 @@ import pytest
 from tests.conftest import body, jpost
 from tests.unit.booking_setup import patient
 from tests.unit.clinic_setup import ok
-from tests.unit.records_world import ALLERGY, after_the_visit, records_world
+from tests.unit.records_world import ALLERGY, after_the_visit, backend_env, records_module, records_world, visited_world  # noqa: F401  (one world per module)
 
 
 def put(client, path, data, token, tag=None):
@@ -57,9 +57,7 @@ def test_a_patient_deletes_their_own_entry_as_a_tombstone_and_the_section_has_ro
 
 @pytest.fixture
 def w(client, outbox, fixed_clock):
-    w = records_world(client, outbox, fixed_clock)
-    after_the_visit(client, w, fixed_clock)
-    return w
+    return visited_world(client, outbox, fixed_clock)
 
 
 def test_conclusion_edits_and_signing_are_conditioned_on_the_revision_read(client, w):
