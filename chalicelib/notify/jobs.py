@@ -225,4 +225,4 @@ def consume(service: Any, event: dict[str, Any], context: Optional[Any] = None) 
     processor = BatchProcessor(event_type=EventType.SQS, raise_on_entire_batch_failure=False)
     result = process_partial_response(event=event, record_handler=one, processor=processor, context=context)
     log.event("job.deliver_notifications", received=len(event.get("Records") or []), **dict(outcomes))
-    return result
+    return dict(result)

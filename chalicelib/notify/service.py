@@ -348,9 +348,10 @@ class NotifyService:
         profile: list[Optional[dict[str, Any]]] = [user]
 
         def phone() -> Optional[str]:
-            if profile[0] is None:
-                profile[0] = identity_store.get_user(user_id) or {}
-            return profile[0].get("phone")
+            found = profile[0]
+            if found is None:
+                found = profile[0] = identity_store.get_user(user_id) or {}
+            return found.get("phone")
 
         template = TEMPLATES[kind]
         params, link = claimed.get("params") or {}, claimed.get("link")

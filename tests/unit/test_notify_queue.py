@@ -28,9 +28,9 @@ def queue(fcm, monkeypatch):
     sqs = aws.client("sqs")
     dlq = sqs.create_queue(QueueName=f"{NOTIFICATIONS_QUEUE}-dlq")["QueueUrl"]
     dlq_arn = sqs.get_queue_attributes(QueueUrl=dlq, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
-    url = sqs.create_queue(QueueName=NOTIFICATIONS_QUEUE, Attributes={
-        "VisibilityTimeout": "60",
-        "RedrivePolicy": json.dumps({"deadLetterTargetArn": dlq_arn, "maxReceiveCount": str(MAX_RECEIVES)})})["QueueUrl"]
+    redrive = json.dumps({"deadLetterTargetArn": dlq_arn, "maxReceiveCount": str(MAX_RECEIVES)})
+    url = sqs.create_queue(QueueName=NOTIFICATIONS_QUEUE,
+                           Attributes={"VisibilityTimeout": "60", "RedrivePolicy": redrive})["QueueUrl"]
     monkeypatch.setenv("NOTIFICATIONS_QUEUE_URL", url)
     reset_process_state()
     return {"url": url, "dlq": dlq}
