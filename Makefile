@@ -95,6 +95,7 @@ bench: venv tools
 	$(PY) -m bench.scale
 	$(PY) -m bench.coldstart
 	$(PY) -m bench.events
+	$(PY) -m bench.notify
 
 clean:
 	rm -rf $(VENV) .tools .local .pytest_cache
