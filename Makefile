@@ -97,6 +97,7 @@ bench: venv tools
 	$(PY) -m bench.coldstart
 	$(PY) -m bench.events
 	$(PY) -m bench.records
+	$(PY) -m bench.notify
 
 clean:
 	rm -rf $(VENV) .tools .local .pytest_cache

@@ -137,9 +137,10 @@ def records() -> Any:
 
 def notify() -> Any:
     def make() -> Any:
+        from chalicelib.notify.delivery import build_delivery_queue
         from chalicelib.notify.service import NotifyService
 
-        return NotifyService(settings(), push(), sms())
+        return NotifyService(settings(), push(), sms(), build_delivery_queue(settings()))
     return _once("notify", make)
 
 

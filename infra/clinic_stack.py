@@ -10,6 +10,11 @@ Design notes (the why lives here, the how-to in docs/deploy.md):
 - The stream consumer (``event_consumer``) is the one function with a second role: the
   app policy plus reading this table's stream and sending failed batches to its DLQ.
   No other function can read the stream.
+- The notifications queue's consumer (``deliver_notifications``) has a role of its own, far
+  smaller than the app's: the send records, profiles, preferences, devices, sessions and
+  token owners it reads and updates (``dynamodb:LeadingKeys``), the Firebase secret, SMS to
+  phone numbers, and receiving from its one queue. Its event source mapping reports partial
+  batch failures; the queue's redrive policy dead-letters a message after five receives.
 - The table is built from ``chalicelib/core/table.py``; keys are never retyped here.
 - The authorizer has a role of its own: read session items and the token key, nothing else.
 - The minutely jobs are invoked asynchronously (EventBridge): each has a dead-letter queue,
@@ -166,6 +171,14 @@ EVENT_STREAM_DLQ = "event-stream"
 EVENT_STREAM_FILTER = {"eventName": ["INSERT"], "dynamodb": {"NewImage": {"type": {"S": ["event"]}}}}
 
 # The Chalice functions EventBridge invokes asynchronously on a schedule (@schedule: every minute or five).
+# The Chalice function that delivers notifications (chalicelib/notify/jobs.py, @on_sqs_message
+# name "deliver_notifications"); the stack maps its own queue to it, not the local one Chalice names.
+NOTIFY_CONSUMER = "DeliverNotifications"
+NOTIFICATIONS = "notifications"
+# The items the notify consumer reads or changes, by partition key prefix (chalicelib/notify/store.py,
+# identity/store.py): send records, profiles + preferences + devices + inbox, sessions, token owners.
+NOTIFY_CONSUMER_KEYS = ("NOTIFYMSG#*", "USER#*", "SESSION#*", "FCMTOKEN#*")
+
 SCHEDULED_JOBS = ("ExpireHolds", "DrainEvents", "SendReminders", "ReleaseHeld", "ExpireCashback",
                   "SnapshotSchedules", "SendCare")
 JOBS_DLQ = "jobs"
@@ -300,6 +313,7 @@ class ClinicBackendStack(Stack):
         self._lambda_log_groups()
         self._lambda_policy()
         self._event_stream_consumer()
+        self._notifications_consumer()
         self._authorizer_role()
         self._scheduled_jobs()
         self._synchronous_functions()
@@ -574,6 +588,8 @@ class ClinicBackendStack(Stack):
             "SERVICE_NAME": APP_NAME,
             "TABLE_NAME": self.table.table_name,
             "SMS_GATEWAY": "sns",
+            # Push through firebase-admin with the service account in FIREBASE_SECRET_ARN (never the console).
+            "PUSH_GATEWAY": "fcm",
             "EMAIL_GATEWAY": "ses",
             "EMAIL_SENDER": f"no-reply@{self.stage.email_domain}",
             "VIDEO_GATEWAY": "chime",
@@ -827,6 +843,93 @@ class ClinicBackendStack(Stack):
         mapping.node.add_dependency(stream_policy)
         mapping.node.add_dependency(self.lambda_policy)
         self.event_stream_mapping = mapping
+
+    # ---- the notifications queue's consumer ---------------------------------------------------
+    def _notifications_consumer(self) -> None:
+        """Feed the notifications queue to ``deliver_notifications`` with partial batch responses.
+
+        Chalice declares an SQS event on a local queue name; it is dropped here and the mapping is made on the
+        stack's own queue, so the one mapping is this (and it can wait for the role's policy). The function
+        answers ``batchItemFailures``: only the records that failed come back, each after the delay it set
+        (``ChangeMessageVisibility``: 60 s doubling to 15 min, or FCM's Retry-After), and after the fifth
+        receive the queue's redrive policy moves a message to its dead-letter queue, where an alarm sees it.
+        """
+        if NOTIFY_CONSUMER not in self.functions:
+            raise RuntimeError(f"the Chalice app has no {NOTIFY_CONSUMER} function (chalicelib/notify/jobs.py)")
+        fn = self.functions[NOTIFY_CONSUMER]
+        queue = self.queues[NOTIFICATIONS]
+        role = iam.Role(
+            self,
+            "NotifyConsumerRole",
+            assumed_by=iam.ServicePrincipal("lambda.amazonaws.com"),
+            description=f"{APP_NAME} {self.stage.name}: the notifications queue's consumer (push and SMS)",
+        )
+        policy = iam.ManagedPolicy(
+            self,
+            "NotifyConsumerPolicy",
+            roles=[role],
+            description=f"{APP_NAME} {self.stage.name}: deliver notifications and nothing else",
+            statements=[
+                iam.PolicyStatement(
+                    sid="NotifyItems",
+                    # claim / hold / mark a send record; read preferences, devices, sessions, token owners
+                    # and (for an SMS) the profile; remove devices FCM refused or whose session ended
+                    actions=["dynamodb:GetItem", "dynamodb:BatchGetItem", "dynamodb:Query", "dynamodb:UpdateItem",
+                             "dynamodb:DeleteItem", "dynamodb:ConditionCheckItem"],
+                    resources=[self.table.table_arn],
+                    conditions={"ForAllValues:StringLike": {"dynamodb:LeadingKeys": list(NOTIFY_CONSUMER_KEYS)}},
+                ),
+                iam.PolicyStatement(
+                    sid="NotificationsQueue",
+                    actions=["sqs:ReceiveMessage", "sqs:DeleteMessage", "sqs:GetQueueAttributes",
+                             "sqs:ChangeMessageVisibility"],
+                    resources=[queue.queue_arn],
+                ),
+                iam.PolicyStatement(sid="FirebaseServiceAccount", actions=["secretsmanager:GetSecretValue"],
+                                    resources=[self.secrets["FIREBASE_SECRET_ARN"].secret_arn]),
+                iam.PolicyStatement(
+                    sid="DataKeyViaServices",
+                    actions=["kms:Decrypt", "kms:Encrypt", "kms:GenerateDataKey", "kms:DescribeKey"],
+                    resources=[self.data_key.key_arn],
+                    conditions={"StringEquals": {"kms:ViaService": [
+                        f"{svc}.{self.region}.amazonaws.com" for svc in ("dynamodb", "sqs", "secretsmanager")]}},
+                ),
+                iam.PolicyStatement(sid="SmsToPhoneNumbers", actions=["sns:Publish"], resources=["*"]),
+                iam.PolicyStatement(sid="NoPublishToTopics", effect=iam.Effect.DENY, actions=["sns:Publish"],
+                                    resources=[f"arn:{self.partition}:sns:*:*:*"]),
+                iam.PolicyStatement(sid="OwnLogs", actions=["logs:CreateLogStream", "logs:PutLogEvents"],
+                                    resources=[self.log_group_of[NOTIFY_CONSUMER].log_group_arn]),
+            ],
+        )
+        ack(policy, "AwsSolutions-IAM5[Resource::*]",
+            "sns:Publish to a phone number (the SMS fallback of reminders, offers, payment links) has no resource "
+            "ARN, so AWS requires Resource '*'; a Deny on every topic ARN in the same policy limits it to SMS.")
+        checkov_skip(policy, "CKV_AWS_111",
+                     "The one unconstrained write is sns:Publish to phone numbers (SMS has no resource ARN); a Deny "
+                     "on every topic ARN in the same policy limits it to direct SMS. Table writes are limited to "
+                     "the notify items by dynamodb:LeadingKeys.")
+        fn.add_property_override("Role", role.role_arn)
+        fn.add_property_deletion_override("Events")  # Chalice's mapping names the local queue
+        concurrency = self.stage.notify_consumer_concurrency
+        fn.add_property_override("ReservedConcurrentExecutions", concurrency)
+        checkov_skip(fn, "CKV_AWS_116",
+                     "Invoked synchronously by its SQS event source mapping, which a function DLQ cannot serve; the "
+                     f"notifications queue's redrive policy moves a message to the {NOTIFICATIONS}-dlq after its "
+                     "fifth receive, and an alarm watches that queue's depth.")
+        mapping = lambda_.CfnEventSourceMapping(
+            self,
+            "NotificationsQueueMapping",
+            function_name=fn.ref,
+            event_source_arn=queue.queue_arn,
+            batch_size=10,
+            maximum_batching_window_in_seconds=1,
+            function_response_types=["ReportBatchItemFailures"],
+            scaling_config=lambda_.CfnEventSourceMapping.ScalingConfigProperty(maximum_concurrency=concurrency),
+        )
+        # Lambda checks the role's queue permissions when it creates the mapping.
+        mapping.node.add_dependency(policy)
+        self.notify_consumer_role = role
+        self.notifications_mapping = mapping
 
     # ---- API Gateway ----------------------------------------------------------------------
     def _api_gateway(self) -> None:

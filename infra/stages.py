@@ -42,6 +42,10 @@ class StageConfig:
     # cannot pile up), and the stream consumer bounded so a poison batch cannot eat the account.
     job_reserved_concurrency: int = 2
     event_consumer_reserved_concurrency: int = 5
+    # The notifications queue's consumer: at most this many at once (the event source mapping's maximum
+    # concurrency, and the function's reserved concurrency at the same number, so the mapping is never
+    # throttled: a throttled SQS batch counts a receive and would reach the dead-letter queue early).
+    notify_consumer_concurrency: int = 2
 
 
 STAGES: dict[str, StageConfig] = {
@@ -72,6 +76,7 @@ STAGES: dict[str, StageConfig] = {
         lambda_timeout_s=29,
         api_domain="api.clinic.example",
         event_consumer_reserved_concurrency=20,
+        notify_consumer_concurrency=10,
     ),
 }
 

@@ -5,7 +5,8 @@
 - Other AWS services (SNS, S3, SQS, ...): moto server on 127.0.0.1.
 - SMS: printed to this console, marked LOCAL ONLY.
 - The API: ``chalice local`` on 127.0.0.1:8000; scheduled functions and queue
-  consumers fired by this process, as Lambda would.
+  consumers fired by this process, as Lambda would (notifications go on a moto SQS queue with
+  its dead-letter queue, and the scheduler feeds them to ``deliver_notifications``).
 SIGTERM or SIGINT (Ctrl-C), from the first line on, stops every child by its pid (the API server,
 DynamoDB Local, the moto server, the scheduler) and leaves nothing listening.
 """
@@ -73,6 +74,22 @@ def main() -> int:
     return 0
 
 
+def _notifications_queue(endpoint: str, region: str) -> str:
+    """The notifications queue on the moto server, with its dead-letter queue after five receives (as the stack
+    makes it); the scheduler feeds it to ``deliver_notifications``."""
+    import boto3
+
+    from chalicelib.notify.jobs import NOTIFICATIONS_QUEUE
+
+    sqs = boto3.client("sqs", endpoint_url=endpoint, region_name=region, aws_access_key_id="local",
+                       aws_secret_access_key="local")
+    dlq = sqs.create_queue(QueueName=f"{NOTIFICATIONS_QUEUE}-dlq")["QueueUrl"]
+    dlq_arn = sqs.get_queue_attributes(QueueUrl=dlq, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
+    return sqs.create_queue(QueueName=NOTIFICATIONS_QUEUE, Attributes={
+        "VisibilityTimeout": "60",
+        "RedrivePolicy": json.dumps({"deadLetterTargetArn": dlq_arn, "maxReceiveCount": "5"})})["QueueUrl"]
+
+
 def _run(env: dict, children: list, stoppers: list, stopping: threading.Event, check) -> None:
     from local import dynamodb_local
 
@@ -91,6 +108,8 @@ def _run(env: dict, children: list, stoppers: list, stopping: threading.Event, c
     env.setdefault("AWS_ENDPOINT", f"http://{HOST}:{moto_port}")
     env.setdefault("AWS_ACCESS_KEY_ID", "local")
     env.setdefault("AWS_SECRET_ACCESS_KEY", "local")
+    if not env.get("NOTIFICATIONS_QUEUE_URL"):  # pushes and SMS go through the queue and its consumer, as in AWS
+        env["NOTIFICATIONS_QUEUE_URL"] = _notifications_queue(env["AWS_ENDPOINT"], env["AWS_REGION"])
     check()
 
     if not env.get("STRIPE_API_BASE"):  # the local Stripe server: payouts of the Berlin demo clinic

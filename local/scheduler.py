@@ -3,7 +3,10 @@
 ``chalice local`` serves HTTP only. The local runner uses this to call every
 ``@app.schedule`` handler when its rate or cron expression comes due and to
 hand messages waiting on a (moto) SQS queue to the ``@app.on_sqs_message``
-consumer, deleting them when the handler returns without raising.
+consumer, deleting those it handled: all of them when it returns without raising, less the
+``batchItemFailures`` it answers (as an event source mapping with ReportBatchItemFailures does).
+What is not deleted comes back when its visibility timeout ends (the queue's redrive policy then
+dead-letters it after its last receive).
 """
 from __future__ import annotations
 
@@ -92,7 +95,8 @@ def scheduled_event(name: str, when: datetime) -> dict[str, Any]:
 def sqs_event(queue_arn: str, messages: list[dict[str, Any]]) -> dict[str, Any]:
     return {"Records": [{
         "messageId": m["MessageId"], "receiptHandle": m["ReceiptHandle"], "body": m["Body"],
-        "attributes": {"ApproximateReceiveCount": "1"}, "messageAttributes": {},
+        "attributes": {"ApproximateReceiveCount": (m.get("Attributes") or {}).get("ApproximateReceiveCount", "1")},
+        "messageAttributes": {},
         "md5OfBody": m.get("MD5OfBody", ""), "eventSource": "aws:sqs", "eventSourceARN": queue_arn,
         "awsRegion": "eu-central-1",
     } for m in messages]}
@@ -155,18 +159,25 @@ class Scheduler:
         except Exception:
             self.sqs_client.create_queue(QueueName=source.queue)
             return 0
-        got = self.sqs_client.receive_message(QueueUrl=url, MaxNumberOfMessages=min(10, source.batch_size))
+        got = self.sqs_client.receive_message(QueueUrl=url, MaxNumberOfMessages=min(10, source.batch_size),
+                                              AttributeNames=["ApproximateReceiveCount"])
         messages = got.get("Messages", [])
         if not messages:
             return 0
         arn = f"arn:aws:sqs:eu-central-1:123456789012:{source.queue}"
         try:
-            resolve(source.handler_string)(sqs_event(arn, messages), LambdaContext())
+            result = resolve(source.handler_string)(sqs_event(arn, messages), LambdaContext())
         except Exception as exc:
             self.report(f"[queue] {source.name} failed: {type(exc).__name__}; messages return to the queue")
             return 1
-        self.sqs_client.delete_message_batch(
-            QueueUrl=url, Entries=[{"Id": str(i), "ReceiptHandle": m["ReceiptHandle"]} for i, m in enumerate(messages)])
+        failed = {f["itemIdentifier"] for f in (result.get("batchItemFailures") or [])} \
+            if isinstance(result, dict) else set()
+        done = [m for m in messages if m["MessageId"] not in failed]
+        if done:
+            self.sqs_client.delete_message_batch(
+                QueueUrl=url, Entries=[{"Id": str(i), "ReceiptHandle": m["ReceiptHandle"]} for i, m in enumerate(done)])
+        if failed:
+            self.report(f"[queue] {source.name}: {len(failed)} of {len(messages)} failed; they come back later")
         return 1
 
     def run_forever(self, interval_s: float = 5.0) -> None:

@@ -25,7 +25,8 @@ KEY_PURPOSES = ("login_codes", "refresh_tokens", "recovery_codes", "invitation_c
 
 # Settings a deployed stage cannot run without: the stack sets every one (tests/infra holds it).
 REQUIRED_IN_AWS = ("stage", "table_name", "master_key_secret_arn", "token_signing_key_secret_arn",
-                   "token_verification_keys_secret_arn", "stripe_secret_arn", "public_base_url", "portal_base_url")
+                   "token_verification_keys_secret_arn", "stripe_secret_arn", "public_base_url", "portal_base_url",
+                   "firebase_secret_arn", "notifications_queue_url")
 
 
 class SettingsError(RuntimeError):
@@ -189,7 +190,8 @@ class Settings(metaclass=_SettingsMeta):
     # Version of each derived key, e.g. {"calendar_feeds": 2}; a purpose not named is at 1.
     key_versions: dict[str, int] = Field(default_factory=dict)
 
-    # Queues the stack creates for later features (notifications, payment events).
+    # Queues the stack creates. Notifications: set, a message is delivered (push, SMS) by the queue's consumer
+    # (notify/jobs.py deliver_notifications); unset (tests, one-off scripts), in the process that accepted it.
     notifications_queue_url: Optional[str] = None
     payments_events_queue_url: Optional[str] = None
 
@@ -332,6 +334,9 @@ class Settings(metaclass=_SettingsMeta):
             if getattr(self, name).get_secret_value():
                 problems.append(f"{name.upper()} holds a clear secret in the environment; "
                                 f"set {_arn_setting(name).upper()} to a Secrets Manager ARN instead")
+        if self.push_gateway != "fcm":
+            problems.append(f"PUSH_GATEWAY={self.push_gateway} prints pushes to a console; a deployed stage pushes "
+                            "through FCM (PUSH_GATEWAY=fcm with FIREBASE_SECRET_ARN)")
         if self.fcm_static_token.get_secret_value():
             problems.append("FCM_STATIC_TOKEN is for a local fake FCM server only; set FIREBASE_SECRET_ARN")
         for name in ("dynamodb_endpoint", "aws_endpoint", "stripe_api_base", "local_state_dir", "fcm_endpoint"):

@@ -1,15 +1,26 @@
-"""Event handlers (and, later, scheduled jobs) of the notify feature.
+"""Event handlers, scheduled jobs and the notifications queue's consumer of the notify feature.
 
 Each handler tells one person one thing about one event; its message key is ``<event id>:<kind>``, so a
 consumer that runs it twice (a retry, the stream and the drain both) sends nothing twice.
+
+``deliver_notifications`` is the consumer of the notifications queue (SQS into a Lambda; see
+notify/delivery.py): each record is one message key, delivered on its own, and a batch answers with the
+records that failed only (Powertools' batch utility, ``ReportBatchItemFailures`` on the event source
+mapping), each of them due again after a growing delay.
 """
 from __future__ import annotations
 
-from typing import Any, Callable
+from collections import Counter
+from typing import Any, Callable, Optional
 
 from chalice.app import Blueprint
 
 bp = Blueprint(__name__)
+
+# The queue ``@on_sqs_message`` names: the local runner's (moto) queue. In AWS the stack maps its own queue
+# (clinic-backend-<stage>-notifications) to this function and drops the event source Chalice declares.
+NOTIFICATIONS_QUEUE = "clinic-backend-local-notifications"
+BATCH_SIZE = 10
 
 Handler = Callable[[dict[str, Any]], None]
 
@@ -171,3 +182,47 @@ def send_care(event):
     from chalicelib.core import clock
 
     return bootstrap.notify().send_due_care(clock.now())
+
+
+@bp.on_sqs_message(queue=NOTIFICATIONS_QUEUE, batch_size=BATCH_SIZE, name="deliver_notifications")
+def deliver_notifications(event):
+    """Deliver the messages on the notifications queue; the failed ones are answered in batchItemFailures."""
+    from chalicelib import bootstrap
+
+    return consume(bootstrap.notify(), event.to_dict(), event.context)
+
+
+def consume(service: Any, event: dict[str, Any], context: Optional[Any] = None) -> dict[str, Any]:
+    """One batch of SQS records: each delivered on its own (``service.deliver``); a record that fails (FCM down,
+    SMS refused, a body that is no notification) is retried later by SQS after ``delivery.backoff_s`` and, after
+    the queue's last receive, dead-lettered; the others are done."""
+    from aws_lambda_powertools.utilities.batch import BatchProcessor, EventType, process_partial_response
+
+    from chalicelib.core import log
+    from chalicelib.notify import delivery
+
+    outcomes: Counter[str] = Counter()
+
+    def one(record: Any) -> None:
+        try:
+            key, release = delivery.parse(record.body)
+            outcomes[service.deliver(key, release)] += 1
+        except Exception as exc:
+            attempt = int(record.attributes.approximate_receive_count or 1)
+            delay = delivery.backoff_s(attempt, getattr(exc, "retry_after", None))
+            if service.queue is not None:
+                try:
+                    service.queue.retry_later(record.receipt_handle, delay)
+                except Exception as inner:  # the queue's own visibility timeout applies instead
+                    log.warning("notify.retry_delay_failed", error=type(inner).__name__)
+            log.warning("notify.delivery_failed", sqs_message_id=record.message_id, attempt=attempt,
+                        retry_in_s=delay, error=type(exc).__name__)
+            outcomes["failed"] += 1
+            raise
+
+    # a batch that failed whole is answered like any other (every record listed), not raised: the records
+    # keep their own delays instead of all coming back at the queue's visibility timeout
+    processor = BatchProcessor(event_type=EventType.SQS, raise_on_entire_batch_failure=False)
+    result = process_partial_response(event=event, record_handler=one, processor=processor, context=context)
+    log.event("job.deliver_notifications", received=len(event.get("Records") or []), **dict(outcomes))
+    return dict(result)

@@ -80,27 +80,35 @@ def run(notify: Any, now: datetime) -> dict[str, int]:
     bookings = {b["booking_id"]: b for b in db.batch_get(
         [(booking_store.booking_pk(i["booking_id"]), "BOOKING") for i in items])}
     sent = skipped = failed = 0
-    for r in items:
-        b = bookings.get(r["booking_id"])
-        if b and b.get("status") in ACTIVE and b.get("start_utc") == r["start_utc"]:
+    # ten at a time: their messages go on the notifications queue in one batch before their reminders are
+    # deleted, so a run that dies midway leaves what it had not queued for the next run
+    for at in range(0, len(items), 10):
+        chunk, settled = items[at:at + 10], []
+        with notify.batched():
+            for r in chunk:
+                b = bookings.get(r["booking_id"])
+                if not (b and b.get("status") in ACTIVE and b.get("start_utc") == r["start_utc"]):
+                    settled.append(r)
+                    skipped += 1  # cancelled, or moved (its new reminder is another item's key)
+                    continue
+                try:
+                    notify.send(r["patient_id"], "reminder",
+                                f"reminder:{r['booking_id']}:{r['hours']}:{r['start_utc']}",
+                                {"start_utc": r["start_utc"], "time_zone": r["time_zone"]},
+                                link=f"booking/{r['booking_id']}")
+                except Exception as exc:  # this one is tried again next run; the others go out now
+                    failed += 1
+                    log.warning("job.reminder_failed", booking_id=r["booking_id"], error=type(exc).__name__)
+                    continue
+                settled.append(r)
+                sent += 1
+        for r in settled:
             try:
-                notify.send(r["patient_id"], "reminder",
-                            f"reminder:{r['booking_id']}:{r['hours']}:{r['start_utc']}",
-                            {"start_utc": r["start_utc"], "time_zone": r["time_zone"]},
-                            link=f"booking/{r['booking_id']}")
-            except Exception as exc:  # this one is tried again next run; the others go out now
-                failed += 1
-                log.warning("job.reminder_failed", booking_id=r["booking_id"], error=type(exc).__name__)
-                continue
-            sent += 1
-        else:
-            skipped += 1  # cancelled, or moved (its new reminder is another item's key)
-        try:
-            db.ddb().delete_item(TableName=db.table_name(), Key=db.item_key(r["PK"], r["SK"]),
-                                 ConditionExpression="GSI2SK = :sk",
-                                 ExpressionAttributeValues=db.values(sk=r["GSI2SK"]))
-        except Exception as exc:
-            if not db.is_condition_failure(exc):
-                raise
+                db.ddb().delete_item(TableName=db.table_name(), Key=db.item_key(r["PK"], r["SK"]),
+                                     ConditionExpression="GSI2SK = :sk",
+                                     ExpressionAttributeValues=db.values(sk=r["GSI2SK"]))
+            except Exception as exc:
+                if not db.is_condition_failure(exc):
+                    raise
     log.event("job.reminders", due=len(items), sent=sent, skipped=skipped, failed=failed)
     return {"due": len(items), "sent": sent, "skipped": skipped, "failed": failed}

@@ -5,15 +5,19 @@
 the send record written with the inbox message makes a second run with the same key send nothing.
 
 Delivery: the inbox always has the message (written first, in one transaction with the send record
-and the unread count). Then push to the person's live devices in one multicast; tokens FCM refuses
-for good are removed at once. When nothing was pushed (no device, or every push failed) a kind that
-must arrive goes by SMS; any other kind whose push failed for a passing reason raises, so the outbox
-tries again later (and, after its last try, dead-letters it: the inbox still has it).
+and the unread count). In a deployed stage the message's key then goes on the notifications queue and
+its consumer delivers it (``deliver``; notify/delivery.py: retries with backoff, a dead-letter queue);
+without a queue it is delivered at once, here. Either way: push to the person's live devices in one
+multicast; tokens FCM refuses for good are removed at once. When nothing was pushed (no device, or
+every push failed) a kind that must arrive goes by SMS; any other kind whose push failed for a passing
+reason raises, so the queue (or the outbox) tries again later and, after its last try, dead-letters it:
+the inbox still has it.
 """
 from __future__ import annotations
 
+from contextlib import contextmanager
 from datetime import datetime, timedelta
-from typing import Any, Callable, Optional
+from typing import Any, Callable, Iterator, Optional
 
 from chalicelib.core import clock, db, log
 from chalicelib.core.errors import conflict, not_found
@@ -43,10 +47,25 @@ def _iso(dt: datetime) -> str:
 
 
 class NotifyService:
-    def __init__(self, settings: Any, push: Any, sms: Any) -> None:
+    def __init__(self, settings: Any, push: Any, sms: Any, queue: Any = None) -> None:
         self.settings = settings
         self.push = push
         self.sms = sms
+        self.queue = queue  # delivery.SqsDeliveryQueue, or None: deliver in this process
+
+    @contextmanager
+    def batched(self) -> Iterator[None]:
+        """Queue what is sent inside in batches of ten, all on the queue when the block ends (a job sending
+        hundreds). Without a queue it changes nothing. A failure to queue raises at the end of the block: the
+        job keeps what it was sending (its due items) for the next run."""
+        if self.queue is None:
+            yield
+            return
+        self.queue.start_batch()
+        try:
+            yield
+        finally:
+            self.queue.flush(stop=True)
 
     def _now(self) -> datetime:
         return clock.now()
@@ -260,8 +279,9 @@ class NotifyService:
              link: Optional[str] = None, release: bool = False, sms_to: Optional[str] = None,
              text_of: Optional[Callable[[str], tuple[str, str]]] = None) -> str:
         """Tell a person something, once per ``key``. Returns the channel it went by ('push', 'sms',
-        'inbox'), 'held' (quiet hours: the held-messages job sends it in the morning) or 'duplicate'.
-        Raises ``PushUnavailable`` (or the SMS gateway's error) to be retried."""
+        'inbox'), 'held' (quiet hours: the held-messages job sends it in the morning), 'queued' (the
+        notifications queue's consumer delivers it) or 'duplicate'. Raises ``PushUnavailable`` (or the SMS
+        gateway's error) to be retried. Security notices (``sms_to``/``text_of``) are always sent here."""
         from chalicelib.identity import store as identity_store
 
         template = TEMPLATES[kind]
@@ -281,7 +301,8 @@ class NotifyService:
                 try:
                     created = store.create_message(
                         key, {"message_id": new_id(), "user_id": user_id, "kind": kind, "status": "pending",
-                              "created_at": _iso(now), "key": key, "params": params, "link": link},
+                              "created_at": _iso(now), "key": key, "params": params, "link": link,
+                              "title": title, "text": text},
                         {"kind": kind, "category": template.category, "title": title, "text": text,
                          "link": link, "created_at": _iso(now)}, int(now.timestamp()))
                     break
@@ -290,10 +311,51 @@ class NotifyService:
                         raise  # the outbox or the job tries again later
             if not created:
                 log.event("notify.duplicate_create", kind=kind)
+        if self.queue is not None and sms_to is None and text_of is None:
+            self.queue.enqueue(key, release)  # the queue's consumer delivers it (deliver), retries, dead-letters
+            return "queued"
         claimed = store.claim(key, _iso(now), _iso(now + timedelta(seconds=CLAIM_SECONDS)))
         if claimed is None:
             return "duplicate"  # delivered meanwhile, or another sender is delivering it now
-        mid = claimed["message_id"]
+        return self._deliver_claimed(claimed, user, title, text, release, sms_to)
+
+    def deliver(self, key: str, release: bool = False) -> str:
+        """Deliver an accepted message by its key (the notifications queue's consumer): the send record says
+        to whom and what; 'duplicate' when it was delivered already or another sender holds it (a message on
+        the queue twice, a consumer fed the same batch twice). Raises, like ``send``, to be retried."""
+        from chalicelib.identity import store as identity_store
+
+        now = self._now()
+        claimed = store.claim(key, _iso(now), _iso(now + timedelta(seconds=CLAIM_SECONDS)))
+        if claimed is None:
+            return "duplicate"
+        title, text, user = claimed.get("title"), claimed.get("text"), None
+        if title is None or text is None:  # a record from before texts were kept with it: render them again
+            user = identity_store.get_user(claimed["user_id"])
+            if not user:
+                store.mark_delivered(key, "nobody", _iso(now))  # the account is gone: nobody to tell
+                return "inbox"
+            title, text = render(claimed["kind"], user.get("language") or "ru", claimed.get("params") or {})
+        return self._deliver_claimed(claimed, user, title, text, release, None)
+
+    def _deliver_claimed(self, claimed: dict[str, Any], user: Optional[dict[str, Any]], title: str, text: str,
+                         release: bool, sms_to: Optional[str]) -> str:
+        """Push, text or hold a message this sender has claimed; marked delivered, or given back on failure.
+        ``user`` (the profile) is read here only when an SMS needs its phone."""
+        from chalicelib.identity import store as identity_store
+
+        key, kind, mid, user_id = claimed["key"], claimed["kind"], claimed["message_id"], claimed["user_id"]
+        profile: list[Optional[dict[str, Any]]] = [user]
+
+        def phone() -> Optional[str]:
+            found = profile[0]
+            if found is None:
+                found = profile[0] = identity_store.get_user(user_id) or {}
+            return found.get("phone")
+
+        template = TEMPLATES[kind]
+        params, link = claimed.get("params") or {}, claimed.get("link")
+        now = self._now()
         try:
             prefs = self.preferences_of(user_id)
             devices = self.live_devices(user_id)
@@ -304,10 +366,11 @@ class NotifyService:
                     log.event("notify.held", user_id=user_id, kind=kind, message_id=mid, until=_iso(until))
                     return "held"
             if sms_to is not None or kind == "security_notice":
-                self.sms.send(sms_to or user["phone"], text)  # security notices keep SMS as their channel
+                self.sms.send(sms_to or phone(), text)  # security notices keep SMS as their channel
                 channel = "sms"
             else:
-                channel = self._deliver(user, kind, mid, title, text, link, devices, prefs[template.category])
+                channel = self._deliver(user_id, phone, kind, mid, title, text, link, devices,
+                                        prefs[template.category])
         except Exception:
             store.release(key)
             raise
@@ -316,10 +379,9 @@ class NotifyService:
         _metric("sent")
         return channel
 
-    def _deliver(self, user: dict[str, Any], kind: str, mid: str, title: str, text: str,
+    def _deliver(self, uid: str, phone: Callable[[], Optional[str]], kind: str, mid: str, title: str, text: str,
                  link: Optional[str], devices: list[dict[str, Any]], channels: dict[str, bool]) -> str:
         template = TEMPLATES[kind]
-        uid = user["user_id"]
         retry_after: Optional[int] = None
         failed_for_now = False
         if devices and channels["push"]:
@@ -337,8 +399,8 @@ class NotifyService:
             failed_for_now = any(r.outcome == "retry" for r in results)
         # SMS when nothing was pushed: for what must arrive, or for a category whose only channel is SMS
         sms_only = channels["sms"] and not channels["push"]
-        if (template.must_arrive or sms_only) and channels["sms"] and user.get("phone"):
-            self.sms.send(user["phone"], text)
+        if (template.must_arrive or sms_only) and channels["sms"] and phone():
+            self.sms.send(phone(), text)
             return "sms"
         if failed_for_now:
             log.warning("notify.push_unavailable", user_id=uid, kind=kind, message_id=mid)

@@ -288,4 +288,5 @@ def test_every_checkov_skip_is_on_one_resource_with_its_reason(template: Templat
     for job in JOBS:
         assert job not in skipped.get("CKV_AWS_116", set()) and job not in skipped.get("CKV_AWS_115", set())
     assert "EventConsumer" not in skipped.get("CKV_AWS_115", set())
-    assert skipped.get("CKV_AWS_116", set()) == {"APIHandler", AUTHORIZER, "EventConsumer"}
+    assert "DeliverNotifications" not in skipped.get("CKV_AWS_115", set())
+    assert skipped.get("CKV_AWS_116", set()) == {"APIHandler", AUTHORIZER, "EventConsumer", "DeliverNotifications"}

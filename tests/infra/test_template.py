@@ -209,6 +209,7 @@ def test_every_queue_is_encrypted_tls_only_and_redriven(template: Template) -> N
 # ---- the Lambda roles --------------------------------------------------------------------------
 CONSUMER = "EventConsumer"  # the Chalice function fed by the table's stream
 AUTHORIZER = "TokenAuthorizer"  # API Gateway's token authorizer: a role of its own
+NOTIFY = "DeliverNotifications"  # the notifications queue's consumer: a role of its own
 
 
 def role_documents(template: Template, role_id: str) -> list[dict[str, Any]]:
@@ -232,9 +233,9 @@ def function_role_ids(template: Template) -> dict[str, str]:
 
 def app_role_id(template: Template) -> str:
     """The one CDK role of every Chalice function but the stream consumer and the authorizer."""
-    role_ids = {rid for fid, rid in function_role_ids(template).items() if fid not in (CONSUMER, AUTHORIZER)}
-    assert len(role_ids) == 1, f"every Chalice function but {CONSUMER} and {AUTHORIZER} should use the one CDK " \
-                               f"role, got {role_ids}"
+    role_ids = {rid for fid, rid in function_role_ids(template).items() if fid not in (CONSUMER, AUTHORIZER, NOTIFY)}
+    assert len(role_ids) == 1, f"every Chalice function but {CONSUMER}, {AUTHORIZER} and {NOTIFY} should use the " \
+                               f"one CDK role, got {role_ids}"
     return role_ids.pop()
 
 
@@ -256,9 +257,10 @@ def allowed(docs: list[dict[str, Any]]) -> Iterator[tuple[str, Any]]:
                         yield action, resource
 
 
-@pytest.mark.parametrize("which", ["app", "consumer"])
+@pytest.mark.parametrize("which", ["app", "consumer", "notify"])
 def test_lambda_role_has_no_wildcards_but_sms_publish(template: Template, which: str) -> None:
-    docs = lambda_role_documents(template) if which == "app" else consumer_role_documents(template)
+    docs = {"app": lambda_role_documents, "consumer": consumer_role_documents,
+            "notify": lambda t: role_documents(t, function_role_ids(t)[NOTIFY])}[which](template)
     wildcard_resources = []
     for doc in docs:
         for st in statements(doc):
@@ -301,9 +303,15 @@ def test_lambda_role_reaches_exactly_the_app_resources(template: Template) -> No
 STREAM_READ = {"dynamodb:DescribeStream", "dynamodb:GetRecords", "dynamodb:GetShardIterator", "dynamodb:ListStreams"}
 
 
+def stream_mapping_item(template: Template) -> tuple[str, dict[str, Any]]:
+    found = [(mid, m) for mid, m in resources(template, "AWS::Lambda::EventSourceMapping").items()
+             if "StreamArn" in json.dumps(m["Properties"]["EventSourceArn"])]
+    assert len(found) == 1, found
+    return found[0]
+
+
 def stream_mapping(template: Template) -> dict[str, Any]:
-    _, mapping = only(template, "AWS::Lambda::EventSourceMapping")
-    return mapping["Properties"]
+    return stream_mapping_item(template)[1]["Properties"]
 
 
 def test_table_stream_feeds_the_event_consumer(template: Template) -> None:
@@ -363,13 +371,95 @@ def test_consumer_alone_reads_the_stream_and_only_this_tables(template: Template
 
 
 def test_mapping_waits_for_the_consumer_permissions(template: Template) -> None:
-    (mapping_id, mapping) = only(template, "AWS::Lambda::EventSourceMapping")
+    (mapping_id, mapping) = stream_mapping_item(template)
     consumer_role = function_role_ids(template)[CONSUMER]
     policies = {
         pid for pid, p in resources(template, "AWS::IAM::ManagedPolicy").items()
         if consumer_role in [ref_id(r) for r in p["Properties"].get("Roles", [])]
     }
     assert policies <= set(as_list(mapping.get("DependsOn", []))), mapping_id
+
+
+# ---- the notifications queue's consumer -----------------------------------------------------------
+NOTIFY_ACTIONS = {"dynamodb:GetItem", "dynamodb:BatchGetItem", "dynamodb:Query", "dynamodb:UpdateItem",
+                  "dynamodb:DeleteItem", "dynamodb:ConditionCheckItem", "sqs:ReceiveMessage", "sqs:DeleteMessage",
+                  "sqs:GetQueueAttributes", "sqs:ChangeMessageVisibility", "secretsmanager:GetSecretValue",
+                  "kms:Decrypt", "kms:Encrypt", "kms:GenerateDataKey", "kms:DescribeKey", "sns:Publish",
+                  "logs:CreateLogStream", "logs:PutLogEvents"}
+
+
+def notifications_queue_id(template: Template) -> str:
+    (qid,) = [k for k, q in resources(template, "AWS::SQS::Queue").items()
+              if q["Properties"]["QueueName"].endswith("-notifications")]
+    return qid
+
+
+def test_the_notifications_queue_feeds_its_consumer_with_partial_batch_responses(template: Template,
+                                                                                 stage_config) -> None:
+    qid = notifications_queue_id(template)
+    (mapping,) = [m["Properties"] for m in resources(template, "AWS::Lambda::EventSourceMapping").values()
+                  if m["Properties"]["EventSourceArn"] == {"Fn::GetAtt": [qid, "Arn"]}]
+    assert mapping["FunctionName"] == {"Ref": NOTIFY}
+    assert mapping["FunctionResponseTypes"] == ["ReportBatchItemFailures"]
+    assert 1 <= mapping["BatchSize"] <= 10
+    fn = template["Resources"][NOTIFY]["Properties"]
+    assert fn["Handler"] == "chalicelib.notify.jobs.deliver_notifications"
+    # Chalice's own SQS event (on the local queue's name) is gone: this mapping is the one
+    assert "Events" not in fn
+    # never throttled below the mapping's concurrency (a throttled batch would count a receive)
+    assert mapping["ScalingConfig"]["MaximumConcurrency"] == stage_config.notify_consumer_concurrency
+    assert fn["ReservedConcurrentExecutions"] == stage_config.notify_consumer_concurrency
+    # after five receives a message goes to the notifications DLQ, which an alarm watches (> 0)
+    queue = template["Resources"][qid]["Properties"]
+    dlq_id = ref_id(queue["RedrivePolicy"]["deadLetterTargetArn"])
+    assert queue["RedrivePolicy"]["maxReceiveCount"] == 5
+    assert queue["VisibilityTimeout"] >= 6 * stage_config.lambda_timeout_s
+    watched = [a for a in alarms(template) if a.get("MetricName") == "ApproximateNumberOfMessagesVisible"
+               and any(d["Name"] == "QueueName" and ref_id(d["Value"]) == dlq_id for d in a["Dimensions"])]
+    assert len(watched) == 1 and watched[0]["Threshold"] == 0
+    assert watched[0]["ComparisonOperator"] == "GreaterThanThreshold"
+
+
+def test_the_notify_consumer_reaches_only_what_delivery_needs(template: Template) -> None:
+    role_id = function_role_ids(template)[NOTIFY]
+    assert role_id != app_role_id(template)
+    docs = role_documents(template, role_id)
+    grants = list(allowed(docs))
+    assert {a for a, _ in grants} == NOTIFY_ACTIONS
+    table_id, _ = only(template, "AWS::DynamoDB::Table")
+    qid = notifications_queue_id(template)
+    (firebase,) = [k for k, v in resources(template, "AWS::SecretsManager::Secret").items()
+                   if v["Properties"]["Name"].endswith("/firebase")]
+    for action, resource in grants:
+        if action.startswith("dynamodb:"):
+            assert resource == {"Fn::GetAtt": [table_id, "Arn"]}, (action, resource)  # no index, no stream
+        elif action.startswith("sqs:"):
+            assert resource == {"Fn::GetAtt": [qid, "Arn"]}, (action, resource)
+        elif action == "secretsmanager:GetSecretValue":
+            assert resource == {"Ref": firebase}, resource
+    # table items by partition key prefix: the notify items, profiles, sessions and token owners only
+    (table_st,) = [st for d in docs for st in statements(d) if st.get("Sid") == "NotifyItems"]
+    assert table_st["Condition"] == {"ForAllValues:StringLike": {
+        "dynamodb:LeadingKeys": ["NOTIFYMSG#*", "USER#*", "SESSION#*", "FCMTOKEN#*"]}}
+    # SMS to phone numbers only: every topic denied
+    denies = [st for d in docs for st in statements(d) if st["Effect"] == "Deny"]
+    assert any(as_list(st["Action"]) == ["sns:Publish"] for st in denies)
+    # and the mapping waits for that policy
+    (mapping,) = [m for m in resources(template, "AWS::Lambda::EventSourceMapping").values()
+                  if m["Properties"]["FunctionName"] == {"Ref": NOTIFY}]
+    policies = {pid for pid, p in resources(template, "AWS::IAM::ManagedPolicy").items()
+                if role_id in [ref_id(r) for r in p["Properties"].get("Roles", [])]}
+    assert policies and policies <= set(as_list(mapping.get("DependsOn", [])))
+
+
+def test_deployed_functions_push_through_fcm(template: Template) -> None:
+    (firebase,) = [k for k, v in resources(template, "AWS::SecretsManager::Secret").items()
+                   if v["Properties"]["Name"].endswith("/firebase")]
+    for fid, fn in resources(template, "AWS::Serverless::Function").items():
+        env = fn["Properties"]["Environment"]["Variables"]
+        assert env["PUSH_GATEWAY"] == "fcm", fid
+        assert env["FIREBASE_SECRET_ARN"] == {"Ref": firebase}, fid
+        assert ref_id(env["NOTIFICATIONS_QUEUE_URL"]) == notifications_queue_id(template), fid
 
 
 def test_drain_events_runs_every_minute(template: Template) -> None:

@@ -41,6 +41,9 @@ def aws_env(**over: str) -> dict[str, str]:
         "TOKEN_SIGNING_KEY_SECRET_ARN": "arn:aws:secretsmanager:eu-central-1:123456789012:secret:signing",
         "TOKEN_VERIFICATION_KEYS_SECRET_ARN": "arn:aws:secretsmanager:eu-central-1:123456789012:secret:verify",
         "STRIPE_SECRET_ARN": "arn:aws:secretsmanager:eu-central-1:123456789012:secret:stripe",
+        "FIREBASE_SECRET_ARN": "arn:aws:secretsmanager:eu-central-1:123456789012:secret:firebase",
+        "NOTIFICATIONS_QUEUE_URL": "https://sqs.eu-central-1.amazonaws.com/123456789012/clinic-backend-prod-notifications",
+        "PUSH_GATEWAY": "fcm",
         "PUBLIC_BASE_URL": "https://abc123.execute-api.eu-central-1.amazonaws.com/api",
         "PORTAL_BASE_URL": "https://d111111abcdef8.cloudfront.net",
         "SMS_GATEWAY": "sns", "EMAIL_GATEWAY": "ses", "VIDEO_GATEWAY": "chime",
@@ -53,7 +56,8 @@ def settings_from(monkeypatch, env: dict[str, str]):
     from chalicelib.core import settings
 
     for name in ("STAGE", "TABLE_NAME", "SMS_GATEWAY", "DYNAMODB_ENDPOINT", "LOCAL_STATE_DIR", "STRIPE_API_BASE",
-                 "STRIPE_SECRET_KEY", "STRIPE_WEBHOOK_SECRET", "MASTER_KEY", "TOKEN_SIGNING_KEY_PEM"):
+                 "STRIPE_SECRET_KEY", "STRIPE_WEBHOOK_SECRET", "MASTER_KEY", "TOKEN_SIGNING_KEY_PEM", "PUSH_GATEWAY",
+                 "FIREBASE_SECRET_ARN", "NOTIFICATIONS_QUEUE_URL", "FCM_ENDPOINT", "FCM_STATIC_TOKEN"):
         monkeypatch.delenv(name, raising=False)
     for k, v in env.items():
         monkeypatch.setenv(k, v)
@@ -85,6 +89,10 @@ def test_the_stack_environment_starts(monkeypatch):
     ({"SMS_GATEWAY": "console"}, "console gateways"),
     ({"EMAIL_GATEWAY": "console"}, "console gateways"),
     ({"VIDEO_GATEWAY": "local"}, "Chime"),
+    ({"PUSH_GATEWAY": "local"}, "PUSH_GATEWAY=local prints pushes"),
+    ({"PUSH_GATEWAY": ""}, "PUSH_GATEWAY=local prints pushes"),  # unset: the local default is refused too
+    ({"FIREBASE_SECRET_ARN": ""}, "FIREBASE_SECRET_ARN is not set"),
+    ({"NOTIFICATIONS_QUEUE_URL": ""}, "NOTIFICATIONS_QUEUE_URL is not set"),
     ({"MASTER_KEY": MASTER}, "MASTER_KEY holds a clear secret"),
     ({"STRIPE_SECRET_KEY": "sk_test_local"}, "STRIPE_SECRET_KEY holds a clear secret"),
     ({"STRIPE_API_BASE": "http://127.0.0.1:12111"}, "STRIPE_API_BASE points at a local"),
@@ -324,6 +332,16 @@ def test_a_deployed_authorizer_verifies_tokens_without_the_private_key(backend_e
     reset_process_state()
     with pytest.raises(SettingsError, match="TOKEN_SIGNING_KID"):
         tokens.verify(token, 1500)
+
+
+def test_a_deployed_stage_refuses_a_console_push_gateway(monkeypatch):
+    """No console or print-only push in AWS: PUSH_GATEWAY=console is no gateway at all, and the stack's own
+    environment names FCM."""
+    from chalicelib.core.settings import SettingsError
+
+    with pytest.raises(SettingsError, match="PUSH_GATEWAY missing or invalid"):
+        settings_from(monkeypatch, aws_env(PUSH_GATEWAY="console"))
+    assert settings_from(monkeypatch, aws_env(STAGE="dev")).push_gateway == "fcm"
 
 
 def test_production_refuses_the_local_fcm_fake(monkeypatch):
