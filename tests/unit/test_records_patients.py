@@ -216,3 +216,29 @@ def test_my_patients_is_for_doctors(client, w):
         assert jpost(client, "/me/patients", token=w[who]["token"], method="get").status_code == 403
     r = jpost(client, "/me/patients?limit=101", token=w["doctor"]["token"], method="get")
     assert r.status_code == 422 and body(r)["errors"][0]["field"] == "limit"
+
+
+def test_the_patient_is_told_when_the_card_is_opened_and_when_someone_reads_it(client, w, fixed_clock, drain):
+    """The records events notify handles, as records writes them (not hand-made events): a grant tells the
+    patient once; a doctor's reads of the shared card tell the patient once per reader and day; the texts
+    name nothing of the card."""
+    from tests.unit.records_world import SECRETS, fill_card
+
+    fill_card(client, w["patient"]["token"])
+    g = grant(client, w["patient"]["token"], later(fixed_clock, days=10), doctor_id=w["doctor"]["user_id"])
+    drain()
+    for _ in range(2):
+        ok(jpost(client, f"/patients/{w['patient']['user_id']}/card", token=w["doctor"]["token"], method="get"))
+    ok(jpost(client, "/me/card", token=w["patient"]["token"], method="get"))  # the patient's own read
+    drain()
+    drain()  # a second run of the consumers sends nothing again
+    inbox = ok(jpost(client, "/me/inbox?limit=50", token=w["patient"]["token"], method="get"))["items"]
+    kinds = [m["kind"] for m in inbox]
+    assert kinds.count("record_shared") == 1 and kinds.count("record_viewed") == 1, kinds
+    shared = next(m for m in inbox if m["kind"] == "record_shared")
+    assert shared["link"] == "records/access"
+    text = " ".join(m["title"] + " " + m["text"] for m in inbox)
+    assert not [s for s in SECRETS if s in text]
+    assert g["grant_id"] not in text
+    other = ok(jpost(client, "/me/inbox?limit=50", token=w["other"]["token"], method="get"))["items"]
+    assert not [m for m in other if m["kind"] in ("record_shared", "record_viewed")]
