@@ -37,8 +37,10 @@ EVENTS: dict[str, tuple[str, Optional[str]]] = {
     "feedback.given": ("feedback", "FeedbackAnswers"),
     "payment.succeeded": ("payment", "Payments"),
     "payment.refunded": ("refund", "Refunds"),
-    "cashback.earned": ("cashback:earned", None),
-    "cashback.spent": ("cashback:spent", None),
+    "cashback.earned": ("cashback:earned", None),  # the wallet's movements, each in its own transaction
+    "cashback.reversed": ("cashback:reversed", None),
+    "wallet.spent": ("cashback:spent", None),
+    "cashback.returned": ("cashback:returned", None),
     "cashback.expired": ("cashback:expired", None),
     "analytics.recall": ("recall", "RecallsQueued"),
 }

@@ -157,14 +157,23 @@ def refund_parts(data: dict[str, Any], day: str) -> Parts:
     return parts
 
 
+# A wallet movement as (the day counter it moves, its sign there, its sign on what is outstanding): a reversal
+# (a refunded visit) takes back what was earned; spent cashback given back on a refund is spent no more.
+CASHBACK_MOVES = {"earned": ("earned", 1, 1), "reversed": ("earned", -1, -1), "spent": ("spent", 1, -1),
+                  "returned": ("spent", -1, 1), "expired": ("expired", 1, -1)}
+
+
 def cashback_parts(movement: str, data: dict[str, Any], day: str) -> Parts:
-    """``movement`` is earned, spent or expired; outstanding (the clinic's liability) = earned - spent - expired."""
+    """``movement`` is one of ``CASHBACK_MOVES``; outstanding (the clinic's liability) = earned - spent - expired."""
     parts: Parts = {}
-    cid, cur, amount = data["clinic_id"], data["currency"], int(data["amount"])
-    _add(parts, store.day_pk(cid), store.day_sk(day), f"c|cb_{movement}|{cur}", amount)
+    cid, cur, amount = data["clinic_id"], data.get("currency"), int(data["amount"])
+    if not cur:
+        return parts
+    counter, sign, outstanding = CASHBACK_MOVES[movement]
+    _add(parts, store.day_pk(cid), store.day_sk(day), f"c|cb_{counter}|{cur}", sign * amount)
     total = (store.day_pk(cid), store.total_sk())
     _add(parts, *total, "cb_n")
-    _add(parts, *total, f"cb_out|{cur}", amount if movement == "earned" else -amount)
+    _add(parts, *total, f"cb_out|{cur}", outstanding * amount)
     return parts
 
 
@@ -291,7 +300,8 @@ class AnalyticsService:
     def apply_cashback(self, movement: str, event: dict[str, Any]) -> bool:
         data = event["data"]
         day = self._money_day(data, event["created_at"])
-        return self._apply(f"cashback#{event['event_id']}", cashback_parts(movement, data, day))
+        # keyed by the wallet entry the movement wrote: a copy of the event under another id counts once
+        return self._apply(f"cashback#{data.get('entry_id') or event['event_id']}", cashback_parts(movement, data, day))
 
     # ------------------------------------------------------------------ scheduled minutes
 

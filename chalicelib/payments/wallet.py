@@ -109,7 +109,9 @@ class Wallet:
         from chalicelib.core import events
 
         event = events.event_item("wallet.spent", {"payment_id": payment_id, "patient_id": patient_id,
-                                                   "clinic_id": clinic_id, "amount": amount, "at": now_iso}, now)
+                                                   "clinic_id": clinic_id, "amount": amount, "at": now_iso,
+                                                   "currency": head.get("currency"),
+                                                   "entry_id": entry["entry_id"]}, now)
         return [(store.HEAD, store.put_head_op(new, int(expected_version))),
                 ("wallet:entry", db.put_new_op(entry)),
                 ("wallet:payment", db.put_new_op(record)),
@@ -281,10 +283,16 @@ class Wallet:
                 log.event("wallet.reversal_short", booking_id=base["booking_id"], short=want - can)
             if can == 0:
                 return
+        entry_id = new_id()
         tx.add(store.HEAD, store.put_head_op(new, int(head["version"])))
         tx.add("wallet:entry", db.put_new_op(store.entry_item(pid, cid, {
-            **entry, "balance_after": int(new["balance"]), "at": now_iso, "booking_id": base["booking_id"]})))
+            **entry, "entry_id": entry_id, "balance_after": int(new["balance"]), "at": now_iso,
+            "booking_id": base["booking_id"]})))
         tx.extend(store.counter_ops(cid, _hour(now_iso), "visit", **counters))
+        # what notify tells the patient and analytics counts (the clinic's liability), with the movement itself
+        tx.event("cashback.earned" if delta > 0 else "cashback.reversed", {
+            "patient_id": pid, "clinic_id": cid, "booking_id": base["booking_id"], "entry_id": entry_id,
+            "amount": abs(int(entry["amount"])), "currency": new.get("currency") or base.get("currency")})
 
     # ------------------------------------------------------------------ events: spent cashback comes back
 
@@ -319,10 +327,14 @@ class Wallet:
             tx.add(store.HEAD, store.put_head_op(new, int(head["version"])))
             tx.add("wallet:payment", store.put_if_version(store.spend_item(
                 {k: v for k, v in rec.items() if k not in ("PK", "SK", "type")}), int(rec["version"]) - 1))
-            tx.add("wallet:entry", db.put_new_op(store.entry_item(pid, cid, {
+            back = store.entry_item(pid, cid, {
                 "kind": "return", "amount": delta, "balance_after": int(new["balance"]), "at": now_iso,
-                "payment_id": payment_id, "refund_id": refund_id, "lots": went})))
+                "payment_id": payment_id, "refund_id": refund_id, "lots": went})
+            tx.add("wallet:entry", db.put_new_op(back))
             tx.extend(store.counter_ops(cid, _hour(now_iso), "return", returned=delta))
+            tx.event("cashback.returned", {"patient_id": pid, "clinic_id": cid, "payment_id": payment_id,
+                                           "refund_id": refund_id, "amount": delta, "currency": head.get("currency"),
+                                           "entry_id": back["entry_id"]})
             try:
                 tx.commit()
                 return
@@ -369,14 +381,17 @@ class Wallet:
             tx = db.Tx()
             balance = int(head["balance"])
             by_hour: dict[str, int] = {}
+            entry_ids = []
             for i, lot_id in enumerate(due):
                 lot = lots.pop(lot_id)
                 amount = int(lot["amount"])
                 balance -= amount
                 by_hour[_hour(str(lot["valid_until"]))] = by_hour.get(_hour(str(lot["valid_until"])), 0) + amount
-                tx.add(f"wallet:entry:{i}", db.put_new_op(store.entry_item(pid, cid, {
+                gone_item = store.entry_item(pid, cid, {
                     "kind": "expire", "amount": -amount, "balance_after": balance, "at": str(lot["valid_until"]),
-                    "written_at": now_iso, "lots": [{"lot_id": lot_id, "amount": amount}]})))
+                    "written_at": now_iso, "lots": [{"lot_id": lot_id, "amount": amount}]})
+                entry_ids.append(gone_item["entry_id"])
+                tx.add(f"wallet:entry:{i}", db.put_new_op(gone_item))
             gone = sum(by_hour.values())
             new = self._next(head, lots, expired_total=int(head.get("expired_total", 0)) + gone)
             tx.add(store.HEAD, store.put_head_op(new, int(head["version"])))
@@ -386,6 +401,9 @@ class Wallet:
                 if j == 0:
                     total = store.counter_ops(cid, hour, "expire", expired=gone)[0]
                     tx.add(*total)
+            tx.event("cashback.expired", {"patient_id": pid, "clinic_id": cid, "amount": gone,
+                                          "currency": head.get("currency"), "lots": len(due),
+                                          "entry_id": entry_ids[0]})
             try:
                 tx.commit()
                 done += len(due)

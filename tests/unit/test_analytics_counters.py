@@ -21,8 +21,7 @@ KGD = "Europe/Kaliningrad"
 # ------------------------------------------------------------------ helpers: sources as other features write them
 
 def raise_event(kind: str, data: dict[str, Any]) -> str:
-    """An outbox event exactly as a feature's transaction writes it (``db.Tx().event``): payments and the
-    cashback wallet land later and will emit these."""
+    """An outbox event exactly as a feature's transaction writes it (``db.Tx().event``)."""
     tx = db.Tx()
     eid = tx.event(kind, data)
     tx.commit()
@@ -158,8 +157,11 @@ def constructed_month(w) -> dict[str, Any]:
     raise_event("payment.refunded", {**pay, "payment_id": new_id(), "refund_id": new_id(),
                                      "booking_id": done[1]["booking_id"], "amount": 100000, "refunded_total": 100000,
                                      "paid_amount": 300000, "reason": "requested_by_customer"})
-    raise_event("cashback.earned", {"clinic_id": cid, "patient_id": p, "amount": 5000, "currency": "RUB"})
-    raise_event("cashback.spent", {"clinic_id": cid, "patient_id": p, "amount": 2000, "currency": "RUB"})
+    # the wallet earns by itself (its own cashback.earned): 10 %, the clinic's default, of the one paid visit
+    # that is the paying patient's own (done[0]: 300,000); the others' payments name another patient than
+    # their visit, which the wallet refuses. A spend as the wallet writes it:
+    raise_event("wallet.spent", {"clinic_id": cid, "patient_id": p, "payment_id": new_id(), "amount": 2000,
+                                 "currency": "RUB", "entry_id": new_id(), "at": "2026-11-20T10:00:00Z"})
     return made
 
 
@@ -192,10 +194,10 @@ def test_a_constructed_month_matches_the_figures_computed_by_hand(client, w, dra
                             "reception": {"amount": 200000, "currency": "RUB"},
                             "refunded": {"amount": 100000, "currency": "RUB"}, "payments": 3,
                             "share_prepaid": 0.6667}
-    assert c["cashback"] == {"available": True, "earned": {"amount": 5000, "currency": "RUB"},
+    assert c["cashback"] == {"available": True, "earned": {"amount": 30000, "currency": "RUB"},
                              "spent": {"amount": 2000, "currency": "RUB"},
                              "expired": {"amount": 0, "currency": "RUB"},
-                             "outstanding": {"amount": 3000, "currency": "RUB"}}
+                             "outstanding": {"amount": 28000, "currency": "RUB"}}
     assert c["nps"]["answers"] == 4 and c["nps"]["average"] == 8.2
     assert "comment" not in dashboard(client, w, "period=month&date=2026-11-15").body.decode()
     # a week and a day are parts of the same counters

@@ -178,3 +178,33 @@ def test_an_event_that_names_another_patients_visit_changes_nothing(backend_env,
     drain()
     assert balance(pid, cid) == 0
     assert events.dead_letters() == [] and db.get(*store.base_key(bid))["completed"] is False
+
+
+def test_every_wallet_movement_reaches_the_clinics_figures(backend_env, fixed_clock, drain):
+    """The wallet's own movements as events in their transactions: analytics' outstanding cashback (the
+    clinic's liability on the dashboard) equals the wallet's, through earn, spend, return, reversal and
+    expiry, each event delivered twice (and a copy under a new id: counted once)."""
+    from chalicelib.analytics import store as analytics_store
+
+    cid, pid = ww.clinic(cashback_expiry_days=30), new_id()
+    first, second = new_id(), new_id()
+    ww.paid(f1 := new_id(), first, pid, cid, 100_000)
+    ww.completed(first, pid, cid)  # earns 10,000
+    deliver_twice(drain)
+    used = ww.spend(pid, cid, 4_000, clock.now())
+    deliver_twice(drain)
+    ww.released(used, pid, cid, 4_000)  # its hold lapsed: 4,000 back
+    ww.paid(new_id(), second, pid, cid, 20_000)
+    ww.completed(second, pid, cid)  # earns 2,000
+    ww.refunded(f1, first, pid, cid, 50_000, 50_000, 100_000)  # half of the first refunded: 5,000 reversed
+    deliver_twice(drain)
+    fixed_clock.advance(days=31)
+    assert bootstrap.wallet().expire_due(clock.now())["lots"] >= 1  # what is left expires
+    deliver_twice(drain)
+    wallet_total = store.get_clinic_total(cid)
+    figures = analytics_store.total(cid)
+
+    assert wallet_total["outstanding"] == 0 == int(figures.get("cb_out|RUB", 0))
+    days = analytics_store.days(cid, "2026-01-01", "2027-12-31")
+    summed = {k: sum(int(d.get(f"c|cb_{k}|RUB", 0)) for d in days) for k in ("earned", "spent", "expired")}
+    assert summed == {"earned": 10_000 + 2_000 - 5_000, "spent": 0, "expired": 7_000}, summed
