@@ -24,7 +24,7 @@ from datetime import date, datetime, time, timedelta
 from typing import Any, Optional
 
 from chalicelib.core import clock, db, log
-from chalicelib.notify.store import due_in_buckets, hour_bucket
+from chalicelib.notify.store import due_in_buckets, hour_bucket, settle_due
 
 CATCH_UP_HOURS = 6
 KINDS = ("preparation", "recall", "follow_up")
@@ -180,12 +180,6 @@ def run(notify: Any, now: datetime) -> dict[str, int]:
             sent += 1
         else:
             skipped += 1
-        try:
-            db.ddb().delete_item(TableName=db.table_name(), Key=db.item_key(r["PK"], r["SK"]),
-                                 ConditionExpression="GSI2SK = :sk",
-                                 ExpressionAttributeValues=db.values(sk=r["GSI2SK"]))
-        except Exception as exc:
-            if not db.is_condition_failure(exc):
-                raise
+        settle_due(r)
     log.event("job.care", due=len(items), sent=sent, skipped=skipped, failed=failed)
     return {"due": len(items), "sent": sent, "skipped": skipped, "failed": failed}

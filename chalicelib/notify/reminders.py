@@ -22,7 +22,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from chalicelib.core import clock, db, log
-from chalicelib.notify.store import due_in_buckets, hour_bucket
+from chalicelib.notify.store import due_in_buckets, hour_bucket, settle_due
 
 CATCH_UP_HOURS = 3
 ACTIVE = ("held", "confirmed")  # visits that will happen (offers and invitations are not visits yet)
@@ -103,12 +103,6 @@ def run(notify: Any, now: datetime) -> dict[str, int]:
                 settled.append(r)
                 sent += 1
         for r in settled:
-            try:
-                db.ddb().delete_item(TableName=db.table_name(), Key=db.item_key(r["PK"], r["SK"]),
-                                     ConditionExpression="GSI2SK = :sk",
-                                     ExpressionAttributeValues=db.values(sk=r["GSI2SK"]))
-            except Exception as exc:
-                if not db.is_condition_failure(exc):
-                    raise
+            settle_due(r)
     log.event("job.reminders", due=len(items), sent=sent, skipped=skipped, failed=failed)
     return {"due": len(items), "sent": sent, "skipped": skipped, "failed": failed}

@@ -279,6 +279,17 @@ def hour_bucket(prefix: str, at: datetime) -> str:
     return db.key(prefix, at.astimezone(timezone.utc).strftime("%Y-%m-%dT%H"))
 
 
+def settle_due(item: dict[str, Any]) -> None:
+    """Take a handled item out of its due index, unless it was moved to another time meanwhile (its ``GSI2SK``
+    changed: a rescheduled visit's reminder stays for its new time)."""
+    try:
+        db.ddb().delete_item(TableName=db.table_name(), Key=db.item_key(item["PK"], item["SK"]),
+                             ConditionExpression="GSI2SK = :sk", ExpressionAttributeValues=db.values(sk=item["GSI2SK"]))
+    except Exception as exc:
+        if not db.is_condition_failure(exc):
+            raise
+
+
 def due_in_buckets(prefix: str, now: datetime, catch_up_hours: int) -> list[dict[str, Any]]:
     """What is due by ``now`` in the last ``catch_up_hours`` hour partitions and this one (a missed run catches up),
     oldest hour first; one bounded query per hour, paged to the end."""

@@ -292,7 +292,8 @@ class Wallet:
         # what notify tells the patient and analytics counts (the clinic's liability), with the movement itself
         tx.event("cashback.earned" if delta > 0 else "cashback.reversed", {
             "patient_id": pid, "clinic_id": cid, "booking_id": base["booking_id"], "entry_id": entry_id,
-            "amount": abs(int(entry["amount"])), "currency": new.get("currency") or base.get("currency")})
+            "amount": counters["earned"] if delta > 0 else counters["reversed"],
+            "currency": new.get("currency") or base.get("currency")})
 
     # ------------------------------------------------------------------ events: spent cashback comes back
 
