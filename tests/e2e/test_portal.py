@@ -799,7 +799,8 @@ def clinic_data(portal, fake_stripe_server) -> dict[str, Any]:
     assert patients[2].ok("GET", f"/bookings/{online['booking_id']}")["status"] == "confirmed"
     portal.drain()
     return {"clinic_id": cid, "admin": admin, "doctors": doctors, "patients": patients, "days": days,
-            "visits": visits, "answers": answers, "paid": paid, "held": held, "online": sheet, "zone": zone}
+            "visits": visits, "answers": answers, "paid": paid, "held": held, "online": sheet, "zone": zone,
+            "visit_service": visit}
 
 
 
@@ -1190,8 +1191,7 @@ def test_a_desk_payment_refunded_by_policy_is_owed_at_the_reception_and_paid_out
     patient = clinic_data["patients"][3]
     d1 = clinic_data["days"][0]
     # a plain visit five days on, paid in cash at the desk ahead of it, then cancelled by the clinic
-    services = admin.ok("GET", f"/clinics/{cid}/services")["items"]
-    visit = next(sv for sv in services if sv["price"]["amount"] == FEE and not sv.get("prepayment"))
+    visit = clinic_data["visit_service"]  # no prepayment: booked confirmed
     ahead = portal.now().astimezone(zone).date() + timedelta(days=5)
     q = f"clinic_id={cid}&service_id={visit['service_id']}&date_from={ahead}&date_to={ahead}"
     slot = portal.api("GET", f"/catalog/doctors/{vogel.user_id}/slots?{q}")[1]["items"][3]
@@ -1238,7 +1238,8 @@ def test_a_desk_payment_refunded_by_policy_is_owed_at_the_reception_and_paid_out
         _axe(page, "payments, a refund owed (en)")
         j.shot("payments-owed")
 
-        page.get_by_role("button", name=f"Paid out: refund of {_money_text(FEE)} for payment {paid['payment_id']}").click()
+        label = f"Paid out: refund of {_money_text(FEE)} for payment {paid['payment_id']}"
+        page.get_by_role("button", name=label).click()
         expect(page.locator("#status")).to_have_text(
             f"The refund of {_money_text(FEE)} is paid out at the reception by {admin.name}.")
         # the row is updated where it stands: paid out, by whom and when in the clinic's zone; no button any more
