@@ -1,5 +1,8 @@
 /* The payments page: the clinic's transactions with filters and daily totals; record a desk payment,
-   send a payment link by SMS, refund part of a payment. Uses the portal's kit (app.js, "pages"). */
+   send a payment link by SMS, refund part of a payment; hand back a refund owed at the reception (a policy
+   refund of a desk payment: "Paid out" on its row). Refunds say who made them (staff, the cancellation rules,
+   Stripe's dashboard) and, once handed back, by whom and when in the clinic's zone. Uses the portal's kit
+   (app.js, "pages"). */
 (function () {
   'use strict';
 
@@ -32,7 +35,16 @@
       'pay.refund.exceeds': 'Можно вернуть не больше {left}.',
       'problem.exceeds_paid': 'Больше, чем было оплачено', 'problem.already_paid': 'Запись уже оплачена',
       'problem.hold_lapsed': 'Бронь уже истекла', 'problem.no_prepayment': 'Эта запись без предоплаты',
-      'problem.payment_changed': 'Платёж изменился, обновите и повторите'
+      'problem.payment_changed': 'Платёж изменился, обновите и повторите',
+      'pay.s.refund_owed': 'Возвраты к выдаче на ресепшене', 'pay.col.owed': 'К выдаче на ресепшене',
+      'pay.rs.owed_at_reception': 'К выдаче на ресепшене', 'pay.rs.paid_out': 'Выдан на ресепшене: {who}, {when}',
+      'pay.o.clinic': 'сотрудником клиники', 'pay.o.policy': 'по правилам отмены', 'pay.o.provider': 'сделан в Stripe',
+      'pay.why.cancelled_in_time': 'отмена вовремя', 'pay.why.clinic_cancelled': 'отменено клиникой',
+      'pay.why.late_cancel': 'поздняя отмена', 'pay.why.no_show': 'неявка', 'pay.why.no_visit': 'приёма нет',
+      'pay.payout': 'Выдан', 'pay.payout.label': 'Выдан: возврат {amount} по платежу {id}',
+      'pay.payout.done': 'Возврат {amount} выдан на ресепшене: {who}.', 'pay.by.staff': 'сотрудник клиники',
+      'problem.refund_not_owed': 'Этот возврат не выдаётся на ресепшене',
+      'verr.range_too_long': 'Слишком длинный период', 'verr.end_before_start': 'Дата окончания раньше даты начала'
     },
     en: {
       'nav.payments': 'Payments', 'pay.title': 'Payments', 'pay.lead': 'Patients\' payments, refunds and daily totals.',
@@ -62,7 +74,15 @@
       'pay.refund.exceeds': 'At most {left} can still be refunded.',
       'problem.exceeds_paid': 'More than was paid', 'problem.already_paid': 'This booking is paid already',
       'problem.hold_lapsed': 'The hold has lapsed', 'problem.no_prepayment': 'This booking needs no prepayment',
-      'problem.payment_changed': 'The payment changed; reload and retry'
+      'problem.payment_changed': 'The payment changed; reload and retry',
+      'pay.s.refund_owed': 'Refunds owed at the reception', 'pay.col.owed': 'Owed at the reception',
+      'pay.rs.owed_at_reception': 'Owed at the reception', 'pay.rs.paid_out': 'Paid out at the reception by {who}, {when}',
+      'pay.o.clinic': 'by the clinic\'s staff', 'pay.o.policy': 'by the cancellation rules', 'pay.o.provider': 'made in Stripe',
+      'pay.why.cancelled_in_time': 'cancelled in time', 'pay.why.clinic_cancelled': 'cancelled by the clinic',
+      'pay.why.late_cancel': 'late cancellation', 'pay.why.no_show': 'no-show', 'pay.why.no_visit': 'no visit',
+      'pay.payout': 'Paid out', 'pay.payout.label': 'Paid out: refund of {amount} for payment {id}',
+      'pay.payout.done': 'The refund of {amount} is paid out at the reception by {who}.', 'pay.by.staff': 'a staff member',
+      'problem.refund_not_owed': 'This refund is not one to hand back at the reception'
     }
   });
 
@@ -71,7 +91,7 @@
 
   (window.PORTAL_PAGES = window.PORTAL_PAGES || []).push(function (P) {
     var $ = P.$, t = P.t, el = P.el;
-    var data = { items: [], daily: [], cursor: null, doctors: {}, query: '' };
+    var data = { items: [], daily: [], cursor: null, doctors: {}, query: '', totals: '', zones: {}, branchZone: {} };
 
     function today() { return new Date().toISOString().slice(0, 10); }
     function currency() { var c = P.clinic(); return (c && c.currency) || data.currency || 'EUR'; }
@@ -92,16 +112,21 @@
       return q + '&limit=' + PAGE;
     }
     var loads = 0;  // answers of an older load that arrive after a newer one are dropped
+    function remember(items) {  // each payment's zone, for its refunds (they carry none)
+      items.forEach(function (i) { if (i.kind === 'payment' && i.time_zone) data.zones[i.payment_id] = i.time_zone; });
+    }
 
     function load() {
       var mine = ++loads;
       if (!$('#pay-from').value) { $('#pay-from').value = today(); $('#pay-to').value = today(); }
       var q = query(), totals = range();
       return Promise.all([P.api('GET', P.C('/payments' + q)), P.api('GET', P.C('/payments/daily' + totals)),
-        P.clinicDoctors(), P.api('GET', P.C())]).then(function (r) {
+        P.clinicDoctors(), P.api('GET', P.C()), branchZone()]).then(function (r) {
         if (mine !== loads) return;  // a later load (the form sent again) wins
         data.query = q;
+        data.totals = totals;
         data.items = r[0].items;
+        remember(data.items);
         data.cursor = r[0].next_cursor || null;
         data.daily = r[1].items;
         data.doctors = r[2];
@@ -120,17 +145,51 @@
         if (mine !== loads) return;  // the list was loaded afresh meanwhile
         var first = data.items.length;
         data.items = data.items.concat(r.items);
+        remember(r.items);
         data.cursor = r.next_cursor || null;
         render();
         var row = P.$$('#pay-list tbody tr')[first];
         if (row) { row.setAttribute('tabindex', '-1'); row.focus(); }
       });
     }
-    function zone() {  // the clinic's (payments carry their visit's zone; refunds do not)
-      var z = data.items.filter(function (i) { return i.time_zone; })[0];
-      return z ? z.time_zone : undefined;
+    function branchZone() {  // the clinic's zone, for refunds whose payment is not in view (read once a clinic)
+      var cid = P.clinicId();
+      if (data.branchZone[cid] !== undefined) return Promise.resolve(data.branchZone[cid]);
+      return P.allPages(P.C('/branches?limit=100')).then(function (list) {
+        data.branchZone[cid] = list.length ? list[0].time_zone : '';
+        return data.branchZone[cid];
+      });
     }
-    function when(i) { return P.zonedTime(i.paid_at || i.created_at, i.time_zone || zone()); }  // the clinic's zone
+    function zoneOf(i) {  // payments carry their visit's zone; a refund takes its payment's, else the clinic's
+      return i.time_zone || data.zones[i.payment_id] || data.branchZone[P.clinicId()] || undefined;
+    }
+    function when(i) { return P.zonedTime(i.paid_at || i.created_at, zoneOf(i)); }  // the clinic's zone
+    function kindCell(i) {  // a refund says who made it (staff, the rules and why, Stripe's dashboard)
+      if (i.kind !== 'refund' || !i.origin) return t('pay.kind.' + i.kind);
+      var why = i.origin === 'policy' && P.has('pay.why.' + i.reason) ? ': ' + t('pay.why.' + i.reason) : '';
+      return el('span', {}, [t('pay.kind.refund'), el('br'), el('small', { class: 'muted', text: t('pay.o.' + i.origin) + why })]);
+    }
+    function paidOutBy(r) {
+      var by = r.paid_out_by || {}, me = P.me();
+      if (by.name) return by.name;
+      if (me && by.user_id === me.user_id) return [me.first_name, me.last_name].filter(Boolean).join(' ');
+      return t('pay.by.staff');
+    }
+    function statusText(i) {
+      if (i.kind !== 'refund') return t('pay.s.' + i.status);
+      if (i.status === 'succeeded' && i.paid_out_at) {
+        return t('pay.rs.paid_out', { who: paidOutBy(i), when: P.zonedTime(i.paid_out_at, zoneOf(i)) });
+      }
+      return t('pay.rs.' + i.status);
+    }
+    function actions(i) {
+      if (i.kind === 'refund') {
+        if (i.status !== 'owed_at_reception') return '';
+        return el('button', { type: 'button', class: 'link', 'data-payout': i.refund_id, 'data-payment': i.payment_id,
+          'aria-label': t('pay.payout.label', { amount: P.formatMoney(i.amount), id: i.payment_id }), text: t('pay.payout') });
+      }
+      return refundButton(i);
+    }
     function left(i) { return { amount: i.amount.amount - (i.refunded ? i.refunded.amount : 0), currency: i.amount.currency }; }
     function refundButton(i) {
       if (i.kind !== 'payment' || ['succeeded', 'partially_refunded'].indexOf(i.status) < 0) return '';
@@ -144,15 +203,16 @@
       P.fill($('#pay-list'), P.table('pay.caption', ['pay.col.when', 'pay.col.kind', 'pay.col.method', 'pay.col.status',
         'pay.col.amount', 'pay.col.refunded', 'pay.col.doctor', 'pay.col.service', 'pay.col.id', 'pay.col.actions'],
       data.items.map(function (i) {
-        return [when(i), t('pay.kind.' + i.kind), t('pay.m.' + i.method),
-          t((i.kind === 'refund' ? 'pay.rs.' : 'pay.s.') + i.status), P.formatMoney(i.amount), i.refunded && i.refunded.amount ? P.formatMoney(i.refunded) : '',
-          P.doctorLabel(data.doctors, i.doctor_id), P.text(i.service_name), i.payment_id, refundButton(i)];
+        return [when(i), kindCell(i), t('pay.m.' + i.method),
+          statusText(i), P.formatMoney(i.amount), i.refunded && i.refunded.amount ? P.formatMoney(i.refunded) : '',
+          P.doctorLabel(data.doctors, i.doctor_id), P.text(i.service_name), i.payment_id, actions(i)];
       }), 'pay.empty'));
       $('#pay-shown').textContent = data.items.length ? t(data.cursor ? 'pay.shown.more' : 'pay.shown', { n: data.items.length }) : '';
       $('#pay-more').hidden = !data.cursor;
       P.fill($('#pay-daily'), P.table('pay.daily', ['pay.col.date', 'pay.col.count', 'pay.col.paid',
-        'pay.col.refunded', 'pay.col.net'], data.daily.map(function (d) {
-        return [d.date, d.payments, P.formatMoney(d.paid), P.formatMoney(d.refunded), P.formatMoney(d.net)];
+        'pay.col.refunded', 'pay.col.owed', 'pay.col.net'], data.daily.map(function (d) {
+        return [d.date, d.payments, P.formatMoney(d.paid), P.formatMoney(d.refunded),
+          P.formatMoney(d.owed_at_reception || { amount: 0, currency: d.paid.currency }), P.formatMoney(d.net)];
       }), 'pay.daily.empty'));
     }
     function done(form, key) {
@@ -172,7 +232,35 @@
         .then(function (file) { P.announce('pay.export.done', { name: file.filename }, 'ok'); })
         .catch(function (err) { P.showError(form, err); });
     });
+    function payOut(btn) {  // the refund is handed back at the desk: recorded, its row and the day's totals updated
+      var rid = btn.getAttribute('data-payout'), pid = btn.getAttribute('data-payment'), mine = loads;
+      var me = P.me(), form = $('#form-pay-filter');
+      var who = me ? [me.first_name, me.last_name].filter(Boolean).join(' ') : '';
+      btn.disabled = true;
+      P.clearErrors(form);
+      return P.api('POST', P.C('/payments/' + encodeURIComponent(pid) + '/refunds/' + encodeURIComponent(rid) + '/payout'),
+        who ? { paid_out_by: who } : {}).then(function (r) {
+        return P.api('GET', P.C('/payments/daily' + data.totals)).then(function (daily) {
+          if (mine !== loads) return;  // the list was loaded afresh meanwhile: it shows the payout already
+          var at = -1;
+          data.items = data.items.map(function (i, n) {
+            if (i.kind === 'refund' && i.refund_id === r.refund_id) { at = n; return r; }
+            return i;
+          });
+          data.daily = daily.items;
+          render();
+          P.announce('pay.payout.done', { amount: P.formatMoney(r.amount), who: paidOutBy(r) }, 'ok');
+          var row = P.$$('#pay-list tbody tr')[at];
+          if (row) { row.setAttribute('tabindex', '-1'); row.focus(); }
+        });
+      }).catch(function (err) {
+        btn.disabled = false;
+        P.showError(form, err);
+      });
+    }
     $('#pay-list').addEventListener('click', function (ev) {
+      var out = ev.target.closest('[data-payout]');
+      if (out) { payOut(out); return; }
       var btn = ev.target.closest('[data-refund]');
       if (!btn) return;
       var item = data.items.filter(function (i) { return i.kind === 'payment' && i.payment_id === btn.getAttribute('data-refund'); })[0];

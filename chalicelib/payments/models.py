@@ -7,7 +7,7 @@ from typing import Any, Literal, Optional, TypedDict
 from pydantic import ConfigDict, Field, field_validator, model_validator
 
 from chalicelib.clinics.models import MoneyIn
-from chalicelib.core.model import Day, Model
+from chalicelib.core.model import Day, Model, fields_error
 from chalicelib.identity.models import Strict
 
 _ID = r"^[0-9A-HJKMNP-TV-Z]{26}$"
@@ -103,10 +103,11 @@ class TransactionsQuery(Model):
 
     @model_validator(mode="after")
     def _range(self) -> "TransactionsQuery":
+        # named at the fields (a bare ValueError is reported at the model, ``body``)
         if self.date_to < self.date_from:
-            raise ValueError("date_to: not before date_from")
+            raise fields_error("end_before_start", "date_to is before date_from", "date_to", "date_from")
         if (self.date_to - self.date_from).days > 366:
-            raise ValueError("date_to: at most 366 days after date_from")
+            raise fields_error("range_too_long", "at most 366 days after date_from", "date_to")
         return self
 
 
@@ -117,10 +118,11 @@ class TotalsQuery(Model):
 
     @model_validator(mode="after")
     def _range(self) -> "TotalsQuery":
+        # named at the fields (a bare ValueError is reported at the model, ``body``)
         if self.date_to < self.date_from:
-            raise ValueError("date_to: not before date_from")
+            raise fields_error("end_before_start", "date_to is before date_from", "date_to", "date_from")
         if (self.date_to - self.date_from).days > 92:
-            raise ValueError("date_to: at most 92 days after date_from")
+            raise fields_error("range_too_long", "at most 92 days after date_from", "date_to")
         return self
 
 

@@ -799,7 +799,8 @@ def clinic_data(portal, fake_stripe_server) -> dict[str, Any]:
     assert patients[2].ok("GET", f"/bookings/{online['booking_id']}")["status"] == "confirmed"
     portal.drain()
     return {"clinic_id": cid, "admin": admin, "doctors": doctors, "patients": patients, "days": days,
-            "visits": visits, "answers": answers, "paid": paid, "held": held, "online": sheet, "zone": zone}
+            "visits": visits, "answers": answers, "paid": paid, "held": held, "online": sheet, "zone": zone,
+            "visit_service": visit}
 
 
 
@@ -1074,7 +1075,7 @@ def test_staff_take_payments_send_links_refund_and_export_in_the_browser(portal,
             if day == d2:
                 paid.append(online["amount"]["amount"])
             expect(row.locator("td")).to_have_text([day.isoformat(), str(len(paid)), _money_text(sum(paid)),
-                                                    _money_text(0), _money_text(sum(paid))])
+                                                    _money_text(0), _money_text(0), _money_text(sum(paid))])
         # one doctor's payments only
         pay.get_by_label("Doctor").select_option(label=vogel.name)
         pay.get_by_role("button", name="Show", exact=True).click()
@@ -1171,5 +1172,103 @@ def test_staff_take_payments_send_links_refund_and_export_in_the_browser(portal,
         expect(pay.locator("#pay-daily tbody tr")).to_have_count(2)
         _axe(page, "payments (ru)")
         j.shot("payments-ru")
+    finally:
+        j.close()
+
+
+def test_a_desk_payment_refunded_by_policy_is_owed_at_the_reception_and_paid_out_in_the_browser(
+        portal, clinic_data, browser):
+    """A visit paid in cash at the desk is cancelled by the clinic: the policy refunds it in full, and as the money
+    is in the drawer the refund is owed at the reception. Staff find it with the filter, see it in the day's owed
+    total, hand it back with "Paid out", and the row says by whom and when (the clinic's time)."""
+    from zoneinfo import ZoneInfo
+
+    from playwright.sync_api import expect
+
+    zone = ZoneInfo(BERLIN)
+    cid, admin = clinic_data["clinic_id"], clinic_data["admin"]
+    vogel = clinic_data["doctors"][0]
+    patient = clinic_data["patients"][3]
+    d1 = clinic_data["days"][0]
+    # a plain visit five days on, paid in cash at the desk ahead of it, then cancelled by the clinic
+    visit = clinic_data["visit_service"]  # no prepayment: booked confirmed
+    ahead = portal.now().astimezone(zone).date() + timedelta(days=5)
+    q = f"clinic_id={cid}&service_id={visit['service_id']}&date_from={ahead}&date_to={ahead}"
+    slot = portal.api("GET", f"/catalog/doctors/{vogel.user_id}/slots?{q}")[1]["items"][3]
+    booking = patient.ok("POST", "/bookings", {"clinic_id": cid, "service_id": visit["service_id"],
+                                              "doctor_id": vogel.user_id, "branch_id": slot["branch_id"],
+                                              "start": slot["start"]}, 201)
+    assert booking["status"] == "confirmed", booking
+    paid = admin.ok("POST", f"/clinics/{cid}/payments/reception", {
+        "booking_id": booking["booking_id"], "method": "cash", "amount": {"amount": FEE, "currency": "EUR"},
+        "received_by": "Reception"}, 201)
+    admin.ok("POST", f"/bookings/{booking['booking_id']}/cancel", {"reason": "The doctor is ill"})
+    portal.drain()  # booking.cancelled -> the policy's refund (the clinic cancelled: all of it)
+    refunds = admin.ok("GET", f"/payments/{paid['payment_id']}")["refunds"]
+    assert [(r["status"], r["origin"], r["reason"], r["amount"]["amount"]) for r in refunds] == [
+        ("owed_at_reception", "policy", "clinic_cancelled", FEE)], refunds
+    owed = refunds[0]
+    rday = datetime.fromisoformat(owed["created_at"].replace("Z", "+00:00")).astimezone(zone).date()
+    totals = f"/clinics/{cid}/payments/daily?date_from={rday}&date_to={rday}"
+    [before] = admin.ok("GET", totals)["items"]
+    assert before["owed_at_reception"] == {"amount": FEE, "currency": "EUR"}, before
+
+    j = Journey(portal, browser, admin)
+    page = j.page
+    try:
+        j.sign_in()
+        pay = j.open("Payments", "Payments")
+        pay.get_by_label("From").fill(d1.isoformat())
+        pay.get_by_label("To", exact=True).fill(rday.isoformat())
+        pay.get_by_label("Status").select_option(label="Refunds owed at the reception")
+        pay.get_by_role("button", name="Show", exact=True).click()
+        rows = pay.locator("#pay-list tbody tr")
+        expect(rows).to_have_count(1)
+        row = rows.first
+        expect(row.locator("td")).to_contain_text([
+            "Refund", "Cash", "Owed at the reception", _money_text(FEE)])
+        expect(row.locator("td").nth(1)).to_have_text("Refundby the cancellation rules: cancelled by the clinic")
+        expect(row.locator("td").first).to_contain_text(re.compile(r"CET|GMT\+1"))  # the clinic's time
+        expect(row).to_contain_text(paid["payment_id"])
+        # the day's owed figure is the API's, and it is not counted as refunded
+        day_row = pay.locator("#pay-daily tbody tr").filter(has_text=rday.isoformat())
+        expect(day_row.locator("td")).to_have_text([
+            rday.isoformat(), str(before["payments"]), _money_text(before["paid"]["amount"]),
+            _money_text(before["refunded"]["amount"]), _money_text(FEE), _money_text(before["net"]["amount"])])
+        _axe(page, "payments, a refund owed (en)")
+        j.shot("payments-owed")
+
+        label = f"Paid out: refund of {_money_text(FEE)} for payment {paid['payment_id']}"
+        page.get_by_role("button", name=label).click()
+        expect(page.locator("#status")).to_have_text(
+            f"The refund of {_money_text(FEE)} is paid out at the reception by {admin.name}.")
+        # the row is updated where it stands: paid out, by whom and when in the clinic's zone; no button any more
+        expect(rows).to_have_count(1)
+        expect(row.locator("td").nth(3)).to_have_text(
+            re.compile(rf"^Paid out at the reception by {admin.name}, .*(CET|GMT\+1)$"))
+        expect(row.get_by_role("button")).to_have_count(0)
+        expect(row).to_be_focused()
+        [after] = admin.ok("GET", totals)["items"]
+        assert after["owed_at_reception"]["amount"] == 0, after
+        assert after["refunded"]["amount"] == before["refunded"]["amount"] + FEE, (before, after)
+        expect(day_row.locator("td")).to_have_text([
+            rday.isoformat(), str(after["payments"]), _money_text(after["paid"]["amount"]),
+            _money_text(after["refunded"]["amount"]), _money_text(0), _money_text(after["net"]["amount"])])
+        got = admin.ok("GET", f"/payments/{paid['payment_id']}")["refunds"][0]
+        assert got["status"] == "succeeded" and got["paid_out_by"] == {"user_id": admin.user_id, "name": admin.name}
+        # nothing is owed any more; among the refunds it reads as paid out
+        pay.get_by_role("button", name="Show", exact=True).click()
+        expect(pay.locator("#pay-list")).to_have_text("No payments on these days.")
+        pay.get_by_label("Status").select_option(label="Refunds")
+        pay.get_by_role("button", name="Show", exact=True).click()
+        mine = rows.filter(has_text=paid["payment_id"])
+        expect(mine).to_have_count(1)
+        expect(mine.locator("td").nth(3)).to_contain_text(f"Paid out at the reception by {admin.name}")
+        page.get_by_role("button", name="Русский").click()
+        expect(j.heading()).to_have_text("Платежи")
+        expect(mine.locator("td").nth(1)).to_have_text("Возвратпо правилам отмены: отменено клиникой")
+        expect(mine.locator("td").nth(3)).to_contain_text(f"Выдан на ресепшене: {admin.name}")
+        _axe(page, "payments, a refund paid out (ru)")
+        j.shot("payments-owed-ru")
     finally:
         j.close()

@@ -137,3 +137,27 @@ def test_wrong_currency_overspend_and_paying_a_cancelled_booking(client, w):
     assert r.status_code == 409 and body(r)["code"] == "wrong_status"
     r = reception(client, w, b["booking_id"])
     assert r.status_code == 409 and body(r)["code"] == "wrong_status"
+
+
+@pytest.mark.parametrize("route, date_to, code", [
+    ("daily", "2027-02-25", "range_too_long"),      # 93 days after 2026-11-24
+    ("export", "2027-02-25", "range_too_long"),
+    ("daily", "2026-11-23", "end_before_start"),
+    ("export", "2026-11-23", "end_before_start"),
+    ("", "2027-11-26", "range_too_long"),           # 367 days: the transactions' own limit is 366
+    ("", "2026-11-23", "end_before_start"),
+])
+def test_a_date_range_out_of_bounds_is_named_at_date_to(client, w, route, date_to, code):
+    path = f"/clinics/{w['clinic_id']}/payments{'/' + route if route else ''}?date_from=2026-11-24&date_to={date_to}"
+    r = jpost(client, path, token=w["admin"]["token"], method="get")
+    assert r.status_code == 422, r.body
+    errors = body(r)["errors"]
+    assert errors[0]["field"] == "date_to" and errors[0]["code"] == code, errors
+    assert "body" not in [e["field"] for e in errors]
+
+
+def test_the_longest_ranges_still_answer(client, w):
+    for route, date_to in (("/daily", "2027-02-24"), ("", "2027-11-25")):  # 92 and 366 days
+        r = jpost(client, f"/clinics/{w['clinic_id']}/payments{route}?date_from=2026-11-24&date_to={date_to}",
+                  token=w["admin"]["token"], method="get")
+        assert r.status_code == 200, r.body
