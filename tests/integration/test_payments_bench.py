@@ -5,16 +5,12 @@ import os
 import statistics
 import time
 
-import pytest
-
 from chalicelib import bootstrap
 from chalicelib.core import aws
 from tests.integration.test_payments_concurrency import holds
 from tests.integration.test_payments_concurrency import w as w  # noqa: F401  (the fixture)
 
 N = 40
-pytestmark = pytest.mark.skipif(os.environ.get("PAYMENTS_BENCH") != "1",
-                                reason="a benchmark: python -m bench.payments runs it")
 
 
 class Recorder:
