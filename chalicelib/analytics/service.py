@@ -178,9 +178,9 @@ def cashback_parts(movement: str, data: dict[str, Any], day: str) -> Parts:
 
 
 def local_day(moment: datetime, zone_name: str) -> str:
-    from chalicelib.core.tz import zone
+    from chalicelib.core.tz import local_day as day_in
 
-    return moment.astimezone(zone(zone_name)).date().isoformat()
+    return day_in(moment, zone_name).isoformat()
 
 
 # ------------------------------------------------------------------ reading counters back

@@ -29,6 +29,17 @@ def _known() -> set[str]:
     return _KNOWN
 
 
+def local_day(moment: datetime | str, zone_name: str | None) -> date:
+    """The calendar day an instant falls on in a zone (an ISO string ending in Z is read as UTC).
+
+    Every feature cuts days with this one function: counters, limits, filters, observation periods and
+    reminder days all agree on where a clinic's day begins. Without a zone the day is the UTC one.
+    """
+    if isinstance(moment, str):
+        moment = datetime.fromisoformat(moment.replace("Z", "+00:00"))
+    return moment.astimezone(zone(zone_name) if zone_name else timezone.utc).date()
+
+
 def local_to_utc(day: date, wall: time, zone_name: str) -> datetime:
     """Wall-clock time in a zone to the UTC instant it names, defined for every wall time.
 

@@ -24,6 +24,7 @@ from datetime import date, datetime, time, timedelta
 from typing import Any, Optional
 
 from chalicelib.core import clock, db, log
+from chalicelib.core.tz import local_day
 from chalicelib.notify.store import due_in_buckets, hour_bucket, settle_due
 
 CATCH_UP_HOURS = 6
@@ -36,12 +37,6 @@ GONE = ("cancelled_by_patient", "cancelled_by_clinic", "expired", "declined", "n
 
 def _dt(value: str) -> datetime:
     return datetime.fromisoformat(value.replace("Z", "+00:00"))
-
-
-def local_day(start_utc: str, zone_name: str) -> date:
-    from chalicelib.core.tz import zone
-
-    return _dt(start_utc).astimezone(zone(zone_name)).date()
 
 
 def at_local(day: date, wall: time, zone_name: str) -> datetime:

@@ -52,14 +52,9 @@ def observation_end(visit_start_utc: str, zone: Optional[str], follow_up_date: O
         return date.fromisoformat(follow_up_date)
     if not observation_months:
         return None
+    from chalicelib.core.tz import local_day
+
     return add_months(local_day(visit_start_utc, zone), int(observation_months))
-
-
-def local_day(utc_iso: str, zone: Optional[str]) -> date:
-    from chalicelib.core.tz import zone as tz_zone
-
-    moment = datetime.fromisoformat(utc_iso.replace("Z", "+00:00"))
-    return moment.astimezone(tz_zone(zone)).date() if zone else moment.date()
 
 
 def day_ends(day: date, zone: Optional[str]) -> str:
