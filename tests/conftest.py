@@ -22,6 +22,21 @@ REGION = "eu-central-1"
 START = datetime(2026, 11, 24, 6, 0, tzinfo=timezone.utc)
 
 
+_KEYS_DIR: list[str] = []
+
+
+def keys_dir() -> str:
+    """One directory of generated keys per test process (tests/worlds.py restores worlds signed with them)."""
+    if not _KEYS_DIR:
+        import atexit
+        import shutil
+        import tempfile
+
+        _KEYS_DIR.append(tempfile.mkdtemp(prefix="clinic-test-keys-"))
+        atexit.register(shutil.rmtree, _KEYS_DIR[0], True)
+    return _KEYS_DIR[0]
+
+
 def base_env(table: str, dynamodb_endpoint: str | None) -> dict[str, str]:
     env = {
         "STAGE": "test",
@@ -34,6 +49,7 @@ def base_env(table: str, dynamodb_endpoint: str | None) -> dict[str, str]:
         "AWS_ACCOUNT_ID_ENDPOINT_MODE": "disabled",
         "SMS_GATEWAY": "sns",
         "LOG_LEVEL": "INFO",
+        "LOCAL_STATE_DIR": keys_dir(),
     }
     if dynamodb_endpoint:
         env["DYNAMODB_ENDPOINT"] = dynamodb_endpoint
@@ -71,6 +87,10 @@ def fixed_clock() -> Iterator[clock.FixedClock]:
 
 def _moto(passthrough_urls: list[str]):
     from moto import mock_aws
+
+    from tests.moto_dynamodb import install
+
+    install()  # transactions back up what they touch, one at a time (tests/moto_dynamodb.py)
 
     config: dict[str, Any] = {"core": {"mock_credentials": True, "reset_boto3_session": True}}
     if passthrough_urls:

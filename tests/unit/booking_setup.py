@@ -38,7 +38,14 @@ CONSULT = {"name": {"ru": "Консультация кардиолога", "en":
 def two_clinics(client, outbox, fixed_clock) -> dict[str, Any]:
     """world() with clinic B (Moscow) active too, a cardiology consultation in both clinics, and a second
     doctor who works in B only. On Monday 30 November both doctors work 07:00-11:00 UTC (A: 09:00-13:00
-    Kaliningrad; B: 10:00-14:00 Moscow), so one patient can try to be with both at once."""
+    Kaliningrad; B: 10:00-14:00 Moscow), so one patient can try to be with both at once (built once,
+    restored after: tests/worlds.py)."""
+    from tests.worlds import remembered
+
+    return remembered("two_clinics", lambda: _two_clinics(client, outbox, fixed_clock), fixed_clock)
+
+
+def _two_clinics(client, outbox, fixed_clock) -> dict[str, Any]:
     from tests.conftest import make_staff
     from tests.unit.clinic_setup import DOCTOR_PROFILE, activate, invite_doctor, world
 

@@ -71,7 +71,13 @@ def activate(client, admin, platform, cid) -> None:
 
 def world(client, outbox, fixed_clock) -> dict[str, Any]:
     """Clinic A (active, with a doctor, service, room and schedule) and clinic B (draft), their
-    admins, the doctor, a patient and a platform administrator."""
+    admins, the doctor, a patient and a platform administrator (built once, restored after: tests/worlds.py)."""
+    from tests.worlds import remembered
+
+    return remembered("world", lambda: _world(client, outbox, fixed_clock), fixed_clock)
+
+
+def _world(client, outbox, fixed_clock) -> dict[str, Any]:
     from tests.conftest import make_platform_admin, sign_up
 
     admin_a = make_staff(client, outbox, fixed_clock, "+79110000001", "clinic_admin")

@@ -72,42 +72,12 @@ def backend_env(records_module):
     reset_process_state()
 
 
-def _scan() -> list[dict[str, Any]]:
-    from chalicelib.core import aws
-
-    ddb, items, kw = aws.client("dynamodb"), [], {"TableName": _SHARED["table"]}
-    while True:
-        resp = ddb.scan(**kw)  # test tooling: the snapshot of a whole table
-        items += resp["Items"]
-        if not resp.get("LastEvaluatedKey"):
-            return items
-        kw["ExclusiveStartKey"] = resp["LastEvaluatedKey"]
-
-
-def _restore(items: list[dict[str, Any]]) -> None:
-    from chalicelib.core import aws
-
-    ddb = aws.client("dynamodb")
-    for at in range(0, len(items), 25):
-        ddb.batch_write_item(RequestItems={_SHARED["table"]: [{"PutRequest": {"Item": i}}
-                                                              for i in items[at:at + 25]]})
-
-
 def shared(name: str, build, fixed_clock) -> dict[str, Any]:
-    """``build()``'s world, built once per module that shares one (else every time) and restored after."""
-    import copy
+    """``build()``'s world, remembered per module when the module shares one moto (its KMS key), else per
+    test process (tests/worlds.py)."""
+    from tests.worlds import remembered
 
-    snapshots = _SHARED.get("snapshots")
-    if snapshots is None:
-        return build()
-    if name in snapshots:
-        items, at, w = snapshots[name]
-        _restore(items)
-        fixed_clock.set(at)
-        return copy.deepcopy(w)
-    w = build()
-    snapshots[name] = (_scan(), fixed_clock.now(), copy.deepcopy(w))
-    return w
+    return remembered(name, build, fixed_clock, _SHARED.get("snapshots"))
 
 
 def records_world(client, outbox, fixed_clock) -> dict[str, Any]:
