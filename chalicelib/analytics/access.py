@@ -60,8 +60,7 @@ def clinic_zone(clinic_id: str) -> str:
     if clinic_id not in _ZONES:
         from chalicelib.clinics import store as clinic_store
 
-        branches = sorted(clinic_store.all_children(clinic_id, "BRANCH#"), key=lambda b: b["SK"])
-        _ZONES[clinic_id] = branches[0]["time_zone"] if branches and branches[0].get("time_zone") else DEFAULT_ZONE
+        _ZONES[clinic_id] = clinic_store.first_branch_zone(clinic_id) or DEFAULT_ZONE
     return _ZONES[clinic_id]
 
 

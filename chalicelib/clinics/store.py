@@ -206,6 +206,12 @@ def all_children(cid: str, prefix: str) -> list[dict[str, Any]]:
     return db.query_prefix(clinic_pk(cid), prefix)
 
 
+def first_branch_zone(cid: str) -> Optional[str]:
+    """The zone of the clinic's first branch (a clinic's branches share a zone in practice), None without one."""
+    branches = sorted(all_children(cid, "BRANCH#"), key=lambda b: b["SK"])
+    return branches[0].get("time_zone") if branches else None
+
+
 def has_child(cid: str, prefix: str) -> bool:
     items, _ = db.query_page(clinic_pk(cid), prefix, 1, None)
     return bool(items)

@@ -124,14 +124,20 @@ def event_handlers(service: Any) -> dict[str, list[tuple[str, Handler]]]:
 
     def record_viewed(event: dict[str, Any]) -> None:
         """Someone else read the card: told once per reader and day (a doctor reading it ten times in a visit
-        is one message), never for the patient's own reads."""
+        is one message), never for the patient's own reads. The day is the patient's own calendar day (their
+        chosen zone, else their newest device's, else the reading clinic's) on which the read happened."""
+        from chalicelib.clinics import store as clinics_store
         from chalicelib.core import clock
+        from chalicelib.core.tz import local_day
 
         data = event["data"]
         reader = data.get("reader_id")
         if not data.get("patient_id") or not reader or reader == data["patient_id"]:
             return
-        day = clock.now().date().isoformat()
+        zone_name = service.zone_of(data["patient_id"])
+        if not zone_name and data.get("clinic_id"):
+            zone_name = clinics_store.first_branch_zone(data["clinic_id"])
+        day = local_day(event.get("created_at") or clock.now(), zone_name).isoformat()
         service.send(data["patient_id"], "record_viewed", f"record_viewed:{data['patient_id']}:{reader}:{day}",
                      link="records/log")
 

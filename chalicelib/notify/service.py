@@ -444,8 +444,7 @@ class NotifyService:
         from chalicelib.core.tz import local_to_utc, zone
 
         quiet = prefs.get("quiet_hours")
-        zone_name = prefs.get("time_zone") or (max(devices, key=lambda d: d["refreshed_at"])["time_zone"]
-                                               if devices else None) or params.get("time_zone")
+        zone_name = _person_zone(prefs, devices) or params.get("time_zone")
         if not quiet or not zone_name:
             return None
         start, end = (dtime.fromisoformat(quiet["start"]), dtime.fromisoformat(quiet["end"]))
@@ -456,6 +455,10 @@ class NotifyService:
             return None
         day = local.date() if t < end else local.date() + timedelta(days=1)
         return local_to_utc(day, end, zone_name)
+
+    def zone_of(self, uid: str) -> Optional[str]:
+        """The zone a person lives by: the one they chose, else their newest device's; None if neither."""
+        return _person_zone(self.preferences_of(uid), store.devices(uid))
 
     def release_held(self, now: datetime) -> dict[str, int]:
         """Send the messages quiet hours held whose morning has come (the held index, this hour and the 12
@@ -508,3 +511,8 @@ def _metric(outcome: str) -> None:
     from chalicelib.analytics.jobs import notification_metric
 
     notification_metric(outcome)
+
+
+def _person_zone(prefs: dict[str, Any], devices: list[dict[str, Any]]) -> Optional[str]:
+    newest = max(devices, key=lambda d: d["refreshed_at"]) if devices else None
+    return prefs.get("time_zone") or (newest.get("time_zone") if newest else None)

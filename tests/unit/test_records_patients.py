@@ -242,3 +242,46 @@ def test_the_patient_is_told_when_the_card_is_opened_and_when_someone_reads_it(c
     assert g["grant_id"] not in text
     other = ok(jpost(client, "/me/inbox?limit=50", token=w["other"]["token"], method="get"))["items"]
     assert not [m for m in other if m["kind"] in ("record_shared", "record_viewed")]
+
+
+def test_reads_are_told_once_per_reader_and_day_of_the_patients_own_calendar(client, w, fixed_clock, drain):
+    """A patient in Vladivostok (UTC+10): reads at 13:00 and 15:00 UTC are 23:00 and 01:00 there, two days of
+    the patient's calendar, so two messages; a read at 23:00 UTC (09:00 there) is the second local day again.
+    Each read counts on the day it happened, however late the consumer runs."""
+    from datetime import timezone
+
+    t, pid = w["patient"]["token"], w["patient"]["user_id"]
+    ok(jpost(client, "/me/notification-settings", {"time_zone": "Asia/Vladivostok", "quiet_hours": None},
+             token=t, method="put"))
+    grant(client, t, later(fixed_clock, days=10), doctor_id=w["doctor"]["user_id"])
+    drain()
+    day = fixed_clock.now().date() + timedelta(days=1)
+    for hour in (13, 15, 23):
+        fixed_clock.set(datetime(day.year, day.month, day.day, hour, tzinfo=timezone.utc))
+        relogin(client, w["doctor"], fixed_clock)
+        ok(jpost(client, f"/patients/{pid}/card", token=w["doctor"]["token"], method="get"))
+    drain()  # the consumer runs after all three reads: each still counts on its own day
+    from chalicelib.notify import store as notify_store
+
+    inbox, _ = notify_store.inbox_page(pid, 50, None)  # what the patient's /me/inbox lists
+    assert [m["kind"] for m in inbox].count("record_viewed") == 2
+
+
+def test_without_a_zone_of_their_own_a_patients_day_is_the_reading_clinics(client, w, fixed_clock, drain):
+    """No zone chosen and no device, the card opened to clinic A (Kaliningrad, UTC+2): the day is the clinic's,
+    so 21:30 and 22:30 UTC are 23:30 and 00:30 there, two days; a UTC cut would make them one."""
+    from datetime import timezone
+
+    from chalicelib.notify import store as notify_store
+
+    pid = w["patient"]["user_id"]
+    grant(client, w["patient"]["token"], later(fixed_clock, days=10), clinic_id=w["a"]["clinic_id"])
+    drain()
+    day = fixed_clock.now().date() + timedelta(days=1)
+    for hour in (21, 22):
+        fixed_clock.set(datetime(day.year, day.month, day.day, hour, 30, tzinfo=timezone.utc))
+        relogin(client, w["doctor"], fixed_clock)
+        ok(jpost(client, f"/patients/{pid}/card", token=w["doctor"]["token"], method="get"))
+    drain()
+    inbox, _ = notify_store.inbox_page(pid, 50, None)
+    assert [m["kind"] for m in inbox].count("record_viewed") == 2
