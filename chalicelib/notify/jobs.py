@@ -102,17 +102,19 @@ def event_handlers(service: Any) -> dict[str, list[tuple[str, Handler]]]:
             clock.iso(now + timedelta(days=booking_models.MAX_HORIZON_DAYS + 1)))
         tell_visits(visits, lambda b: f"{event['event_id']}:doctor_left:{b['booking_id']}")
 
-    def money_told(kind: str, key_field: str) -> Handler:
+    def money_told(kind: str, key_field: str, at_reception: Optional[str] = None) -> Handler:
         """Payments' and the wallet's events: keyed by the payment's own id, so two events of one payment
-        (a webhook and a retry) tell once."""
+        (a webhook and a retry) tell once. ``at_reception``: the kind told instead when the money is handed
+        back at the clinic's desk (a desk payment's refund), not credited by a bank."""
         def handler(event: dict[str, Any]) -> None:
             data = event["data"]
             if not data.get("patient_id"):
                 return
+            told = at_reception if at_reception and data.get("at_reception") else kind
             ref = data.get(key_field) or event["event_id"]
             link = f"payment/{data['payment_id']}" if data.get("payment_id") else \
                 (f"booking/{data['booking_id']}" if data.get("booking_id") else "wallet")
-            service.send(data["patient_id"], kind, f"{kind}:{ref}",
+            service.send(data["patient_id"], told, f"{told}:{ref}",
                          {"amount": data.get("amount"), "currency": data.get("currency")}, link=link)
         return handler
 
@@ -143,7 +145,8 @@ def event_handlers(service: Any) -> dict[str, list[tuple[str, Handler]]]:
 
     return {
         "payment.succeeded": [("notify_payment", money_told("payment_received", "payment_id"))],
-        "payment.refunded": [("notify_refund", money_told("refund_made", "refund_id"))],
+        "payment.refunded": [("notify_refund", money_told("refund_made", "refund_id", "refund_at_reception"))],
+        "payment.refund_owed": [("notify_refund_owed", money_told("refund_owed", "refund_id"))],
         "cashback.earned": [("notify_cashback", money_told("cashback_earned", "entry_id"))],
         "records.grant_created": [("notify_record_shared", record_shared)],
         "records.card_read": [("notify_record_viewed", record_viewed)],

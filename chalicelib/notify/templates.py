@@ -81,6 +81,14 @@ TEMPLATES: dict[str, Template] = {
         "service", False, False,
         ("Возврат оформлен", "Мы вернули {amount}. Банк зачислит деньги в свой обычный срок."),
         ("Refund made", "We refunded {amount}. Your bank will credit it in its usual time.")),
+    "refund_owed": Template(
+        "service", True, False,
+        ("Возврат ждёт вас", "Клиника вернёт вам {amount} в регистратуре."),
+        ("A refund is waiting for you", "The clinic will hand you back {amount} at its reception.")),
+    "refund_at_reception": Template(
+        "service", False, False,
+        ("Возврат выдан", "Вам вернули {amount} в регистратуре клиники."),
+        ("Refund handed back", "You were handed back {amount} at the clinic's reception.")),
     "cashback_earned": Template(
         "service", False, False,
         ("Начислен кешбэк", "Вам начислено {amount} кешбэка. Баланс в приложении."),

@@ -448,7 +448,8 @@ class PaymentsService:
     def _refunded_data(p: dict[str, Any], r: dict[str, Any], total: int) -> dict[str, Any]:
         return {"payment_id": p["payment_id"], "refund_id": r["refund_id"], "booking_id": p["booking_id"],
                 "patient_id": p["patient_id"], "clinic_id": p["clinic_id"], "amount": r["amount"],
-                "refunded_total": total, "paid_amount": p["amount"], "currency": p["currency"], "reason": r["reason"]}
+                "refunded_total": total, "paid_amount": p["amount"], "currency": p["currency"], "reason": r["reason"],
+                "at_reception": p.get("provider") == "desk"}  # handed back at the desk, not through a bank
 
     def refund(self, caller: Any, cid: str, payment_id: str, req: Any,
                key: Optional[str]) -> tuple[dict[str, Any], bool]:

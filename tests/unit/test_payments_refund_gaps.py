@@ -366,3 +366,37 @@ def test_a_dashboard_refunds_webhook_costs_one_read_and_one_transaction(client, 
     ddb_calls.reset()
     assert body(deliver(client, fake_stripe, update)) == {"handled": False}
     assert ddb_calls.calls == ["Query"]
+
+
+def test_the_patient_is_told_a_refund_waits_at_the_reception_and_when_it_was_handed_back(
+        client, w, fake_stripe, drain):
+    """A cancelled visit paid partly online and partly at the desk: the online part is 'refunded, your bank
+    credits it'; the desk part is 'waiting for you at the reception', then 'handed back', each once and never
+    as a bank refund."""
+    from chalicelib.notify import store as notify_store
+    from chalicelib.payments import store
+
+    b, sheet = paid(client, w, fake_stripe)
+    rest = desk(client, w, b["booking_id"], 8400)
+    ok(jpost(client, f"/bookings/{b['booking_id']}/cancel", {}, token=w["patient"]["token"]))
+    settle(client, fake_stripe, drain)
+    drain()
+
+    def told():
+        items, _ = notify_store.inbox_page(w["patient"]["user_id"], 100, None)
+        return [(m["kind"], m["text"]) for m in items if m["kind"].startswith("refund")]
+
+    kinds = sorted(k for k, _ in told())
+    assert kinds == ["refund_made", "refund_owed"], told()
+    owed_text = next(t for k, t in told() if k == "refund_owed")
+    assert "84" in owed_text and ("reception" in owed_text or "регистратур" in owed_text), owed_text
+    [owed] = store.get_refunds(rest["payment_id"])
+    url = f"/clinics/{w['clinic_id']}/payments/{rest['payment_id']}/refunds/{owed['refund_id']}/payout"
+    ok(jpost(client, url, {"paid_out_by": "Мария"}, token=w["admin"]["token"]))
+    ok(jpost(client, url, {"paid_out_by": "Мария"}, token=w["admin"]["token"]))  # asked twice: told once
+    drain()
+    drain()
+    kinds = sorted(k for k, _ in told())
+    assert kinds == ["refund_at_reception", "refund_made", "refund_owed"], told()
+    handed = next(t for k, t in told() if k == "refund_at_reception")
+    assert "84" in handed and "bank" not in handed.lower() and "банк" not in handed.lower(), handed
