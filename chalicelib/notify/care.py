@@ -153,28 +153,35 @@ def run(notify: Any, now: datetime) -> dict[str, int]:
     bookings = {b["booking_id"]: b for b in db.batch_get(
         [(booking_store.booking_pk(r["booking_id"]), "BOOKING") for r in preps])} if preps else {}
     sent = skipped = failed = 0
-    for r in items:
-        kind, bid = r["kind"], r["booking_id"]
-        if kind == "preparation":
-            b = bookings.get(bid)
-            go = bool(b and b.get("status") in ("held", "confirmed") and b.get("start_utc") == r["start_utc"])
-            params, link = {"start_utc": r["start_utc"], "time_zone": r["time_zone"]}, f"booking/{bid}"
-        elif kind == "recall":
-            go = not _booked_again(r)
-            params, link = {}, f"recall/{bid}"
-        else:
-            go = True
-            params, link = {}, f"follow-up/{bid}"
-        if go:
-            try:
-                notify.send(r["patient_id"], kind, f"care:{kind}:{bid}:{r['due_at']}", params, link=link)
-            except Exception as exc:  # tried again next run; the others go out now
-                failed += 1
-                log.warning("job.care_failed", kind=kind, booking_id=bid, error=type(exc).__name__)
-                continue
-            sent += 1
-        else:
-            skipped += 1
-        settle_due(r)
+    # ten at a time, as the reminder job: their messages go on the notifications queue in one batch before
+    # their due items are settled, so a run that dies midway leaves what it had not queued for the next run
+    for at in range(0, len(items), 10):
+        settled = []
+        with notify.batched():
+            for r in items[at:at + 10]:
+                kind, bid = r["kind"], r["booking_id"]
+                if kind == "preparation":
+                    b = bookings.get(bid)
+                    go = bool(b and b.get("status") in ("held", "confirmed") and b.get("start_utc") == r["start_utc"])
+                    params, link = {"start_utc": r["start_utc"], "time_zone": r["time_zone"]}, f"booking/{bid}"
+                elif kind == "recall":
+                    go = not _booked_again(r)
+                    params, link = {}, f"recall/{bid}"
+                else:
+                    go = True
+                    params, link = {}, f"follow-up/{bid}"
+                if go:
+                    try:
+                        notify.send(r["patient_id"], kind, f"care:{kind}:{bid}:{r['due_at']}", params, link=link)
+                    except Exception as exc:  # tried again next run; the others go out now
+                        failed += 1
+                        log.warning("job.care_failed", kind=kind, booking_id=bid, error=type(exc).__name__)
+                        continue
+                    sent += 1
+                else:
+                    skipped += 1
+                settled.append(r)
+        for r in settled:
+            settle_due(r)
     log.event("job.care", due=len(items), sent=sent, skipped=skipped, failed=failed)
     return {"due": len(items), "sent": sent, "skipped": skipped, "failed": failed}

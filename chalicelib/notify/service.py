@@ -467,20 +467,21 @@ class NotifyService:
         sent = failed = lapsed = 0
         held = store.held_due(buckets, _iso(now))
         visits = self._visits_of(held)
-        for r in held:
-            if self._visit_lapsed(r, visits):
-                store.mark_delivered(r["key"], "lapsed", _iso(self._now()))  # never sent: the visit is gone
-                log.event("notify.held_lapsed", kind=r["kind"], message_id=r.get("message_id"))
-                lapsed += 1
-                continue
-            try:
-                outcome = self.send(r["user_id"], r["kind"], r["key"], r.get("params") or {}, r.get("link"),
-                                    release=True)
-            except Exception as exc:  # this one stays held for the next run; the others go out now
-                failed += 1
-                log.warning("job.release_held_failed", kind=r["kind"], error=type(exc).__name__)
-                continue
-            sent += outcome not in ("duplicate", "held")
+        with self.batched():  # on the queue ten at a time; what fails to go stays held for the next run
+            for r in held:
+                if self._visit_lapsed(r, visits):
+                    store.mark_delivered(r["key"], "lapsed", _iso(self._now()))  # never sent: the visit is gone
+                    log.event("notify.held_lapsed", kind=r["kind"], message_id=r.get("message_id"))
+                    lapsed += 1
+                    continue
+                try:
+                    outcome = self.send(r["user_id"], r["kind"], r["key"], r.get("params") or {}, r.get("link"),
+                                        release=True)
+                except Exception as exc:  # this one stays held for the next run; the others go out now
+                    failed += 1
+                    log.warning("job.release_held_failed", kind=r["kind"], error=type(exc).__name__)
+                    continue
+                sent += outcome not in ("duplicate", "held")
         log.event("job.release_held", sent=sent, failed=failed, lapsed=lapsed)
         return {"sent": sent, "failed": failed, "lapsed": lapsed}
 

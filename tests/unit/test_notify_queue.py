@@ -213,3 +213,64 @@ def test_the_reminder_job_queues_in_batches_and_the_consumer_delivers(client, ou
         scheduler.tick()
     assert len(fcm.sent) == 25 and waiting(queue["url"]) == 0
     assert {m["notification"]["title"] for _, m in fcm.sent} == {"Visit reminder"}
+
+
+def test_the_care_and_held_jobs_queue_in_batches_and_the_consumer_delivers(client, outbox, fcm, queue, fixed_clock):
+    """25 due follow-ups and then 25 held messages: each job queues ten at a time (SendMessageBatch), a
+    follow-up's due item goes only once its message is on the queue; the consumer pushes each message once."""
+    from datetime import timedelta
+
+    from chalicelib.core import clock
+    from chalicelib.core.ids import new_id
+    from chalicelib.notify import care
+    from local.scheduler import Scheduler
+
+    (p,) = patients_with_devices(client, outbox, 1)
+    now = clock.now()
+    for i in range(25):
+        visit = {"booking_id": new_id(), "patient_id": p["user_id"], "start_utc": clock.iso(now - timedelta(days=30)),
+                 "time_zone": "Europe/Berlin"}
+        care.put("follow_up", visit, now - timedelta(minutes=i))
+    sqs_calls = CallCounter()
+    aws.add_hook("before-call.sqs", sqs_calls)
+    try:
+        run = bootstrap.notify().send_due_care(now)
+    finally:
+        aws.remove_hook("before-call.sqs", sqs_calls)
+    assert run == {"due": 25, "sent": 25, "skipped": 0, "failed": 0}
+    assert sqs_calls.calls == ["SendMessageBatch"] * 3 and fcm.sent == []
+    assert care.due(now) == []
+
+    from app import app
+
+    scheduler = Scheduler(app, sqs_client=aws.client("sqs"), report=lambda _: None)
+    for _ in range(4):
+        scheduler.tick()
+    assert len(fcm.sent) == 25 and waiting(queue["url"]) == 0
+
+    # quiet hours around now (Reykjavik: UTC all year): 25 recalls accepted now are held until they end, then released
+    from tests.conftest import jpost
+
+    quiet = {"start": (now - timedelta(hours=1)).strftime("%H:00"), "end": (now + timedelta(hours=2)).strftime("%H:00")}
+    r = jpost(client, "/me/notification-settings", {"quiet_hours": quiet, "time_zone": "Atlantic/Reykjavik"}, token=p["token"],
+              method="put")
+    assert r.status_code == 200, r.body
+    n = bootstrap.notify()
+    for i in range(25):
+        n.send(p["user_id"], "recall", f"held-test:{i}", link=f"recall/{new_id()}")
+    for _ in range(4):
+        scheduler.tick()
+    assert len(fcm.sent) == 25  # held, not pushed in the night
+    fixed_clock.advance(hours=3)
+    now = clock.now()
+    sqs_calls = CallCounter()
+    aws.add_hook("before-call.sqs", sqs_calls)
+    try:
+        released = n.release_held(now)
+    finally:
+        aws.remove_hook("before-call.sqs", sqs_calls)
+    assert released == {"sent": 25, "failed": 0, "lapsed": 0}, released
+    assert sqs_calls.calls == ["SendMessageBatch"] * 3, sqs_calls.calls
+    for _ in range(4):
+        scheduler.tick()
+    assert len(fcm.sent) == 50 and waiting(queue["url"]) == 0
