@@ -1,8 +1,8 @@
 /* The feedback page (clinic administrators only, as the API allows): patients' answers after their visits.
    - NPS for a period, per doctor and for the clinic, from the analytics counters
      (GET /clinics/{id}/analytics?period=custom&date_from&date_to);
-   - the answers themselves with their comments, newest first, a page at a time, for the clinic or one doctor,
-     with the all-time counts beside them (GET /clinics/{id}/feedback?doctor_id&limit&cursor).
+   - the answers of that period themselves with their comments, newest first, a page at a time, for the clinic
+     or one doctor, with the all-time counts beside them (GET /clinics/{id}/feedback?date_from&date_to&doctor_id&limit&cursor).
    Doctors are shown by name (the clinic's doctor list). Uses the portal's kit (app.js, "pages"). */
 (function () {
   'use strict';
@@ -17,8 +17,8 @@
       'fb.col.doctor': 'Врач', 'fb.col.answers': 'Ответов', 'fb.col.nps': 'NPS', 'fb.col.avg': 'Средняя оценка',
       'fb.col.promoters': 'Промоутеры (9–10)', 'fb.col.detractors': 'Критики (0–6)',
       'fb.period.caption': 'NPS по врачам за период', 'fb.period.empty': 'За эти дни ответов нет.',
-      'fb.answers': 'Ответы пациентов', 'fb.answers.lead': 'Все ответы, новые сверху.',
-      'fb.answers.caption': 'Ответы пациентов, новые сверху', 'fb.answers.empty': 'Ответов пока нет.',
+      'fb.answers': 'Ответы пациентов', 'fb.answers.lead': 'Ответы за выбранный период, новые сверху.',
+      'fb.answers.caption': 'Ответы пациентов, новые сверху', 'fb.answers.empty': 'За этот период ответов нет.',
       'fb.col.when': 'Когда', 'fb.col.score': 'Оценка', 'fb.col.comment': 'Комментарий',
       'fb.nocomment': 'без комментария', 'fb.band.promoters': 'промоутер', 'fb.band.passives': 'нейтрал',
       'fb.band.detractors': 'критик', 'fb.more': 'Показать ещё', 'fb.shown': 'Показано {n} из {total}.',
@@ -34,8 +34,8 @@
       'fb.col.doctor': 'Doctor', 'fb.col.answers': 'Answers', 'fb.col.nps': 'NPS', 'fb.col.avg': 'Average score',
       'fb.col.promoters': 'Promoters (9–10)', 'fb.col.detractors': 'Detractors (0–6)',
       'fb.period.caption': 'NPS per doctor for the period', 'fb.period.empty': 'No answers on these days.',
-      'fb.answers': 'Patients\' answers', 'fb.answers.lead': 'Every answer, newest first.',
-      'fb.answers.caption': 'Patients\' answers, newest first', 'fb.answers.empty': 'No answers yet.',
+      'fb.answers': 'Patients\' answers', 'fb.answers.lead': 'Answers given in the chosen period, newest first.',
+      'fb.answers.caption': 'Patients\' answers, newest first', 'fb.answers.empty': 'No answers in this period.',
       'fb.col.when': 'When', 'fb.col.score': 'Score', 'fb.col.comment': 'Comment',
       'fb.nocomment': 'no comment', 'fb.band.promoters': 'promoter', 'fb.band.passives': 'passive',
       'fb.band.detractors': 'detractor', 'fb.more': 'Show more', 'fb.shown': '{n} of {total} shown.',
@@ -62,7 +62,9 @@
     }
 
     function answersPath(cursor) {
-      var q = '?limit=' + PAGE + (data.doctor ? '&doctor_id=' + encodeURIComponent(data.doctor) : '');
+      // the answers of the period the form shows, as the NPS beside them
+      var q = '?limit=' + PAGE + '&date_from=' + encodeURIComponent(data.from) + '&date_to=' + encodeURIComponent(data.to) +
+        (data.doctor ? '&doctor_id=' + encodeURIComponent(data.doctor) : '');
       return P.C('/feedback' + q + (cursor ? '&cursor=' + encodeURIComponent(cursor) : ''));
     }
 
@@ -79,6 +81,8 @@
       var mine = ++loads;
       if (!$('#fb-from').value) { $('#fb-from').value = day(-29); $('#fb-to').value = day(0); }
       var q = range();
+      data.from = P.val('fb-from');
+      data.to = P.val('fb-to');
       data.doctor = P.val('fb-doctor');
       return Promise.all([P.api('GET', P.C('/analytics' + q)), P.clinicDoctors(), P.api('GET', answersPath(null))])
         .then(function (r) {
@@ -131,7 +135,11 @@
       P.fill($('#fb-period'), P.table('fb.period.caption', ['fb.col.doctor', 'fb.col.answers', 'fb.col.nps', 'fb.col.avg',
         'fb.col.promoters', 'fb.col.detractors'], rows, 'fb.period.empty'));
       var s = data.doctor ? data.doctorSummary : data.summary;
-      var total = s ? s.answers : data.items.length;
+      // how many answers the period holds: the analytics counters of the same local days
+      var inPeriod = data.doctor
+        ? (data.period.doctors.filter(function (d) { return d.doctor_id === data.doctor; })[0] || { nps: { answers: 0 } }).nps
+        : data.period.clinic.nps;
+      var total = Math.max(inPeriod.answers || 0, data.items.length);
       $('#fb-alltime').textContent = !s ? '' : data.doctor
         ? t('fb.alltime.doctor', { name: P.doctorLabel(data.doctors, data.doctor), n: s.answers, nps: dash(s.nps), avg: dash(s.average) })
         : t('fb.alltime', { n: s.answers, nps: dash(s.nps), avg: dash(s.average) });

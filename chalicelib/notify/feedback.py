@@ -48,7 +48,19 @@ def read(caller: Any, clinic_id: str, q: m.FeedbackQuery) -> dict[str, Any]:
 
     clinic_access.require_admin(caller, clinic_id)
     stats = store.feedback_stats(clinic_id, q.doctor_id)
-    items, cursor = store.feedback_page(clinic_id, q.doctor_id, q.limit, q.cursor)
+    given = None
+    if q.date_from is not None and q.date_to is not None:
+        from datetime import time, timedelta
+
+        from chalicelib.clinics import store as clinic_store
+        from chalicelib.core import clock
+        from chalicelib.core.tz import local_to_utc
+
+        zone_name = clinic_store.first_branch_zone(clinic_id) or "UTC"
+        start = local_to_utc(q.date_from, time(0), zone_name)
+        end = local_to_utc(q.date_to + timedelta(days=1), time(0), zone_name)
+        given = (clock.iso(start), clock.iso(end))  # "<end>" sorts before "<end>#<id>": the next day is out
+    items, cursor = store.feedback_page(clinic_id, q.doctor_id, q.limit, q.cursor, given)
     out: dict[str, Any] = {
         "items": [{k: i.get(k) for k in ("booking_id", "doctor_id", "score", "comment", "created_at")
                    if i.get(k) is not None} for i in items],

@@ -4,9 +4,9 @@ from __future__ import annotations
 import re
 from typing import Any, Literal, Optional
 
-from pydantic import ConfigDict, Field, field_validator
+from pydantic import ConfigDict, Field, field_validator, model_validator
 
-from chalicelib.core.model import Model
+from chalicelib.core.model import Day, Model, fields_error
 from chalicelib.identity.models import Strict
 
 # An FCM registration token: URL-safe base64 with ':' separating the instance id (as FCM issues them:
@@ -150,7 +150,23 @@ class FeedbackIn(Strict):
 
 
 class FeedbackQuery(Model):
+    """Answers newest first; with ``date_from``/``date_to`` (both, local days in the clinic's zone, at most 366
+    days) only those given in that period."""
     model_config = ConfigDict(extra="forbid")
     doctor_id: Optional[str] = Field(default=None, pattern=_ULID)
+    date_from: Optional[Day] = None
+    date_to: Optional[Day] = None
     limit: int = Field(default=50, ge=1, le=100)
     cursor: Optional[str] = Field(default=None, max_length=2000)
+
+    @model_validator(mode="after")
+    def _range(self) -> "FeedbackQuery":
+        if (self.date_from is None) != (self.date_to is None):
+            missing = "date_to" if self.date_to is None else "date_from"
+            raise fields_error("missing", "a period takes both date_from and date_to", missing)
+        if self.date_from is not None and self.date_to is not None:
+            if self.date_to < self.date_from:
+                raise fields_error("end_before_start", "date_to is before date_from", "date_to", "date_from")
+            if (self.date_to - self.date_from).days > 366:
+                raise fields_error("range_too_long", "at most 366 days after date_from", "date_to")
+        return self

@@ -244,8 +244,10 @@ def add_feedback(answer: dict[str, Any]) -> bool:
     transaction. False when the visit was answered already."""
     cid, did, band = answer["clinic_id"], answer["doctor_id"], answer["band"]
     tx = db.Tx()
+    # GSI3: the clinic's answers by when they were given (a period's answers, newest first)
     tx.put_new("answer", {"PK": feedback_pk(cid), "SK": db.key("VISIT", answer["booking_id"]), "type": "feedback",
-                          **answer})
+                          **answer, "GSI3PK": db.key("FEEDBACKAT", cid),
+                          "GSI3SK": f"{answer['created_at']}#{answer['booking_id']}"})
     for name, sk in (("clinic", "STATS#ALL"), ("doctor", db.key("STATS", "DOCTOR", did))):
         tx.update(name, feedback_pk(cid), sk, "SET #t = :t ADD answers :one, #b :one, score_sum :s",
                   names={"#t": "type", "#b": band}, expr_values=db.values(t="feedback_stats", one=1,
@@ -266,8 +268,16 @@ def feedback_stats(cid: str, did: Optional[str]) -> dict[str, dict[str, Any]]:
     return {i["SK"]: i for i in db.batch_get(keys)}
 
 
-def feedback_page(cid: str, did: Optional[str], limit: int, cursor: Optional[str]) -> tuple[list[dict[str, Any]],
-                                                                                        Optional[str]]:
+def feedback_page(cid: str, did: Optional[str], limit: int, cursor: Optional[str],
+                  given: Optional[tuple[str, str]] = None) -> tuple[list[dict[str, Any]], Optional[str]]:
+    """A page of answers, newest first; ``given``: only those given in [from, to) (UTC instants)."""
+    if given:
+        cond = "GSI3PK = :pk AND GSI3SK BETWEEN :a AND :b"
+        vals = {"pk": db.key("FEEDBACKAT", cid), "a": given[0], "b": given[1]}
+        if did:
+            return db.page(cond, db.values(**vals, did=did), limit, cursor, index="GSI3",
+                           filter_expression="doctor_id = :did", forward=False)
+        return db.page(cond, db.values(**vals), limit, cursor, index="GSI3", forward=False)
     if did:
         return db.query_page(feedback_pk(cid), "VISIT#", limit, cursor, filter_expression="doctor_id = :did",
                              filter_values=db.values(did=did), forward=False)

@@ -980,36 +980,42 @@ def test_administrators_read_the_feedback_by_doctor_and_period(portal, clinic_da
         expect(period.last.locator("td").first).to_have_text("The clinic as a whole")
         expect(period.last.locator("td").nth(2)).to_have_text(str(_nps(second)))
 
-        # the answers: every one, newest first, a page of 20 at a time
+        # the answers of the same period (the second day), newest first, with the all-time counts beside them
         rows = fb.locator("#fb-list tbody tr")
-        expect(rows).to_have_count(20)
+        expect(rows).to_have_count(len(second))
         expect(fb.locator("#fb-alltime")).to_have_text(
             f"All time: {len(answers)} answers, NPS {_nps([a['score'] for a in answers])}, average score "
             f"{round(sum(a['score'] for a in answers) / len(answers), 1)}.")
+        expect(fb.locator("#fb-shown")).to_have_text(f"{len(second)} of {len(second)} shown.")
+        expect(fb.get_by_role("button", name="Show more")).to_be_hidden()
+        comments = [a["comment"] for a in answers if a["comment"] and a["day"] == d2]
+        for text in set(comments):
+            expect(rows.filter(has_text=text)).to_have_count(comments.count(text))
+        expect(rows.filter(has_text="no comment")).to_have_count(len(second) - len(comments))
+        expect(rows.first.locator("td").first).to_contain_text(re.compile(r"CET|GMT\+1"))  # the clinic's zone
+        for a_row in rows.all():  # by name, never an id
+            assert a_row.locator("td").nth(1).inner_text() in (vogel.name, berger.name)
+
+        # one doctor's answers of the period and all-time counts
+        fb.get_by_label("Doctor").select_option(label=berger.name)
+        fb.get_by_role("button", name="Show", exact=True).click()
+        theirs = [a["score"] for a in answers if a["doctor"] is berger]
+        expect(rows).to_have_count(len([a for a in answers if a["doctor"] is berger and a["day"] == d2]))
+        expect(fb.locator("#fb-alltime")).to_contain_text(
+            f"{berger.name}, all time: {len(theirs)} answers, NPS {_nps(theirs)}")
+        expect(rows.filter(has_text=vogel.name)).to_have_count(0)
+        _axe(j.page, "feedback (en)")
+
+        # both days: more than a page, 20 at a time
+        fb.get_by_label("Doctor").select_option(label="All doctors")
+        fb.get_by_label("From").fill(d1.isoformat())
+        fb.get_by_role("button", name="Show", exact=True).click()
+        expect(rows).to_have_count(20)
         expect(fb.locator("#fb-shown")).to_have_text(f"20 of {len(answers)} shown.")
         fb.get_by_role("button", name="Show more").click()
         expect(rows).to_have_count(len(answers))
         expect(j.page.locator("#fb-list tbody tr").nth(20)).to_be_focused()
         expect(fb.get_by_role("button", name="Show more")).to_be_hidden()
-        comments = [a["comment"] for a in answers if a["comment"]]
-        for text in set(comments):
-            expect(rows.filter(has_text=text)).to_have_count(comments.count(text))
-        expect(rows.filter(has_text="no comment")).to_have_count(len(answers) - len(comments))
-        expect(rows.first.locator("td").first).to_contain_text(re.compile(r"CET|GMT\+1"))  # the clinic's zone
-        for a_row in rows.all():  # by name, never an id
-            assert a_row.locator("td").nth(1).inner_text() in (vogel.name, berger.name)
-
-        # one doctor's answers and all-time counts
-        fb.get_by_label("Doctor").select_option(label=berger.name)
-        fb.get_by_role("button", name="Show", exact=True).click()
-        theirs = [a["score"] for a in answers if a["doctor"] is berger]
-        expect(rows).to_have_count(len(theirs))
-        expect(fb.locator("#fb-alltime")).to_contain_text(
-            f"{berger.name}, all time: {len(theirs)} answers, NPS {_nps(theirs)}")
-        expect(rows.filter(has_text=vogel.name)).to_have_count(0)
-        _axe(j.page, "feedback (en)")
-        fb.get_by_label("Doctor").select_option(label="All doctors")
-        fb.get_by_label("From").fill(d1.isoformat())
         fb.get_by_role("button", name="Show", exact=True).click()
         expect(rows).to_have_count(20)
         j.shot("feedback")

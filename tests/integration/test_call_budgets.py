@@ -1237,11 +1237,13 @@ def _(W):
     W.call("post", "/feedback", {"booking_id": bid, "score": 9}, token=t, status=409, label="twice")
 
 
-@case("clinicFeedback", 5)
+@case("clinicFeedback", 6)  # a period reads the branches too (the zone of its local days)
 def _(W):
     t = W.tok("admin_a")
     W.call("get", f"/clinics/{W.cid}/feedback?limit=50", token=t)
     W.call("get", f"/clinics/{W.cid}/feedback?limit=50&doctor_id={W.did}", token=t, label="one doctor")
+    W.call("get", f"/clinics/{W.cid}/feedback?limit=50&date_from=2026-11-01&date_to=2026-11-30", token=t,
+           label="a period")
 
 
 def _wallet(W) -> str:

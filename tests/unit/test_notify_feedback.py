@@ -102,3 +102,67 @@ def test_a_clinic_that_turned_feedback_off_does_not_ask_for_it(client, outbox, f
     patient = log_in(client, outbox, w["patient"]["phone"])["access_token"]
     inbox = body(jpost(client, "/me/inbox", token=patient, method="get"))
     assert [i for i in inbox["items"] if i["kind"] == "feedback_request"] == []
+
+
+def test_a_periods_answers_pages_by_the_clinics_local_days(client, outbox, fixed_clock, w):
+    """240 answers over three months for two doctors in a Kaliningrad clinic (UTC+2): October's answers are
+    exactly those given from 1 October 00:00 to 31 October 23:59 there, newest first, over pages of 50, for
+    the clinic and for one doctor; a cursor of one period is refused on another; bad periods are 422s that
+    name the field."""
+    from datetime import timedelta
+    from zoneinfo import ZoneInfo
+
+    from chalicelib.core.ids import new_id
+    from chalicelib.notify import store
+    from chalicelib.notify.feedback import band
+
+    cid, did, other = w["a"]["clinic_id"], w["doctor"]["user_id"], new_id()
+    edges = [datetime(2026, 9, 30, 21, 59, tzinfo=timezone.utc), datetime(2026, 9, 30, 22, 0, tzinfo=timezone.utc),
+             datetime(2026, 10, 31, 21, 59, tzinfo=timezone.utc), datetime(2026, 10, 31, 22, 0, tzinfo=timezone.utc)]
+    moments = edges + [datetime(2026, 9, 1, 3, 0, tzinfo=timezone.utc) + timedelta(hours=9 * i) for i in range(236)]
+    answers = []
+    for i, at in enumerate(moments):
+        a = {"booking_id": new_id(), "clinic_id": cid, "doctor_id": did if i % 3 else other, "score": i % 11,
+             "band": band(i % 11), "created_at": at.strftime("%Y-%m-%dT%H:%M:%SZ")}
+        assert store.add_feedback(a)
+        answers.append(a)
+    local = ZoneInfo("Europe/Kaliningrad")
+
+    def october(a):
+        return datetime.fromisoformat(a["created_at"].replace("Z", "+00:00")).astimezone(local).month == 10
+
+    relogin(client, w["admin_a"], fixed_clock)
+    tok = w["admin_a"]["token"]
+
+    def all_pages(query):
+        seen, cursor = [], None
+        while True:
+            page = ok(jpost(client, f"/clinics/{cid}/feedback?{query}&limit=50" + (f"&cursor={cursor}" if cursor else ""),
+                            token=tok, method="get"))
+            seen += page["items"]
+            cursor = page["next_cursor"]
+            if not cursor:
+                return seen
+            assert len(page["items"]) == 50
+
+    period = "date_from=2026-10-01&date_to=2026-10-31"
+    want = sorted((a for a in answers if october(a)), key=lambda a: a["created_at"], reverse=True)
+    got = all_pages(period)
+    assert len(want) > 50 and [i["booking_id"] for i in got] == [a["booking_id"] for a in want]
+    ids = {i["booking_id"] for i in got}
+    assert answers[1]["booking_id"] in ids and answers[2]["booking_id"] in ids  # 00:00 on the 1st, 23:59 on the 31st
+    assert answers[0]["booking_id"] not in ids and answers[3]["booking_id"] not in ids  # a minute outside each end
+    mine = all_pages(f"{period}&doctor_id={did}")
+    assert [i["booking_id"] for i in mine] == [a["booking_id"] for a in want if a["doctor_id"] == did]
+    assert len(all_pages(f"doctor_id={did}")) == sum(a["doctor_id"] == did for a in answers)  # no period: all
+
+    first = ok(jpost(client, f"/clinics/{cid}/feedback?{period}&limit=10", token=tok, method="get"))
+    r = jpost(client, f"/clinics/{cid}/feedback?date_from=2026-09-01&date_to=2026-09-30&limit=10"
+                      f"&cursor={first['next_cursor']}", token=tok, method="get")
+    assert r.status_code == 400
+    for query, field in (("date_from=2026-10-01", "date_to"), ("date_to=2026-10-31", "date_from"),
+                         ("date_from=2026-10-31&date_to=2026-10-01", "date_to"),
+                         ("date_from=2026-10-01T00:00&date_to=2026-10-31", "date_from"),
+                         ("date_from=2025-01-01&date_to=2026-10-31", "date_to")):
+        r = jpost(client, f"/clinics/{cid}/feedback?{query}", token=tok, method="get")
+        assert r.status_code == 422 and body(r)["errors"][0]["field"] == field, (query, r.body)
