@@ -674,13 +674,13 @@ class ClinicBackendStack(Stack):
                 actions=["s3:GetObject", "s3:PutObject", "s3:DeleteObject", "s3:GetObjectVersion"],
                 resources=[self.documents_bucket.arn_for_objects("*")],
             ),
+            # The API and the jobs only put messages on the notifications queue (SendMessage covers
+            # SendMessageBatch); receiving and deleting are the consumer's own role's, and no code of the
+            # app reads the payments-events queue.
             iam.PolicyStatement(
-                sid="Queues",
-                actions=[
-                    "sqs:SendMessage", "sqs:ReceiveMessage", "sqs:DeleteMessage",
-                    "sqs:ChangeMessageVisibility", "sqs:GetQueueAttributes", "sqs:GetQueueUrl",
-                ],
-                resources=[q.queue_arn for q in self.queues.values()],
+                sid="NotificationsQueueSend",
+                actions=["sqs:SendMessage"],
+                resources=[self.queues[QUEUES["Notifications"][0]].queue_arn],
             ),
             iam.PolicyStatement(
                 sid="Secrets",

@@ -665,3 +665,12 @@ def test_unacknowledged_nag_finding_fails_the_synth(tmp_path) -> None:
     assert proc.returncode != 0, output[-3000:]
     assert "NagSelfTestBucket" in output, output[-3000:]
     assert "AwsSolutions-S1" in output or "HIPAA.Security-S3" in output, output[-3000:]
+
+
+def test_the_app_only_sends_to_the_notifications_queue(template: Template) -> None:
+    """The API and the jobs put messages on the notifications queue and nothing else: no receiving or deleting
+    (that is the consumer's own role), no other queue."""
+    docs = role_documents(template, app_role_id(template))
+    sqs_grants = {(a, json.dumps(r, sort_keys=True)) for a, r in allowed(docs) if a.startswith("sqs:")}
+    qid = notifications_queue_id(template)
+    assert sqs_grants == {("sqs:SendMessage", json.dumps({"Fn::GetAtt": [qid, "Arn"]}, sort_keys=True))}, sqs_grants
