@@ -669,8 +669,14 @@ def test_unacknowledged_nag_finding_fails_the_synth(tmp_path) -> None:
 
 def test_the_app_only_sends_to_the_notifications_queue(template: Template) -> None:
     """The API and the jobs put messages on the notifications queue and nothing else: no receiving or deleting
-    (that is the consumer's own role), no other queue."""
-    docs = role_documents(template, app_role_id(template))
+    (that is the consumer's own role), no other queue but the dead-letter queue of the app's own functions'
+    failed asynchronous runs (the jobs)."""
+    role = app_role_id(template)
+    docs = role_documents(template, role)
     sqs_grants = {(a, json.dumps(r, sort_keys=True)) for a, r in allowed(docs) if a.startswith("sqs:")}
+    own_dlqs = {json.dumps(fn["Properties"]["DeadLetterQueue"]["TargetArn"], sort_keys=True)
+                for fn in resources(template, "AWS::Serverless::Function").values()
+                if "DeadLetterQueue" in fn["Properties"] and ref_id(fn["Properties"].get("Role", {})) == role}
     qid = notifications_queue_id(template)
-    assert sqs_grants == {("sqs:SendMessage", json.dumps({"Fn::GetAtt": [qid, "Arn"]}, sort_keys=True))}, sqs_grants
+    assert own_dlqs and {a for a, _ in sqs_grants} == {"sqs:SendMessage"}, sqs_grants
+    assert {r for _, r in sqs_grants} == {json.dumps({"Fn::GetAtt": [qid, "Arn"]}, sort_keys=True)} | own_dlqs
