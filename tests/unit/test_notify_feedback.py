@@ -137,8 +137,8 @@ def test_a_periods_answers_pages_by_the_clinics_local_days(client, outbox, fixed
     def all_pages(query):
         seen, cursor = [], None
         while True:
-            page = ok(jpost(client, f"/clinics/{cid}/feedback?{query}&limit=50" + (f"&cursor={cursor}" if cursor else ""),
-                            token=tok, method="get"))
+            more = f"&cursor={cursor}" if cursor else ""
+            page = ok(jpost(client, f"/clinics/{cid}/feedback?{query}&limit=50{more}", token=tok, method="get"))
             seen += page["items"]
             cursor = page["next_cursor"]
             if not cursor:

@@ -48,6 +48,33 @@ def waiting(url: str) -> int:
     return sum(int(v) for v in attrs["Attributes"].values())
 
 
+def sqs_calls_during(job):
+    """What ``job()`` answers and the SQS calls it made."""
+    calls = CallCounter()
+    aws.add_hook("before-call.sqs", calls)
+    try:
+        return job(), calls
+    finally:
+        aws.remove_hook("before-call.sqs", calls)
+
+
+def queues_25_in_three_batches(job, still_due, fcm, queue):
+    """A job over 25 due messages accepts each and queues them ten at a time, leaves nothing due, pushes nothing
+    itself; the consumer (the local scheduler) then pushes each once. The scheduler, for more."""
+    from app import app
+    from local.scheduler import Scheduler
+
+    run, calls = sqs_calls_during(job)
+    assert run == {"due": 25, "sent": 25, "skipped": 0, "failed": 0}
+    assert calls.calls == ["SendMessageBatch"] * 3 and fcm.sent == []
+    assert still_due() == []
+    scheduler = Scheduler(app, sqs_client=aws.client("sqs"), report=lambda _: None)
+    for _ in range(4):
+        scheduler.tick()
+    assert len(fcm.sent) == 25 and waiting(queue["url"]) == 0
+    return scheduler
+
+
 def patients_with_devices(client, outbox, n: int) -> list[dict]:
     out = []
     for i in range(n):
@@ -196,22 +223,8 @@ def test_the_reminder_job_queues_in_batches_and_the_consumer_delivers(client, ou
         db.ddb().put_item(TableName=db.table_name(), Item=db.to_item(
             {"PK": db.key("REMINDER", bid), "SK": "H#2", "type": "reminder", **visit, "hours": 2,
              "due_at": clock.iso(at), "GSI2PK": reminders.bucket(at), "GSI2SK": f"{clock.iso(at)}#{bid}#2"}))
-    sqs_calls = CallCounter()
-    aws.add_hook("before-call.sqs", sqs_calls)
-    try:
-        run = bootstrap.notify().send_due_reminders(now)
-    finally:
-        aws.remove_hook("before-call.sqs", sqs_calls)
-    assert run == {"due": 25, "sent": 25, "skipped": 0, "failed": 0}
-    assert sqs_calls.calls == ["SendMessageBatch"] * 3 and fcm.sent == []
-    assert reminders.due(now) == []
-    from app import app
-    from local.scheduler import Scheduler
-
-    scheduler = Scheduler(app, sqs_client=aws.client("sqs"), report=lambda _: None)
-    for _ in range(4):
-        scheduler.tick()
-    assert len(fcm.sent) == 25 and waiting(queue["url"]) == 0
+    queues_25_in_three_batches(lambda: bootstrap.notify().send_due_reminders(now), lambda: reminders.due(now),
+                               fcm, queue)
     assert {m["notification"]["title"] for _, m in fcm.sent} == {"Visit reminder"}
 
 
@@ -223,7 +236,6 @@ def test_the_care_and_held_jobs_queue_in_batches_and_the_consumer_delivers(clien
     from chalicelib.core import clock
     from chalicelib.core.ids import new_id
     from chalicelib.notify import care
-    from local.scheduler import Scheduler
 
     (p,) = patients_with_devices(client, outbox, 1)
     now = clock.now()
@@ -231,29 +243,15 @@ def test_the_care_and_held_jobs_queue_in_batches_and_the_consumer_delivers(clien
         visit = {"booking_id": new_id(), "patient_id": p["user_id"], "start_utc": clock.iso(now - timedelta(days=30)),
                  "time_zone": "Europe/Berlin"}
         care.put("follow_up", visit, now - timedelta(minutes=i))
-    sqs_calls = CallCounter()
-    aws.add_hook("before-call.sqs", sqs_calls)
-    try:
-        run = bootstrap.notify().send_due_care(now)
-    finally:
-        aws.remove_hook("before-call.sqs", sqs_calls)
-    assert run == {"due": 25, "sent": 25, "skipped": 0, "failed": 0}
-    assert sqs_calls.calls == ["SendMessageBatch"] * 3 and fcm.sent == []
-    assert care.due(now) == []
-
-    from app import app
-
-    scheduler = Scheduler(app, sqs_client=aws.client("sqs"), report=lambda _: None)
-    for _ in range(4):
-        scheduler.tick()
-    assert len(fcm.sent) == 25 and waiting(queue["url"]) == 0
+    scheduler = queues_25_in_three_batches(lambda: bootstrap.notify().send_due_care(now), lambda: care.due(now),
+                                           fcm, queue)
 
     # quiet hours around now (Reykjavik: UTC all year): 25 recalls accepted now are held until they end, then released
-    from tests.conftest import jpost
 
-    quiet = {"start": (now - timedelta(hours=1)).strftime("%H:00"), "end": (now + timedelta(hours=2)).strftime("%H:00")}
-    r = jpost(client, "/me/notification-settings", {"quiet_hours": quiet, "time_zone": "Atlantic/Reykjavik"}, token=p["token"],
-              method="put")
+    quiet = {"start": (now - timedelta(hours=1)).strftime("%H:00"),
+             "end": (now + timedelta(hours=2)).strftime("%H:00")}
+    r = jpost(client, "/me/notification-settings", {"quiet_hours": quiet, "time_zone": "Atlantic/Reykjavik"},
+              token=p["token"], method="put")
     assert r.status_code == 200, r.body
     n = bootstrap.notify()
     for i in range(25):
@@ -263,12 +261,7 @@ def test_the_care_and_held_jobs_queue_in_batches_and_the_consumer_delivers(clien
     assert len(fcm.sent) == 25  # held, not pushed in the night
     fixed_clock.advance(hours=3)
     now = clock.now()
-    sqs_calls = CallCounter()
-    aws.add_hook("before-call.sqs", sqs_calls)
-    try:
-        released = n.release_held(now)
-    finally:
-        aws.remove_hook("before-call.sqs", sqs_calls)
+    released, sqs_calls = sqs_calls_during(lambda: n.release_held(now))
     assert released == {"sent": 25, "failed": 0, "lapsed": 0}, released
     assert sqs_calls.calls == ["SendMessageBatch"] * 3, sqs_calls.calls
     for _ in range(4):
