@@ -40,6 +40,14 @@ class LedgerMachine(RuleBasedStateMachine):
 
     @initialize(percent=st.sampled_from([0, 5, 10, 30]), expiry=st.sampled_from([1, 10, 365]))
     def start(self, percent, expiry):
+        # each example on an empty table of its own: what one example wrote never shapes another, and moto's
+        # index queries (the expiry job's) sort only this example's items
+        from chalicelib.core import aws, db
+        from chalicelib.core.table import ensure_table
+
+        ddb = aws.client("dynamodb")
+        ddb.delete_table(TableName=db.table_name())
+        ensure_table(ddb, db.table_name())
         self.cid = ww.clinic(cashback_percent=percent, cashback_expiry_days=expiry)
         self.pid = new_id()
         self.visits: list[dict] = []   # {bid, payments: [(payment_id, amount, refunded)], completed}
