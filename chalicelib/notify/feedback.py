@@ -56,7 +56,7 @@ def read(caller: Any, clinic_id: str, q: m.FeedbackQuery) -> dict[str, Any]:
         from chalicelib.core import clock
         from chalicelib.core.tz import local_to_utc
 
-        zone_name = clinic_store.first_branch_zone(clinic_id) or "UTC"
+        zone_name = clinic_store.first_branch_zone(clinic_id) or "Etc/UTC"  # no branch yet: no visits, no answers
         start = local_to_utc(q.date_from, time(0), zone_name)
         end = local_to_utc(q.date_to + timedelta(days=1), time(0), zone_name)
         given = (clock.iso(start), clock.iso(end))  # "<end>" sorts before "<end>#<id>": the next day is out

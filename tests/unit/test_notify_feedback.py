@@ -166,3 +166,14 @@ def test_a_periods_answers_pages_by_the_clinics_local_days(client, outbox, fixed
                          ("date_from=2025-01-01&date_to=2026-10-31", "date_to")):
         r = jpost(client, f"/clinics/{cid}/feedback?{query}", token=tok, method="get")
         assert r.status_code == 422 and body(r)["errors"][0]["field"] == field, (query, r.body)
+
+
+def test_a_clinic_without_a_branch_reads_an_empty_period(client, outbox, fixed_clock, w):
+    """A clinic just created (no branch, so no zone yet) asks for a period's feedback: an empty page, not a 5xx."""
+    from tests.unit.clinic_setup import CLINIC
+
+    relogin(client, w["admin_b"], fixed_clock)
+    cid = ok(jpost(client, "/clinics", CLINIC, token=w["admin_b"]["token"]), 201)["clinic_id"]
+    page = ok(jpost(client, f"/clinics/{cid}/feedback?date_from=2026-11-01&date_to=2026-11-30",
+                    token=w["admin_b"]["token"], method="get"))
+    assert page["items"] == [] and page["next_cursor"] is None and page["clinic"]["answers"] == 0
