@@ -272,12 +272,9 @@ def feedback_page(cid: str, did: Optional[str], limit: int, cursor: Optional[str
                   given: Optional[tuple[str, str]] = None) -> tuple[list[dict[str, Any]], Optional[str]]:
     """A page of answers, newest first; ``given``: only those given in [from, to) (UTC instants)."""
     if given:
-        cond = "GSI3PK = :pk AND GSI3SK BETWEEN :a AND :b"
-        vals = {"pk": db.key("FEEDBACKAT", cid), "a": given[0], "b": given[1]}
-        if did:
-            return db.page(cond, db.values(**vals, did=did), limit, cursor, index="GSI3",
-                           filter_expression="doctor_id = :did", forward=False)
-        return db.page(cond, db.values(**vals), limit, cursor, index="GSI3", forward=False)
+        vals = {"pk": db.key("FEEDBACKAT", cid), "a": given[0], "b": given[1], **({"did": did} if did else {})}
+        return db.page("GSI3PK = :pk AND GSI3SK BETWEEN :a AND :b", db.values(**vals), limit, cursor, index="GSI3",
+                       filter_expression="doctor_id = :did" if did else None, forward=False)
     if did:
         return db.query_page(feedback_pk(cid), "VISIT#", limit, cursor, filter_expression="doctor_id = :did",
                              filter_values=db.values(did=did), forward=False)
